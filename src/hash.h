@@ -1,0 +1,25 @@
+/* SHA-256 over memory, file descriptors and files (OpenSSL libcrypto EVP).
+ * Digests are written as "sha256:<64 hex digits>" everywhere in xrun. */
+#pragma once
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define SHA256_LEN 32
+#define DIGEST_STR_LEN (7 + 64) /* "sha256:" + hex, without the NUL */
+
+typedef struct Hasher Hasher;
+
+Hasher *hasher_new(void);
+void hasher_update(Hasher *h, const void *p, size_t n);
+/* Finish and return "sha256:…" (caller frees); the hasher is freed. */
+char *hasher_finish(Hasher *h);
+Hasher *hasher_free(Hasher *h);
+static inline void hasher_freep(Hasher **h) { hasher_free(*h); }
+#define _cleanup_hasher_ __attribute__((cleanup(hasher_freep)))
+
+char *sha256_mem(const void *p, size_t n);
+/* Hash everything readable from fd; returns -errno on a read error.
+ * ret_size may be NULL. */
+int sha256_fd(int fd, char **ret, uint64_t *ret_size);
+int sha256_file(const char *path, char **ret, uint64_t *ret_size);

@@ -1,0 +1,525 @@
+#include "config.h"
+
+#include "util.h"
+
+#include <fcntl.h>
+#include <inttypes.h>
+#include <sys/stat.h>
+#include <time.h>
+
+int log_level = LOG_NORMAL;
+
+void strv_free(char **v)
+{
+	if (!v)
+		return;
+	for (char **p = v; *p; p++)
+		free(*p);
+	free(v);
+}
+
+static _noreturn_ void oom(void)
+{
+	fputs("xrun: out of memory\n", stderr);
+	abort();
+}
+
+void *xmalloc(size_t n)
+{
+	void *p = malloc(n ? n : 1);
+	if (!p)
+		oom();
+	return p;
+}
+
+void *xcalloc(size_t n, size_t m)
+{
+	void *p = calloc(n ? n : 1, m ? m : 1);
+	if (!p)
+		oom();
+	return p;
+}
+
+void *xrealloc(void *p, size_t n)
+{
+	p = realloc(p, n ? n : 1);
+	if (!p)
+		oom();
+	return p;
+}
+
+char *xstrdup(const char *s)
+{
+	char *p = strdup(s);
+	if (!p)
+		oom();
+	return p;
+}
+
+char *xstrndup(const char *s, size_t n)
+{
+	char *p = strndup(s, n);
+	if (!p)
+		oom();
+	return p;
+}
+
+char *xasprintf(const char *fmt, ...)
+{
+	va_list ap;
+	char *p;
+	va_start(ap, fmt);
+	int r = vasprintf(&p, fmt, ap);
+	va_end(ap);
+	if (r < 0)
+		oom();
+	return p;
+}
+
+static void vlog(const char *prefix, int r, const char *fmt, va_list ap)
+{
+	/* %m refers to -r, not to whatever errno happens to be now. */
+	if (r < 0)
+		errno = -r;
+	char buf[4096];
+	vsnprintf(buf, sizeof buf, fmt, ap);
+	fprintf(stderr, "xrun: %s%s\n", prefix, buf);
+}
+
+void log_info(const char *fmt, ...)
+{
+	if (log_level < LOG_NORMAL)
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	vlog("", 0, fmt, ap);
+	va_end(ap);
+}
+
+void log_debug(const char *fmt, ...)
+{
+	if (log_level < LOG_VERBOSE)
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	vlog("", 0, fmt, ap);
+	va_end(ap);
+}
+
+void log_warn(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vlog("warning: ", 0, fmt, ap);
+	va_end(ap);
+}
+
+void log_warn_errno(int r, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vlog("warning: ", r, fmt, ap);
+	va_end(ap);
+}
+
+int log_error(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vlog("", 0, fmt, ap);
+	va_end(ap);
+	return -EINVAL;
+}
+
+int log_error_errno(int r, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vlog("", r, fmt, ap);
+	va_end(ap);
+	return r < 0 ? r : -r;
+}
+
+bool startswith(const char *s, const char *prefix)
+{
+	return strncmp(s, prefix, strlen(prefix)) == 0;
+}
+
+bool endswith(const char *s, const char *suffix)
+{
+	size_t a = strlen(s), b = strlen(suffix);
+	return a >= b && memcmp(s + a - b, suffix, b) == 0;
+}
+
+bool utf8_valid(const char *s, size_t n)
+{
+	const unsigned char *p = (const unsigned char *)s, *end = p + n;
+	while (p < end) {
+		unsigned c = *p;
+		size_t len;
+		uint32_t cp;
+		if (c == 0)
+			return false; /* JSON strings may hold NUL, C callers not */
+		if (c < 0x80) {
+			p++;
+			continue;
+		} else if ((c & 0xe0) == 0xc0) {
+			len = 2;
+			cp = c & 0x1f;
+		} else if ((c & 0xf0) == 0xe0) {
+			len = 3;
+			cp = c & 0x0f;
+		} else if ((c & 0xf8) == 0xf0) {
+			len = 4;
+			cp = c & 0x07;
+		} else
+			return false;
+		if ((size_t)(end - p) < len)
+			return false;
+		for (size_t i = 1; i < len; i++) {
+			if ((p[i] & 0xc0) != 0x80)
+				return false;
+			cp = (cp << 6) | (p[i] & 0x3f);
+		}
+		/* Overlong forms, surrogates and values past U+10FFFF. */
+		if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) ||
+		    (len == 4 && cp < 0x10000) || cp > 0x10ffff ||
+		    (cp >= 0xd800 && cp <= 0xdfff))
+			return false;
+		p += len;
+	}
+	return true;
+}
+
+char *path_join(const char *a, const char *b)
+{
+	if (!a || !*a)
+		return xstrdup(b);
+	if (b[0] == '/')
+		return xstrdup(b);
+	bool slash = a[strlen(a) - 1] == '/';
+	return xasprintf("%s%s%s", a, slash ? "" : "/", b);
+}
+
+size_t strv_length(char *const *v)
+{
+	size_t n = 0;
+	while (v && v[n])
+		n++;
+	return n;
+}
+
+char **strv_copy(char *const *v)
+{
+	size_t n = strv_length(v);
+	char **c = xcalloc(n + 1, sizeof(char *));
+	for (size_t i = 0; i < n; i++)
+		c[i] = xstrdup(v[i]);
+	return c;
+}
+
+char **strv_push(char **v, const char *s)
+{
+	size_t n = strv_length(v);
+	v = xrealloc(v, (n + 2) * sizeof(char *));
+	v[n] = xstrdup(s);
+	v[n + 1] = NULL;
+	return v;
+}
+
+char *hex_encode(const unsigned char *p, size_t n)
+{
+	static const char digits[] = "0123456789abcdef";
+	char *s = xmalloc(n * 2 + 1);
+	for (size_t i = 0; i < n; i++) {
+		s[2 * i] = digits[p[i] >> 4];
+		s[2 * i + 1] = digits[p[i] & 15];
+	}
+	s[n * 2] = 0;
+	return s;
+}
+
+char *base64_encode(const unsigned char *p, size_t n)
+{
+	static const char tbl[] =
+		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	char *s = xmalloc((n + 2) / 3 * 4 + 1), *o = s;
+	size_t i;
+	for (i = 0; i + 2 < n; i += 3) {
+		uint32_t v = (uint32_t)p[i] << 16 | (uint32_t)p[i + 1] << 8 | p[i + 2];
+		*o++ = tbl[v >> 18];
+		*o++ = tbl[(v >> 12) & 63];
+		*o++ = tbl[(v >> 6) & 63];
+		*o++ = tbl[v & 63];
+	}
+	if (i < n) {
+		uint32_t v = (uint32_t)p[i] << 16 | (i + 1 < n ? (uint32_t)p[i + 1] << 8 : 0);
+		*o++ = tbl[v >> 18];
+		*o++ = tbl[(v >> 12) & 63];
+		*o++ = i + 1 < n ? tbl[(v >> 6) & 63] : '=';
+		*o++ = '=';
+	}
+	*o = 0;
+	return s;
+}
+
+static int base64_value(char c)
+{
+	if (c >= 'A' && c <= 'Z')
+		return c - 'A';
+	if (c >= 'a' && c <= 'z')
+		return c - 'a' + 26;
+	if (c >= '0' && c <= '9')
+		return c - '0' + 52;
+	if (c == '+')
+		return 62;
+	if (c == '/')
+		return 63;
+	return -1;
+}
+
+static char *base64_decode(const char *s, size_t *ret_len)
+{
+	size_t n = strlen(s);
+	if (n % 4)
+		return NULL;
+	char *out = xmalloc(n / 4 * 3 + 1);
+	size_t o = 0;
+	for (size_t i = 0; i < n; i += 4) {
+		int v[4];
+		for (int k = 0; k < 4; k++) {
+			v[k] = s[i + k] == '=' ? 0 : base64_value(s[i + k]);
+			if (v[k] < 0 || (s[i + k] == '=' && (i + 4 < n || k < 2))) {
+				free(out);
+				return NULL;
+			}
+		}
+		uint32_t w = (uint32_t)v[0] << 18 | (uint32_t)v[1] << 12 |
+			     (uint32_t)v[2] << 6 | (uint32_t)v[3];
+		out[o++] = (char)(w >> 16);
+		if (s[i + 2] != '=')
+			out[o++] = (char)(w >> 8);
+		if (s[i + 3] != '=')
+			out[o++] = (char)w;
+	}
+	out[o] = 0;
+	*ret_len = o;
+	return out;
+}
+
+int parse_u64(const char *s, uint64_t *ret)
+{
+	if (!s || !*s || *s == '-' || *s == '+' || *s == ' ')
+		return -EINVAL;
+	char *end;
+	errno = 0;
+	unsigned long long v = strtoull(s, &end, 10);
+	if (errno)
+		return -errno;
+	if (*end)
+		return -EINVAL;
+	*ret = v;
+	return 0;
+}
+
+int read_full_file(const char *path, size_t max, char **ret, size_t *ret_len)
+{
+	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0)
+		return -errno;
+	size_t cap = 4096, len = 0;
+	_cleanup_free_ char *buf = xmalloc(cap);
+	for (;;) {
+		if (cap - len < 2) {
+			if (cap >= max)
+				return -EFBIG;
+			cap = cap * 2 > max ? max : cap * 2;
+			buf = xrealloc(buf, cap);
+		}
+		ssize_t k = read(fd, buf + len, cap - len - 1);
+		if (k < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (k == 0)
+			break;
+		len += (size_t)k;
+	}
+	buf[len] = 0;
+	if (ret_len)
+		*ret_len = len;
+	*ret = TAKE_PTR(buf);
+	return 0;
+}
+
+int read_one_line(const char *path, char **ret)
+{
+	char *s;
+	int r = read_full_file(path, 65536, &s, NULL);
+	if (r < 0)
+		return r;
+	s[strcspn(s, "\n")] = 0;
+	*ret = s;
+	return 0;
+}
+
+int write_all(int fd, const void *p, size_t n)
+{
+	const char *c = p;
+	while (n > 0) {
+		ssize_t k = write(fd, c, n);
+		if (k < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		c += k;
+		n -= (size_t)k;
+	}
+	return 0;
+}
+
+int mkdir_p(const char *path, mode_t mode)
+{
+	_cleanup_free_ char *p = xstrdup(path);
+	for (char *s = p + 1; *s; s++) {
+		if (*s != '/')
+			continue;
+		*s = 0;
+		if (mkdir(p, mode) < 0 && errno != EEXIST)
+			return -errno;
+		*s = '/';
+	}
+	if (mkdir(p, mode) < 0 && errno != EEXIST)
+		return -errno;
+	return 0;
+}
+
+int fsync_dir(const char *dir)
+{
+	_cleanup_close_ int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (fsync(fd) < 0)
+		return -errno;
+	return 0;
+}
+
+int write_file_atomic(const char *dir, const char *name, const void *p,
+		      size_t n, mode_t mode)
+{
+	unsigned char rnd[6];
+	int fd = -1;
+	_cleanup_free_ char *tmp = NULL;
+	/* Unique temp name: pid plus random bits; O_EXCL catches the rest. */
+	for (int tries = 0; tries < 16 && fd < 0; tries++) {
+		if (getentropy(rnd, sizeof rnd) < 0)
+			return -errno;
+		_cleanup_free_ char *hex = hex_encode(rnd, sizeof rnd);
+		free(tmp);
+		tmp = xasprintf("%s/.%s.%ld.%s.tmp", dir, name, (long)getpid(), hex);
+		fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+			  mode);
+		if (fd < 0 && errno != EEXIST)
+			return -errno;
+	}
+	if (fd < 0)
+		return -EEXIST;
+	int r = write_all(fd, p, n);
+	if (r == 0 && fsync(fd) < 0)
+		r = -errno;
+	if (close(fd) < 0 && r == 0)
+		r = -errno;
+	_cleanup_free_ char *dst = path_join(dir, name);
+	if (r == 0 && rename(tmp, dst) < 0)
+		r = -errno;
+	if (r < 0) {
+		unlink(tmp);
+		return r;
+	}
+	return fsync_dir(dir);
+}
+
+int64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+int64_t monotonic_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+char *format_rfc3339(int64_t ns)
+{
+	time_t t = (time_t)(ns / 1000000000);
+	struct tm tm;
+	gmtime_r(&t, &tm);
+	char buf[64];
+	strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
+	return xasprintf("%s.%06ldZ", buf, (long)(ns % 1000000000 / 1000));
+}
+
+int parse_rfc3339(const char *s, int64_t *ret_ns)
+{
+	struct tm tm = { 0 };
+	const char *e = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
+	if (!e)
+		return -EINVAL;
+	long frac = 0;
+	if (*e == '.') {
+		int digits = 0;
+		for (e++; *e >= '0' && *e <= '9'; e++, digits++)
+			if (digits < 9)
+				frac = frac * 10 + (*e - '0');
+		for (; digits < 9; digits++)
+			frac *= 10;
+	}
+	if (*e != 'Z' || e[1])
+		return -EINVAL;
+	time_t t = timegm(&tm);
+	*ret_ns = (int64_t)t * 1000000000 + frac;
+	return 0;
+}
+
+json_t *json_bytes(const char *s, size_t n)
+{
+	if (utf8_valid(s, n))
+		return json_stringn(s, n);
+	_cleanup_free_ char *b = base64_encode((const unsigned char *)s, n);
+	return json_pack("{s:s}", "base64", b);
+}
+
+char *json_bytes_decode(const json_t *j, size_t *ret_len)
+{
+	if (json_is_string(j)) {
+		if (ret_len)
+			*ret_len = json_string_length(j);
+		return xstrndup(json_string_value(j), json_string_length(j));
+	}
+	const char *b = json_get_string(j, "base64");
+	if (!b)
+		return NULL;
+	size_t n;
+	char *s = base64_decode(b, &n);
+	if (s && ret_len)
+		*ret_len = n;
+	return s;
+}
+
+const char *json_get_string(const json_t *obj, const char *key)
+{
+	if (!json_is_object(obj))
+		return NULL;
+	return json_string_value(json_object_get(obj, key));
+}
+
+char *json_dump_pretty(const json_t *j)
+{
+	return json_dumps(j, JSON_INDENT(2));
+}

@@ -1,0 +1,129 @@
+/* Small helpers shared by every part of xrun: cleanup attributes,
+ * allocation that cannot fail, logging, string and file helpers. */
+#pragma once
+
+#include <errno.h>
+#include <jansson.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+#define _unused_ __attribute__((unused))
+#define _noreturn_ __attribute__((noreturn))
+#define _printf_(a, b) __attribute__((format(printf, a, b)))
+#define _cleanup_(f) __attribute__((cleanup(f)))
+
+#define ELEMENTSOF(x) (sizeof(x) / sizeof((x)[0]))
+#define streq(a, b) (strcmp((a), (b)) == 0)
+#define strneq(a, b, n) (strncmp((a), (b), (n)) == 0)
+
+/* Hand ownership on: return the pointer and leave NULL behind so the
+ * cleanup attribute of the old owner does nothing. */
+#define TAKE_PTR(p)                                                            \
+	({                                                                     \
+		__typeof__(p) _p_ = (p);                                       \
+		(p) = NULL;                                                    \
+		_p_;                                                           \
+	})
+#define TAKE_FD(fd)                                                            \
+	({                                                                     \
+		int _fd_ = (fd);                                               \
+		(fd) = -1;                                                     \
+		_fd_;                                                          \
+	})
+
+static inline void freep(void *p) { free(*(void **)p); }
+static inline void closep(int *fd)
+{
+	if (*fd >= 0) {
+		int saved = errno;
+		close(*fd);
+		errno = saved;
+	}
+}
+static inline void fclosep(FILE **f)
+{
+	if (*f)
+		fclose(*f);
+}
+void strv_free(char **v);
+static inline void strv_freep(char ***v) { strv_free(*v); }
+
+#define _cleanup_free_ _cleanup_(freep)
+#define _cleanup_close_ _cleanup_(closep)
+#define _cleanup_fclose_ _cleanup_(fclosep)
+#define _cleanup_strv_free_ _cleanup_(strv_freep)
+
+/* Allocation failure is not something xrun can recover from usefully. */
+void *xmalloc(size_t n);
+void *xcalloc(size_t n, size_t m);
+void *xrealloc(void *p, size_t n);
+char *xstrdup(const char *s);
+char *xstrndup(const char *s, size_t n);
+char *xasprintf(const char *fmt, ...) _printf_(1, 2);
+
+/* Logging: only cmd-*.c and xrun.c should call these; library code
+ * returns -errno instead. log_error_errno() returns r (negative) so it
+ * can be used as `return log_error_errno(r, ...)`; %m prints strerror(-r). */
+enum { LOG_QUIET = 0, LOG_NORMAL = 1, LOG_VERBOSE = 2 };
+extern int log_level;
+void log_info(const char *fmt, ...) _printf_(1, 2);
+void log_warn(const char *fmt, ...) _printf_(1, 2);
+void log_debug(const char *fmt, ...) _printf_(1, 2);
+int log_error(const char *fmt, ...) _printf_(1, 2);
+int log_error_errno(int r, const char *fmt, ...) _printf_(2, 3);
+void log_warn_errno(int r, const char *fmt, ...) _printf_(2, 3);
+
+/* Strings */
+bool startswith(const char *s, const char *prefix);
+bool endswith(const char *s, const char *suffix);
+bool utf8_valid(const char *s, size_t n);
+char *path_join(const char *a, const char *b);
+size_t strv_length(char *const *v);
+char **strv_copy(char *const *v);
+/* Append a copy of s (v may be NULL); returns the new vector. */
+char **strv_push(char **v, const char *s);
+char *hex_encode(const unsigned char *p, size_t n);
+char *base64_encode(const unsigned char *p, size_t n);
+/* Parse an unsigned 64-bit decimal number; the whole string must match. */
+int parse_u64(const char *s, uint64_t *ret);
+
+/* Files. All open with O_CLOEXEC; paths from users or records also
+ * with O_NOFOLLOW where the caller asks. */
+int read_full_file(const char *path, size_t max, char **ret, size_t *ret_len);
+int read_one_line(const char *path, char **ret);
+int write_all(int fd, const void *p, size_t n);
+int mkdir_p(const char *path, mode_t mode);
+/* Write data atomically to dir/name: temp file in dir opened
+ * O_CREAT|O_EXCL|O_NOFOLLOW, fsync, rename over name, fsync of dir. */
+int write_file_atomic(const char *dir, const char *name, const void *p,
+		      size_t n, mode_t mode);
+int fsync_dir(const char *dir);
+
+/* Time */
+int64_t now_ns(void);	    /* CLOCK_REALTIME */
+int64_t monotonic_ns(void); /* CLOCK_MONOTONIC */
+/* RFC 3339 UTC with microseconds: 2026-11-22T13:28:34.123456Z */
+char *format_rfc3339(int64_t ns);
+int parse_rfc3339(const char *s, int64_t *ret_ns);
+
+/* JSON helpers around jansson */
+/* jansson's json_auto_t releases a reference at scope exit. */
+/* A byte string as JSON: a plain string when it is valid UTF-8 without
+ * NUL, else {"base64": "..."} so nothing is lost. */
+json_t *json_bytes(const char *s, size_t n);
+static inline json_t *json_bstr(const char *s)
+{
+	return json_bytes(s, strlen(s));
+}
+/* Decode json_bytes() back; returns NULL on a malformed value. */
+char *json_bytes_decode(const json_t *j, size_t *ret_len);
+const char *json_get_string(const json_t *obj, const char *key);
+/* Dump compactly or indented; the returned string is owned by the caller. */
+char *json_dump_pretty(const json_t *j);
