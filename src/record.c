@@ -1,2 +1,239 @@
 #include "config.h"
+
 #include "record.h"
+
+#include <fcntl.h>
+#include <sys/utsname.h>
+
+#include "util.h"
+
+static const char *const statuses[] = {
+	"running", "succeeded",	  "failed",    "killed",
+	"timeout", "oom",	  "interrupted", "abandoned",
+};
+
+bool status_valid(const char *s)
+{
+	for (size_t i = 0; s && i < ELEMENTSOF(statuses); i++)
+		if (streq(s, statuses[i]))
+			return true;
+	return false;
+}
+
+Record *record_new(json_t *root, const char *dir)
+{
+	Record *r = xcalloc(1, sizeof *r);
+	r->root = root;
+	r->dir = xstrdup(dir);
+	r->path = path_join(dir, "record.json");
+	return r;
+}
+
+Record *record_free(Record *r)
+{
+	if (!r)
+		return NULL;
+	json_decref(r->root);
+	free(r->path);
+	free(r->dir);
+	free(r);
+	return NULL;
+}
+
+int record_parse(const char *text, size_t len, json_t **ret, char **ret_error)
+{
+	json_error_t err;
+	json_auto_t *root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &err);
+	if (!root) {
+		if (ret_error)
+			*ret_error = xasprintf("not valid JSON (line %d, column "
+					       "%d: %s)",
+					       err.line, err.column, err.text);
+		return -EBADMSG;
+	}
+	if (!json_is_object(root)) {
+		if (ret_error)
+			*ret_error = xstrdup("not a JSON object");
+		return -EBADMSG;
+	}
+	const char *schema = json_get_string(root, "schema");
+	if (!schema) {
+		if (ret_error)
+			*ret_error = xstrdup("no \"schema\" field: not an xrun "
+					     "run record");
+		return -EBADMSG;
+	}
+	if (!streq(schema, RECORD_SCHEMA)) {
+		uint64_t v;
+		if (startswith(schema, RECORD_SCHEMA_PREFIX) &&
+		    parse_u64(schema + strlen(RECORD_SCHEMA_PREFIX), &v) == 0 &&
+		    v > 1) {
+			if (ret_error)
+				*ret_error = xasprintf(
+					"written with schema '%s', newer than "
+					"this xrun understands (%s); upgrade "
+					"xrun to read it",
+					schema, RECORD_SCHEMA);
+			return -EPROTONOSUPPORT;
+		}
+		if (ret_error)
+			*ret_error = xasprintf("unknown schema '%s'", schema);
+		return -EBADMSG;
+	}
+	/* The fields every command relies on; the rest is read defensively. */
+	const char *id = json_get_string(root, "id");
+	if (!id || strlen(id) != 36) {
+		if (ret_error)
+			*ret_error = xstrdup("missing or malformed \"id\"");
+		return -EBADMSG;
+	}
+	if (!status_valid(json_get_string(root, "status"))) {
+		if (ret_error)
+			*ret_error = xstrdup("missing or unknown \"status\"");
+		return -EBADMSG;
+	}
+	*ret = json_incref(root);
+	return 0;
+}
+
+int record_load(const char *path, Record **ret, char **ret_error)
+{
+	_cleanup_free_ char *text = NULL;
+	size_t len;
+	int r = read_full_file(path, RECORD_MAX_SIZE, &text, &len);
+	if (r < 0)
+		return r;
+	json_t *root;
+	r = record_parse(text, len, &root, ret_error);
+	if (r < 0)
+		return r;
+	_cleanup_free_ char *dir = xstrdup(path);
+	char *slash = strrchr(dir, '/');
+	if (slash)
+		*(slash == dir ? slash + 1 : slash) = 0;
+	else {
+		free(dir);
+		dir = xstrdup(".");
+	}
+	Record *rec = record_new(root, dir);
+	free(rec->path);
+	rec->path = xstrdup(path);
+	*ret = rec;
+	return 0;
+}
+
+int record_save(const Record *r)
+{
+	_cleanup_free_ char *text = json_dumps(r->root, JSON_INDENT(2));
+	if (!text)
+		return -ENOMEM;
+	size_t n = strlen(text);
+	text = xrealloc(text, n + 2);
+	text[n++] = '\n';
+	text[n] = 0;
+	return write_file_atomic(r->dir, "record.json", text, n, 0644);
+}
+
+const char *record_id(const Record *r)
+{
+	return json_get_string(r->root, "id");
+}
+
+const char *record_stored_status(const Record *r)
+{
+	return json_get_string(r->root, "status");
+}
+
+json_t *record_get_path(const Record *r, const char *dotted)
+{
+	json_t *cur = r->root;
+	_cleanup_free_ char *copy = xstrdup(dotted);
+	char *save = NULL;
+	for (char *part = strtok_r(copy, ".", &save); part && cur;
+	     part = strtok_r(NULL, ".", &save))
+		cur = json_is_object(cur) ? json_object_get(cur, part) : NULL;
+	return cur;
+}
+
+const char *record_created(const Record *r)
+{
+	return json_string_value(record_get_path(r, "times.created"));
+}
+
+/* Field 22 of /proc/PID/stat: start time in clock ticks since boot. The
+ * command name before it may hold spaces and ')', so parse from the last
+ * ')'. */
+static int proc_start_time(long pid, unsigned long long *ret)
+{
+	char path[64];
+	snprintf(path, sizeof path, "/proc/%ld/stat", pid);
+	_cleanup_free_ char *s = NULL;
+	int r = read_full_file(path, 65536, &s, NULL);
+	if (r < 0)
+		return r;
+	char *p = strrchr(s, ')');
+	if (!p)
+		return -EBADMSG;
+	p++;
+	/* After ')' come fields 3..; start time is field 22. */
+	for (int field = 3; field < 22; field++) {
+		p = strchr(p + 1, ' ');
+		if (!p)
+			return -EBADMSG;
+	}
+	char *end;
+	*ret = strtoull(p + 1, &end, 10);
+	return 0;
+}
+
+static bool launcher_gone(const json_t *launcher)
+{
+	const char *host = json_get_string(launcher, "hostname");
+	const char *boot = json_get_string(launcher, "boot_id");
+	json_t *pid = json_object_get(launcher, "pid");
+	json_t *start = json_object_get(launcher, "start_time");
+	struct utsname u;
+	if (!host || !boot || !json_is_integer(pid) || !json_is_integer(start))
+		return false;
+	/* A launcher on another machine (shared store) cannot be checked
+	 * from here; assume it is alive. */
+	if (uname(&u) < 0 || !streq(u.nodename, host))
+		return false;
+	_cleanup_free_ char *our_boot = NULL;
+	if (read_one_line("/proc/sys/kernel/random/boot_id", &our_boot) < 0)
+		return false;
+	if (!streq(our_boot, boot))
+		return true;
+	unsigned long long st;
+	if (proc_start_time((long)json_integer_value(pid), &st) < 0)
+		return true;
+	return st != (unsigned long long)json_integer_value(start);
+}
+
+const char *record_status(const Record *r)
+{
+	const char *s = record_stored_status(r);
+	if (s && streq(s, "running") &&
+	    launcher_gone(json_object_get(r->root, "launcher")))
+		return "abandoned";
+	return s;
+}
+
+int launcher_info(json_t **ret)
+{
+	unsigned long long st = 0;
+	int r = proc_start_time((long)getpid(), &st);
+	if (r < 0)
+		return r;
+	_cleanup_free_ char *boot = NULL;
+	r = read_one_line("/proc/sys/kernel/random/boot_id", &boot);
+	if (r < 0)
+		return r;
+	struct utsname u;
+	if (uname(&u) < 0)
+		return -errno;
+	*ret = json_pack("{s:I,s:I,s:s,s:s}", "pid", (json_int_t)getpid(),
+			 "start_time", (json_int_t)st, "boot_id", boot,
+			 "hostname", u.nodename);
+	return 0;
+}

@@ -1,1 +1,47 @@
+/* The run record <-> JSON. A Record wraps the parsed document; loading
+ * checks that it is one xrun can read, and saving is atomic. No policy
+ * lives here: what goes into a record is the runner's business. */
 #pragma once
+
+#include <jansson.h>
+#include <stdbool.h>
+
+#define RECORD_SCHEMA "xrun/run-record/1"
+#define RECORD_SCHEMA_PREFIX "xrun/run-record/"
+#define RECORD_MAX_SIZE (256u << 20)
+
+typedef struct Record {
+	json_t *root;
+	char *path; /* record.json */
+	char *dir;  /* its run directory */
+} Record;
+
+Record *record_new(json_t *root, const char *dir);
+Record *record_free(Record *r);
+static inline void record_freep(Record **r) { record_free(*r); }
+#define _cleanup_record_ __attribute__((cleanup(record_freep)))
+
+/* Load and check a record. Errors: -ENOENT/-EACCES… from the file,
+ * -EBADMSG when it is not a JSON object of this schema (corrupt),
+ * -EPROTONOSUPPORT when a newer xrun wrote it. *ret_error (may be NULL)
+ * gets a one-line description on -EBADMSG and -EPROTONOSUPPORT. */
+int record_load(const char *path, Record **ret, char **ret_error);
+/* Parse from memory; same checks. */
+int record_parse(const char *text, size_t len, json_t **ret, char **ret_error);
+/* Write dir/record.json atomically (temp, fsync, rename, fsync dir). */
+int record_save(const Record *r);
+
+/* Accessors that tolerate anything: a missing or mistyped field reads as
+ * NULL / 0. */
+const char *record_id(const Record *r);
+const char *record_stored_status(const Record *r);
+/* The stored status, except that a `running` record whose launcher is
+ * gone reads as `abandoned`. */
+const char *record_status(const Record *r);
+const char *record_created(const Record *r);
+json_t *record_get_path(const Record *r, const char *dotted);
+
+bool status_valid(const char *s);
+/* {"pid", "start_time", "boot_id", "hostname"} of this process, so
+ * that a later reader can tell whether the launcher is still alive. */
+int launcher_info(json_t **ret);

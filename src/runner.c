@@ -1,2 +1,767 @@
 #include "config.h"
+
 #include "runner.h"
+
+#include <fcntl.h>
+#include <inttypes.h>
+#include <sys/random.h>
+#include <gnu/libc-version.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include "capture.h"
+#include "command.h"
+#include "hash.h"
+#include "util.h"
+
+extern char **environ;
+
+/* Signals a user sends to "the run": passed on to the program. */
+static const int forwarded_signals[] = { SIGINT, SIGTERM, SIGHUP,
+					 SIGQUIT, SIGUSR1, SIGUSR2 };
+
+void run_outcome_clear(RunOutcome *o)
+{
+	free(o->id);
+	free(o->record_path);
+	free(o->error);
+	strv_free(o->warnings);
+	memset(o, 0, sizeof *o);
+}
+
+static void warn(RunOutcome *o, const char *fmt, ...) _printf_(2, 3);
+static void warn(RunOutcome *o, const char *fmt, ...)
+{
+	va_list ap;
+	char *s;
+	va_start(ap, fmt);
+	if (vasprintf(&s, fmt, ap) < 0)
+		s = NULL;
+	va_end(ap);
+	if (s) {
+		o->warnings = strv_push(o->warnings, s);
+		free(s);
+	}
+}
+
+static int fail(RunOutcome *o, int r, int exit_status, const char *fmt, ...)
+	_printf_(4, 5);
+static int fail(RunOutcome *o, int r, int exit_status, const char *fmt, ...)
+{
+	va_list ap;
+	char *s;
+	errno = r < 0 ? -r : r;
+	va_start(ap, fmt);
+	if (vasprintf(&s, fmt, ap) < 0)
+		s = NULL;
+	va_end(ap);
+	free(o->error);
+	o->error = s;
+	o->exit_status = exit_status;
+	return r < 0 ? r : -EIO;
+}
+
+bool env_name_reserved(const char *name)
+{
+	static const char *const names[] = {
+		"XRUN_RUN_ID", "XRUN_SEED",   "XRUN_PARAMS",
+		"XRUN_METRICS", "XRUN_OUTPUT",
+	};
+	for (size_t i = 0; i < ELEMENTSOF(names); i++)
+		if (streq(name, names[i]))
+			return true;
+	return startswith(name, "XRUN_PARAM_");
+}
+
+static bool env_entry_named(const char *entry, const char *name)
+{
+	size_t n = strlen(name);
+	return strneq(entry, name, n) && entry[n] == '=';
+}
+
+static const char *env_get(char *const *env, const char *name)
+{
+	for (char *const *e = env; e && *e; e++)
+		if (env_entry_named(*e, name))
+			return *e + strlen(name) + 1;
+	return NULL;
+}
+
+/* Set NAME=VALUE (entry), replacing an existing NAME. */
+static char **env_put(char **env, const char *entry)
+{
+	const char *eq = strchr(entry, '=');
+	size_t n = (size_t)(eq - entry);
+	for (char **e = env; e && *e; e++)
+		if (strneq(*e, entry, n) && (*e)[n] == '=') {
+			free(*e);
+			*e = xstrdup(entry);
+			return env;
+		}
+	return strv_push(env, entry);
+}
+
+/* The environment as the user decided it: the caller's, then -e, minus
+ * the names xrun sets itself. This is what the record keeps. */
+static char **user_environment(const RunSpec *spec)
+{
+	char **env = xcalloc(1, sizeof(char *));
+	for (char **e = environ; *e; e++) {
+		const char *eq = strchr(*e, '=');
+		if (!eq)
+			continue;
+		_cleanup_free_ char *name = xstrndup(*e, (size_t)(eq - *e));
+		if (!env_name_reserved(name))
+			env = strv_push(env, *e);
+	}
+	for (char **e = spec->env_set; e && *e; e++) {
+		_cleanup_free_ char *name = xstrndup(*e, strcspn(*e, "="));
+		if (!env_name_reserved(name))
+			env = env_put(env, *e);
+	}
+	return env;
+}
+
+/* What xrun adds on top (DESIGN.md §1), as an object for the record and
+ * appended to env for the program. */
+static json_t *xrun_variables(const RunSpec *spec, const char *id,
+			      const char *dir, uint64_t seed, char *const *env)
+{
+	json_t *v = json_object();
+	_cleanup_free_ char *seedstr = xasprintf("%" PRIu64, seed);
+	_cleanup_free_ char *params = path_join(dir, "params.json");
+	_cleanup_free_ char *metrics = path_join(dir, "metrics.jsonl");
+	json_object_set_new(v, "XRUN_RUN_ID", json_string(id));
+	json_object_set_new(v, "XRUN_SEED", json_string(seedstr));
+	json_object_set_new(v, "XRUN_PARAMS", json_bstr(params));
+	json_object_set_new(v, "XRUN_METRICS", json_bstr(metrics));
+	const char *key;
+	json_t *val;
+	json_object_foreach(spec->params, key, val)
+	{
+		_cleanup_free_ char *name = param_env_name(key);
+		_cleanup_free_ char *text = param_value_to_env(val);
+		json_object_set_new(v, name, json_bstr(text));
+	}
+	/* Python's hash seed must fit 32 bits; a user's own setting wins. */
+	if (!env_get(env, "PYTHONHASHSEED")) {
+		_cleanup_free_ char *h = xasprintf("%" PRIu64, seed % 4294967296u);
+		json_object_set_new(v, "PYTHONHASHSEED", json_string(h));
+	}
+	return v;
+}
+
+static int create_file(const char *dir, const char *name, int extra_flags,
+		       int *ret_fd)
+{
+	_cleanup_free_ char *p = path_join(dir, name);
+	int fd = open(p, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC |
+				 extra_flags,
+		      0644);
+	if (fd < 0)
+		return -errno;
+	if (ret_fd)
+		*ret_fd = fd;
+	else
+		close(fd);
+	return 0;
+}
+
+static int write_params(const RunSpec *spec, const char *dir)
+{
+	_cleanup_free_ char *text = json_dumps(spec->params, JSON_INDENT(2) |
+								     JSON_SORT_KEYS);
+	if (!text)
+		return -ENOMEM;
+	_cleanup_close_ int fd = -1;
+	int r = create_file(dir, "params.json", 0, &fd);
+	if (r < 0)
+		return r;
+	r = write_all(fd, text, strlen(text));
+	if (r == 0)
+		r = write_all(fd, "\n", 1);
+	return r;
+}
+
+static json_t *argv_json(char *const *argv)
+{
+	json_t *a = json_array();
+	for (char *const *p = argv; *p; p++)
+		json_array_append_new(a, json_bstr(*p));
+	return a;
+}
+
+static json_t *xrun_section(void)
+{
+	json_t *x = json_pack("{s:s,s:s,s:s}", "version", PACKAGE_VERSION,
+			      "build", XRUN_BUILD, "libc",
+			      gnu_get_libc_version());
+	_cleanup_free_ char *digest = NULL;
+	if (sha256_file("/proc/self/exe", &digest, NULL) == 0)
+		json_object_set_new(x, "sha256", json_string(digest));
+	return x;
+}
+
+/* Build the whole start record; fields the program's end decides are
+ * null until finalize. */
+static int build_start_record(const RunSpec *spec, const Command *cmd,
+			      char *const *user_env, const char *id,
+			      uint64_t seed, const char *store_cache,
+			      GitProbe *git, json_t *xvars, RunOutcome *o,
+			      json_t **ret)
+{
+	json_auto_t *rec = json_object();
+	_cleanup_free_ char *created = format_rfc3339(now_ns());
+	json_object_set_new(rec, "schema", json_string(RECORD_SCHEMA));
+	json_object_set_new(rec, "id", json_string(id));
+	json_object_set_new(rec, "name",
+			    spec->name ? json_string(spec->name) : json_null());
+	json_object_set(rec, "tags", spec->tags);
+	json_object_set_new(rec, "status", json_string("running"));
+	json_object_set_new(rec, "replay_of", spec->replay_of
+						      ? json_string(spec->replay_of)
+						      : json_null());
+	json_object_set_new(rec, "times",
+			    json_pack("{s:s,s:n,s:n,s:n}", "created", created,
+				      "started", "finished", "duration"));
+	json_t *launcher = NULL;
+	int r = launcher_info(&launcher);
+	if (r < 0) {
+		git_probe_free(git);
+		return fail(o, r, 125, "cannot read this process's identity "
+				       "from /proc: %m; is /proc mounted?");
+	}
+	json_object_set_new(rec, "launcher", launcher);
+
+	json_t *command = NULL;
+	r = command_to_json(cmd, &command);
+	if (r < 0) {
+		git_probe_free(git);
+		return fail(o, r, 126, "cannot read '%s': %m", cmd->executable);
+	}
+	json_object_set_new(command, "argv", argv_json(spec->argv));
+	json_object_set_new(command, "cwd", json_bstr(spec->cwd));
+	json_object_set_new(command, "env_set", argv_json(spec->env_set ? spec->env_set
+									   : (char *[]){ NULL }));
+	if (spec->params_file)
+		json_object_set_new(command, "params_file",
+				    json_pack("{s:o,s:s}", "path",
+					      json_bstr(spec->params_file),
+					      "sha256", spec->params_sha256));
+	else
+		json_object_set_new(command, "params_file", json_null());
+	json_object_set_new(rec, "command", command);
+
+	_cleanup_free_ char *seedstr = xasprintf("%" PRIu64, seed);
+	json_object_set_new(rec, "seed",
+			    json_pack("{s:s,s:s}", "value", seedstr, "source",
+				      seed_source_to_string(spec->seed_source)));
+	json_object_set(rec, "params", spec->params);
+
+	json_t *env = NULL;
+	r = capture_environment(user_env, &env);
+	if (r < 0)
+		return fail(o, r, 125, "cannot capture the environment: %m");
+	json_object_set_new(env, "set_by_xrun", json_incref(xvars));
+	json_object_set_new(rec, "environment", env);
+
+	json_t *host = NULL;
+	r = capture_host(&host);
+	if (r < 0) {
+		warn(o, "cannot capture the host description: %s", strerror(-r));
+		host = json_object();
+	}
+	json_object_set_new(rec, "host", host);
+
+	SoftwareQuery q = {
+		.executable = cmd->script && !cmd->interpreter ? cmd->executable
+							       : cmd->path,
+		.interpreter = cmd->interpreter ? cmd->executable : NULL,
+		.python = cmd->python,
+		.envp = user_env,
+		.cwd = spec->cwd,
+		.cache_dir = store_cache,
+	};
+	json_t *sw = NULL;
+	r = capture_software(&q, &sw);
+	if (r < 0) {
+		warn(o, "cannot capture the software in use: %s", strerror(-r));
+		sw = json_object();
+	}
+	json_object_set_new(rec, "software", sw);
+
+	json_t *source = NULL;
+	r = git ? git_probe_finish(git, &source) : -ENOENT;
+	if (r < 0 && git) {
+		warn(o, "cannot read the git state: %s", strerror(-r));
+	}
+	if (r < 0)
+		source = json_pack("{s:n}", "git");
+	json_object_set_new(source, "workspace", json_null());
+	json_object_set_new(rec, "source", source);
+
+	json_object_set_new(rec, "inputs", json_array());
+	json_object_set_new(rec, "outputs", json_array());
+	json_object_set_new(rec, "sandbox",
+			    json_pack("{s:b,s:s}", "enabled", 0, "reason",
+				      "this xrun has no sandbox yet"));
+	json_object_set_new(rec, "result", json_null());
+	json_object_set_new(rec, "xrun", xrun_section());
+	*ret = json_incref(rec);
+	return 0;
+}
+
+/* One captured stream: the program writes into a pipe, the launcher
+ * copies to the terminal and to the run's file and hashes as it goes. */
+typedef struct Stream {
+	int pipe_fd;  /* read end, -1 at EOF */
+	int file_fd;  /* runs/<id>/stdout or stderr */
+	int tty_fd;   /* xrun's own stdout/stderr, -1 once it failed */
+	Hasher *hash;
+	uint64_t bytes;
+	int error; /* first error writing the capture file */
+} Stream;
+
+static void stream_pump(Stream *s, char *buf, size_t bufsz)
+{
+	ssize_t k = read(s->pipe_fd, buf, bufsz);
+	if (k < 0) {
+		if (errno == EINTR || errno == EAGAIN)
+			return;
+		k = 0;
+	}
+	if (k == 0) {
+		close(s->pipe_fd);
+		s->pipe_fd = -1;
+		return;
+	}
+	if (s->tty_fd >= 0 && write_all(s->tty_fd, buf, (size_t)k) < 0)
+		s->tty_fd = -1; /* a closed terminal must not stop capture */
+	if (!s->error) {
+		int r = write_all(s->file_fd, buf, (size_t)k);
+		if (r < 0)
+			s->error = r;
+	}
+	hasher_update(s->hash, buf, (size_t)k);
+	s->bytes += (uint64_t)k;
+}
+
+static const char *signal_name(int sig)
+{
+	const char *n = sigabbrev_np(sig);
+	return n ? n : "unknown";
+}
+
+typedef struct Exec {
+	pid_t pid;
+	int wstatus;
+	struct rusage ru;
+	int forwarded; /* the first signal the user sent, or 0 */
+	int64_t started_ns, finished_ns, mono_start, mono_end;
+	Stream out, err;
+} Exec;
+
+static int spawn_program(const RunSpec *spec, const Command *cmd,
+			 char *const *env, int out_w, int err_w, pid_t *ret)
+{
+	posix_spawn_file_actions_t fa;
+	posix_spawnattr_t at;
+	sigset_t none, defaults;
+	posix_spawn_file_actions_init(&fa);
+	posix_spawnattr_init(&at);
+	posix_spawn_file_actions_adddup2(&fa, out_w, STDOUT_FILENO);
+	posix_spawn_file_actions_adddup2(&fa, err_w, STDERR_FILENO);
+	posix_spawn_file_actions_addchdir_np(&fa, spec->cwd);
+	sigemptyset(&none);
+	sigemptyset(&defaults);
+	for (size_t i = 0; i < ELEMENTSOF(forwarded_signals); i++)
+		sigaddset(&defaults, forwarded_signals[i]);
+	sigaddset(&defaults, SIGPIPE);
+	sigaddset(&defaults, SIGCHLD);
+	posix_spawnattr_setsigmask(&at, &none);
+	posix_spawnattr_setsigdefault(&at, &defaults);
+	/* A session of its own: the terminal's ^C reaches xrun, which
+	 * forwards it, instead of racing the program. */
+	posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK |
+					      POSIX_SPAWN_SETSIGDEF |
+					      POSIX_SPAWN_SETSID);
+	int r = posix_spawn(ret, cmd->path, &fa, &at, spec->argv, env);
+	posix_spawn_file_actions_destroy(&fa);
+	posix_spawnattr_destroy(&at);
+	return -r;
+}
+
+static void forward_signal(pid_t pid, int sig)
+{
+	/* The program leads its own session and process group: signal the
+	 * whole group, as a terminal would. */
+	if (kill(-pid, sig) < 0)
+		(void)kill(pid, sig);
+}
+
+/* Copy output and forward signals until the program has exited and both
+ * pipes are drained. */
+static void supervise(Exec *x, int sfd)
+{
+	enum { BUFSZ = 1 << 16 };
+	_cleanup_free_ char *buf = xmalloc(BUFSZ);
+	bool exited = false;
+	while (!exited || x->out.pipe_fd >= 0 || x->err.pipe_fd >= 0) {
+		struct pollfd p[3] = {
+			{ .fd = sfd, .events = POLLIN },
+			{ .fd = x->out.pipe_fd, .events = POLLIN },
+			{ .fd = x->err.pipe_fd, .events = POLLIN },
+		};
+		/* Once the program is gone, take what is buffered but do not
+		 * wait for forks it left holding the pipes. */
+		int timeout = exited ? 0 : -1;
+		int n = poll(p, 3, timeout);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			break;
+		}
+		if (n == 0 && exited)
+			break;
+		if (p[1].revents)
+			stream_pump(&x->out, buf, BUFSZ);
+		if (p[2].revents)
+			stream_pump(&x->err, buf, BUFSZ);
+		if (p[0].revents & POLLIN) {
+			struct signalfd_siginfo si;
+			if (read(sfd, &si, sizeof si) != (ssize_t)sizeof si)
+				continue;
+			int sig = (int)si.ssi_signo;
+			if (sig != SIGCHLD) {
+				if (!x->forwarded)
+					x->forwarded = sig;
+				forward_signal(x->pid, sig);
+				continue;
+			}
+		}
+		if (!exited) {
+			pid_t w = wait4(x->pid, &x->wstatus, WNOHANG, &x->ru);
+			if (w == x->pid) {
+				exited = true;
+				x->finished_ns = now_ns();
+				x->mono_end = monotonic_ns();
+			}
+		}
+	}
+	for (Stream *s = &x->out; s <= &x->err; s++)
+		if (s->pipe_fd >= 0) {
+			close(s->pipe_fd);
+			s->pipe_fd = -1;
+		}
+}
+
+/* Summaries of $XRUN_METRICS: per numeric key, last/min/max/count. */
+static json_t *metrics_summary(const char *path, int *ret_malformed)
+{
+	json_t *sum = json_object();
+	*ret_malformed = 0;
+	_cleanup_fclose_ FILE *f = fopen(path, "re");
+	if (!f)
+		return sum;
+	char *line = NULL;
+	size_t cap = 0;
+	ssize_t len;
+	while ((len = getline(&line, &cap, f)) > 0) {
+		if (len == 1 && line[0] == '\n')
+			continue;
+		json_auto_t *obj = json_loadb(line, (size_t)len, 0, NULL);
+		if (!json_is_object(obj)) {
+			(*ret_malformed)++;
+			continue;
+		}
+		const char *key;
+		json_t *v;
+		json_object_foreach(obj, key, v)
+		{
+			if (!json_is_number(v) || streq(key, "step"))
+				continue;
+			double d = json_number_value(v);
+			json_t *m = json_object_get(sum, key);
+			if (!m) {
+				m = json_pack("{s:f,s:f,s:f,s:I}", "last", d,
+					      "min", d, "max", d, "count",
+					      (json_int_t)0);
+				json_object_set_new(sum, key, m);
+			}
+			json_object_set_new(m, "last", json_real(d));
+			if (d < json_real_value(json_object_get(m, "min")))
+				json_object_set_new(m, "min", json_real(d));
+			if (d > json_real_value(json_object_get(m, "max")))
+				json_object_set_new(m, "max", json_real(d));
+			json_object_set_new(
+				m, "count",
+				json_integer(json_integer_value(
+						     json_object_get(m, "count")) +
+					     1));
+		}
+	}
+	free(line);
+	return sum;
+}
+
+static double tv_seconds(struct timeval tv)
+{
+	return (double)tv.tv_sec + (double)tv.tv_usec / 1e6;
+}
+
+static json_t *stream_json(const char *name, Stream *s)
+{
+	char *digest = hasher_finish(s->hash);
+	s->hash = NULL;
+	json_t *j = json_pack("{s:s,s:s,s:I}", "path", name, "sha256", digest,
+			      "bytes", (json_int_t)s->bytes);
+	free(digest);
+	return j;
+}
+
+static void finalize_record(json_t *rec, Exec *x, const char *dir,
+			    RunOutcome *o)
+{
+	const char *status;
+	json_t *res = json_object();
+	if (WIFEXITED(x->wstatus)) {
+		o->exit_code = WEXITSTATUS(x->wstatus);
+		o->signal = 0;
+		o->exit_status = o->exit_code;
+		status = o->exit_code == 0 ? "succeeded"
+			 : x->forwarded	   ? "interrupted"
+					   : "failed";
+		json_object_set_new(res, "exit_code", json_integer(o->exit_code));
+		json_object_set_new(res, "signal", json_null());
+		_cleanup_free_ char *cause =
+			xasprintf("exited with status %d", o->exit_code);
+		json_object_set_new(res, "cause", json_string(cause));
+	} else {
+		o->exit_code = -1;
+		o->signal = WTERMSIG(x->wstatus);
+		o->exit_status = 128 + o->signal;
+		status = x->forwarded ? "interrupted" : "killed";
+		json_object_set_new(res, "exit_code", json_null());
+		json_object_set_new(res, "signal", json_integer(o->signal));
+		_cleanup_free_ char *cause = xasprintf(
+			"killed by signal %d (SIG%s)%s", o->signal,
+			signal_name(o->signal),
+			WCOREDUMP(x->wstatus) ? ", core dumped" : "");
+		json_object_set_new(res, "cause", json_string(cause));
+	}
+	if (x->forwarded) {
+		_cleanup_free_ char *sig = xasprintf("SIG%s", signal_name(x->forwarded));
+		json_object_set_new(res, "forwarded_signal", json_string(sig));
+	}
+	o->status = status;
+	o->duration_s = (double)(x->mono_end - x->mono_start) / 1e9;
+	json_object_set_new(
+		res, "rusage",
+		json_pack("{s:f,s:f,s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "user_s",
+			  tv_seconds(x->ru.ru_utime), "sys_s",
+			  tv_seconds(x->ru.ru_stime), "max_rss_kb",
+			  (json_int_t)x->ru.ru_maxrss, "minor_faults",
+			  (json_int_t)x->ru.ru_minflt, "major_faults",
+			  (json_int_t)x->ru.ru_majflt, "voluntary_switches",
+			  (json_int_t)x->ru.ru_nvcsw, "involuntary_switches",
+			  (json_int_t)x->ru.ru_nivcsw, "inblock",
+			  (json_int_t)x->ru.ru_inblock, "oublock",
+			  (json_int_t)x->ru.ru_oublock));
+	json_object_set_new(res, "stdout", stream_json("stdout", &x->out));
+	json_object_set_new(res, "stderr", stream_json("stderr", &x->err));
+	int malformed = 0;
+	_cleanup_free_ char *mpath = path_join(dir, "metrics.jsonl");
+	json_object_set_new(res, "metrics", metrics_summary(mpath, &malformed));
+	json_object_set_new(res, "metrics_malformed_lines", json_integer(malformed));
+	if (malformed)
+		warn(o, "%d line%s of '%s' %s not a JSON object and %s skipped",
+		     malformed, malformed == 1 ? "" : "s", mpath,
+		     malformed == 1 ? "is" : "are",
+		     malformed == 1 ? "was" : "were");
+	for (Stream *s = &x->out; s <= &x->err; s++)
+		if (s->error)
+			warn(o, "capturing the program's %s failed: %s",
+			     s == &x->out ? "stdout" : "stderr",
+			     strerror(-s->error));
+
+	_cleanup_free_ char *finished = format_rfc3339(x->finished_ns);
+	_cleanup_free_ char *started = format_rfc3339(x->started_ns);
+	json_t *times = json_object_get(rec, "times");
+	json_object_set_new(times, "started", json_string(started));
+	json_object_set_new(times, "finished", json_string(finished));
+	json_object_set_new(times, "duration", json_real(o->duration_s));
+	json_object_set_new(rec, "status", json_string(status));
+	json_object_set_new(rec, "result", res);
+}
+
+/* The program could not be started after the start record was written:
+ * the record still says what happened. */
+static void finalize_not_started(json_t *rec, int r)
+{
+	_cleanup_free_ char *now = format_rfc3339(now_ns());
+	_cleanup_free_ char *cause = xasprintf("could not be started: %s",
+					       strerror(-r));
+	json_t *times = json_object_get(rec, "times");
+	json_object_set_new(times, "finished", json_string(now));
+	json_object_set_new(rec, "status", json_string("failed"));
+	json_object_set_new(rec, "result",
+			    json_pack("{s:i,s:n,s:s}", "exit_code",
+				      r == -ENOENT ? 127 : 126, "signal", "cause",
+				      cause));
+}
+
+static void remove_run_dir(const char *dir)
+{
+	static const char *const files[] = { "record.json", "params.json",
+					     "metrics.jsonl", "stdout", "stderr" };
+	for (size_t i = 0; i < ELEMENTSOF(files); i++) {
+		_cleanup_free_ char *p = path_join(dir, files[i]);
+		(void)unlink(p);
+	}
+	(void)rmdir(dir);
+}
+
+int runner_run(Store *s, const RunSpec *spec, RunOutcome *o)
+{
+	memset(o, 0, sizeof *o);
+	o->exit_status = 125;
+	_cleanup_strv_free_ char **env = user_environment(spec);
+
+	Command *cmd_raw = NULL;
+	int r = command_resolve(spec->argv, spec->cwd, env_get(env, "PATH"),
+				&cmd_raw);
+	_cleanup_command_ Command *cmd = cmd_raw;
+	if (r == -ENOENT)
+		return fail(o, r, 127, "'%s': command not found", spec->argv[0]);
+	if (r < 0)
+		return fail(o, r, 126, "cannot run '%s': %m", spec->argv[0]);
+
+	GitProbe *git = NULL;
+	r = git_probe_start(spec->cwd, env, &git);
+	if (r < 0)
+		git = NULL; /* recorded as "git": null */
+
+	_cleanup_free_ char *id = NULL, *dir = NULL;
+	r = store_new_run(s, &id, &dir);
+	if (r < 0) {
+		git_probe_free(git);
+		return fail(o, r, 125,
+			    "cannot create a run directory in '%s': %m; check "
+			    "its permissions or choose another store with "
+			    "--store DIR",
+			    s->runs);
+	}
+	uint64_t seed = spec->seed;
+	if (!spec->has_seed && getrandom(&seed, sizeof seed, 0) != sizeof seed) {
+		git_probe_free(git);
+		remove_run_dir(dir);
+		return fail(o, -errno, 125, "cannot draw a seed: %m");
+	}
+
+	json_auto_t *xvars = xrun_variables(spec, id, dir, seed, env);
+	json_t *rec_json = NULL;
+	r = build_start_record(spec, cmd, env, id, seed, s->cache, git, xvars,
+			       o, &rec_json);
+	if (r < 0) {
+		remove_run_dir(dir);
+		return r;
+	}
+	_cleanup_record_ Record *rec = record_new(rec_json, dir);
+
+	Exec x = { .out = { .pipe_fd = -1, .file_fd = -1, .tty_fd = STDOUT_FILENO },
+		   .err = { .pipe_fd = -1, .file_fd = -1, .tty_fd = STDERR_FILENO } };
+	r = write_params(spec, dir);
+	if (r == 0)
+		r = create_file(dir, "metrics.jsonl", 0, NULL);
+	if (r == 0)
+		r = create_file(dir, "stdout", O_APPEND, &x.out.file_fd);
+	if (r == 0)
+		r = create_file(dir, "stderr", O_APPEND, &x.err.file_fd);
+	if (r == 0)
+		r = record_save(rec);
+	if (r < 0) {
+		if (x.out.file_fd >= 0)
+			close(x.out.file_fd);
+		if (x.err.file_fd >= 0)
+			close(x.err.file_fd);
+		remove_run_dir(dir);
+		return fail(o, r, 125,
+			    "cannot write the start record in '%s': %m; the "
+			    "program was not started",
+			    dir);
+	}
+	o->id = xstrdup(id);
+	o->record_path = xstrdup(rec->path);
+
+	/* The program's environment: the recorded one plus xrun's own. */
+	const char *name;
+	json_t *val;
+	json_object_foreach(xvars, name, val)
+	{
+		_cleanup_free_ char *v = json_bytes_decode(val, NULL);
+		_cleanup_free_ char *e = xasprintf("%s=%s", name, v);
+		env = env_put(env, e);
+	}
+
+	int outp[2], errp[2];
+	if (pipe2(outp, O_CLOEXEC) < 0 || pipe2(errp, O_CLOEXEC) < 0)
+		return fail(o, -errno, 125, "cannot create pipes: %m");
+	sigset_t mask, old;
+	sigemptyset(&mask);
+	for (size_t i = 0; i < ELEMENTSOF(forwarded_signals); i++)
+		sigaddset(&mask, forwarded_signals[i]);
+	sigaddset(&mask, SIGCHLD);
+	sigprocmask(SIG_BLOCK, &mask, &old);
+	_cleanup_close_ int sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+	/* A closed terminal must not kill the launcher mid-capture. */
+	signal(SIGPIPE, SIG_IGN);
+
+	x.out.hash = hasher_new();
+	x.err.hash = hasher_new();
+	x.out.pipe_fd = outp[0];
+	x.err.pipe_fd = errp[0];
+	x.started_ns = now_ns();
+	x.mono_start = monotonic_ns();
+	r = spawn_program(spec, cmd, env, outp[1], errp[1], &x.pid);
+	close(outp[1]);
+	close(errp[1]);
+	if (r < 0) {
+		close(outp[0]);
+		close(errp[0]);
+		hasher_free(x.out.hash);
+		hasher_free(x.err.hash);
+		close(x.out.file_fd);
+		close(x.err.file_fd);
+		sigprocmask(SIG_SETMASK, &old, NULL);
+		finalize_not_started(rec->root, r);
+		(void)record_save(rec);
+		o->status = "failed";
+		return fail(o, r, r == -ENOENT ? 127 : 126, "cannot run '%s': %m",
+			    spec->argv[0]);
+	}
+	supervise(&x, sfd);
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	if (fsync(x.out.file_fd) < 0 && !x.out.error)
+		x.out.error = -errno;
+	if (fsync(x.err.file_fd) < 0 && !x.err.error)
+		x.err.error = -errno;
+	close(x.out.file_fd);
+	close(x.err.file_fd);
+
+	finalize_record(rec->root, &x, dir, o);
+	r = record_save(rec);
+	if (r < 0) {
+		/* The program ran: keep its exit status, but say loudly that
+		 * the record still reads "running". */
+		int keep = o->exit_status;
+		fail(o, r, keep, "cannot write the final record '%s': %m",
+		     rec->path);
+		return r;
+	}
+	return 0;
+}

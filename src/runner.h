@@ -1,1 +1,30 @@
+/* The one pipeline every run goes through: RunSpec -> start record ->
+ * execute -> finalize. `run`, `replay` and `sweep` all end here, so
+ * whatever running learns, replaying gets too. */
 #pragma once
+
+#include "spec.h"
+#include "store.h"
+
+typedef struct RunOutcome {
+	char *id;	   /* NULL when no run directory was made */
+	char *record_path; /* NULL likewise */
+	const char *status;
+	int exit_code; /* the program's exit code, or -1 */
+	int signal;    /* the signal that ended it, or 0 */
+	double duration_s;
+	int exit_status; /* what xrun should exit with */
+	char *error;	 /* one line when the runner failed, else NULL */
+	char **warnings; /* non-fatal problems met on the way */
+} RunOutcome;
+
+void run_outcome_clear(RunOutcome *o);
+
+/* Returns 0 when the program ran (whatever its status), or -errno when
+ * xrun failed; o->error and o->exit_status say what and how to exit
+ * (125 for xrun's failures, 126/127 when the program cannot be run). */
+int runner_run(Store *s, const RunSpec *spec, RunOutcome *o);
+
+/* Variables xrun sets for the program itself (DESIGN.md §1); they are
+ * derived from the record, so the recorded environment leaves them out. */
+bool env_name_reserved(const char *name);

@@ -1,2 +1,204 @@
 #include "config.h"
+
 #include "spec.h"
+
+#include <sys/random.h>
+
+#include "hash.h"
+#include "util.h"
+
+const char *seed_source_to_string(SeedSource s)
+{
+	switch (s) {
+	case SEED_OPTION:
+		return "option";
+	case SEED_REPLAY:
+		return "replay";
+	case SEED_GENERATED:
+	default:
+		return "generated";
+	}
+}
+
+RunSpec *run_spec_new(void)
+{
+	RunSpec *s = xcalloc(1, sizeof *s);
+	s->params = json_object();
+	s->param_keys = json_object();
+	s->tags = json_object();
+	return s;
+}
+
+RunSpec *run_spec_free(RunSpec *s)
+{
+	if (!s)
+		return NULL;
+	strv_free(s->argv);
+	free(s->cwd);
+	strv_free(s->env_set);
+	json_decref(s->params);
+	json_decref(s->param_keys);
+	free(s->params_file);
+	free(s->params_sha256);
+	free(s->name);
+	json_decref(s->tags);
+	free(s->replay_of);
+	free(s);
+	return NULL;
+}
+
+json_t *param_value_parse(const char *text)
+{
+	json_error_t err;
+	json_t *v = json_loads(text, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &err);
+	if (v && (json_is_object(v) || json_is_array(v))) {
+		/* Only scalars: "[1,2]" given with -p stays a string. */
+		json_decref(v);
+		v = NULL;
+	}
+	return v ? v : json_string(text);
+}
+
+bool param_key_valid(const char *key)
+{
+	if (!*key || strlen(key) > 256)
+		return false;
+	for (const char *p = key; *p; p++)
+		if (!(*p >= 'a' && *p <= 'z') && !(*p >= 'A' && *p <= 'Z') &&
+		    !(*p >= '0' && *p <= '9') && !strchr("_.-", *p))
+			return false;
+	return true;
+}
+
+int run_spec_add_param(RunSpec *s, const char *kv)
+{
+	const char *eq = strchr(kv, '=');
+	if (!eq)
+		return -EINVAL;
+	_cleanup_free_ char *key = xstrndup(kv, (size_t)(eq - kv));
+	if (!param_key_valid(key))
+		return -EINVAL;
+	if (json_object_get(s->param_keys, key))
+		return -EEXIST;
+	json_object_set_new(s->param_keys, key, json_true());
+	json_object_set_new(s->params, key, param_value_parse(eq + 1));
+	return 0;
+}
+
+int run_spec_load_params(RunSpec *s, const char *path, char **ret_error)
+{
+	_cleanup_free_ char *text = NULL;
+	size_t len;
+	int r = read_full_file(path, 64 << 20, &text, &len);
+	if (r < 0)
+		return r;
+	json_error_t err;
+	json_auto_t *obj = json_loadb(text, len, JSON_REJECT_DUPLICATES, &err);
+	if (!obj) {
+		if (ret_error)
+			*ret_error = xasprintf("line %d: %s", err.line, err.text);
+		return -EBADMSG;
+	}
+	if (!json_is_object(obj)) {
+		if (ret_error)
+			*ret_error = xstrdup("the top level is not a JSON object");
+		return -EBADMSG;
+	}
+	const char *key;
+	json_t *v;
+	json_object_foreach(obj, key, v)
+	{
+		if (!param_key_valid(key)) {
+			if (ret_error)
+				*ret_error = xasprintf(
+					"key '%s' is not a valid param name "
+					"(letters, digits, '_', '.', '-')",
+					key);
+			return -EBADMSG;
+		}
+		if (!json_object_get(s->param_keys, key))
+			json_object_set(s->params, key, v);
+	}
+	free(s->params_file);
+	s->params_file = xstrdup(path);
+	free(s->params_sha256);
+	s->params_sha256 = sha256_mem(text, len);
+	return 0;
+}
+
+static int split_kv(const char *kv, char **ret_key, const char **ret_val)
+{
+	const char *eq = strchr(kv, '=');
+	if (!eq || eq == kv)
+		return -EINVAL;
+	*ret_key = xstrndup(kv, (size_t)(eq - kv));
+	*ret_val = eq + 1;
+	return 0;
+}
+
+int run_spec_add_env(RunSpec *s, const char *kv)
+{
+	_cleanup_free_ char *key = NULL;
+	const char *val;
+	if (split_kv(kv, &key, &val) < 0)
+		return -EINVAL;
+	s->env_set = strv_push(s->env_set, kv);
+	return 0;
+}
+
+int run_spec_add_tag(RunSpec *s, const char *kv)
+{
+	_cleanup_free_ char *key = NULL;
+	const char *val;
+	if (split_kv(kv, &key, &val) < 0)
+		return -EINVAL;
+	if (!utf8_valid(kv, strlen(kv)))
+		return -EILSEQ;
+	json_object_set_new(s->tags, key, json_string(val));
+	return 0;
+}
+
+char *format_double(double d)
+{
+	/* The shortest form that reads back as the same double: 0.1, not
+	 * 0.10000000000000001. */
+	for (int prec = 15; prec < 17; prec++) {
+		char *s = xasprintf("%.*g", prec, d);
+		if (strtod(s, NULL) == d)
+			return s;
+		free(s);
+	}
+	return xasprintf("%.17g", d);
+}
+
+char *param_value_to_env(const json_t *v)
+{
+	if (json_is_string(v))
+		return xstrdup(json_string_value(v));
+	if (json_is_real(v))
+		return format_double(json_real_value(v));
+	return json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+}
+
+char *param_env_name(const char *key)
+{
+	char *n = xasprintf("XRUN_PARAM_%s", key);
+	for (char *p = n + strlen("XRUN_PARAM_"); *p; p++)
+		if (!(*p >= 'a' && *p <= 'z') && !(*p >= 'A' && *p <= 'Z') &&
+		    !(*p >= '0' && *p <= '9'))
+			*p = '_';
+	return n;
+}
+
+int run_spec_ensure_seed(RunSpec *s)
+{
+	if (s->has_seed)
+		return 0;
+	uint64_t v;
+	if (getrandom(&v, sizeof v, 0) != (ssize_t)sizeof v)
+		return -errno;
+	s->seed = v;
+	s->has_seed = true;
+	s->seed_source = SEED_GENERATED;
+	return 0;
+}

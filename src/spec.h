@@ -1,1 +1,61 @@
+/* RunSpec: everything that decides what a run executes. `run` builds one
+ * from the command line; `replay` and `sweep` will build theirs from a
+ * record or a grid. The runner takes nothing else. */
 #pragma once
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+typedef enum {
+	SEED_GENERATED,
+	SEED_OPTION,
+	SEED_REPLAY,
+} SeedSource;
+
+const char *seed_source_to_string(SeedSource s);
+
+typedef struct RunSpec {
+	char **argv;	/* program and arguments, as given */
+	char *cwd;	/* absolute working directory */
+	char **env_set; /* -e KEY=VALUE, applied over the caller's environment */
+	bool has_seed;
+	uint64_t seed;
+	SeedSource seed_source;
+	json_t *params;	     /* merged hyperparameters: {key: typed value} */
+	json_t *param_keys;  /* keys given with -p, to catch duplicates */
+	char *params_file;   /* --params FILE as given, or NULL */
+	char *params_sha256; /* digest of that file's bytes */
+	char *name;
+	json_t *tags; /* {key: string} */
+	char *replay_of;
+} RunSpec;
+
+RunSpec *run_spec_new(void);
+RunSpec *run_spec_free(RunSpec *s);
+static inline void run_spec_freep(RunSpec **s) { run_spec_free(*s); }
+#define _cleanup_run_spec_ __attribute__((cleanup(run_spec_freep)))
+
+/* Parse a -p VALUE: a JSON scalar if the text is one, else a string. */
+json_t *param_value_parse(const char *text);
+/* -p KEY=VALUE. -EINVAL without '=' or with a bad key, -EEXIST for a key
+ * given twice with -p. */
+int run_spec_add_param(RunSpec *s, const char *kv);
+/* --params FILE: a JSON object; keys already set with -p are kept (-p
+ * overrides the file whatever the order on the command line).
+ * -EBADMSG: not JSON, -ENOTDIR... see params_file_error. On error,
+ * *ret_error (may be NULL) gets a description. */
+int run_spec_load_params(RunSpec *s, const char *path, char **ret_error);
+bool param_key_valid(const char *key);
+/* KEY=VALUE for -e and --tag */
+int run_spec_add_env(RunSpec *s, const char *kv);
+int run_spec_add_tag(RunSpec *s, const char *kv);
+/* The text a param gets in XRUN_PARAM_<KEY>: strings raw, others as JSON. */
+char *param_value_to_env(const json_t *v);
+/* The shortest decimal text that reads back as d. */
+char *format_double(double d);
+/* The environment variable name for a param key: XRUN_PARAM_ + key with
+ * every character outside [A-Za-z0-9_] turned into '_'. */
+char *param_env_name(const char *key);
+/* Draw a seed from getrandom(2) unless one was given. */
+int run_spec_ensure_seed(RunSpec *s);

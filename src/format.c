@@ -1,0 +1,133 @@
+#include "config.h"
+
+#include "format.h"
+
+#include <inttypes.h>
+#include <time.h>
+
+#include "spec.h"
+#include "util.h"
+
+static bool needs_quotes(const char *s)
+{
+	if (!*s)
+		return true;
+	for (const char *p = s; *p; p++)
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+		      (*p >= '0' && *p <= '9') || strchr("-_./=:,+@%", *p)))
+			return true;
+	return false;
+}
+
+char *format_argv(const json_t *argv)
+{
+	char *out = xstrdup("");
+	size_t i;
+	json_t *a;
+	json_array_foreach(argv, i, a)
+	{
+		size_t n;
+		_cleanup_free_ char *s = json_bytes_decode(a, &n);
+		if (!s)
+			s = xstrdup("?");
+		/* Bytes that are not text show as \xNN, never raw. */
+		_cleanup_free_ char *clean = xmalloc(n * 4 + 1);
+		size_t o = 0;
+		bool text = utf8_valid(s, strlen(s)) && strlen(s) == n;
+		for (size_t k = 0; k < n; k++) {
+			unsigned char ch = (unsigned char)s[k];
+			if (!text && (ch >= 0x80 || ch == 0)) {
+				snprintf(clean + o, 5, "\\x%02x", ch);
+				o += 4;
+			} else
+				clean[o++] = (char)ch;
+		}
+		clean[o] = 0;
+		_cleanup_free_ char *q = NULL;
+		if (needs_quotes(clean)) {
+			/* 'it'\''s': close, escaped quote, reopen. */
+			size_t len = strlen(clean);
+			q = xmalloc(len * 4 + 3);
+			char *w = q;
+			*w++ = '\'';
+			for (const char *p = clean; *p; p++) {
+				if (*p == '\'') {
+					memcpy(w, "'\\''", 4);
+					w += 4;
+				} else
+					*w++ = *p;
+			}
+			*w++ = '\'';
+			*w = 0;
+		}
+		char *next = xasprintf("%s%s%s", out, i ? " " : "",
+				       q ? q : clean);
+		free(out);
+		out = next;
+	}
+	return out;
+}
+
+char *format_duration(double s)
+{
+	if (s < 0)
+		s = 0;
+	if (s < 10)
+		return xasprintf("%.3fs", s);
+	if (s < 60)
+		return xasprintf("%.1fs", s);
+	long t = (long)(s + 0.5);
+	if (t < 3600)
+		return xasprintf("%ldm%02lds", t / 60, t % 60);
+	return xasprintf("%ldh%02ldm", t / 3600, t % 3600 / 60);
+}
+
+char *format_bytes(uint64_t n)
+{
+	static const char *const units[] = { "KiB", "MiB", "GiB", "TiB", "PiB" };
+	if (n < 1024)
+		return xasprintf("%" PRIu64 " B", n);
+	double v = (double)n / 1024;
+	size_t u = 0;
+	while (v >= 1024 && u + 1 < ELEMENTSOF(units)) {
+		v /= 1024;
+		u++;
+	}
+	return xasprintf("%.1f %s", v, units[u]);
+}
+
+char *format_local_time(const char *rfc3339)
+{
+	int64_t ns;
+	if (!rfc3339 || parse_rfc3339(rfc3339, &ns) < 0)
+		return NULL;
+	time_t t = (time_t)(ns / 1000000000);
+	struct tm tm;
+	localtime_r(&t, &tm);
+	char buf[64];
+	strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S", &tm);
+	return xstrdup(buf);
+}
+
+char *format_value(const json_t *v)
+{
+	if (json_is_string(v))
+		return xstrdup(json_string_value(v));
+	if (json_is_real(v))
+		return format_double(json_real_value(v));
+	char *s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+	return s ? s : xstrdup("?");
+}
+
+const char *status_color(const char *status, bool color)
+{
+	if (!color || !status)
+		return "";
+	if (streq(status, "succeeded"))
+		return "\033[32m";
+	if (streq(status, "running"))
+		return "\033[36m";
+	if (streq(status, "interrupted") || streq(status, "abandoned"))
+		return "\033[33m";
+	return "\033[31m";
+}
