@@ -1,0 +1,49 @@
+#!/bin/sh
+# Launch overhead: `xrun run -- /bin/true` against `/bin/true` alone, with
+# warm caches, median of many runs (hyperfine), side by side in one run.
+#
+#   bench/launch-overhead.sh [XRUN] [RUNS]
+#
+# The store lives in a fresh directory outside any git work tree, so the
+# figure is xrun's own cost; a second pair shows the cost inside a git
+# repository (git status and git diff are run for the record).
+set -eu
+XRUN=${1:-./xrun}
+RUNS=${2:-300}
+case $XRUN in /*) ;; *) XRUN=$(pwd)/$XRUN ;; esac
+command -v hyperfine >/dev/null || {
+	echo "bench: hyperfine is not installed (apt-get install hyperfine)" >&2
+	exit 1
+}
+dir=$(mktemp -d)
+trap 'rm -rf "$dir"' EXIT
+cd "$dir"
+"$XRUN" -q run -- /bin/true # create the store, warm the caches
+
+echo "== machine: $(uname -srm), $(nproc) CPUs, $(sed -n 's/^model name[^:]*: //p' /proc/cpuinfo | head -n 1)"
+echo "== xrun: $("$XRUN" --version)"
+hyperfine -N --warmup 20 --runs "$RUNS" --export-json "$dir/plain.json" \
+	-n '/bin/true' '/bin/true' \
+	-n 'xrun run -- /bin/true' "$XRUN -q run -- /bin/true" >&2
+
+mkdir repo && cd repo
+git init -q . && echo x >f && git add f &&
+	git -c user.name=b -c user.email=b@example.invalid commit -q -m x
+"$XRUN" -q run -- /bin/true
+hyperfine -N --warmup 20 --runs "$RUNS" --export-json "$dir/git.json" \
+	-n 'xrun run -- /bin/true (in a git repo)' "$XRUN -q run -- /bin/true" >&2
+
+/usr/bin/python3 - "$dir/plain.json" "$dir/git.json" <<'PY'
+import json, statistics, sys
+rows = []
+for path in sys.argv[1:]:
+    for r in json.load(open(path))["results"]:
+        rows.append((r["command"], statistics.median(r["times"]) * 1000))
+base = rows[0][1]
+print(f"{'command':42} {'median':>10} {'overhead':>10}")
+for name, med in rows:
+    over = med - base
+    print(f"{name:42} {med:8.2f}ms {over:+8.2f}ms")
+print(f"target: xrun run -- /bin/true within 3 ms of /bin/true: "
+      f"{'met' if rows[1][1] - base < 3 else 'NOT met'}")
+PY

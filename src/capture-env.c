@@ -41,6 +41,9 @@ int capture_environment(char *const *envp, json_t **ret)
 		}
 		_cleanup_free_ char *name = xstrndup(*e, (size_t)(eq - *e));
 		const char *value = eq + 1;
+		/* getenv(3) and the program see the first of duplicates. */
+		if (json_object_get(vars, name))
+			continue;
 		json_t *v;
 		if (env_name_is_secret(name)) {
 			_cleanup_free_ char *d = sha256_mem(value, strlen(value));
@@ -52,8 +55,10 @@ int capture_environment(char *const *envp, json_t **ret)
 	}
 	/* The digest covers the recorded form, so it is the same for the
 	 * same environment whatever order the variables came in. */
+	json_auto_t *both = json_pack("{s:O,s:O}", "variables", vars,
+				      "undecodable", undecodable);
 	_cleanup_free_ char *dump =
-		json_dumps(vars, JSON_SORT_KEYS | JSON_COMPACT);
+		json_dumps(both, JSON_SORT_KEYS | JSON_COMPACT);
 	_cleanup_free_ char *digest = sha256_mem(dump, strlen(dump));
 	*ret = json_pack("{s:O,s:O,s:O,s:s}", "variables", vars, "redacted",
 			 redacted, "undecodable", undecodable, "sha256", digest);

@@ -115,7 +115,11 @@ static bool is_python_name(const char *path)
 {
 	const char *b = strrchr(path, '/');
 	b = b ? b + 1 : path;
-	return startswith(b, "python") || startswith(b, "pypy");
+	/* python, python3, python3.11, pypy3; not python-config. */
+	const char *rest = startswith(b, "python") ? b + 6
+			   : startswith(b, "pypy") ? b + 4
+						   : NULL;
+	return rest && strspn(rest, "0123456789.") == strlen(rest);
 }
 
 /* Interpreters whose first non-option argument names a script file. */
@@ -129,9 +133,13 @@ static bool takes_script_argument(const char *path)
 	b = b ? b + 1 : path;
 	if (is_python_name(b))
 		return true;
-	for (size_t i = 0; i < ELEMENTSOF(names); i++)
-		if (startswith(b, names[i]))
+	/* The name itself or with a version: bash, perl5.36, not shuf. */
+	for (size_t i = 0; i < ELEMENTSOF(names); i++) {
+		size_t n = strlen(names[i]);
+		if (strneq(b, names[i], n) &&
+		    strspn(b + n, "0123456789.") == strlen(b + n))
 			return true;
+	}
 	return false;
 }
 

@@ -72,9 +72,10 @@ char *format_duration(double s)
 {
 	if (s < 0)
 		s = 0;
-	if (s < 10)
+	/* Round first, so 59.96 does not print as "60.0s". */
+	if (s < 9.9995)
 		return xasprintf("%.3fs", s);
-	if (s < 60)
+	if (s < 59.95)
 		return xasprintf("%.1fs", s);
 	long t = (long)(s + 0.5);
 	if (t < 3600)
@@ -89,7 +90,7 @@ char *format_bytes(uint64_t n)
 		return xasprintf("%" PRIu64 " B", n);
 	double v = (double)n / 1024;
 	size_t u = 0;
-	while (v >= 1024 && u + 1 < ELEMENTSOF(units)) {
+	while (v >= 1023.95 && u + 1 < ELEMENTSOF(units)) {
 		v /= 1024;
 		u++;
 	}

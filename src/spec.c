@@ -106,6 +106,7 @@ int run_spec_load_params(RunSpec *s, const char *path, char **ret_error)
 	}
 	const char *key;
 	json_t *v;
+	/* Check every key before merging any: an error leaves s as it was. */
 	json_object_foreach(obj, key, v)
 	{
 		if (!param_key_valid(key)) {
@@ -116,9 +117,10 @@ int run_spec_load_params(RunSpec *s, const char *path, char **ret_error)
 					key);
 			return -EBADMSG;
 		}
+	}
+	json_object_foreach(obj, key, v)
 		if (!json_object_get(s->param_keys, key))
 			json_object_set(s->params, key, v);
-	}
 	free(s->params_file);
 	s->params_file = xstrdup(path);
 	free(s->params_sha256);
@@ -175,8 +177,13 @@ char *param_value_to_env(const json_t *v)
 {
 	if (json_is_string(v))
 		return xstrdup(json_string_value(v));
-	if (json_is_real(v))
-		return format_double(json_real_value(v));
+	if (json_is_real(v)) {
+		/* 1.0 must not read back as the integer 1. */
+		_cleanup_free_ char *t = format_double(json_real_value(v));
+		if (strspn(t, "-0123456789") == strlen(t))
+			return xasprintf("%s.0", t);
+		return TAKE_PTR(t);
+	}
 	return json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
 }
 

@@ -162,6 +162,11 @@ static bool looks_like_id(const char *name)
 	return true;
 }
 
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
 static int list_ids(Store *s, char ***ret)
 {
 	DIR *d = opendir(s->runs);
@@ -173,6 +178,8 @@ static int list_ids(Store *s, char ***ret)
 		if (looks_like_id(de->d_name))
 			ids = strv_push(ids, de->d_name);
 	closedir(d);
+	/* Directory order is arbitrary; lists for people should not be. */
+	qsort(ids, strv_length(ids), sizeof(char *), cmp_str);
 	*ret = ids;
 	return 0;
 }

@@ -289,7 +289,12 @@ static char *base64_decode(const char *s, size_t *ret_len)
 		int v[4];
 		for (int k = 0; k < 4; k++) {
 			v[k] = s[i + k] == '=' ? 0 : base64_value(s[i + k]);
-			if (v[k] < 0 || (s[i + k] == '=' && (i + 4 < n || k < 2))) {
+			/* '=' only as padding: in the last group, at the
+			 * end, never before a data character. */
+			bool bad_pad = s[i + k] == '=' &&
+				       (i + 4 < n || k < 2 ||
+					(k == 2 && s[i + 3] != '='));
+			if (v[k] < 0 || bad_pad) {
 				free(out);
 				return NULL;
 			}
@@ -309,7 +314,8 @@ static char *base64_decode(const char *s, size_t *ret_len)
 
 int parse_u64(const char *s, uint64_t *ret)
 {
-	if (!s || !*s || *s == '-' || *s == '+' || *s == ' ')
+	/* strtoull would skip blanks and accept signs: only digits. */
+	if (!s || !(*s >= '0' && *s <= '9'))
 		return -EINVAL;
 	char *end;
 	errno = 0;
@@ -327,13 +333,15 @@ int read_full_file(const char *path, size_t max, char **ret, size_t *ret_len)
 	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
 	if (fd < 0)
 		return -errno;
-	size_t cap = 4096, len = 0;
+	/* Room for max bytes, one more to notice a longer file, and NUL. */
+	size_t cap = max < 4096 ? max + 2 : 4096, len = 0;
 	_cleanup_free_ char *buf = xmalloc(cap);
 	for (;;) {
 		if (cap - len < 2) {
-			if (cap >= max)
+			size_t want = cap * 2 > max + 2 ? max + 2 : cap * 2;
+			if (want <= cap)
 				return -EFBIG;
-			cap = cap * 2 > max ? max : cap * 2;
+			cap = want;
 			buf = xrealloc(buf, cap);
 		}
 		ssize_t k = read(fd, buf + len, cap - len - 1);
@@ -345,6 +353,8 @@ int read_full_file(const char *path, size_t max, char **ret, size_t *ret_len)
 		if (k == 0)
 			break;
 		len += (size_t)k;
+		if (len > max)
+			return -EFBIG;
 	}
 	buf[len] = 0;
 	if (ret_len)
@@ -391,8 +401,15 @@ int mkdir_p(const char *path, mode_t mode)
 			return -errno;
 		*s = '/';
 	}
-	if (mkdir(p, mode) < 0 && errno != EEXIST)
-		return -errno;
+	if (mkdir(p, mode) < 0) {
+		struct stat st;
+		if (errno != EEXIST)
+			return -errno;
+		if (stat(p, &st) < 0)
+			return -errno;
+		if (!S_ISDIR(st.st_mode))
+			return -ENOTDIR;
+	}
 	return 0;
 }
 
@@ -457,31 +474,62 @@ int64_t monotonic_ns(void)
 
 char *format_rfc3339(int64_t ns)
 {
-	time_t t = (time_t)(ns / 1000000000);
+	/* Floor division: times before 1970 have a negative remainder. */
+	int64_t sec = ns / 1000000000, frac = ns % 1000000000;
+	if (frac < 0) {
+		frac += 1000000000;
+		sec--;
+	}
+	time_t t = (time_t)sec;
 	struct tm tm;
 	gmtime_r(&t, &tm);
 	char buf[64];
 	strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
-	return xasprintf("%s.%06ldZ", buf, (long)(ns % 1000000000 / 1000));
+	return xasprintf("%s.%06ldZ", buf, (long)(frac / 1000));
+}
+
+static bool parse_digits(const char **p, int n, int *ret)
+{
+	int v = 0;
+	for (int i = 0; i < n; i++, (*p)++) {
+		if (**p < '0' || **p > '9')
+			return false;
+		v = v * 10 + (**p - '0');
+	}
+	*ret = v;
+	return true;
 }
 
 int parse_rfc3339(const char *s, int64_t *ret_ns)
 {
-	struct tm tm = { 0 };
-	const char *e = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
-	if (!e)
+	/* Exactly YYYY-MM-DDTHH:MM:SS[.fraction]Z, the form xrun writes. */
+	int y, mo, d, h, mi, sec;
+	const char *p = s;
+	if (!parse_digits(&p, 4, &y) || *p++ != '-' || !parse_digits(&p, 2, &mo) ||
+	    *p++ != '-' || !parse_digits(&p, 2, &d) || *p++ != 'T' ||
+	    !parse_digits(&p, 2, &h) || *p++ != ':' || !parse_digits(&p, 2, &mi) ||
+	    *p++ != ':' || !parse_digits(&p, 2, &sec))
 		return -EINVAL;
 	long frac = 0;
-	if (*e == '.') {
+	if (*p == '.') {
 		int digits = 0;
-		for (e++; *e >= '0' && *e <= '9'; e++, digits++)
+		for (p++; *p >= '0' && *p <= '9'; p++, digits++)
 			if (digits < 9)
-				frac = frac * 10 + (*e - '0');
+				frac = frac * 10 + (*p - '0');
+		if (digits == 0)
+			return -EINVAL;
 		for (; digits < 9; digits++)
 			frac *= 10;
 	}
-	if (*e != 'Z' || e[1])
+	if (*p != 'Z' || p[1])
 		return -EINVAL;
+	static const int mdays[] = { 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
+	bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+	if (mo < 1 || mo > 12 || d < 1 || d > mdays[mo - 1] ||
+	    (mo == 2 && d == 29 && !leap) || h > 23 || mi > 59 || sec > 60)
+		return -EINVAL;
+	struct tm tm = { .tm_year = y - 1900, .tm_mon = mo - 1, .tm_mday = d,
+			 .tm_hour = h, .tm_min = mi, .tm_sec = sec };
 	time_t t = timegm(&tm);
 	*ret_ns = (int64_t)t * 1000000000 + frac;
 	return 0;

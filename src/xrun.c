@@ -111,7 +111,7 @@ int context_find_store(Context *ctx, bool required)
 	r = store_open(root, create, &ctx->store, &created);
 	if (r == -ENOENT && mode == STORE_OPTIONAL && !ctx->store_arg)
 		return 0;
-	if (r == -ENOENT)
+	if (r == -ENOENT && !create)
 		return log_error_errno(r,
 				       "'%s' is not an xrun store (no runs/ "
 				       "directory); check --store or XRUN_STORE",

@@ -22,20 +22,20 @@ static int tap_n, tap_failed;
 
 #define is_str(a, b, ...)                                                      \
 	do {                                                                   \
-		const char *_a = (a), *_b = (b);                               \
-		int _c = (_a && _b) ? strcmp(_a, _b) == 0 : _a == _b;          \
-		ok(_c, __VA_ARGS__);                                           \
-		if (!_c)                                                       \
+		const char *_sa = (a), *_sb = (b);                             \
+		int _sc = (_sa && _sb) ? strcmp(_sa, _sb) == 0 : _sa == _sb;   \
+		ok(_sc, __VA_ARGS__);                                          \
+		if (!_sc)                                                      \
 			printf("#   got '%s', expected '%s'\n",                \
-			       _a ? _a : "(null)", _b ? _b : "(null)");        \
+			       _sa ? _sa : "(null)", _sb ? _sb : "(null)");    \
 	} while (0)
 
 #define is_int(a, b, ...)                                                      \
 	do {                                                                   \
-		long long _a = (long long)(a), _b = (long long)(b);            \
-		ok(_a == _b, __VA_ARGS__);                                     \
-		if (_a != _b)                                                  \
-			printf("#   got %lld, expected %lld\n", _a, _b);       \
+		long long _ia = (long long)(a), _ib = (long long)(b);          \
+		ok(_ia == _ib, __VA_ARGS__);                                   \
+		if (_ia != _ib)                                                \
+			printf("#   got %lld, expected %lld\n", _ia, _ib);     \
 	} while (0)
 
 static inline int done_testing(void)

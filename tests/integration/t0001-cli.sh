@@ -1,0 +1,62 @@
+#!/bin/bash
+# The command line: help, version, the command table, exit statuses.
+. "$top_srcdir/tests/integration/lib.sh"
+cd "$T" || exit 1
+
+out=$("$XRUN" --help)
+ok $? "xrun --help exits 0"
+for c in run replay diff show ls log verify gc; do
+	like "$out" "^  $c " "--help lists '$c'"
+done
+like "$("$XRUN" --version)" '^xrun [0-9]+\.[0-9]+' "--version prints the version"
+
+for c in run show ls log; do
+	out=$("$XRUN" "$c" --help)
+	ok $? "xrun $c --help exits 0"
+	like "$out" "^usage: xrun $c" "xrun $c --help prints its usage"
+done
+[ ! -e .xrun ]
+ok $? "--help creates no store"
+
+for c in replay diff verify gc; do
+	err=$("$XRUN" "$c" x y 2>&1)
+	is "$?" 2 "xrun $c: status 2 until it is implemented"
+	like "$err" "not implemented yet" "xrun $c says it is not implemented yet"
+done
+
+"$XRUN" >/dev/null 2>&1
+is "$?" 125 "xrun without a command: 125"
+err=$("$XRUN" --bogus true 2>&1)
+is "$?" 125 "unknown global option: 125"
+like "$err" "^xrun: unknown .*'--bogus'" "unknown global option is named"
+err=$("$XRUN" run --bogus true 2>&1)
+is "$?" 125 "unknown run option: 125"
+like "$err" "'--bogus'.*xrun run --help" "the message says where to look"
+err=$("$XRUN" --color=sometimes true 2>&1)
+is "$?" 125 "bad --color value: 125"
+err=$("$XRUN" run 2>&1)
+is "$?" 125 "run without a program: 125"
+like "$err" "no program to run" "run without a program says so"
+"$XRUN" show >/dev/null 2>&1
+is "$?" 2 "show without RUN: usage error 2"
+"$XRUN" ls extra >/dev/null 2>&1
+is "$?" 2 "ls with an argument: usage error 2"
+err=$("$XRUN" ls --status nope 2>&1)
+is "$?" 2 "ls --status with an unknown status: 2"
+
+# The shorthand: xrun PROGRAM ARGS, program options untouched.
+out=$("$XRUN" -q /bin/echo --seed 5 -p x 2>&1)
+is "$out" "--seed 5 -p x" "xrun PROGRAM passes the program's options through"
+out=$("$XRUN" -q run -- /bin/echo -n hi)
+is "$out" "hi" "xrun run -- PROGRAM"
+"$XRUN" -q sh -c 'exit 7'
+is "$?" 7 "the program's exit status is xrun's"
+"$XRUN" -q sh -c 'kill -TERM $$'
+is "$?" 143 "death by signal N gives 128+N"
+err=$("$XRUN" -q true 2>&1)
+is "$err" "" "-q keeps xrun quiet"
+err=$("$XRUN" true 2>&1)
+like "$err" "^xrun: run [0-9a-f]{8} succeeded \(exit 0\) in [0-9.]+s; record \.xrun/runs/[0-9a-f-]{36}/record\.json$" \
+	"one summary line: id, status, duration, record"
+
+done_testing
