@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 
 #include "hash.h"
+#include "statcache.h"
 #include "util.h"
 
 #define DEFAULT_PATH "/usr/local/bin:/usr/bin:/bin"
@@ -227,26 +228,26 @@ int command_resolve(char *const *argv, const char *cwd, const char *path_env,
 	return 0;
 }
 
-static int file_json(const char *path, json_t **ret)
+static int file_json(const char *path, StatCache *cache, json_t **ret)
 {
 	_cleanup_free_ char *digest = NULL;
-	int r = sha256_file(path, &digest, NULL);
+	int r = stat_cache_hash(cache, path, &digest, NULL);
 	if (r < 0)
 		return r;
 	*ret = json_pack("{s:o,s:s}", "path", json_bstr(path), "sha256", digest);
 	return 0;
 }
 
-int command_to_json(const Command *c, json_t **ret)
+int command_to_json(const Command *c, StatCache *cache, json_t **ret)
 {
 	json_auto_t *o = json_object();
 	json_t *exe, *script = NULL;
-	int r = file_json(c->executable, &exe);
+	int r = file_json(c->executable, cache, &exe);
 	if (r < 0)
 		return r;
 	json_object_set_new(o, "executable", exe);
 	if (c->script) {
-		r = file_json(c->script, &script);
+		r = file_json(c->script, cache, &script);
 		if (r < 0)
 			return r;
 	}

@@ -33,4 +33,5 @@ int command_resolve(char *const *argv, const char *cwd, const char *path_env,
 /* {"argv", "cwd", "executable": {"path","sha256"}, "script": {…}|null,
  *  "interpreter": {"path","args"}|null}; argv and cwd are added by the
  * caller. -errno when a file cannot be hashed. */
-int command_to_json(const Command *c, json_t **ret);
+typedef struct StatCache StatCache;
+int command_to_json(const Command *c, StatCache *cache, json_t **ret);

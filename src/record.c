@@ -122,7 +122,7 @@ int record_load(const char *path, Record **ret, char **ret_error)
 	return 0;
 }
 
-int record_save(const Record *r)
+int record_save(const Record *r, bool sync_dir)
 {
 	_cleanup_free_ char *text = json_dumps(r->root, JSON_INDENT(2));
 	if (!text)
@@ -131,7 +131,7 @@ int record_save(const Record *r)
 	text = xrealloc(text, n + 2);
 	text[n++] = '\n';
 	text[n] = 0;
-	return write_file_atomic(r->dir, "record.json", text, n, 0644);
+	return write_file_atomic(r->dir, "record.json", text, n, 0644, sync_dir);
 }
 
 const char *record_id(const Record *r)

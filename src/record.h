@@ -28,8 +28,9 @@ static inline void record_freep(Record **r) { record_free(*r); }
 int record_load(const char *path, Record **ret, char **ret_error);
 /* Parse from memory; same checks. */
 int record_parse(const char *text, size_t len, json_t **ret, char **ret_error);
-/* Write dir/record.json atomically (temp, fsync, rename, fsync dir). */
-int record_save(const Record *r);
+/* Write dir/record.json atomically (temp, fsync, rename, and with
+ * sync_dir an fsync of the directory). */
+int record_save(const Record *r, bool sync_dir);
 
 /* Accessors that tolerate anything: a missing or mistyped field reads as
  * NULL / 0. */

@@ -17,6 +17,7 @@
 #include "capture.h"
 #include "command.h"
 #include "hash.h"
+#include "statcache.h"
 #include "util.h"
 
 extern char **environ;
@@ -32,6 +33,7 @@ void run_outcome_clear(RunOutcome *o)
 	free(o->error);
 	strv_free(o->warnings);
 	memset(o, 0, sizeof *o);
+
 }
 
 static void warn(RunOutcome *o, const char *fmt, ...) _printf_(2, 3);
@@ -196,13 +198,20 @@ static json_t *argv_json(char *const *argv)
 	return a;
 }
 
-static json_t *xrun_section(void)
+static json_t *xrun_section(StatCache *cache)
 {
 	json_t *x = json_pack("{s:s,s:s,s:s}", "version", PACKAGE_VERSION,
 			      "build", XRUN_BUILD, "libc",
 			      gnu_get_libc_version());
 	_cleanup_free_ char *digest = NULL;
-	if (sha256_file("/proc/self/exe", &digest, NULL) == 0)
+	char self[4096];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+	if (n > 0) {
+		self[n] = 0;
+		if (stat_cache_hash(cache, self, &digest, NULL) < 0)
+			digest = NULL;
+	}
+	if (digest)
 		json_object_set_new(x, "sha256", json_string(digest));
 	return x;
 }
@@ -212,7 +221,8 @@ static json_t *xrun_section(void)
 static int build_start_record(const RunSpec *spec, const Command *cmd,
 			      char *const *user_env, const char *id,
 			      uint64_t seed, const char *store_cache,
-			      GitProbe *git, json_t *xvars, RunOutcome *o,
+			      StatCache *cache, GitProbe *git, json_t *xvars,
+			      RunOutcome *o,
 			      json_t **ret)
 {
 	json_auto_t *rec = json_object();
@@ -239,7 +249,7 @@ static int build_start_record(const RunSpec *spec, const Command *cmd,
 	json_object_set_new(rec, "launcher", launcher);
 
 	json_t *command = NULL;
-	r = command_to_json(cmd, &command);
+	r = command_to_json(cmd, cache, &command);
 	if (r < 0) {
 		git_probe_free(git);
 		return fail(o, r, 126, "cannot read '%s': %m", cmd->executable);
@@ -263,12 +273,9 @@ static int build_start_record(const RunSpec *spec, const Command *cmd,
 				      seed_source_to_string(spec->seed_source)));
 	json_object_set(rec, "params", spec->params);
 
-	json_t *env = NULL;
-	r = capture_environment(user_env, &env);
-	if (r < 0)
-		return fail(o, r, 125, "cannot capture the environment: %m");
-	json_object_set_new(env, "set_by_xrun", json_incref(xvars));
-	json_object_set_new(rec, "environment", env);
+	/* Filled in last: its digest is the first SHA-256 the launcher
+	 * needs, and libcrypto is still starting up on another thread. */
+	json_object_set_new(rec, "environment", json_null());
 
 	json_t *host = NULL;
 	r = capture_host(&host);
@@ -311,7 +318,14 @@ static int build_start_record(const RunSpec *spec, const Command *cmd,
 			    json_pack("{s:b,s:s}", "enabled", 0, "reason",
 				      "this xrun has no sandbox yet"));
 	json_object_set_new(rec, "result", json_null());
-	json_object_set_new(rec, "xrun", xrun_section());
+	json_object_set_new(rec, "xrun", xrun_section(cache));
+
+	json_t *env = NULL;
+	r = capture_environment(user_env, &env);
+	if (r < 0)
+		return fail(o, r, 125, "cannot capture the environment: %m");
+	json_object_set_new(env, "set_by_xrun", json_incref(xvars));
+	json_object_set_new(rec, "environment", env);
 	*ret = json_incref(rec);
 	return 0;
 }
@@ -665,8 +679,10 @@ int runner_run(Store *s, const RunSpec *spec, RunOutcome *o)
 
 	json_auto_t *xvars = xrun_variables(spec, id, dir, seed, env);
 	json_t *rec_json = NULL;
-	r = build_start_record(spec, cmd, env, id, seed, s->cache, git, xvars,
-			       o, &rec_json);
+	_cleanup_stat_cache_ StatCache *cache = stat_cache_new(s->cache);
+	r = build_start_record(spec, cmd, env, id, seed, s->cache, cache, git,
+			       xvars, o, &rec_json);
+	(void)stat_cache_save(cache);
 	if (r < 0) {
 		remove_run_dir(dir);
 		return r;
@@ -677,13 +693,13 @@ int runner_run(Store *s, const RunSpec *spec, RunOutcome *o)
 		   .err = { .pipe_fd = -1, .file_fd = -1, .tty_fd = STDERR_FILENO } };
 	r = write_params(spec, dir);
 	if (r == 0)
-		r = create_file(dir, "metrics.jsonl", 0, NULL);
-	if (r == 0)
 		r = create_file(dir, "stdout", O_APPEND, &x.out.file_fd);
 	if (r == 0)
 		r = create_file(dir, "stderr", O_APPEND, &x.err.file_fd);
+	/* The directory is synced after the program has started, while it
+	 * runs: until then a crash loses the record, it cannot tear it. */
 	if (r == 0)
-		r = record_save(rec);
+		r = record_save(rec, false);
 	if (r < 0) {
 		if (x.out.file_fd >= 0)
 			close(x.out.file_fd);
@@ -739,22 +755,27 @@ int runner_run(Store *s, const RunSpec *spec, RunOutcome *o)
 		close(x.err.file_fd);
 		sigprocmask(SIG_SETMASK, &old, NULL);
 		finalize_not_started(rec->root, r);
-		(void)record_save(rec);
+		(void)record_save(rec, true);
 		o->status = "failed";
 		return fail(o, r, r == -ENOENT ? 127 : 126, "cannot run '%s': %m",
 			    spec->argv[0]);
 	}
+	int sr = fsync_dir(dir);
+	if (sr < 0)
+		warn(o, "cannot sync the run directory '%s': %s", dir,
+		     strerror(-sr));
 	supervise(&x, sfd);
 	sigprocmask(SIG_SETMASK, &old, NULL);
-	if (fsync(x.out.file_fd) < 0 && !x.out.error)
-		x.out.error = -errno;
-	if (fsync(x.err.file_fd) < 0 && !x.err.error)
-		x.err.error = -errno;
-	close(x.out.file_fd);
-	close(x.err.file_fd);
+	/* The captured output is durable before the record that vouches
+	 * for its digest; an empty file has no data to sync. */
+	for (Stream *st = &x.out; st <= &x.err; st++) {
+		if (st->bytes && fdatasync(st->file_fd) < 0 && !st->error)
+			st->error = -errno;
+		close(st->file_fd);
+	}
 
 	finalize_record(rec->root, &x, dir, o);
-	r = record_save(rec);
+	r = record_save(rec, true);
 	if (r < 0) {
 		/* The program ran: keep its exit status, but say loudly that
 		 * the record still reads "running". */

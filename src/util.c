@@ -424,7 +424,7 @@ int fsync_dir(const char *dir)
 }
 
 int write_file_atomic(const char *dir, const char *name, const void *p,
-		      size_t n, mode_t mode)
+		      size_t n, mode_t mode, bool sync_dir)
 {
 	unsigned char rnd[6];
 	int fd = -1;
@@ -455,7 +455,7 @@ int write_file_atomic(const char *dir, const char *name, const void *p,
 		unlink(tmp);
 		return r;
 	}
-	return fsync_dir(dir);
+	return sync_dir ? fsync_dir(dir) : 0;
 }
 
 int64_t now_ns(void)

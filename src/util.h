@@ -101,9 +101,11 @@ int read_one_line(const char *path, char **ret);
 int write_all(int fd, const void *p, size_t n);
 int mkdir_p(const char *path, mode_t mode);
 /* Write data atomically to dir/name: temp file in dir opened
- * O_CREAT|O_EXCL|O_NOFOLLOW, fsync, rename over name, fsync of dir. */
+ * O_CREAT|O_EXCL|O_NOFOLLOW, fsync, rename over name, and with sync_dir
+ * fsync of dir (callers that pass false must fsync_dir() later: until
+ * then a crash may leave the old file, never a torn one). */
 int write_file_atomic(const char *dir, const char *name, const void *p,
-		      size_t n, mode_t mode);
+		      size_t n, mode_t mode, bool sync_dir);
 int fsync_dir(const char *dir);
 
 /* Time */

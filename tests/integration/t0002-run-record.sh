@@ -94,7 +94,7 @@ git checkout -q examples/train.sh
 # what the program sees
 "$XRUN" -q run --seed 99 -p lr=0.1 -p n=3 -p flag=true -p s=abc -p q='"3"' \
 	sh -c 'echo "$XRUN_SEED $PYTHONHASHSEED $XRUN_PARAM_lr $XRUN_PARAM_n $XRUN_PARAM_flag $XRUN_PARAM_s $XRUN_PARAM_q"
-	       cat "$XRUN_PARAMS"; echo "id=$XRUN_RUN_ID"; test -f "$XRUN_METRICS" && echo metrics-ok
+	       cat "$XRUN_PARAMS"; echo "id=$XRUN_RUN_ID"; test "$(dirname "$XRUN_METRICS")" = "$(dirname "$XRUN_PARAMS")" && echo metrics-ok
 	       sed -n "s/.*\"status\": \"\(.*\)\".*/\1/p" "$(dirname "$XRUN_PARAMS")/record.json"' >"$T/seen"
 rec=$(latest_record)
 is "$(sed -n 1p "$T/seen")" "99 99 0.1 3 true abc 3" "seed, hash seed and params in the environment"
@@ -102,7 +102,7 @@ is "$("$PYTHON3" -c 'import json,sys; d=json.load(open(sys.argv[1])); print([typ
 	"['bool', 'float', 'int', 'str', 'str']" "XRUN_PARAMS holds the typed params"
 is "$(grep -c "id=$(jget "$rec" 'd["id"]')" "$T/seen")" 1 "XRUN_RUN_ID"
 grep -q metrics-ok "$T/seen"
-ok $? "XRUN_METRICS names a file"
+ok $? "XRUN_METRICS names a file in the run directory"
 is "$(tail -n 1 "$T/seen")" running "the record says running while the program runs"
 PYTHONHASHSEED=7 "$XRUN" -q run --seed 99 sh -c 'echo $PYTHONHASHSEED' >"$T/seen"
 is "$(cat "$T/seen")" 7 "a user's PYTHONHASHSEED wins"

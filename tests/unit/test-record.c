@@ -213,7 +213,7 @@ static void test_save_load(void)
 	_cleanup_free_ char *path = path_join(dir, "record.json");
 	is_str(rec->dir, dir, "record_new: dir");
 	is_str(rec->path, path, "record_new: path is dir/record.json");
-	is_int(record_save(rec), 0, "record_save: ok");
+	is_int(record_save(rec, true), 0, "record_save: ok");
 	is_int(count_entries(dir), 1, "record_save: only record.json in dir");
 	struct stat st;
 	ok(stat(path, &st) == 0 && (st.st_mode & 0777) == 0644,
@@ -237,7 +237,7 @@ static void test_save_load(void)
 
 	/* Saving again replaces the file. */
 	json_object_set_new(rec->root, "status", json_string("failed"));
-	is_int(record_save(rec), 0, "record_save: second save");
+	is_int(record_save(rec, true), 0, "record_save: second save");
 	_cleanup_record_ Record *again = NULL;
 	ok(record_load(path, &again, NULL) == 0 &&
 	           streq(record_stored_status(again), "failed"),
@@ -263,7 +263,7 @@ static void test_save_load(void)
 	       "record_load: missing file -> -ENOENT");
 
 	_cleanup_free_ char *bad = path_join(dir, "bad.json");
-	ok(write_file_atomic(dir, "bad.json", "{\"schema\": ", 11, 0644) == 0,
+	ok(write_file_atomic(dir, "bad.json", "{\"schema\": ", 11, 0644, true) == 0,
 	   "write a corrupt record");
 	err = NULL;
 	is_int(record_load(bad, &none, &err), -EBADMSG,
@@ -274,7 +274,7 @@ static void test_save_load(void)
 
 	_cleanup_free_ char *newer = path_join(dir, "newer.json");
 	const char *nt = "{\"schema\": \"xrun/run-record/2\"}";
-	ok(write_file_atomic(dir, "newer.json", nt, strlen(nt), 0644) == 0,
+	ok(write_file_atomic(dir, "newer.json", nt, strlen(nt), 0644, true) == 0,
 	   "write a newer record");
 	err = NULL;
 	is_int(record_load(newer, &none, &err), -EPROTONOSUPPORT,

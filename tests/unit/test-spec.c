@@ -12,7 +12,7 @@ static char *tmpdir;
 
 static char *write_tmp(const char *name, const char *content)
 {
-	if (write_file_atomic(tmpdir, name, content, strlen(content), 0644) <
+	if (write_file_atomic(tmpdir, name, content, strlen(content), 0644, true) <
 	    0) {
 		perror(name);
 		exit(2);

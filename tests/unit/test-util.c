@@ -333,7 +333,7 @@ static void test_write_file_atomic(void)
 	_cleanup_free_ char *dir = make_tmpdir();
 	mode_t old = umask(022);
 	static const char data[] = "first\ncontent\0with NUL";
-	int r = write_file_atomic(dir, "f.txt", data, sizeof data - 1, 0600);
+	int r = write_file_atomic(dir, "f.txt", data, sizeof data - 1, 0600, true);
 	is_int(r, 0, "write_file_atomic: new file");
 	_cleanup_free_ char *path = path_join(dir, "f.txt");
 	_cleanup_free_ char *got = NULL;
@@ -346,7 +346,7 @@ static void test_write_file_atomic(void)
 	   "write_file_atomic: mode 0600");
 	is_int(count_entries(dir), 1, "write_file_atomic: no temp file left");
 
-	r = write_file_atomic(dir, "f.txt", "second", 6, 0644);
+	r = write_file_atomic(dir, "f.txt", "second", 6, 0644, true);
 	is_int(r, 0, "write_file_atomic: replace existing file");
 	free(got);
 	got = NULL;
@@ -357,13 +357,13 @@ static void test_write_file_atomic(void)
 	   "write_file_atomic: replaced file has the new mode");
 	is_int(count_entries(dir), 1, "write_file_atomic: still no temp file");
 
-	r = write_file_atomic(dir, "empty", "", 0, 0644);
+	r = write_file_atomic(dir, "empty", "", 0, 0644, true);
 	ok(r == 0 && stat(path, &st) == 0, "write_file_atomic: empty file");
 	_cleanup_free_ char *epath = path_join(dir, "empty");
 	ok(stat(epath, &st) == 0 && st.st_size == 0, "empty file has size 0");
 
 	_cleanup_free_ char *missing = path_join(dir, "no/such");
-	ok(write_file_atomic(missing, "x", "y", 1, 0644) == -ENOENT,
+	ok(write_file_atomic(missing, "x", "y", 1, 0644, true) == -ENOENT,
 	   "write_file_atomic into a missing directory -> -ENOENT");
 	is_int(count_entries(dir), 2, "write_file_atomic: two files, no junk");
 	umask(old);
