@@ -10,8 +10,8 @@
 bool env_name_is_secret(const char *name)
 {
 	static const char *const words[] = {
-		"TOKEN", "SECRET",     "PASSWORD", "PASSWD", "KEY",
-		"CREDENTIAL", "AUTH", "COOKIE",   "SESSION",
+	        "TOKEN",      "SECRET", "PASSWORD", "PASSWD",  "KEY",
+	        "CREDENTIAL", "AUTH",   "COOKIE",   "SESSION",
 	};
 	char up[256];
 	size_t n = 0;
@@ -35,7 +35,7 @@ int capture_environment(char *const *envp, json_t **ret)
 		if (!eq || eq == *e || !utf8_valid(*e, (size_t)(eq - *e))) {
 			/* Object keys must be UTF-8: keep the whole entry. */
 			_cleanup_free_ char *b =
-				base64_encode((const unsigned char *)*e, len);
+			        base64_encode((const unsigned char *)*e, len);
 			json_array_append_new(undecodable, json_string(b));
 			continue;
 		}
@@ -46,7 +46,8 @@ int capture_environment(char *const *envp, json_t **ret)
 			continue;
 		json_t *v;
 		if (env_name_is_secret(name)) {
-			_cleanup_free_ char *d = sha256_mem(value, strlen(value));
+			_cleanup_free_ char *d =
+			        sha256_mem(value, strlen(value));
 			v = json_pack("{s:s}", "redacted", d);
 			json_array_append_new(redacted, json_string(name));
 		} else
@@ -56,11 +57,12 @@ int capture_environment(char *const *envp, json_t **ret)
 	/* The digest covers the recorded form, so it is the same for the
 	 * same environment whatever order the variables came in. */
 	json_auto_t *both = json_pack("{s:O,s:O}", "variables", vars,
-				      "undecodable", undecodable);
+	                              "undecodable", undecodable);
 	_cleanup_free_ char *dump =
-		json_dumps(both, JSON_SORT_KEYS | JSON_COMPACT);
+	        json_dumps(both, JSON_SORT_KEYS | JSON_COMPACT);
 	_cleanup_free_ char *digest = sha256_mem(dump, strlen(dump));
 	*ret = json_pack("{s:O,s:O,s:O,s:s}", "variables", vars, "redacted",
-			 redacted, "undecodable", undecodable, "sha256", digest);
+	                 redacted, "undecodable", undecodable, "sha256",
+	                 digest);
 	return *ret ? 0 : -ENOMEM;
 }

@@ -14,14 +14,14 @@
  *   "hostname": str, "boot_id": str,
  *   "kernel": {"sysname","release","version","machine"},
  *   "os": {"id","version_id","pretty_name"} | null      (os-release)
- *   "cpu": {"model": str, "count": int, "flags_sha256": "sha256:…", "flags_count": int},
- *   "memory": {"total_bytes": int},
- *   "libc": {"name": "glibc", "version": "2.36"},
- *   "gpus": [ {"index": int, "model": str, "bus": str, "uuid": str|null} ],
- *   "nvidia": {"driver": str, "cuda": str|null} | null,
+ *   "cpu": {"model": str, "count": int, "flags_sha256": "sha256:…",
+ * "flags_count": int}, "memory": {"total_bytes": int}, "libc": {"name":
+ * "glibc", "version": "2.36"}, "gpus": [ {"index": int, "model": str, "bus":
+ * str, "uuid": str|null} ], "nvidia": {"driver": str, "cuda": str|null} | null,
  *   "container": str | null   ("docker", "podman", "lxc", …),
  *   "slurm": {"cluster","job_id","array_job_id","array_task_id","step_id",
- *             "node_list","partition","cpus_on_node","submit_dir", "variables": {…}} | null
+ *             "node_list","partition","cpus_on_node","submit_dir", "variables":
+ * {…}} | null
  * } */
 int capture_host(json_t **ret);
 
@@ -29,19 +29,23 @@ int capture_host(json_t **ret);
  *   "libraries": [ {"path", "soname", "sha256", "package": str|null,
  *                   "package_version": str|null} ],   sorted by path
  *   "libraries_sha256": "sha256:…",                    digest of the set
- *   "python": {"executable", "version", "paths": [..],
- *              "distributions": [ {"name","version"} ], "distributions_sha256"} | null,
- *   "blas": {"alternative": str|null, "path": str, "implementation": str,
+ *   "python": {"executable", "version" (sys.version), "paths": [..],
+ *              "distributions": [ {"name","version"} ], "distributions_sha256"}
+ * | null, "blas": {"alternative": str|null, "path": str, "implementation": str,
  *            "package": str|null, "package_version": str|null} | null,
- *   "sha256": "sha256:…"                               digest of the whole section
+ *   "lapack": same shape as "blas" | null,
+ *   "sha256": "sha256:…"                               digest of the whole
+ * section
  * } */
 typedef struct SoftwareQuery {
-	const char *executable;	 /* absolute path of the ELF that is exec'd */
-	const char *interpreter; /* absolute path of the shebang interpreter, or NULL */
-	bool python;		 /* the program is run by a Python interpreter */
-	char *const *envp;	 /* the program's environment (LD_LIBRARY_PATH, PYTHONPATH…) */
-	const char *cwd;	 /* the program's working directory */
-	const char *cache_dir;	 /* e.g. ".xrun/cache", or NULL */
+	const char *executable;  /* absolute path of the ELF that is exec'd */
+	const char *interpreter; /* absolute path of the shebang interpreter, or
+	                            NULL */
+	bool python;           /* the program is run by a Python interpreter */
+	char *const *envp;     /* the program's environment (LD_LIBRARY_PATH,
+	                          PYTHONPATH…) */
+	const char *cwd;       /* the program's working directory */
+	const char *cache_dir; /* e.g. ".xrun/cache", or NULL */
 } SoftwareQuery;
 int capture_software(const SoftwareQuery *q, json_t **ret);
 
@@ -57,8 +61,8 @@ int git_probe_start(const char *cwd, char *const *envp, GitProbe **ret);
 int git_probe_finish(GitProbe *p, json_t **ret); /* frees p */
 GitProbe *git_probe_free(GitProbe *p);
 
-/* environment: {"variables": {NAME: value | {"base64": …} | {"redacted": "sha256:…"}},
- *               "redacted": [NAME…], "undecodable": [ base64 of NAME=VALUE … ],
+/* environment: {"variables": {NAME: value | {"base64": …} | {"redacted":
+ * "sha256:…"}}, "redacted": [NAME…], "undecodable": [ base64 of NAME=VALUE … ],
  *               "sha256": "sha256:…"} */
 bool env_name_is_secret(const char *name);
 int capture_environment(char *const *envp, json_t **ret);

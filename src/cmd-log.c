@@ -8,17 +8,17 @@
 #include "util.h"
 
 static const char log_usage[] =
-	"usage: xrun log [--stderr] RUN\n"
-	"\n"
-	"Print the standard output (or, with --stderr, the standard error)\n"
-	"that xrun captured from RUN.\n";
+        "usage: xrun log [--stderr] RUN\n"
+        "\n"
+        "Print the standard output (or, with --stderr, the standard error)\n"
+        "that xrun captured from RUN.\n";
 
 int cmd_log(int argc, char **argv, Context *ctx)
 {
 	static const struct option opts[] = {
-		{ "stderr", no_argument, NULL, 'e' },
-		{ "help", no_argument, NULL, 'h' },
-		{ 0 },
+	        {"stderr", no_argument, NULL, 'e'},
+	        {"help", no_argument, NULL, 'h'},
+	        {0},
 	};
 	const char *which = "stdout";
 	int c;
@@ -47,7 +47,7 @@ int cmd_log(int argc, char **argv, Context *ctx)
 	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0) {
 		log_error_errno(-errno, "cannot open the captured %s '%s': %m",
-				which, path);
+		                which, path);
 		return 1;
 	}
 	char buf[65536];

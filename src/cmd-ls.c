@@ -8,23 +8,23 @@
 #include "util.h"
 
 static const char ls_usage[] =
-	"usage: xrun ls [--json] [--status S] [--limit N]\n"
-	"\n"
-	"List the store's runs, newest first, one line each.\n"
-	"  --status S   only runs with status S (running, succeeded, failed,\n"
-	"               killed, timeout, oom, interrupted, abandoned)\n"
-	"  --limit N    at most N runs\n"
-	"  --json       a JSON array of {id, status, created, duration, name,\n"
-	"               argv, record}\n";
+        "usage: xrun ls [--json] [--status S] [--limit N]\n"
+        "\n"
+        "List the store's runs, newest first, one line each.\n"
+        "  --status S   only runs with status S (running, succeeded, failed,\n"
+        "               killed, timeout, oom, interrupted, abandoned)\n"
+        "  --limit N    at most N runs\n"
+        "  --json       a JSON array of {id, status, created, duration, name,\n"
+        "               argv, record}\n";
 
 int cmd_ls(int argc, char **argv, Context *ctx)
 {
 	static const struct option opts[] = {
-		{ "json", no_argument, NULL, 'j' },
-		{ "status", required_argument, NULL, 's' },
-		{ "limit", required_argument, NULL, 'l' },
-		{ "help", no_argument, NULL, 'h' },
-		{ 0 },
+	        {"json", no_argument, NULL, 'j'},
+	        {"status", required_argument, NULL, 's'},
+	        {"limit", required_argument, NULL, 'l'},
+	        {"help", no_argument, NULL, 'h'},
+	        {0},
 	};
 	bool json = false;
 	const char *want = NULL;
@@ -37,15 +37,17 @@ int cmd_ls(int argc, char **argv, Context *ctx)
 			break;
 		case 's':
 			if (!status_valid(optarg)) {
-				log_error("unknown status '%s'; see xrun ls --help",
-					  optarg);
+				log_error("unknown status '%s'; see xrun ls "
+				          "--help",
+				          optarg);
 				return 2;
 			}
 			want = optarg;
 			break;
 		case 'l':
 			if (parse_u64(optarg, &limit) < 0) {
-				log_error("--limit takes a number, not '%s'", optarg);
+				log_error("--limit takes a number, not '%s'",
+				          optarg);
 				return 2;
 			}
 			break;
@@ -67,7 +69,8 @@ int cmd_ls(int argc, char **argv, Context *ctx)
 	size_t n, bad;
 	int r = store_load_all(ctx->store, &v, &n, &bad);
 	if (r < 0) {
-		log_error_errno(r, "cannot list runs in '%s': %m", ctx->store->runs);
+		log_error_errno(r, "cannot list runs in '%s': %m",
+		                ctx->store->runs);
 		return 1;
 	}
 	bool color = want_color(ctx, STDOUT_FILENO);
@@ -83,28 +86,37 @@ int cmd_ls(int argc, char **argv, Context *ctx)
 		if (want && !streq(status, want))
 			continue;
 		shown++;
-		const json_t *dur = json_object_get(json_object_get(rec, "times"),
-						    "duration");
-		const json_t *argvj =
-			json_object_get(json_object_get(rec, "command"), "argv");
+		const json_t *dur = json_object_get(
+		        json_object_get(rec, "times"), "duration");
+		const json_t *argvj = json_object_get(
+		        json_object_get(rec, "command"), "argv");
 		const char *name = json_get_string(rec, "name");
 		if (json) {
 			json_array_append_new(
-				arr, json_pack("{s:s,s:s,s:O,s:O,s:O,s:O,s:s}",
-					       "id", record_id(v[i]), "status", status,
-					       "created",
-					       json_object_get(json_object_get(rec, "times"),
-							       "created") ?: json_null(),
-					       "duration", dur ? (json_t *)dur : json_null(),
-					       "name", name ? json_object_get(rec, "name") : json_null(),
-					       "argv", argvj ? (json_t *)argvj : json_null(),
-					       "record", v[i]->path));
+			        arr,
+			        json_pack("{s:s,s:s,s:O,s:O,s:O,s:O,s:s}", "id",
+			                  record_id(v[i]), "status", status,
+			                  "created",
+			                  json_object_get(
+			                          json_object_get(rec, "times"),
+			                          "created")
+			                          ?: json_null(),
+			                  "duration",
+			                  dur ? (json_t *)dur : json_null(),
+			                  "name",
+			                  name ? json_object_get(rec, "name")
+			                       : json_null(),
+			                  "argv",
+			                  argvj ? (json_t *)argvj : json_null(),
+			                  "record", v[i]->path));
 			continue;
 		}
-		_cleanup_free_ char *created = format_local_time(record_created(v[i]));
-		_cleanup_free_ char *d = json_is_number(dur)
-			? format_duration(json_number_value(dur))
-			: xstrdup("-");
+		_cleanup_free_ char *created =
+		        format_local_time(record_created(v[i]));
+		_cleanup_free_ char *d =
+		        json_is_number(dur)
+		                ? format_duration(json_number_value(dur))
+		                : xstrdup("-");
 		_cleanup_free_ char *cmd = format_argv(argvj);
 		printf("%.8s  %s%-11s%s  %-19s  %9s  %s%s%s\n", record_id(v[i]),
 		       status_color(status, color), status, COLOR_RESET(color),
@@ -116,7 +128,7 @@ int cmd_ls(int argc, char **argv, Context *ctx)
 	records_free(v, n);
 	if (bad)
 		log_warn("%zu run%s in '%s' could not be read; xrun show ID "
-			 "tells why",
-			 bad, bad == 1 ? "" : "s", ctx->store->runs);
+		         "tells why",
+		         bad, bad == 1 ? "" : "s", ctx->store->runs);
 	return finish_stdout(0);
 }

@@ -15,7 +15,7 @@ static int pending(const char *name, int argc, char **argv)
 			return finish_stdout(0);
 		}
 	log_error("'xrun %s' is not implemented yet in this version of xrun",
-		  name);
+	          name);
 	return 2;
 }
 

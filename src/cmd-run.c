@@ -9,31 +9,35 @@
 #include "util.h"
 
 static const char run_usage[] =
-	"usage: xrun run [OPTIONS] [--] PROGRAM [ARGS]\n"
-	"       xrun PROGRAM [ARGS]\n"
-	"\n"
-	"Record everything that decides the run's result, run PROGRAM, and\n"
-	"finalize the record in the store (.xrun/runs/<id>/record.json).\n"
-	"\n"
-	"Options:\n"
-	"  --seed N              the run's seed (0..2^64-1; default: random);\n"
-	"                        exported as XRUN_SEED and PYTHONHASHSEED\n"
-	"  -p, --param KEY=VALUE a hyperparameter; VALUE is a JSON scalar if it\n"
-	"                        parses as one, else a string; repeatable\n"
-	"  --params FILE         a JSON object of hyperparameters; -p overrides\n"
-	"  -n, --name NAME       a name for the run\n"
-	"  --tag KEY=VALUE       a label; repeatable\n"
-	"  -e, --env KEY=VALUE   set a variable for the program; repeatable\n"
-	"  --no-sandbox          run on the host (the only mode of this version)\n"
-	"  --net, --gpu          accepted; without a sandbox the run has both\n"
-	"  -h, --help            this help\n"
-	"\n"
-	"Not available yet: -i/--input, -o/--output, --memory, --pids,\n"
-	"--timeout, --deterministic.\n"
-	"\n"
-	"Exit status: the program's; 128+N when it died of signal N; 125 when\n"
-	"xrun failed before starting it; 126/127 when it cannot be executed or\n"
-	"is not found.\n";
+        "usage: xrun run [OPTIONS] [--] PROGRAM [ARGS]\n"
+        "       xrun PROGRAM [ARGS]\n"
+        "\n"
+        "Record everything that decides the run's result, run PROGRAM, and\n"
+        "finalize the record in the store (.xrun/runs/<id>/record.json).\n"
+        "\n"
+        "Options:\n"
+        "  --seed N              the run's seed (0..2^64-1; default: random);\n"
+        "                        exported as XRUN_SEED and PYTHONHASHSEED\n"
+        "  -p, --param KEY=VALUE a hyperparameter; VALUE is a JSON scalar if "
+        "it\n"
+        "                        parses as one, else a string; repeatable\n"
+        "  --params FILE         a JSON object of hyperparameters; -p "
+        "overrides\n"
+        "  -n, --name NAME       a name for the run\n"
+        "  --tag KEY=VALUE       a label; repeatable\n"
+        "  -e, --env KEY=VALUE   set a variable for the program; repeatable\n"
+        "  --no-sandbox          run on the host (the only mode of this "
+        "version)\n"
+        "  --net, --gpu          accepted; without a sandbox the run has both\n"
+        "  -h, --help            this help\n"
+        "\n"
+        "Not available yet: -i/--input, -o/--output, --memory, --pids,\n"
+        "--timeout, --deterministic.\n"
+        "\n"
+        "Exit status: the program's; 128+N when it died of signal N; 125 when\n"
+        "xrun failed before starting it; 126/127 when it cannot be executed "
+        "or\n"
+        "is not found.\n";
 
 static int bad_usage(const char *fmt, const char *arg)
 {
@@ -59,7 +63,7 @@ static void print_summary(const Context *ctx, const RunOutcome *o)
 	else
 		snprintf(how, sizeof how, "exit %d", o->exit_code);
 	fprintf(stderr, "xrun: run %.8s %s (%s) in %.2fs; record %s\n", o->id,
-		o->status, how, o->duration_s, rec);
+	        o->status, how, o->duration_s, rec);
 }
 
 int cmd_run(int argc, char **argv, Context *ctx)
@@ -77,50 +81,53 @@ int cmd_run(int argc, char **argv, Context *ctx)
 		OPT_DETERMINISTIC,
 	};
 	static const struct option opts[] = {
-		{ "seed", required_argument, NULL, OPT_SEED },
-		{ "param", required_argument, NULL, 'p' },
-		{ "params", required_argument, NULL, OPT_PARAMS },
-		{ "input", required_argument, NULL, 'i' },
-		{ "output", required_argument, NULL, 'o' },
-		{ "name", required_argument, NULL, 'n' },
-		{ "tag", required_argument, NULL, OPT_TAG },
-		{ "env", required_argument, NULL, 'e' },
-		{ "net", no_argument, NULL, OPT_NET },
-		{ "gpu", no_argument, NULL, OPT_GPU },
-		{ "memory", required_argument, NULL, OPT_MEMORY },
-		{ "pids", required_argument, NULL, OPT_PIDS },
-		{ "timeout", required_argument, NULL, OPT_TIMEOUT },
-		{ "deterministic", no_argument, NULL, OPT_DETERMINISTIC },
-		{ "no-sandbox", no_argument, NULL, OPT_NO_SANDBOX },
-		{ "help", no_argument, NULL, 'h' },
-		{ 0 },
+	        {"seed", required_argument, NULL, OPT_SEED},
+	        {"param", required_argument, NULL, 'p'},
+	        {"params", required_argument, NULL, OPT_PARAMS},
+	        {"input", required_argument, NULL, 'i'},
+	        {"output", required_argument, NULL, 'o'},
+	        {"name", required_argument, NULL, 'n'},
+	        {"tag", required_argument, NULL, OPT_TAG},
+	        {"env", required_argument, NULL, 'e'},
+	        {"net", no_argument, NULL, OPT_NET},
+	        {"gpu", no_argument, NULL, OPT_GPU},
+	        {"memory", required_argument, NULL, OPT_MEMORY},
+	        {"pids", required_argument, NULL, OPT_PIDS},
+	        {"timeout", required_argument, NULL, OPT_TIMEOUT},
+	        {"deterministic", no_argument, NULL, OPT_DETERMINISTIC},
+	        {"no-sandbox", no_argument, NULL, OPT_NO_SANDBOX},
+	        {"help", no_argument, NULL, 'h'},
+	        {0},
 	};
 	_cleanup_run_spec_ RunSpec *spec = run_spec_new();
 	const char *params_file = NULL;
 	int c, r;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "+p:i:o:n:e:h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+p:i:o:n:e:h", opts, NULL)) !=
+	       -1) {
 		switch (c) {
 		case OPT_SEED:
 			if (parse_u64(optarg, &spec->seed) < 0)
 				return bad_usage("--seed takes a number from 0 "
-						 "to 18446744073709551615, not "
-						 "'%s'",
-						 optarg);
+				                 "to 18446744073709551615, not "
+				                 "'%s'",
+				                 optarg);
 			spec->has_seed = true;
 			spec->seed_source = SEED_OPTION;
 			break;
 		case 'p':
 			r = run_spec_add_param(spec, optarg);
 			if (r == -EEXIST)
-				return bad_usage("param given twice: '%s'; give "
-						 "each -p key once",
-						 optarg);
+				return bad_usage(
+				        "param given twice: '%s'; give "
+				        "each -p key once",
+				        optarg);
 			if (r < 0)
-				return bad_usage("-p takes KEY=VALUE with a key "
-						 "of letters, digits, '_', '.' "
-						 "or '-', not '%s'",
-						 optarg);
+				return bad_usage(
+				        "-p takes KEY=VALUE with a key "
+				        "of letters, digits, '_', '.' "
+				        "or '-', not '%s'",
+				        optarg);
 			break;
 		case OPT_PARAMS:
 			params_file = optarg;
@@ -128,21 +135,21 @@ int cmd_run(int argc, char **argv, Context *ctx)
 		case 'n':
 			if (!utf8_valid(optarg, strlen(optarg)))
 				return bad_usage("--name must be UTF-8 text: "
-						 "'%s'",
-						 optarg);
+				                 "'%s'",
+				                 optarg);
 			free(spec->name);
 			spec->name = xstrdup(optarg);
 			break;
 		case OPT_TAG:
 			if (run_spec_add_tag(spec, optarg) < 0)
 				return bad_usage("--tag takes KEY=VALUE in "
-						 "UTF-8, not '%s'",
-						 optarg);
+				                 "UTF-8, not '%s'",
+				                 optarg);
 			break;
 		case 'e':
 			if (run_spec_add_env(spec, optarg) < 0)
 				return bad_usage("-e takes KEY=VALUE, not '%s'",
-						 optarg);
+				                 optarg);
 			break;
 		case OPT_NET:
 		case OPT_GPU:
@@ -152,52 +159,54 @@ int cmd_run(int argc, char **argv, Context *ctx)
 			break;
 		case 'i':
 			return bad_usage("%s is not available yet: pinning "
-					 "inputs arrives in a later version of "
-					 "xrun",
-					 "--input");
+			                 "inputs arrives in a later version of "
+			                 "xrun",
+			                 "--input");
 		case 'o':
-			return bad_usage("%s is not available yet: kept outputs "
-					 "arrive with pinning in a later "
-					 "version of xrun",
-					 "--output");
+			return bad_usage(
+			        "%s is not available yet: kept outputs "
+			        "arrive with pinning in a later "
+			        "version of xrun",
+			        "--output");
 		case OPT_MEMORY:
 		case OPT_PIDS:
 		case OPT_TIMEOUT:
 			return bad_usage("%s is not available yet: limits "
-					 "arrive with the sandbox in a later "
-					 "version of xrun",
-					 argv[optind - 1]);
+			                 "arrive with the sandbox in a later "
+			                 "version of xrun",
+			                 argv[optind - 1]);
 		case OPT_DETERMINISTIC:
-			return bad_usage("%s is not available yet: it arrives "
-					 "with replay in a later version of xrun",
-					 "--deterministic");
+			return bad_usage(
+			        "%s is not available yet: it arrives "
+			        "with replay in a later version of xrun",
+			        "--deterministic");
 		case 'h':
 			fputs(run_usage, stdout);
 			return finish_stdout(0);
 		default:
 			if (optopt && optopt < 256)
 				return bad_usage("unknown or incomplete option "
-						 "'-%c'",
-						 (char[]){ (char)optopt, 0 });
+				                 "'-%c'",
+				                 (char[]){(char)optopt, 0});
 			return bad_usage("unknown or incomplete option '%s'",
-					 argv[optind - 1]);
+			                 argv[optind - 1]);
 		}
 	}
 	if (optind >= argc)
 		return bad_usage("%s", "no program to run: xrun run [OPTIONS] "
-				       "PROGRAM [ARGS]");
+		                       "PROGRAM [ARGS]");
 	if (params_file) {
 		_cleanup_free_ char *err = NULL;
 		r = run_spec_load_params(spec, params_file, &err);
 		if (r == -EBADMSG) {
 			log_error("params file '%s' is not usable: %s; it must "
-				  "hold one JSON object of KEY: VALUE",
-				  params_file, err);
+			          "hold one JSON object of KEY: VALUE",
+			          params_file, err);
 			return 125;
 		}
 		if (r < 0) {
 			log_error_errno(r, "cannot read params file '%s': %m",
-					params_file);
+			                params_file);
 			return 125;
 		}
 	}
@@ -216,8 +225,9 @@ int cmd_run(int argc, char **argv, Context *ctx)
 	if (r == 0)
 		print_summary(ctx, &o);
 	else if (o.record_path && log_level >= LOG_NORMAL)
-		fprintf(stderr, "xrun: run %.8s recorded as failed; record %s\n",
-			o.id, o.record_path);
+		fprintf(stderr,
+		        "xrun: run %.8s recorded as failed; record %s\n", o.id,
+		        o.record_path);
 	int status = o.exit_status;
 	run_outcome_clear(&o);
 	return status;

@@ -8,11 +8,11 @@
 #include "util.h"
 
 static const char show_usage[] =
-	"usage: xrun show [--json] RUN\n"
-	"\n"
-	"Print one run's record: readable, or as the JSON document (--json).\n"
-	"RUN is a run id, a unique prefix of at least 4 characters, latest,\n"
-	"latest~N, or the path of a record file.\n";
+        "usage: xrun show [--json] RUN\n"
+        "\n"
+        "Print one run's record: readable, or as the JSON document (--json).\n"
+        "RUN is a run id, a unique prefix of at least 4 characters, latest,\n"
+        "latest~N, or the path of a record file.\n";
 
 static const char *str_or(const char *s, const char *dflt)
 {
@@ -42,7 +42,7 @@ static const char *gets(const json_t *o, const char *dotted)
 }
 
 static void field(bool color, const char *label, const char *fmt, ...)
-	_printf_(3, 4);
+        _printf_(3, 4);
 static void field(bool color, const char *label, const char *fmt, ...)
 {
 	va_list ap;
@@ -72,12 +72,12 @@ static void show_params(const json_t *params, bool color)
 	_cleanup_free_ char *line = xstrdup("");
 	const char *k;
 	json_t *v;
-	json_object_foreach((json_t *)params, k, v)
-	{
-		_cleanup_free_ char *val = json_is_string(v)
-			? json_dumps(v, JSON_ENCODE_ANY)
-			: format_value(v);
-		char *n = xasprintf("%s%s%s=%s", line, *line ? "  " : "", k, val);
+	json_object_foreach ((json_t *)params, k, v) {
+		_cleanup_free_ char *val =
+		        json_is_string(v) ? json_dumps(v, JSON_ENCODE_ANY)
+		                          : format_value(v);
+		char *n =
+		        xasprintf("%s%s%s=%s", line, *line ? "  " : "", k, val);
 		free(line);
 		line = n;
 	}
@@ -100,8 +100,8 @@ static void show_git(const json_t *rec, bool color)
 	bool dirty = json_is_true(get(git, "dirty"));
 	json_int_t untracked = json_integer_value(get(git, "untracked"));
 	field(color, "git", "%.12s on %s%s%s", str_or(commit, "(no commit)"),
-	      str_or(gets(git, "branch"), "(detached)"),
-	      dirty ? ", dirty" : "", untracked ? ", untracked files" : "");
+	      str_or(gets(git, "branch"), "(detached)"), dirty ? ", dirty" : "",
+	      untracked ? ", untracked files" : "");
 	if (dirty)
 		field(color, "", "uncommitted diff %s",
 		      short_digest(gets(git, "diff_sha256")));
@@ -113,8 +113,9 @@ static void show_host(const json_t *rec, bool color)
 {
 	const json_t *h = get(rec, "host");
 	_cleanup_free_ char *mem = format_bytes(
-		(uint64_t)json_integer_value(get(h, "memory.total_bytes")));
-	field(color, "host", "%s: %s %s %s, %s", str_or(gets(h, "hostname"), "?"),
+	        (uint64_t)json_integer_value(get(h, "memory.total_bytes")));
+	field(color, "host", "%s: %s %s %s, %s",
+	      str_or(gets(h, "hostname"), "?"),
 	      str_or(gets(h, "kernel.sysname"), "?"),
 	      str_or(gets(h, "kernel.release"), "?"),
 	      str_or(gets(h, "kernel.machine"), "?"),
@@ -127,12 +128,14 @@ static void show_host(const json_t *rec, bool color)
 	const json_t *gpus = get(h, "gpus");
 	size_t i;
 	json_t *g;
-	json_array_foreach(gpus, i, g)
-		field(color, i ? "" : "gpus", "%s (%s)", str_or(gets(g, "model"), "?"),
+	json_array_foreach (gpus, i, g)
+		field(color, i ? "" : "gpus", "%s (%s)",
+		      str_or(gets(g, "model"), "?"),
 		      str_or(gets(g, "bus"), "?"));
 	if (gets(h, "nvidia.driver"))
 		field(color, "driver", "NVIDIA %s, CUDA %s",
-		      gets(h, "nvidia.driver"), str_or(gets(h, "nvidia.cuda"), "-"));
+		      gets(h, "nvidia.driver"),
+		      str_or(gets(h, "nvidia.cuda"), "-"));
 	if (json_is_object(get(h, "slurm")))
 		field(color, "slurm", "job %s%s%s on %s (%s)",
 		      str_or(gets(h, "slurm.job_id"), "?"),
@@ -169,31 +172,33 @@ static void show_result(const json_t *rec, bool color)
 		return;
 	}
 	_cleanup_free_ char *rss = format_bytes(
-		(uint64_t)json_integer_value(get(res, "rusage.max_rss_kb")) * 1024);
+	        (uint64_t)json_integer_value(get(res, "rusage.max_rss_kb")) *
+	        1024);
 	field(color, "result", "%s; user %.2fs, sys %.2fs, max RSS %s",
 	      str_or(gets(res, "cause"), "?"),
 	      json_number_value(get(res, "rusage.user_s")),
 	      json_number_value(get(res, "rusage.sys_s")), rss);
-	static const char *const streams[] = { "stdout", "stderr" };
+	static const char *const streams[] = {"stdout", "stderr"};
 	for (size_t i = 0; i < ELEMENTSOF(streams); i++) {
 		const json_t *s = get(res, streams[i]);
 		if (!json_is_object(s))
 			continue;
-		_cleanup_free_ char *b =
-			format_bytes((uint64_t)json_integer_value(get(s, "bytes")));
-		field(color, streams[i], "%s %s", b, short_digest(gets(s, "sha256")));
+		_cleanup_free_ char *b = format_bytes(
+		        (uint64_t)json_integer_value(get(s, "bytes")));
+		field(color, streams[i], "%s %s", b,
+		      short_digest(gets(s, "sha256")));
 	}
 	const json_t *metrics = get(res, "metrics");
 	const char *k;
 	json_t *m;
 	bool first = true;
-	json_object_foreach((json_t *)metrics, k, m)
-	{
+	json_object_foreach ((json_t *)metrics, k, m) {
 		_cleanup_free_ char *last = format_value(get(m, "last"));
 		_cleanup_free_ char *mn = format_value(get(m, "min"));
 		_cleanup_free_ char *mx = format_value(get(m, "max"));
-		field(color, first ? "metrics" : "", "%s %s (min %s, max %s, %lld values)",
-		      k, last, mn, mx, (long long)json_integer_value(get(m, "count")));
+		field(color, first ? "metrics" : "",
+		      "%s %s (min %s, max %s, %lld values)", k, last, mn, mx,
+		      (long long)json_integer_value(get(m, "count")));
 		first = false;
 	}
 }
@@ -207,29 +212,33 @@ static void show_readable(const Record *r, bool color)
 		field(color, "name", "%s", gets(rec, "name"));
 	const char *k;
 	json_t *v;
-	json_object_foreach(get(rec, "tags"), k, v)
-		field(color, "tag", "%s=%s", k, str_or(json_string_value(v), "?"));
+	json_object_foreach (get(rec, "tags"), k, v)
+		field(color, "tag", "%s=%s", k,
+		      str_or(json_string_value(v), "?"));
 	field(color, "status", "%s%s%s", status_color(status, color), status,
 	      COLOR_RESET(color));
 	if (gets(rec, "replay_of"))
 		field(color, "replay of", "%s", gets(rec, "replay_of"));
-	_cleanup_free_ char *created = format_local_time(gets(rec, "times.created"));
+	_cleanup_free_ char *created =
+	        format_local_time(gets(rec, "times.created"));
 	const json_t *dur = get(rec, "times.duration");
 	_cleanup_free_ char *d =
-		json_is_number(dur) ? format_duration(json_number_value(dur)) : NULL;
-	field(color, "created", "%s%s%s", str_or(created, "?"), d ? ", ran " : "",
-	      d ? d : "");
+	        json_is_number(dur) ? format_duration(json_number_value(dur))
+	                            : NULL;
+	field(color, "created", "%s%s%s", str_or(created, "?"),
+	      d ? ", ran " : "", d ? d : "");
 	_cleanup_free_ char *argv = format_argv(get(rec, "command.argv"));
 	field(color, "command", "%s", argv);
-	_cleanup_free_ char *cwd = json_bytes_decode(get(rec, "command.cwd"), NULL);
+	_cleanup_free_ char *cwd =
+	        json_bytes_decode(get(rec, "command.cwd"), NULL);
 	field(color, "cwd", "%s", str_or(cwd, "?"));
 	_cleanup_free_ char *exe =
-		json_bytes_decode(get(rec, "command.executable.path"), NULL);
+	        json_bytes_decode(get(rec, "command.executable.path"), NULL);
 	field(color, "program", "%s %s", str_or(exe, "?"),
 	      short_digest(gets(rec, "command.executable.sha256")));
 	if (json_is_object(get(rec, "command.script"))) {
-		_cleanup_free_ char *s =
-			json_bytes_decode(get(rec, "command.script.path"), NULL);
+		_cleanup_free_ char *s = json_bytes_decode(
+		        get(rec, "command.script.path"), NULL);
 		field(color, "script", "%s %s", str_or(s, "?"),
 		      short_digest(gets(rec, "command.script.sha256")));
 	}
@@ -244,7 +253,8 @@ static void show_readable(const Record *r, bool color)
 	      json_array_size(get(rec, "environment.redacted")),
 	      short_digest(gets(rec, "environment.sha256")));
 	field(color, "sandbox", "%s",
-	      json_is_true(get(rec, "sandbox.enabled")) ? "enabled" : "disabled");
+	      json_is_true(get(rec, "sandbox.enabled")) ? "enabled"
+	                                                : "disabled");
 	show_result(rec, color);
 	field(color, "record", "%s", r->path);
 }
@@ -252,9 +262,9 @@ static void show_readable(const Record *r, bool color)
 int cmd_show(int argc, char **argv, Context *ctx)
 {
 	static const struct option opts[] = {
-		{ "json", no_argument, NULL, 'j' },
-		{ "help", no_argument, NULL, 'h' },
-		{ 0 },
+	        {"json", no_argument, NULL, 'j'},
+	        {"help", no_argument, NULL, 'h'},
+	        {0},
 	};
 	bool json = false;
 	int c;
@@ -282,7 +292,8 @@ int cmd_show(int argc, char **argv, Context *ctx)
 	if (json) {
 		/* What a reader should believe: a dead launcher's record
 		 * reads as abandoned (the file is left as it is). */
-		json_object_set_new(r->root, "status", json_string(record_status(r)));
+		json_object_set_new(r->root, "status",
+		                    json_string(record_status(r)));
 		if (json_dumpf(r->root, stdout, JSON_INDENT(2)) == 0)
 			putchar('\n');
 	} else

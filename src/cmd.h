@@ -8,8 +8,8 @@
 
 typedef struct Context {
 	const char *store_arg; /* --store DIR or $XRUN_STORE, or NULL */
-	int color;	       /* COLOR_AUTO / ALWAYS / NEVER */
-	Store *store;	       /* opened by main as the command table asks */
+	int color;             /* COLOR_AUTO / ALWAYS / NEVER */
+	Store *store;          /* opened by main as the command table asks */
 	char *cwd;
 } Context;
 

@@ -39,7 +39,7 @@ static int check_executable(const char *p)
 }
 
 int find_executable(const char *name, const char *cwd, const char *path_env,
-		    char **ret)
+                    char **ret)
 {
 	if (!*name)
 		return -ENOENT;
@@ -78,7 +78,7 @@ int find_executable(const char *name, const char *cwd, const char *path_env,
 /* Read "#!interp arg" like the kernel: the interpreter is the first word,
  * everything after it (trimmed) is one argument. */
 static int read_shebang(const char *path, char **ret_interp, char **ret_arg,
-			bool *ret_elf)
+                        bool *ret_elf)
 {
 	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
 	if (fd < 0)
@@ -104,7 +104,7 @@ static int read_shebang(const char *path, char **ret_interp, char **ret_arg,
 	arg += strspn(arg, " \t");
 	size_t alen = strlen(arg);
 	while (alen && (arg[alen - 1] == ' ' || arg[alen - 1] == '\t' ||
-			arg[alen - 1] == '\r'))
+	                arg[alen - 1] == '\r'))
 		alen--;
 	*ret_interp = xstrndup(line, n);
 	if (alen)
@@ -118,8 +118,8 @@ static bool is_python_name(const char *path)
 	b = b ? b + 1 : path;
 	/* python, python3, python3.11, pypy3; not python-config. */
 	const char *rest = startswith(b, "python") ? b + 6
-			   : startswith(b, "pypy") ? b + 4
-						   : NULL;
+	                   : startswith(b, "pypy") ? b + 4
+	                                           : NULL;
 	return rest && strspn(rest, "0123456789.") == strlen(rest);
 }
 
@@ -127,8 +127,8 @@ static bool is_python_name(const char *path)
 static bool takes_script_argument(const char *path)
 {
 	static const char *const names[] = {
-		"sh", "bash", "dash", "zsh", "ksh", "perl", "ruby",
-		"node", "Rscript", "julia", "lua", "tclsh", "php",
+	        "sh",   "bash",    "dash",  "zsh", "ksh",   "perl", "ruby",
+	        "node", "Rscript", "julia", "lua", "tclsh", "php",
 	};
 	const char *b = strrchr(path, '/');
 	b = b ? b + 1 : path;
@@ -164,7 +164,7 @@ static char *script_argument(char *const *args, const char *cwd)
 }
 
 int command_resolve(char *const *argv, const char *cwd, const char *path_env,
-		    Command **ret)
+                    Command **ret)
 {
 	Command *c = xcalloc(1, sizeof *c);
 	_cleanup_command_ Command *owned = c;
@@ -234,7 +234,8 @@ static int file_json(const char *path, StatCache *cache, json_t **ret)
 	int r = stat_cache_hash(cache, path, &digest, NULL);
 	if (r < 0)
 		return r;
-	*ret = json_pack("{s:o,s:s}", "path", json_bstr(path), "sha256", digest);
+	*ret = json_pack("{s:o,s:s}", "path", json_bstr(path), "sha256",
+	                 digest);
 	return 0;
 }
 
@@ -257,9 +258,9 @@ int command_to_json(const Command *c, StatCache *cache, json_t **ret)
 		for (char **a = c->interpreter_args; a && *a; a++)
 			json_array_append_new(args, json_bstr(*a));
 		json_object_set_new(o, "interpreter",
-				    json_pack("{s:o,s:o}", "path",
-					      json_bstr(c->interpreter), "args",
-					      args));
+		                    json_pack("{s:o,s:o}", "path",
+		                              json_bstr(c->interpreter), "args",
+		                              args));
 	} else
 		json_object_set_new(o, "interpreter", json_null());
 	*ret = json_incref(o);

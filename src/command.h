@@ -7,28 +7,31 @@
 #include <stdbool.h>
 
 typedef struct Command {
-	char *path;		 /* argv[0] resolved (absolute, not realpath'd) */
-	char *executable;	 /* the ELF the kernel finally runs (absolute) */
-	char *script;		 /* the script file, or NULL */
-	char *interpreter;	 /* shebang interpreter as written, or NULL */
+	char *path;        /* argv[0] resolved (absolute, not realpath'd) */
+	char *executable;  /* the ELF the kernel finally runs (absolute) */
+	char *script;      /* the script file, or NULL */
+	char *interpreter; /* shebang interpreter as written, or NULL */
 	char **interpreter_args; /* shebang arguments (NULL-terminated) */
-	bool python;		 /* executable is a Python interpreter */
+	bool python;             /* executable is a Python interpreter */
 } Command;
 
 Command *command_free(Command *c);
-static inline void command_freep(Command **c) { command_free(*c); }
+static inline void command_freep(Command **c)
+{
+	command_free(*c);
+}
 #define _cleanup_command_ __attribute__((cleanup(command_freep)))
 
 /* Look up name like execvp(3): containing '/' relative to cwd, else each
  * entry of path_env (NULL means the default PATH). -ENOENT when nothing
  * is found, -EACCES when found but not executable. */
 int find_executable(const char *name, const char *cwd, const char *path_env,
-		    char **ret);
+                    char **ret);
 
 /* -ENOENT, -EACCES as above, -ENOEXEC when a file is neither ELF nor a
  * script with a usable shebang, -ELOOP for too deep interpreter chains. */
 int command_resolve(char *const *argv, const char *cwd, const char *path_env,
-		    Command **ret);
+                    Command **ret);
 
 /* {"argv", "cwd", "executable": {"path","sha256"}, "script": {…}|null,
  *  "interpreter": {"path","args"}|null}; argv and cwd are added by the

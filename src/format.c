@@ -24,8 +24,7 @@ char *format_argv(const json_t *argv)
 	char *out = xstrdup("");
 	size_t i;
 	json_t *a;
-	json_array_foreach(argv, i, a)
-	{
+	json_array_foreach (argv, i, a) {
 		size_t n;
 		_cleanup_free_ char *s = json_bytes_decode(a, &n);
 		if (!s)
@@ -60,8 +59,8 @@ char *format_argv(const json_t *argv)
 			*w++ = '\'';
 			*w = 0;
 		}
-		char *next = xasprintf("%s%s%s", out, i ? " " : "",
-				       q ? q : clean);
+		char *next =
+		        xasprintf("%s%s%s", out, i ? " " : "", q ? q : clean);
 		free(out);
 		out = next;
 	}
@@ -85,7 +84,7 @@ char *format_duration(double s)
 
 char *format_bytes(uint64_t n)
 {
-	static const char *const units[] = { "KiB", "MiB", "GiB", "TiB", "PiB" };
+	static const char *const units[] = {"KiB", "MiB", "GiB", "TiB", "PiB"};
 	if (n < 1024)
 		return xasprintf("%" PRIu64 " B", n);
 	double v = (double)n / 1024;

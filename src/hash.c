@@ -25,9 +25,9 @@ static pthread_once_t md_once = PTHREAD_ONCE_INIT;
 static void fetch_md(void)
 {
 	OPENSSL_init_crypto(OPENSSL_INIT_NO_LOAD_CONFIG |
-				    OPENSSL_INIT_NO_ADD_ALL_CIPHERS |
-				    OPENSSL_INIT_NO_ADD_ALL_DIGESTS,
-			    NULL);
+	                            OPENSSL_INIT_NO_ADD_ALL_CIPHERS |
+	                            OPENSSL_INIT_NO_ADD_ALL_DIGESTS,
+	                    NULL);
 	sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
 }
 
@@ -38,7 +38,8 @@ Hasher *hasher_new(void)
 	h->ctx = EVP_MD_CTX_new();
 	if (!h->ctx || !sha256_md ||
 	    EVP_DigestInit_ex(h->ctx, sha256_md, NULL) != 1) {
-		fputs("xrun: cannot initialize SHA-256 from libcrypto\n", stderr);
+		fputs("xrun: cannot initialize SHA-256 from libcrypto\n",
+		      stderr);
 		abort();
 	}
 	return h;

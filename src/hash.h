@@ -15,7 +15,10 @@ void hasher_update(Hasher *h, const void *p, size_t n);
 /* Finish and return "sha256:…" (caller frees); the hasher is freed. */
 char *hasher_finish(Hasher *h);
 Hasher *hasher_free(Hasher *h);
-static inline void hasher_freep(Hasher **h) { hasher_free(*h); }
+static inline void hasher_freep(Hasher **h)
+{
+	hasher_free(*h);
+}
 #define _cleanup_hasher_ __attribute__((cleanup(hasher_freep)))
 
 char *sha256_mem(const void *p, size_t n);

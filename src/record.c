@@ -8,8 +8,8 @@
 #include "util.h"
 
 static const char *const statuses[] = {
-	"running", "succeeded",	  "failed",    "killed",
-	"timeout", "oom",	  "interrupted", "abandoned",
+        "running", "succeeded", "failed",      "killed",
+        "timeout", "oom",       "interrupted", "abandoned",
 };
 
 bool status_valid(const char *s)
@@ -46,9 +46,10 @@ int record_parse(const char *text, size_t len, json_t **ret, char **ret_error)
 	json_auto_t *root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &err);
 	if (!root) {
 		if (ret_error)
-			*ret_error = xasprintf("not valid JSON (line %d, column "
-					       "%d: %s)",
-					       err.line, err.column, err.text);
+			*ret_error =
+			        xasprintf("not valid JSON (line %d, column "
+			                  "%d: %s)",
+			                  err.line, err.column, err.text);
 		return -EBADMSG;
 	}
 	if (!json_is_object(root)) {
@@ -60,7 +61,7 @@ int record_parse(const char *text, size_t len, json_t **ret, char **ret_error)
 	if (!schema) {
 		if (ret_error)
 			*ret_error = xstrdup("no \"schema\" field: not an xrun "
-					     "run record");
+			                     "run record");
 		return -EBADMSG;
 	}
 	if (!streq(schema, RECORD_SCHEMA)) {
@@ -70,10 +71,10 @@ int record_parse(const char *text, size_t len, json_t **ret, char **ret_error)
 		    v > 1) {
 			if (ret_error)
 				*ret_error = xasprintf(
-					"written with schema '%s', newer than "
-					"this xrun understands (%s); upgrade "
-					"xrun to read it",
-					schema, RECORD_SCHEMA);
+				        "written with schema '%s', newer than "
+				        "this xrun understands (%s); upgrade "
+				        "xrun to read it",
+				        schema, RECORD_SCHEMA);
 			return -EPROTONOSUPPORT;
 		}
 		if (ret_error)
@@ -131,7 +132,8 @@ int record_save(const Record *r, bool sync_dir)
 	text = xrealloc(text, n + 2);
 	text[n++] = '\n';
 	text[n] = 0;
-	return write_file_atomic(r->dir, "record.json", text, n, 0644, sync_dir);
+	return write_file_atomic(r->dir, "record.json", text, n, 0644,
+	                         sync_dir);
 }
 
 const char *record_id(const Record *r)
@@ -233,7 +235,7 @@ int launcher_info(json_t **ret)
 	if (uname(&u) < 0)
 		return -errno;
 	*ret = json_pack("{s:I,s:I,s:s,s:s}", "pid", (json_int_t)getpid(),
-			 "start_time", (json_int_t)st, "boot_id", boot,
-			 "hostname", u.nodename);
+	                 "start_time", (json_int_t)st, "boot_id", boot,
+	                 "hostname", u.nodename);
 	return 0;
 }

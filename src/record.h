@@ -18,7 +18,10 @@ typedef struct Record {
 
 Record *record_new(json_t *root, const char *dir);
 Record *record_free(Record *r);
-static inline void record_freep(Record **r) { record_free(*r); }
+static inline void record_freep(Record **r)
+{
+	record_free(*r);
+}
 #define _cleanup_record_ __attribute__((cleanup(record_freep)))
 
 /* Load and check a record. Errors: -ENOENT/-EACCES… from the file,

@@ -23,8 +23,8 @@
 extern char **environ;
 
 /* Signals a user sends to "the run": passed on to the program. */
-static const int forwarded_signals[] = { SIGINT, SIGTERM, SIGHUP,
-					 SIGQUIT, SIGUSR1, SIGUSR2 };
+static const int forwarded_signals[] = {SIGINT,  SIGTERM, SIGHUP,
+                                        SIGQUIT, SIGUSR1, SIGUSR2};
 
 void run_outcome_clear(RunOutcome *o)
 {
@@ -33,7 +33,6 @@ void run_outcome_clear(RunOutcome *o)
 	free(o->error);
 	strv_free(o->warnings);
 	memset(o, 0, sizeof *o);
-
 }
 
 static void warn(RunOutcome *o, const char *fmt, ...) _printf_(2, 3);
@@ -52,7 +51,7 @@ static void warn(RunOutcome *o, const char *fmt, ...)
 }
 
 static int fail(RunOutcome *o, int r, int exit_status, const char *fmt, ...)
-	_printf_(4, 5);
+        _printf_(4, 5);
 static int fail(RunOutcome *o, int r, int exit_status, const char *fmt, ...)
 {
 	va_list ap;
@@ -71,8 +70,8 @@ static int fail(RunOutcome *o, int r, int exit_status, const char *fmt, ...)
 bool env_name_reserved(const char *name)
 {
 	static const char *const names[] = {
-		"XRUN_RUN_ID", "XRUN_SEED",   "XRUN_PARAMS",
-		"XRUN_METRICS", "XRUN_OUTPUT",
+	        "XRUN_RUN_ID",  "XRUN_SEED",   "XRUN_PARAMS",
+	        "XRUN_METRICS", "XRUN_OUTPUT",
 	};
 	for (size_t i = 0; i < ELEMENTSOF(names); i++)
 		if (streq(name, names[i]))
@@ -132,7 +131,7 @@ static char **user_environment(const RunSpec *spec)
 /* What xrun adds on top (DESIGN.md §1), as an object for the record and
  * appended to env for the program. */
 static json_t *xrun_variables(const RunSpec *spec, const char *id,
-			      const char *dir, uint64_t seed, char *const *env)
+                              const char *dir, uint64_t seed, char *const *env)
 {
 	json_t *v = json_object();
 	_cleanup_free_ char *seedstr = xasprintf("%" PRIu64, seed);
@@ -144,27 +143,28 @@ static json_t *xrun_variables(const RunSpec *spec, const char *id,
 	json_object_set_new(v, "XRUN_METRICS", json_bstr(metrics));
 	const char *key;
 	json_t *val;
-	json_object_foreach(spec->params, key, val)
-	{
+	json_object_foreach (spec->params, key, val) {
 		_cleanup_free_ char *name = param_env_name(key);
 		_cleanup_free_ char *text = param_value_to_env(val);
 		json_object_set_new(v, name, json_bstr(text));
 	}
 	/* Python's hash seed must fit 32 bits; a user's own setting wins. */
 	if (!env_get(env, "PYTHONHASHSEED")) {
-		_cleanup_free_ char *h = xasprintf("%" PRIu64, seed % 4294967296u);
+		_cleanup_free_ char *h =
+		        xasprintf("%" PRIu64, seed % 4294967296u);
 		json_object_set_new(v, "PYTHONHASHSEED", json_string(h));
 	}
 	return v;
 }
 
 static int create_file(const char *dir, const char *name, int extra_flags,
-		       int *ret_fd)
+                       int *ret_fd)
 {
 	_cleanup_free_ char *p = path_join(dir, name);
-	int fd = open(p, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC |
-				 extra_flags,
-		      0644);
+	int fd = open(p,
+	              O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC |
+	                      extra_flags,
+	              0644);
 	if (fd < 0)
 		return -errno;
 	if (ret_fd)
@@ -176,8 +176,8 @@ static int create_file(const char *dir, const char *name, int extra_flags,
 
 static int write_params(const RunSpec *spec, const char *dir)
 {
-	_cleanup_free_ char *text = json_dumps(spec->params, JSON_INDENT(2) |
-								     JSON_SORT_KEYS);
+	_cleanup_free_ char *text =
+	        json_dumps(spec->params, JSON_INDENT(2) | JSON_SORT_KEYS);
 	if (!text)
 		return -ENOMEM;
 	_cleanup_close_ int fd = -1;
@@ -200,9 +200,9 @@ static json_t *argv_json(char *const *argv)
 
 static json_t *xrun_section(StatCache *cache)
 {
-	json_t *x = json_pack("{s:s,s:s,s:s}", "version", PACKAGE_VERSION,
-			      "build", XRUN_BUILD, "libc",
-			      gnu_get_libc_version());
+	json_t *x =
+	        json_pack("{s:s,s:s,s:s}", "version", PACKAGE_VERSION, "build",
+	                  XRUN_BUILD, "libc", gnu_get_libc_version());
 	_cleanup_free_ char *digest = NULL;
 	char self[4096];
 	ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
@@ -219,32 +219,32 @@ static json_t *xrun_section(StatCache *cache)
 /* Build the whole start record; fields the program's end decides are
  * null until finalize. */
 static int build_start_record(const RunSpec *spec, const Command *cmd,
-			      char *const *user_env, const char *id,
-			      uint64_t seed, const char *store_cache,
-			      StatCache *cache, GitProbe *git, json_t *xvars,
-			      RunOutcome *o,
-			      json_t **ret)
+                              char *const *user_env, const char *id,
+                              uint64_t seed, const char *store_cache,
+                              StatCache *cache, GitProbe *git, json_t *xvars,
+                              RunOutcome *o, json_t **ret)
 {
 	json_auto_t *rec = json_object();
 	_cleanup_free_ char *created = format_rfc3339(now_ns());
 	json_object_set_new(rec, "schema", json_string(RECORD_SCHEMA));
 	json_object_set_new(rec, "id", json_string(id));
 	json_object_set_new(rec, "name",
-			    spec->name ? json_string(spec->name) : json_null());
+	                    spec->name ? json_string(spec->name) : json_null());
 	json_object_set(rec, "tags", spec->tags);
 	json_object_set_new(rec, "status", json_string("running"));
-	json_object_set_new(rec, "replay_of", spec->replay_of
-						      ? json_string(spec->replay_of)
-						      : json_null());
+	json_object_set_new(rec, "replay_of",
+	                    spec->replay_of ? json_string(spec->replay_of)
+	                                    : json_null());
 	json_object_set_new(rec, "times",
-			    json_pack("{s:s,s:n,s:n,s:n}", "created", created,
-				      "started", "finished", "duration"));
+	                    json_pack("{s:s,s:n,s:n,s:n}", "created", created,
+	                              "started", "finished", "duration"));
 	json_t *launcher = NULL;
 	int r = launcher_info(&launcher);
 	if (r < 0) {
 		git_probe_free(git);
-		return fail(o, r, 125, "cannot read this process's identity "
-				       "from /proc: %m; is /proc mounted?");
+		return fail(o, r, 125,
+		            "cannot read this process's identity "
+		            "from /proc: %m; is /proc mounted?");
 	}
 	json_object_set_new(rec, "launcher", launcher);
 
@@ -256,21 +256,23 @@ static int build_start_record(const RunSpec *spec, const Command *cmd,
 	}
 	json_object_set_new(command, "argv", argv_json(spec->argv));
 	json_object_set_new(command, "cwd", json_bstr(spec->cwd));
-	json_object_set_new(command, "env_set", argv_json(spec->env_set ? spec->env_set
-									   : (char *[]){ NULL }));
+	json_object_set_new(
+	        command, "env_set",
+	        argv_json(spec->env_set ? spec->env_set : (char *[]){NULL}));
 	if (spec->params_file)
 		json_object_set_new(command, "params_file",
-				    json_pack("{s:o,s:s}", "path",
-					      json_bstr(spec->params_file),
-					      "sha256", spec->params_sha256));
+		                    json_pack("{s:o,s:s}", "path",
+		                              json_bstr(spec->params_file),
+		                              "sha256", spec->params_sha256));
 	else
 		json_object_set_new(command, "params_file", json_null());
 	json_object_set_new(rec, "command", command);
 
 	_cleanup_free_ char *seedstr = xasprintf("%" PRIu64, seed);
-	json_object_set_new(rec, "seed",
-			    json_pack("{s:s,s:s}", "value", seedstr, "source",
-				      seed_source_to_string(spec->seed_source)));
+	json_object_set_new(
+	        rec, "seed",
+	        json_pack("{s:s,s:s}", "value", seedstr, "source",
+	                  seed_source_to_string(spec->seed_source)));
 	json_object_set(rec, "params", spec->params);
 
 	/* Filled in last: its digest is the first SHA-256 the launcher
@@ -280,19 +282,20 @@ static int build_start_record(const RunSpec *spec, const Command *cmd,
 	json_t *host = NULL;
 	r = capture_host(&host);
 	if (r < 0) {
-		warn(o, "cannot capture the host description: %s", strerror(-r));
+		warn(o, "cannot capture the host description: %s",
+		     strerror(-r));
 		host = json_object();
 	}
 	json_object_set_new(rec, "host", host);
 
 	SoftwareQuery q = {
-		.executable = cmd->script && !cmd->interpreter ? cmd->executable
-							       : cmd->path,
-		.interpreter = cmd->interpreter ? cmd->executable : NULL,
-		.python = cmd->python,
-		.envp = user_env,
-		.cwd = spec->cwd,
-		.cache_dir = store_cache,
+	        .executable = cmd->script && !cmd->interpreter ? cmd->executable
+	                                                       : cmd->path,
+	        .interpreter = cmd->interpreter ? cmd->executable : NULL,
+	        .python = cmd->python,
+	        .envp = user_env,
+	        .cwd = spec->cwd,
+	        .cache_dir = store_cache,
 	};
 	json_t *sw = NULL;
 	r = capture_software(&q, &sw);
@@ -315,8 +318,8 @@ static int build_start_record(const RunSpec *spec, const Command *cmd,
 	json_object_set_new(rec, "inputs", json_array());
 	json_object_set_new(rec, "outputs", json_array());
 	json_object_set_new(rec, "sandbox",
-			    json_pack("{s:b,s:s}", "enabled", 0, "reason",
-				      "this xrun has no sandbox yet"));
+	                    json_pack("{s:b,s:s}", "enabled", 0, "reason",
+	                              "this xrun has no sandbox yet"));
 	json_object_set_new(rec, "result", json_null());
 	json_object_set_new(rec, "xrun", xrun_section(cache));
 
@@ -333,9 +336,9 @@ static int build_start_record(const RunSpec *spec, const Command *cmd,
 /* One captured stream: the program writes into a pipe, the launcher
  * copies to the terminal and to the run's file and hashes as it goes. */
 typedef struct Stream {
-	int pipe_fd;  /* read end, -1 at EOF */
-	int file_fd;  /* runs/<id>/stdout or stderr */
-	int tty_fd;   /* xrun's own stdout/stderr, -1 once it failed */
+	int pipe_fd; /* read end, -1 at EOF */
+	int file_fd; /* runs/<id>/stdout or stderr */
+	int tty_fd;  /* xrun's own stdout/stderr, -1 once it failed */
 	Hasher *hash;
 	uint64_t bytes;
 	int error; /* first error writing the capture file */
@@ -381,7 +384,7 @@ typedef struct Exec {
 } Exec;
 
 static int spawn_program(const RunSpec *spec, const Command *cmd,
-			 char *const *env, int out_w, int err_w, pid_t *ret)
+                         char *const *env, int out_w, int err_w, pid_t *ret)
 {
 	posix_spawn_file_actions_t fa;
 	posix_spawnattr_t at;
@@ -402,8 +405,8 @@ static int spawn_program(const RunSpec *spec, const Command *cmd,
 	/* A session of its own: the terminal's ^C reaches xrun, which
 	 * forwards it, instead of racing the program. */
 	posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK |
-					      POSIX_SPAWN_SETSIGDEF |
-					      POSIX_SPAWN_SETSID);
+	                                      POSIX_SPAWN_SETSIGDEF |
+	                                      POSIX_SPAWN_SETSID);
 	int r = posix_spawn(ret, cmd->path, &fa, &at, spec->argv, env);
 	posix_spawn_file_actions_destroy(&fa);
 	posix_spawnattr_destroy(&at);
@@ -427,9 +430,9 @@ static void supervise(Exec *x, int sfd)
 	bool exited = false;
 	while (!exited || x->out.pipe_fd >= 0 || x->err.pipe_fd >= 0) {
 		struct pollfd p[3] = {
-			{ .fd = sfd, .events = POLLIN },
-			{ .fd = x->out.pipe_fd, .events = POLLIN },
-			{ .fd = x->err.pipe_fd, .events = POLLIN },
+		        {.fd = sfd, .events = POLLIN},
+		        {.fd = x->out.pipe_fd, .events = POLLIN},
+		        {.fd = x->err.pipe_fd, .events = POLLIN},
 		};
 		/* Once the program is gone, take what is buffered but do not
 		 * wait for forks it left holding the pipes. */
@@ -495,16 +498,15 @@ static json_t *metrics_summary(const char *path, int *ret_malformed)
 		}
 		const char *key;
 		json_t *v;
-		json_object_foreach(obj, key, v)
-		{
+		json_object_foreach (obj, key, v) {
 			if (!json_is_number(v) || streq(key, "step"))
 				continue;
 			double d = json_number_value(v);
 			json_t *m = json_object_get(sum, key);
 			if (!m) {
 				m = json_pack("{s:f,s:f,s:f,s:I}", "last", d,
-					      "min", d, "max", d, "count",
-					      (json_int_t)0);
+				              "min", d, "max", d, "count",
+				              (json_int_t)0);
 				json_object_set_new(sum, key, m);
 			}
 			json_object_set_new(m, "last", json_real(d));
@@ -513,10 +515,10 @@ static json_t *metrics_summary(const char *path, int *ret_malformed)
 			if (d > json_real_value(json_object_get(m, "max")))
 				json_object_set_new(m, "max", json_real(d));
 			json_object_set_new(
-				m, "count",
-				json_integer(json_integer_value(
-						     json_object_get(m, "count")) +
-					     1));
+			        m, "count",
+			        json_integer(json_integer_value(json_object_get(
+			                             m, "count")) +
+			                     1));
 		}
 	}
 	free(line);
@@ -533,13 +535,13 @@ static json_t *stream_json(const char *name, Stream *s)
 	char *digest = hasher_finish(s->hash);
 	s->hash = NULL;
 	json_t *j = json_pack("{s:s,s:s,s:I}", "path", name, "sha256", digest,
-			      "bytes", (json_int_t)s->bytes);
+	                      "bytes", (json_int_t)s->bytes);
 	free(digest);
 	return j;
 }
 
 static void finalize_record(json_t *rec, Exec *x, const char *dir,
-			    RunOutcome *o)
+                            RunOutcome *o)
 {
 	const char *status;
 	json_t *res = json_object();
@@ -548,12 +550,13 @@ static void finalize_record(json_t *rec, Exec *x, const char *dir,
 		o->signal = 0;
 		o->exit_status = o->exit_code;
 		status = o->exit_code == 0 ? "succeeded"
-			 : x->forwarded	   ? "interrupted"
-					   : "failed";
-		json_object_set_new(res, "exit_code", json_integer(o->exit_code));
+		         : x->forwarded    ? "interrupted"
+		                           : "failed";
+		json_object_set_new(res, "exit_code",
+		                    json_integer(o->exit_code));
 		json_object_set_new(res, "signal", json_null());
 		_cleanup_free_ char *cause =
-			xasprintf("exited with status %d", o->exit_code);
+		        xasprintf("exited with status %d", o->exit_code);
 		json_object_set_new(res, "cause", json_string(cause));
 	} else {
 		o->exit_code = -1;
@@ -562,36 +565,38 @@ static void finalize_record(json_t *rec, Exec *x, const char *dir,
 		status = x->forwarded ? "interrupted" : "killed";
 		json_object_set_new(res, "exit_code", json_null());
 		json_object_set_new(res, "signal", json_integer(o->signal));
-		_cleanup_free_ char *cause = xasprintf(
-			"killed by signal %d (SIG%s)%s", o->signal,
-			signal_name(o->signal),
-			WCOREDUMP(x->wstatus) ? ", core dumped" : "");
+		_cleanup_free_ char *cause =
+		        xasprintf("killed by signal %d (SIG%s)%s", o->signal,
+		                  signal_name(o->signal),
+		                  WCOREDUMP(x->wstatus) ? ", core dumped" : "");
 		json_object_set_new(res, "cause", json_string(cause));
 	}
 	if (x->forwarded) {
-		_cleanup_free_ char *sig = xasprintf("SIG%s", signal_name(x->forwarded));
+		_cleanup_free_ char *sig =
+		        xasprintf("SIG%s", signal_name(x->forwarded));
 		json_object_set_new(res, "forwarded_signal", json_string(sig));
 	}
 	o->status = status;
 	o->duration_s = (double)(x->mono_end - x->mono_start) / 1e9;
 	json_object_set_new(
-		res, "rusage",
-		json_pack("{s:f,s:f,s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "user_s",
-			  tv_seconds(x->ru.ru_utime), "sys_s",
-			  tv_seconds(x->ru.ru_stime), "max_rss_kb",
-			  (json_int_t)x->ru.ru_maxrss, "minor_faults",
-			  (json_int_t)x->ru.ru_minflt, "major_faults",
-			  (json_int_t)x->ru.ru_majflt, "voluntary_switches",
-			  (json_int_t)x->ru.ru_nvcsw, "involuntary_switches",
-			  (json_int_t)x->ru.ru_nivcsw, "inblock",
-			  (json_int_t)x->ru.ru_inblock, "oublock",
-			  (json_int_t)x->ru.ru_oublock));
+	        res, "rusage",
+	        json_pack("{s:f,s:f,s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "user_s",
+	                  tv_seconds(x->ru.ru_utime), "sys_s",
+	                  tv_seconds(x->ru.ru_stime), "max_rss_kb",
+	                  (json_int_t)x->ru.ru_maxrss, "minor_faults",
+	                  (json_int_t)x->ru.ru_minflt, "major_faults",
+	                  (json_int_t)x->ru.ru_majflt, "voluntary_switches",
+	                  (json_int_t)x->ru.ru_nvcsw, "involuntary_switches",
+	                  (json_int_t)x->ru.ru_nivcsw, "inblock",
+	                  (json_int_t)x->ru.ru_inblock, "oublock",
+	                  (json_int_t)x->ru.ru_oublock));
 	json_object_set_new(res, "stdout", stream_json("stdout", &x->out));
 	json_object_set_new(res, "stderr", stream_json("stderr", &x->err));
 	int malformed = 0;
 	_cleanup_free_ char *mpath = path_join(dir, "metrics.jsonl");
 	json_object_set_new(res, "metrics", metrics_summary(mpath, &malformed));
-	json_object_set_new(res, "metrics_malformed_lines", json_integer(malformed));
+	json_object_set_new(res, "metrics_malformed_lines",
+	                    json_integer(malformed));
 	if (malformed)
 		warn(o, "%d line%s of '%s' %s not a JSON object and %s skipped",
 		     malformed, malformed == 1 ? "" : "s", mpath,
@@ -618,21 +623,22 @@ static void finalize_record(json_t *rec, Exec *x, const char *dir,
 static void finalize_not_started(json_t *rec, int r)
 {
 	_cleanup_free_ char *now = format_rfc3339(now_ns());
-	_cleanup_free_ char *cause = xasprintf("could not be started: %s",
-					       strerror(-r));
+	_cleanup_free_ char *cause =
+	        xasprintf("could not be started: %s", strerror(-r));
 	json_t *times = json_object_get(rec, "times");
 	json_object_set_new(times, "finished", json_string(now));
 	json_object_set_new(rec, "status", json_string("failed"));
 	json_object_set_new(rec, "result",
-			    json_pack("{s:i,s:n,s:s}", "exit_code",
-				      r == -ENOENT ? 127 : 126, "signal", "cause",
-				      cause));
+	                    json_pack("{s:i,s:n,s:s}", "exit_code",
+	                              r == -ENOENT ? 127 : 126, "signal",
+	                              "cause", cause));
 }
 
 static void remove_run_dir(const char *dir)
 {
-	static const char *const files[] = { "record.json", "params.json",
-					     "metrics.jsonl", "stdout", "stderr" };
+	static const char *const files[] = {"record.json", "params.json",
+	                                    "metrics.jsonl", "stdout",
+	                                    "stderr"};
 	for (size_t i = 0; i < ELEMENTSOF(files); i++) {
 		_cleanup_free_ char *p = path_join(dir, files[i]);
 		(void)unlink(p);
@@ -648,10 +654,11 @@ int runner_run(Store *s, const RunSpec *spec, RunOutcome *o)
 
 	Command *cmd_raw = NULL;
 	int r = command_resolve(spec->argv, spec->cwd, env_get(env, "PATH"),
-				&cmd_raw);
+	                        &cmd_raw);
 	_cleanup_command_ Command *cmd = cmd_raw;
 	if (r == -ENOENT)
-		return fail(o, r, 127, "'%s': command not found", spec->argv[0]);
+		return fail(o, r, 127, "'%s': command not found",
+		            spec->argv[0]);
 	if (r < 0)
 		return fail(o, r, 126, "cannot run '%s': %m", spec->argv[0]);
 
@@ -665,13 +672,14 @@ int runner_run(Store *s, const RunSpec *spec, RunOutcome *o)
 	if (r < 0) {
 		git_probe_free(git);
 		return fail(o, r, 125,
-			    "cannot create a run directory in '%s': %m; check "
-			    "its permissions or choose another store with "
-			    "--store DIR",
-			    s->runs);
+		            "cannot create a run directory in '%s': %m; check "
+		            "its permissions or choose another store with "
+		            "--store DIR",
+		            s->runs);
 	}
 	uint64_t seed = spec->seed;
-	if (!spec->has_seed && getrandom(&seed, sizeof seed, 0) != sizeof seed) {
+	if (!spec->has_seed &&
+	    getrandom(&seed, sizeof seed, 0) != sizeof seed) {
 		git_probe_free(git);
 		remove_run_dir(dir);
 		return fail(o, -errno, 125, "cannot draw a seed: %m");
@@ -681,7 +689,7 @@ int runner_run(Store *s, const RunSpec *spec, RunOutcome *o)
 	json_t *rec_json = NULL;
 	_cleanup_stat_cache_ StatCache *cache = stat_cache_new(s->cache);
 	r = build_start_record(spec, cmd, env, id, seed, s->cache, cache, git,
-			       xvars, o, &rec_json);
+	                       xvars, o, &rec_json);
 	(void)stat_cache_save(cache);
 	if (r < 0) {
 		remove_run_dir(dir);
@@ -689,8 +697,9 @@ int runner_run(Store *s, const RunSpec *spec, RunOutcome *o)
 	}
 	_cleanup_record_ Record *rec = record_new(rec_json, dir);
 
-	Exec x = { .out = { .pipe_fd = -1, .file_fd = -1, .tty_fd = STDOUT_FILENO },
-		   .err = { .pipe_fd = -1, .file_fd = -1, .tty_fd = STDERR_FILENO } };
+	Exec x = {
+	        .out = {.pipe_fd = -1, .file_fd = -1, .tty_fd = STDOUT_FILENO},
+	        .err = {.pipe_fd = -1, .file_fd = -1, .tty_fd = STDERR_FILENO}};
 	r = write_params(spec, dir);
 	if (r == 0)
 		r = create_file(dir, "stdout", O_APPEND, &x.out.file_fd);
@@ -707,9 +716,9 @@ int runner_run(Store *s, const RunSpec *spec, RunOutcome *o)
 			close(x.err.file_fd);
 		remove_run_dir(dir);
 		return fail(o, r, 125,
-			    "cannot write the start record in '%s': %m; the "
-			    "program was not started",
-			    dir);
+		            "cannot write the start record in '%s': %m; the "
+		            "program was not started",
+		            dir);
 	}
 	o->id = xstrdup(id);
 	o->record_path = xstrdup(rec->path);
@@ -717,8 +726,7 @@ int runner_run(Store *s, const RunSpec *spec, RunOutcome *o)
 	/* The program's environment: the recorded one plus xrun's own. */
 	const char *name;
 	json_t *val;
-	json_object_foreach(xvars, name, val)
-	{
+	json_object_foreach (xvars, name, val) {
 		_cleanup_free_ char *v = json_bytes_decode(val, NULL);
 		_cleanup_free_ char *e = xasprintf("%s=%s", name, v);
 		env = env_put(env, e);
@@ -733,7 +741,8 @@ int runner_run(Store *s, const RunSpec *spec, RunOutcome *o)
 		sigaddset(&mask, forwarded_signals[i]);
 	sigaddset(&mask, SIGCHLD);
 	sigprocmask(SIG_BLOCK, &mask, &old);
-	_cleanup_close_ int sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+	_cleanup_close_ int sfd =
+	        signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
 	/* A closed terminal must not kill the launcher mid-capture. */
 	signal(SIGPIPE, SIG_IGN);
 
@@ -757,8 +766,8 @@ int runner_run(Store *s, const RunSpec *spec, RunOutcome *o)
 		finalize_not_started(rec->root, r);
 		(void)record_save(rec, true);
 		o->status = "failed";
-		return fail(o, r, r == -ENOENT ? 127 : 126, "cannot run '%s': %m",
-			    spec->argv[0]);
+		return fail(o, r, r == -ENOENT ? 127 : 126,
+		            "cannot run '%s': %m", spec->argv[0]);
 	}
 	int sr = fsync_dir(dir);
 	if (sr < 0)

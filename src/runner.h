@@ -7,14 +7,14 @@
 #include "store.h"
 
 typedef struct RunOutcome {
-	char *id;	   /* NULL when no run directory was made */
+	char *id;          /* NULL when no run directory was made */
 	char *record_path; /* NULL likewise */
 	const char *status;
 	int exit_code; /* the program's exit code, or -1 */
 	int signal;    /* the signal that ended it, or 0 */
 	double duration_s;
 	int exit_status; /* what xrun should exit with */
-	char *error;	 /* one line when the runner failed, else NULL */
+	char *error;     /* one line when the runner failed, else NULL */
 	char **warnings; /* non-fatal problems met on the way */
 } RunOutcome;
 

@@ -50,7 +50,8 @@ RunSpec *run_spec_free(RunSpec *s)
 json_t *param_value_parse(const char *text)
 {
 	json_error_t err;
-	json_t *v = json_loads(text, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &err);
+	json_t *v = json_loads(text, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES,
+	                       &err);
 	if (v && (json_is_object(v) || json_is_array(v))) {
 		/* Only scalars: "[1,2]" given with -p stays a string. */
 		json_decref(v);
@@ -96,29 +97,30 @@ int run_spec_load_params(RunSpec *s, const char *path, char **ret_error)
 	json_auto_t *obj = json_loadb(text, len, JSON_REJECT_DUPLICATES, &err);
 	if (!obj) {
 		if (ret_error)
-			*ret_error = xasprintf("line %d: %s", err.line, err.text);
+			*ret_error =
+			        xasprintf("line %d: %s", err.line, err.text);
 		return -EBADMSG;
 	}
 	if (!json_is_object(obj)) {
 		if (ret_error)
-			*ret_error = xstrdup("the top level is not a JSON object");
+			*ret_error =
+			        xstrdup("the top level is not a JSON object");
 		return -EBADMSG;
 	}
 	const char *key;
 	json_t *v;
 	/* Check every key before merging any: an error leaves s as it was. */
-	json_object_foreach(obj, key, v)
-	{
+	json_object_foreach (obj, key, v) {
 		if (!param_key_valid(key)) {
 			if (ret_error)
 				*ret_error = xasprintf(
-					"key '%s' is not a valid param name "
-					"(letters, digits, '_', '.', '-')",
-					key);
+				        "key '%s' is not a valid param name "
+				        "(letters, digits, '_', '.', '-')",
+				        key);
 			return -EBADMSG;
 		}
 	}
-	json_object_foreach(obj, key, v)
+	json_object_foreach (obj, key, v)
 		if (!json_object_get(s->param_keys, key))
 			json_object_set(s->params, key, v);
 	free(s->params_file);

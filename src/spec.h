@@ -16,13 +16,14 @@ typedef enum {
 const char *seed_source_to_string(SeedSource s);
 
 typedef struct RunSpec {
-	char **argv;	/* program and arguments, as given */
-	char *cwd;	/* absolute working directory */
-	char **env_set; /* -e KEY=VALUE, applied over the caller's environment */
+	char **argv;    /* program and arguments, as given */
+	char *cwd;      /* absolute working directory */
+	char **env_set; /* -e KEY=VALUE, applied over the caller's environment
+	                 */
 	bool has_seed;
 	uint64_t seed;
 	SeedSource seed_source;
-	json_t *params;	     /* merged hyperparameters: {key: typed value} */
+	json_t *params;      /* merged hyperparameters: {key: typed value} */
 	json_t *param_keys;  /* keys given with -p, to catch duplicates */
 	char *params_file;   /* --params FILE as given, or NULL */
 	char *params_sha256; /* digest of that file's bytes */
@@ -33,7 +34,10 @@ typedef struct RunSpec {
 
 RunSpec *run_spec_new(void);
 RunSpec *run_spec_free(RunSpec *s);
-static inline void run_spec_freep(RunSpec **s) { run_spec_free(*s); }
+static inline void run_spec_freep(RunSpec **s)
+{
+	run_spec_free(*s);
+}
 #define _cleanup_run_spec_ __attribute__((cleanup(run_spec_freep)))
 
 /* Parse a -p VALUE: a JSON scalar if the text is one, else a string. */

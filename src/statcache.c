@@ -17,7 +17,8 @@
 
 struct StatCache {
 	char *dir;
-	json_t *entries; /* path -> [dev, ino, size, mtime_ns, ctime_ns, digest] */
+	json_t *entries; /* path -> [dev, ino, size, mtime_ns, ctime_ns, digest]
+	                  */
 	bool loaded, dirty;
 };
 
@@ -65,8 +66,8 @@ static int64_t ts_ns(struct timespec t)
 static json_t *key_of(const struct stat *st)
 {
 	return json_pack("[I,I,I,I,I]", (json_int_t)st->st_dev,
-			 (json_int_t)st->st_ino, (json_int_t)st->st_size,
-			 ts_ns(st->st_mtim), ts_ns(st->st_ctim));
+	                 (json_int_t)st->st_ino, (json_int_t)st->st_size,
+	                 ts_ns(st->st_mtim), ts_ns(st->st_ctim));
 }
 
 static bool same_key(const json_t *entry, const struct stat *st)
@@ -81,7 +82,7 @@ static bool same_key(const json_t *entry, const struct stat *st)
 }
 
 int stat_cache_hash(StatCache *c, const char *path, char **ret_digest,
-		    uint64_t *ret_size)
+                    uint64_t *ret_size)
 {
 	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
 	if (fd < 0)
@@ -139,9 +140,11 @@ int stat_cache_save(StatCache *c)
 	if (getentropy(rnd, sizeof rnd) < 0)
 		return -errno;
 	_cleanup_free_ char *hex = hex_encode(rnd, sizeof rnd);
-	_cleanup_free_ char *tmp = xasprintf("%s/.%s.%s.tmp", c->dir, STAT_CACHE_FILE, hex);
+	_cleanup_free_ char *tmp =
+	        xasprintf("%s/.%s.%s.tmp", c->dir, STAT_CACHE_FILE, hex);
 	_cleanup_free_ char *dst = path_join(c->dir, STAT_CACHE_FILE);
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+	              0644);
 	if (fd < 0)
 		return -errno;
 	int r = write_all(fd, text, strlen(text));

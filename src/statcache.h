@@ -11,13 +11,16 @@ typedef struct StatCache StatCache;
 /* cache_dir may be NULL: then nothing is cached and every file hashed. */
 StatCache *stat_cache_new(const char *cache_dir);
 StatCache *stat_cache_free(StatCache *c);
-static inline void stat_cache_freep(StatCache **c) { stat_cache_free(*c); }
+static inline void stat_cache_freep(StatCache **c)
+{
+	stat_cache_free(*c);
+}
 #define _cleanup_stat_cache_ __attribute__((cleanup(stat_cache_freep)))
 
 /* "sha256:…" of path's bytes, from the cache when the file's stat key
  * matches, else by reading it. -errno when it cannot be read. */
 int stat_cache_hash(StatCache *c, const char *path, char **ret_digest,
-		    uint64_t *ret_size);
+                    uint64_t *ret_size);
 /* Write the cache back if it changed (temp file + rename; no fsync: a
  * cache lost in a crash is rebuilt). */
 int stat_cache_save(StatCache *c);

@@ -103,10 +103,11 @@ int store_open(const char *root, bool create, Store **ret, bool *ret_created)
 	s->runs = path_join(s->root, "runs");
 	s->cache = path_join(s->root, "cache");
 	s->tmp = path_join(s->root, "tmp");
-	if (create) {
+	/* The subdirectories are made once; later runs only check. */
+	if (create && (created || !is_dir(s->runs) || !is_dir(s->cache))) {
 		_cleanup_free_ char *objects = path_join(s->root, "objects");
 		_cleanup_free_ char *sha = path_join(objects, "sha256");
-		const char *dirs[] = { s->runs, objects, sha, s->cache, s->tmp };
+		const char *dirs[] = {s->runs, objects, sha, s->cache, s->tmp};
 		for (size_t i = 0; i < ELEMENTSOF(dirs); i++) {
 			int r = make_dir(dirs[i]);
 			if (r < 0)
@@ -116,10 +117,11 @@ int store_open(const char *root, bool create, Store **ret, bool *ret_created)
 			/* Keep the store out of git status and of the
 			 * workspace a later run pins. */
 			static const char ignore[] = "# created by xrun\n*\n";
-			_cleanup_free_ char *gi = path_join(s->root, ".gitignore");
-			_cleanup_close_ int fd =
-				open(gi, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
-				     0644);
+			_cleanup_free_ char *gi =
+			        path_join(s->root, ".gitignore");
+			_cleanup_close_ int fd = open(
+			        gi, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
+			        0644);
 			if (fd >= 0)
 				(void)write_all(fd, ignore, sizeof ignore - 1);
 		}
@@ -227,13 +229,13 @@ int store_load_all(Store *s, Record ***ret, size_t *ret_n, size_t *ret_bad)
 }
 
 static int resolve_latest(Store *s, const char *spec, char **ret_path,
-			  char **ret_error)
+                          char **ret_error)
 {
 	uint64_t back = 0;
 	if (spec[6] == '~' && parse_u64(spec + 7, &back) < 0) {
 		*ret_error = xasprintf("'%s' is not a run: use latest or "
-				       "latest~N with a number N",
-				       spec);
+		                       "latest~N with a number N",
+		                       spec);
 		return -EINVAL;
 	}
 	Record **v;
@@ -241,14 +243,15 @@ static int resolve_latest(Store *s, const char *spec, char **ret_path,
 	int r = store_load_all(s, &v, &n, NULL);
 	if (r < 0) {
 		*ret_error = xasprintf("cannot list runs in '%s': %s", s->runs,
-				       strerror(-r));
+		                       strerror(-r));
 		return r;
 	}
 	if (back >= n) {
-		*ret_error = n == 0 ? xstrdup("the store has no runs yet")
-				    : xasprintf("'%s' does not exist: the store "
-						"has %zu run%s",
-						spec, n, n == 1 ? "" : "s");
+		*ret_error =
+		        n == 0 ? xstrdup("the store has no runs yet")
+		               : xasprintf("'%s' does not exist: the store "
+		                           "has %zu run%s",
+		                           spec, n, n == 1 ? "" : "s");
 		records_free(v, n);
 		return -ENOENT;
 	}
@@ -257,25 +260,24 @@ static int resolve_latest(Store *s, const char *spec, char **ret_path,
 	return 0;
 }
 
-int store_resolve(Store *s, const char *spec, char **ret_path,
-		  char **ret_error)
+int store_resolve(Store *s, const char *spec, char **ret_path, char **ret_error)
 {
 	struct stat st;
 	bool pathlike = strchr(spec, '/') || endswith(spec, ".json");
 	if (pathlike || (stat(spec, &st) == 0 && !looks_like_id(spec))) {
 		if (stat(spec, &st) < 0) {
 			*ret_error = xasprintf("cannot open record '%s': %s",
-					       spec, strerror(errno));
+			                       spec, strerror(errno));
 			return -errno;
 		}
 		*ret_path = S_ISDIR(st.st_mode) ? path_join(spec, "record.json")
-						: xstrdup(spec);
+		                                : xstrdup(spec);
 		return 0;
 	}
 	if (!s) {
 		*ret_error = xasprintf("no store found to look up run '%s'; "
-				       "pass --store DIR or a record file",
-				       spec);
+		                       "pass --store DIR or a record file",
+		                       spec);
 		return -ENOENT;
 	}
 	if (streq(spec, "latest") || startswith(spec, "latest~"))
@@ -283,15 +285,15 @@ int store_resolve(Store *s, const char *spec, char **ret_path,
 	size_t len = strlen(spec);
 	if (len < 4) {
 		*ret_error = xasprintf("'%s' is too short: give at least 4 "
-				       "characters of a run id",
-				       spec);
+		                       "characters of a run id",
+		                       spec);
 		return -EINVAL;
 	}
 	_cleanup_strv_free_ char **ids = NULL;
 	int r = list_ids(s, &ids);
 	if (r < 0) {
 		*ret_error = xasprintf("cannot list runs in '%s': %s", s->runs,
-				       strerror(-r));
+		                       strerror(-r));
 		return r;
 	}
 	const char *found = NULL;
@@ -307,14 +309,15 @@ int store_resolve(Store *s, const char *spec, char **ret_path,
 		cands = c;
 	}
 	if (matches == 0) {
-		*ret_error = xasprintf("no run matches '%s' in '%s'; see xrun ls",
-				       spec, s->root);
+		*ret_error =
+		        xasprintf("no run matches '%s' in '%s'; see xrun ls",
+		                  spec, s->root);
 		return -ENOENT;
 	}
 	if (matches > 1) {
 		*ret_error = xasprintf("'%s' is ambiguous: it matches %s; give "
-				       "more characters",
-				       spec, cands);
+		                       "more characters",
+		                       spec, cands);
 		return -ENOTUNIQ;
 	}
 	_cleanup_free_ char *dir = path_join(s->runs, found);

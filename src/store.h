@@ -24,10 +24,12 @@ char *store_default_root(const char *cwd);
 /* Open root; with create, make it and its subdirectories (and report in
  * *ret_created whether it was new). -ENOENT when missing and !create,
  * -ENOTDIR when root is not a directory. */
-int store_open(const char *root, bool create, Store **ret,
-	       bool *ret_created);
+int store_open(const char *root, bool create, Store **ret, bool *ret_created);
 Store *store_free(Store *s);
-static inline void store_freep(Store **s) { store_free(*s); }
+static inline void store_freep(Store **s)
+{
+	store_free(*s);
+}
 #define _cleanup_store_ __attribute__((cleanup(store_freep)))
 
 /* A new run directory runs/<uuid>; mkdir(2) makes it unique even with
@@ -44,4 +46,4 @@ void records_free(Record **v, size_t n);
  * when there is no store: then only paths work. On error *ret_error
  * gets a one-line message. */
 int store_resolve(Store *s, const char *spec, char **ret_path,
-		  char **ret_error);
+                  char **ret_error);

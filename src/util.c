@@ -159,7 +159,8 @@ bool utf8_valid(const char *s, size_t n)
 		size_t len;
 		uint32_t cp;
 		if (c == 0)
-			return false; /* JSON strings may hold NUL, C callers not */
+			return false; /* JSON strings may hold NUL, C callers
+			                 not */
 		if (c < 0x80) {
 			p++;
 			continue;
@@ -241,19 +242,21 @@ char *hex_encode(const unsigned char *p, size_t n)
 
 char *base64_encode(const unsigned char *p, size_t n)
 {
-	static const char tbl[] =
-		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	static const char tbl[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqr"
+	                          "stuvwxyz0123456789+/";
 	char *s = xmalloc((n + 2) / 3 * 4 + 1), *o = s;
 	size_t i;
 	for (i = 0; i + 2 < n; i += 3) {
-		uint32_t v = (uint32_t)p[i] << 16 | (uint32_t)p[i + 1] << 8 | p[i + 2];
+		uint32_t v = (uint32_t)p[i] << 16 | (uint32_t)p[i + 1] << 8 |
+		             p[i + 2];
 		*o++ = tbl[v >> 18];
 		*o++ = tbl[(v >> 12) & 63];
 		*o++ = tbl[(v >> 6) & 63];
 		*o++ = tbl[v & 63];
 	}
 	if (i < n) {
-		uint32_t v = (uint32_t)p[i] << 16 | (i + 1 < n ? (uint32_t)p[i + 1] << 8 : 0);
+		uint32_t v = (uint32_t)p[i] << 16 |
+		             (i + 1 < n ? (uint32_t)p[i + 1] << 8 : 0);
 		*o++ = tbl[v >> 18];
 		*o++ = tbl[(v >> 12) & 63];
 		*o++ = i + 1 < n ? tbl[(v >> 6) & 63] : '=';
@@ -292,15 +295,15 @@ static char *base64_decode(const char *s, size_t *ret_len)
 			/* '=' only as padding: in the last group, at the
 			 * end, never before a data character. */
 			bool bad_pad = s[i + k] == '=' &&
-				       (i + 4 < n || k < 2 ||
-					(k == 2 && s[i + 3] != '='));
+			               (i + 4 < n || k < 2 ||
+			                (k == 2 && s[i + 3] != '='));
 			if (v[k] < 0 || bad_pad) {
 				free(out);
 				return NULL;
 			}
 		}
 		uint32_t w = (uint32_t)v[0] << 18 | (uint32_t)v[1] << 12 |
-			     (uint32_t)v[2] << 6 | (uint32_t)v[3];
+		             (uint32_t)v[2] << 6 | (uint32_t)v[3];
 		out[o++] = (char)(w >> 16);
 		if (s[i + 2] != '=')
 			out[o++] = (char)(w >> 8);
@@ -424,7 +427,7 @@ int fsync_dir(const char *dir)
 }
 
 int write_file_atomic(const char *dir, const char *name, const void *p,
-		      size_t n, mode_t mode, bool sync_dir)
+                      size_t n, mode_t mode, bool sync_dir)
 {
 	unsigned char rnd[6];
 	int fd = -1;
@@ -435,9 +438,11 @@ int write_file_atomic(const char *dir, const char *name, const void *p,
 			return -errno;
 		_cleanup_free_ char *hex = hex_encode(rnd, sizeof rnd);
 		free(tmp);
-		tmp = xasprintf("%s/.%s.%ld.%s.tmp", dir, name, (long)getpid(), hex);
-		fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-			  mode);
+		tmp = xasprintf("%s/.%s.%ld.%s.tmp", dir, name, (long)getpid(),
+		                hex);
+		fd = open(tmp,
+		          O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+		          mode);
 		if (fd < 0 && errno != EEXIST)
 			return -errno;
 	}
@@ -505,10 +510,12 @@ int parse_rfc3339(const char *s, int64_t *ret_ns)
 	/* Exactly YYYY-MM-DDTHH:MM:SS[.fraction]Z, the form xrun writes. */
 	int y, mo, d, h, mi, sec;
 	const char *p = s;
-	if (!parse_digits(&p, 4, &y) || *p++ != '-' || !parse_digits(&p, 2, &mo) ||
-	    *p++ != '-' || !parse_digits(&p, 2, &d) || *p++ != 'T' ||
-	    !parse_digits(&p, 2, &h) || *p++ != ':' || !parse_digits(&p, 2, &mi) ||
-	    *p++ != ':' || !parse_digits(&p, 2, &sec))
+	if (!parse_digits(&p, 4, &y) || *p++ != '-' ||
+	    !parse_digits(&p, 2, &mo) || *p++ != '-' ||
+	    !parse_digits(&p, 2, &d) || *p++ != 'T' ||
+	    !parse_digits(&p, 2, &h) || *p++ != ':' ||
+	    !parse_digits(&p, 2, &mi) || *p++ != ':' ||
+	    !parse_digits(&p, 2, &sec))
 		return -EINVAL;
 	long frac = 0;
 	if (*p == '.') {
@@ -523,13 +530,18 @@ int parse_rfc3339(const char *s, int64_t *ret_ns)
 	}
 	if (*p != 'Z' || p[1])
 		return -EINVAL;
-	static const int mdays[] = { 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
+	static const int mdays[] = {31, 29, 31, 30, 31, 30,
+	                            31, 31, 30, 31, 30, 31};
 	bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
 	if (mo < 1 || mo > 12 || d < 1 || d > mdays[mo - 1] ||
 	    (mo == 2 && d == 29 && !leap) || h > 23 || mi > 59 || sec > 60)
 		return -EINVAL;
-	struct tm tm = { .tm_year = y - 1900, .tm_mon = mo - 1, .tm_mday = d,
-			 .tm_hour = h, .tm_min = mi, .tm_sec = sec };
+	struct tm tm = {.tm_year = y - 1900,
+	                .tm_mon = mo - 1,
+	                .tm_mday = d,
+	                .tm_hour = h,
+	                .tm_min = mi,
+	                .tm_sec = sec};
 	time_t t = timegm(&tm);
 	*ret_ns = (int64_t)t * 1000000000 + frac;
 	return 0;

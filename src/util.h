@@ -25,20 +25,23 @@
 
 /* Hand ownership on: return the pointer and leave NULL behind so the
  * cleanup attribute of the old owner does nothing. */
-#define TAKE_PTR(p)                                                            \
-	({                                                                     \
-		__typeof__(p) _p_ = (p);                                       \
-		(p) = NULL;                                                    \
-		_p_;                                                           \
+#define TAKE_PTR(p)                      \
+	({                               \
+		__typeof__(p) _p_ = (p); \
+		(p) = NULL;              \
+		_p_;                     \
 	})
-#define TAKE_FD(fd)                                                            \
-	({                                                                     \
-		int _fd_ = (fd);                                               \
-		(fd) = -1;                                                     \
-		_fd_;                                                          \
+#define TAKE_FD(fd)              \
+	({                       \
+		int _fd_ = (fd); \
+		(fd) = -1;       \
+		_fd_;            \
 	})
 
-static inline void freep(void *p) { free(*(void **)p); }
+static inline void freep(void *p)
+{
+	free(*(void **)p);
+}
 static inline void closep(int *fd)
 {
 	if (*fd >= 0) {
@@ -53,7 +56,10 @@ static inline void fclosep(FILE **f)
 		fclose(*f);
 }
 void strv_free(char **v);
-static inline void strv_freep(char ***v) { strv_free(*v); }
+static inline void strv_freep(char ***v)
+{
+	strv_free(*v);
+}
 
 #define _cleanup_free_ _cleanup_(freep)
 #define _cleanup_close_ _cleanup_(closep)
@@ -105,11 +111,11 @@ int mkdir_p(const char *path, mode_t mode);
  * fsync of dir (callers that pass false must fsync_dir() later: until
  * then a crash may leave the old file, never a torn one). */
 int write_file_atomic(const char *dir, const char *name, const void *p,
-		      size_t n, mode_t mode, bool sync_dir);
+                      size_t n, mode_t mode, bool sync_dir);
 int fsync_dir(const char *dir);
 
 /* Time */
-int64_t now_ns(void);	    /* CLOCK_REALTIME */
+int64_t now_ns(void);       /* CLOCK_REALTIME */
 int64_t monotonic_ns(void); /* CLOCK_MONOTONIC */
 /* RFC 3339 UTC with microseconds: 2026-11-22T13:28:34.123456Z */
 char *format_rfc3339(int64_t ns);

@@ -8,10 +8,10 @@
 #include "util.h"
 
 typedef enum {
-	STORE_NONE,	/* the command opens nothing */
+	STORE_NONE,     /* the command opens nothing */
 	STORE_OPTIONAL, /* a RUN may be a record path: a store is optional */
 	STORE_REQUIRED, /* must exist */
-	STORE_CREATE,	/* found, or created where `git init` would put it */
+	STORE_CREATE,   /* found, or created where `git init` would put it */
 } StoreMode;
 
 typedef struct Command {
@@ -22,14 +22,16 @@ typedef struct Command {
 } CommandEntry;
 
 static const CommandEntry commands[] = {
-	{ "run", cmd_run, STORE_CREATE, "record and run a program" },
-	{ "replay", cmd_replay, STORE_CREATE, "run a past run again, verify outputs" },
-	{ "diff", cmd_diff, STORE_OPTIONAL, "what differs between two runs" },
-	{ "show", cmd_show, STORE_OPTIONAL, "one run's record" },
-	{ "ls", cmd_ls, STORE_REQUIRED, "the runs, newest first" },
-	{ "log", cmd_log, STORE_OPTIONAL, "a run's captured output" },
-	{ "verify", cmd_verify, STORE_REQUIRED, "re-hash stored objects and records" },
-	{ "gc", cmd_gc, STORE_REQUIRED, "delete objects no record references" },
+        {"run", cmd_run, STORE_CREATE, "record and run a program"},
+        {"replay", cmd_replay, STORE_CREATE,
+         "run a past run again, verify outputs"},
+        {"diff", cmd_diff, STORE_OPTIONAL, "what differs between two runs"},
+        {"show", cmd_show, STORE_OPTIONAL, "one run's record"},
+        {"ls", cmd_ls, STORE_REQUIRED, "the runs, newest first"},
+        {"log", cmd_log, STORE_OPTIONAL, "a run's captured output"},
+        {"verify", cmd_verify, STORE_REQUIRED,
+         "re-hash stored objects and records"},
+        {"gc", cmd_gc, STORE_REQUIRED, "delete objects no record references"},
 };
 
 static StoreMode current_store_mode = STORE_NONE;
@@ -37,26 +39,32 @@ static StoreMode current_store_mode = STORE_NONE;
 static void usage(FILE *f)
 {
 	fputs("usage: xrun [GLOBAL OPTIONS] COMMAND [ARGS]\n"
-	      "       xrun [GLOBAL OPTIONS] PROGRAM [ARGS]   (same as xrun run PROGRAM ARGS)\n"
+	      "       xrun [GLOBAL OPTIONS] PROGRAM [ARGS]   (same as xrun run "
+	      "PROGRAM ARGS)\n"
 	      "\n"
-	      "Make an ML training run reproducible: record everything that decides\n"
+	      "Make an ML training run reproducible: record everything that "
+	      "decides\n"
 	      "its result, run it, and keep what is needed to run it again.\n"
 	      "\n"
 	      "Commands:\n",
 	      f);
 	for (size_t i = 0; i < ELEMENTSOF(commands); i++)
-		fprintf(f, "  %-8s %s\n", commands[i].name, commands[i].summary);
+		fprintf(f, "  %-8s %s\n", commands[i].name,
+		        commands[i].summary);
 	fputs("\n"
 	      "Global options:\n"
-	      "  --store DIR          use the store DIR (default: .xrun found like .git;\n"
+	      "  --store DIR          use the store DIR (default: .xrun found "
+	      "like .git;\n"
 	      "                       also $XRUN_STORE)\n"
 	      "  -q, --quiet          only errors on stderr\n"
 	      "  -v, --verbose        say more about what xrun does\n"
 	      "  --color=WHEN         auto, always or never\n"
-	      "  -h, --help           this help; COMMAND --help for a command's\n"
+	      "  -h, --help           this help; COMMAND --help for a "
+	      "command's\n"
 	      "  --version            print the version\n"
 	      "\n"
-	      "See xrun(1) for the run record, the store and the exit statuses.\n",
+	      "See xrun(1) for the run record, the store and the exit "
+	      "statuses.\n",
 	      f);
 }
 
@@ -67,7 +75,8 @@ bool want_color(const Context *ctx, int fd)
 	if (ctx->color == COLOR_NEVER)
 		return false;
 	const char *term = getenv("TERM");
-	return isatty(fd) && !getenv("NO_COLOR") && term && !streq(term, "dumb");
+	return isatty(fd) && !getenv("NO_COLOR") && term &&
+	       !streq(term, "dumb");
 }
 
 int finish_stdout(int status)
@@ -100,11 +109,12 @@ int context_find_store(Context *ctx, bool required)
 		else if (r == -ENOENT) {
 			if (mode == STORE_OPTIONAL)
 				return 0;
-			return log_error_errno(
-				r,
-				"no xrun store in '%s' or any parent directory; "
-				"run a program with xrun first, or pass --store DIR",
-				ctx->cwd);
+			return log_error_errno(r,
+			                       "no xrun store in '%s' or any "
+			                       "parent directory; "
+			                       "run a program with xrun first, "
+			                       "or pass --store DIR",
+			                       ctx->cwd);
 		}
 	}
 	bool created = false;
@@ -112,15 +122,17 @@ int context_find_store(Context *ctx, bool required)
 	if (r == -ENOENT && mode == STORE_OPTIONAL && !ctx->store_arg)
 		return 0;
 	if (r == -ENOENT && !create)
-		return log_error_errno(r,
-				       "'%s' is not an xrun store (no runs/ "
-				       "directory); check --store or XRUN_STORE",
-				       root);
+		return log_error_errno(
+		        r,
+		        "'%s' is not an xrun store (no runs/ "
+		        "directory); check --store or XRUN_STORE",
+		        root);
 	if (r < 0)
-		return log_error_errno(r,
-				       "cannot %s the store '%s': %m; check its "
-				       "permissions or pass --store DIR",
-				       create ? "create" : "open", root);
+		return log_error_errno(
+		        r,
+		        "cannot %s the store '%s': %m; check its "
+		        "permissions or pass --store DIR",
+		        create ? "create" : "open", root);
 	if (created)
 		log_info("created store '%s'", ctx->store->root);
 	return 0;
@@ -161,15 +173,15 @@ int main(int argc, char **argv)
 {
 	enum { OPT_STORE = 256, OPT_COLOR, OPT_VERSION };
 	static const struct option opts[] = {
-		{ "store", required_argument, NULL, OPT_STORE },
-		{ "quiet", no_argument, NULL, 'q' },
-		{ "verbose", no_argument, NULL, 'v' },
-		{ "color", required_argument, NULL, OPT_COLOR },
-		{ "help", no_argument, NULL, 'h' },
-		{ "version", no_argument, NULL, OPT_VERSION },
-		{ 0 },
+	        {"store", required_argument, NULL, OPT_STORE},
+	        {"quiet", no_argument, NULL, 'q'},
+	        {"verbose", no_argument, NULL, 'v'},
+	        {"color", required_argument, NULL, OPT_COLOR},
+	        {"help", no_argument, NULL, 'h'},
+	        {"version", no_argument, NULL, OPT_VERSION},
+	        {0},
 	};
-	Context ctx = { .store_arg = getenv("XRUN_STORE"), .color = COLOR_AUTO };
+	Context ctx = {.store_arg = getenv("XRUN_STORE"), .color = COLOR_AUTO};
 	if (ctx.store_arg && !*ctx.store_arg)
 		ctx.store_arg = NULL;
 	int c;
@@ -195,9 +207,10 @@ int main(int argc, char **argv)
 			else if (streq(optarg, "never"))
 				ctx.color = COLOR_NEVER;
 			else {
-				log_error("--color takes auto, always or never, "
-					  "not '%s'",
-					  optarg);
+				log_error(
+				        "--color takes auto, always or never, "
+				        "not '%s'",
+				        optarg);
 				return 125;
 			}
 			break;
@@ -210,15 +223,16 @@ int main(int argc, char **argv)
 		default:
 			if (optopt && optopt < 256)
 				log_error("unknown option '-%c'; run options "
-					  "go after the command: xrun run "
-					  "[OPTIONS] PROGRAM; see xrun --help",
-					  optopt);
+				          "go after the command: xrun run "
+				          "[OPTIONS] PROGRAM; see xrun --help",
+				          optopt);
 			else
-				log_error("unknown or incomplete option '%s'; "
-					  "run options go after the command: "
-					  "xrun run [OPTIONS] PROGRAM; see xrun "
-					  "--help",
-					  argv[optind - 1]);
+				log_error(
+				        "unknown or incomplete option '%s'; "
+				        "run options go after the command: "
+				        "xrun run [OPTIONS] PROGRAM; see xrun "
+				        "--help",
+				        argv[optind - 1]);
 			return 125;
 		}
 	}
@@ -228,7 +242,8 @@ int main(int argc, char **argv)
 	}
 	char cwd[4096];
 	if (!getcwd(cwd, sizeof cwd)) {
-		log_error_errno(-errno, "cannot determine the current directory: %m");
+		log_error_errno(-errno,
+		                "cannot determine the current directory: %m");
 		return 125;
 	}
 	ctx.cwd = cwd;
@@ -244,7 +259,8 @@ int main(int argc, char **argv)
 		shifted = xcalloc((size_t)sub_argc + 3, sizeof(char *));
 		shifted[0] = (char *)"run";
 		shifted[1] = (char *)"--";
-		memcpy(shifted + 2, sub_argv, (size_t)sub_argc * sizeof(char *));
+		memcpy(shifted + 2, sub_argv,
+		       (size_t)sub_argc * sizeof(char *));
 		sub_argv = shifted;
 		sub_argc += 2;
 	}

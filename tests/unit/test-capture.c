@@ -321,7 +321,8 @@ static void test_command_resolve(void)
 	ok(c && !c->python, "#!/bin/sh: not python");
 
 	json_t *cj = NULL;
-	is_int(c ? command_to_json(c, NULL, &cj) : -1, 0, "command_to_json: ok");
+	is_int(c ? command_to_json(c, NULL, &cj) : -1, 0,
+	       "command_to_json: ok");
 	_cleanup_free_ char *sh_sha = ref_sha256("#!/bin/sh\necho hi\n", 18);
 	json_t *js = json_object_get(cj, "script");
 	ok(same_file(json_get_string(js, "path"), sh) &&

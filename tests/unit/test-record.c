@@ -263,7 +263,8 @@ static void test_save_load(void)
 	       "record_load: missing file -> -ENOENT");
 
 	_cleanup_free_ char *bad = path_join(dir, "bad.json");
-	ok(write_file_atomic(dir, "bad.json", "{\"schema\": ", 11, 0644, true) == 0,
+	ok(write_file_atomic(dir, "bad.json", "{\"schema\": ", 11, 0644,
+	                     true) == 0,
 	   "write a corrupt record");
 	err = NULL;
 	is_int(record_load(bad, &none, &err), -EBADMSG,
@@ -274,7 +275,8 @@ static void test_save_load(void)
 
 	_cleanup_free_ char *newer = path_join(dir, "newer.json");
 	const char *nt = "{\"schema\": \"xrun/run-record/2\"}";
-	ok(write_file_atomic(dir, "newer.json", nt, strlen(nt), 0644, true) == 0,
+	ok(write_file_atomic(dir, "newer.json", nt, strlen(nt), 0644, true) ==
+	           0,
 	   "write a newer record");
 	err = NULL;
 	is_int(record_load(newer, &none, &err), -EPROTONOSUPPORT,

@@ -12,8 +12,8 @@ static char *tmpdir;
 
 static char *write_tmp(const char *name, const char *content)
 {
-	if (write_file_atomic(tmpdir, name, content, strlen(content), 0644, true) <
-	    0) {
+	if (write_file_atomic(tmpdir, name, content, strlen(content), 0644,
+	                      true) < 0) {
 		perror(name);
 		exit(2);
 	}

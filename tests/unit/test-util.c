@@ -333,7 +333,8 @@ static void test_write_file_atomic(void)
 	_cleanup_free_ char *dir = make_tmpdir();
 	mode_t old = umask(022);
 	static const char data[] = "first\ncontent\0with NUL";
-	int r = write_file_atomic(dir, "f.txt", data, sizeof data - 1, 0600, true);
+	int r = write_file_atomic(dir, "f.txt", data, sizeof data - 1, 0600,
+	                          true);
 	is_int(r, 0, "write_file_atomic: new file");
 	_cleanup_free_ char *path = path_join(dir, "f.txt");
 	_cleanup_free_ char *got = NULL;
