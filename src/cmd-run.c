@@ -222,6 +222,10 @@ int cmd_run(int argc, char **argv, Context *ctx)
 		log_warn("%s", *w);
 	if (o.error)
 		log_error("%s", o.error);
+	if (o.id)
+		log_debug("run %s: record %s; recording took %.2f ms before "
+		          "the program started",
+		          o.id, o.record_path, o.setup_ms);
 	if (r == 0)
 		print_summary(ctx, &o);
 	else if (o.record_path && log_level >= LOG_NORMAL)

@@ -650,6 +650,7 @@ int runner_run(Store *s, const RunSpec *spec, RunOutcome *o)
 {
 	memset(o, 0, sizeof *o);
 	o->exit_status = 125;
+	int64_t setup_start = monotonic_ns();
 	_cleanup_strv_free_ char **env = user_environment(spec);
 
 	Command *cmd_raw = NULL;
@@ -752,6 +753,7 @@ int runner_run(Store *s, const RunSpec *spec, RunOutcome *o)
 	x.err.pipe_fd = errp[0];
 	x.started_ns = now_ns();
 	x.mono_start = monotonic_ns();
+	o->setup_ms = (double)(x.mono_start - setup_start) / 1e6;
 	r = spawn_program(spec, cmd, env, outp[1], errp[1], &x.pid);
 	close(outp[1]);
 	close(errp[1]);

@@ -13,6 +13,7 @@ typedef struct RunOutcome {
 	int exit_code; /* the program's exit code, or -1 */
 	int signal;    /* the signal that ended it, or 0 */
 	double duration_s;
+	double setup_ms; /* from the runner's start until the program ran */
 	int exit_status; /* what xrun should exit with */
 	char *error;     /* one line when the runner failed, else NULL */
 	char **warnings; /* non-fatal problems met on the way */
