@@ -734,8 +734,19 @@ int runner_run(Store *s, const RunSpec *spec, RunOutcome *o)
 	}
 
 	int outp[2], errp[2];
-	if (pipe2(outp, O_CLOEXEC) < 0 || pipe2(errp, O_CLOEXEC) < 0)
-		return fail(o, -errno, 125, "cannot create pipes: %m");
+	if (pipe2(outp, O_CLOEXEC) < 0 || pipe2(errp, O_CLOEXEC) < 0) {
+		/* Too many open files, say: the record must not stay
+		 * "running" for a program that never ran. */
+		r = -errno;
+		close(x.out.file_fd);
+		close(x.err.file_fd);
+		finalize_not_started(rec->root, r);
+		(void)record_save(rec, true);
+		o->status = "failed";
+		return fail(o, r, 125,
+		            "cannot create pipes for the program's "
+		            "output: %m");
+	}
 	sigset_t mask, old;
 	sigemptyset(&mask);
 	for (size_t i = 0; i < ELEMENTSOF(forwarded_signals); i++)
