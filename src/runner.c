@@ -7,6 +7,7 @@
 #include <sys/random.h>
 #include <gnu/libc-version.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/resource.h>
@@ -413,6 +414,33 @@ static int spawn_program(const RunSpec *spec, const Command *cmd,
 	return -r;
 }
 
+static void *sync_dir_thread(void *dir)
+{
+	(void)fsync_dir(dir);
+	free(dir);
+	return NULL;
+}
+
+/* The start record's rename is made durable while the program runs, off
+ * the launcher's path: the final record's own directory sync covers it
+ * anyway, so nobody waits for this one. */
+static void sync_dir_in_background(const char *dir)
+{
+	pthread_t t;
+	pthread_attr_t a;
+	char *copy = xstrdup(dir);
+	if (pthread_attr_init(&a) == 0) {
+		pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
+		if (pthread_create(&t, &a, sync_dir_thread, copy) == 0)
+			copy = NULL;
+		pthread_attr_destroy(&a);
+	}
+	if (copy) {
+		(void)fsync_dir(copy);
+		free(copy);
+	}
+}
+
 static void forward_signal(pid_t pid, int sig)
 {
 	/* The program leads its own session and process group: signal the
@@ -782,10 +810,7 @@ int runner_run(Store *s, const RunSpec *spec, RunOutcome *o)
 		return fail(o, r, r == -ENOENT ? 127 : 126,
 		            "cannot run '%s': %m", spec->argv[0]);
 	}
-	int sr = fsync_dir(dir);
-	if (sr < 0)
-		warn(o, "cannot sync the run directory '%s': %s", dir,
-		     strerror(-sr));
+	sync_dir_in_background(dir);
 	supervise(&x, sfd);
 	sigprocmask(SIG_SETMASK, &old, NULL);
 	/* The captured output is durable before the record that vouches
