@@ -10,6 +10,7 @@
 set -eu
 XRUN=${1:-./xrun}
 RUNS=${2:-300}
+here=$(cd "$(dirname "$0")" && pwd)
 case $XRUN in /*) ;; *) XRUN=$(pwd)/$XRUN ;; esac
 command -v hyperfine >/dev/null || {
 	echo "bench: hyperfine is not installed (apt-get install hyperfine)" >&2
@@ -19,12 +20,16 @@ dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
 cd "$dir"
 "$XRUN" -q run -- /bin/true # create the store, warm the caches
+# The floor: spawn + two durable record writes and nothing else.
+cc -O2 -o "$dir/floor" "$here/floor.c"
+mkdir "$dir/floor.d"
 
 echo "== machine: $(uname -srm), $(nproc) CPUs, $(sed -n 's/^model name[^:]*: //p' /proc/cpuinfo | head -n 1)"
 echo "== xrun: $("$XRUN" --version)"
 hyperfine -N --warmup 20 --runs "$RUNS" --export-json "$dir/plain.json" \
 	-n '/bin/true' '/bin/true' \
-	-n 'xrun run -- /bin/true' "$XRUN -q run -- /bin/true" >&2
+	-n 'xrun run -- /bin/true' "$XRUN -q run -- /bin/true" \
+	-n 'floor: spawn + 2 durable writes' "$dir/floor $dir/floor.d /bin/true" >&2
 
 mkdir repo && cd repo
 git init -q . && echo x >f && git add f &&
@@ -46,4 +51,5 @@ for name, med in rows:
     print(f"{name:42} {med:8.2f}ms {over:+8.2f}ms")
 print(f"target: xrun run -- /bin/true within 3 ms of /bin/true: "
       f"{'met' if rows[1][1] - base < 3 else 'NOT met'}")
+print(f"xrun above the floor: {rows[1][1] - rows[2][1]:+.2f}ms")
 PY
