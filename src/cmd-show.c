@@ -154,7 +154,10 @@ static void show_software(const json_t *rec, bool color)
 	      json_array_size(get(sw, "libraries")),
 	      short_digest(gets(sw, "libraries_sha256")));
 	if (json_is_object(get(sw, "python")))
-		field(color, "", "python %s with %zu distributions",
+		field(color, "", "python %.*s with %zu distributions",
+		      /* sys.version: "3.11.2 (main, …) [GCC …]" */
+		      (int)strcspn(str_or(gets(sw, "python.version"), "?"),
+		                   " "),
 		      str_or(gets(sw, "python.version"), "?"),
 		      json_array_size(get(sw, "python.distributions")));
 	if (json_is_object(get(sw, "blas")))
