@@ -111,15 +111,6 @@ static bool strv_has(char *const *v, const char *s)
 	return false;
 }
 
-static const char *env_get(char *const *envp, const char *name)
-{
-	size_t n = strlen(name);
-	for (; envp && *envp; envp++)
-		if (strneq(*envp, name, n) && (*envp)[n] == '=')
-			return *envp + n + 1;
-	return NULL;
-}
-
 /* Whether a file is still the one we looked at, without reading it:
  * device, inode, size, and mtime and ctime in nanoseconds (ctime catches
  * writers that restore mtime, like cp -p and tar). "-" stands for a
@@ -975,38 +966,6 @@ static int str_ptr_cmp(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-static int read_fd_full(int fd, size_t max, char **ret, size_t *ret_len)
-{
-	struct stat st;
-	if (fstat(fd, &st) < 0)
-		return -errno;
-	if ((uint64_t)st.st_size > max)
-		return -EFBIG;
-	size_t cap = (size_t)st.st_size + 1, len = 0;
-	_cleanup_free_ char *buf = xmalloc(cap + 1);
-	for (;;) {
-		if (len == cap) {
-			if (cap > max)
-				return -EFBIG;
-			cap *= 2;
-			buf = xrealloc(buf, cap + 1);
-		}
-		ssize_t k = read(fd, buf + len, cap - len);
-		if (k < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		if (k == 0)
-			break;
-		len += (size_t)k;
-	}
-	buf[len] = 0;
-	*ret = TAKE_PTR(buf);
-	*ret_len = len;
-	return 0;
-}
-
 /* One pass over every info/<package>.list: the sorted lines
  * "path\tpackage\tversion\n" after a header line that names the dpkg
  * state it was built from. The package is named as dpkg-query -S names
@@ -1035,7 +994,7 @@ static char *dpkg_index_build(const char *header, size_t *ret_len)
 		        dirfd(d), de->d_name, O_RDONLY | O_CLOEXEC | O_NOCTTY);
 		_cleanup_free_ char *buf = NULL;
 		size_t len;
-		if (fd < 0 || read_fd_full(fd, 256u << 20, &buf, &len) < 0)
+		if (fd < 0 || read_full_fd(fd, 256u << 20, &buf, &len) < 0)
 			continue;
 		for (char *line = buf, *next; line && *line; line = next) {
 			next = strchr(line, '\n');
@@ -1412,8 +1371,8 @@ static void libs_resolve(Ctx *c, const json_t *cached, char ***miss_dirs,
 			continue;
 		Resolver r = {
 		        .cwd = q->cwd,
-		        .llp = env_get(c->envp, "LD_LIBRARY_PATH"),
-		        .preload = env_get(c->envp, "LD_PRELOAD"),
+		        .llp = strv_env_get(c->envp, "LD_LIBRARY_PATH"),
+		        .preload = strv_env_get(c->envp, "LD_PRELOAD"),
 		        .ldcache = &ldcache,
 		        .ldcache_loaded = &ldcache_loaded,
 		        .miss_dirs = miss_dirs,
@@ -1996,7 +1955,7 @@ static char *query_string(const SoftwareQuery *q, char *const *envp)
 		for (size_t i = 0; i < ELEMENTSOF(python_vars); i++)
 			vars[nv++] = python_vars[i];
 	for (size_t i = 0; i < nv; i++) {
-		const char *v = env_get(envp, vars[i]);
+		const char *v = strv_env_get(envp, vars[i]);
 		if (v)
 			fprintf(f, "%s=%s\n", vars[i], v);
 		else

@@ -160,15 +160,6 @@ static StatusParse *status_parse_free(StatusParse *s)
 	return NULL;
 }
 
-static const char *env_lookup(char *const *envp, const char *name)
-{
-	size_t n = strlen(name);
-	for (; envp && *envp; envp++)
-		if (strneq(*envp, name, n) && (*envp)[n] == '=')
-			return *envp + n + 1;
-	return NULL;
-}
-
 static bool env_true(const char *v)
 {
 	return v && (streq(v, "1") || !strcasecmp(v, "true") ||
@@ -189,7 +180,7 @@ static int find_toplevel(const char *cwd, char *const *envp, char **ret)
 		return -errno;
 	dev_t dev = st.st_dev;
 	bool across =
-	        env_true(env_lookup(envp, "GIT_DISCOVERY_ACROSS_FILESYSTEM"));
+	        env_true(strv_env_get(envp, "GIT_DISCOVERY_ACROSS_FILESYSTEM"));
 	for (;;) {
 		_cleanup_free_ char *dotgit = path_join(dir, ".git");
 		if (stat(dotgit, &st) == 0 &&
@@ -213,7 +204,7 @@ static int find_toplevel(const char *cwd, char *const *envp, char **ret)
  * entries are skipped: a ./git in the user's tree is not run. */
 static char *find_git(char *const *envp)
 {
-	const char *path = env_lookup(envp, "PATH");
+	const char *path = strv_env_get(envp, "PATH");
 	if (!path)
 		path = "/usr/local/bin:/usr/bin:/bin";
 	for (const char *p = path; *p;) {

@@ -80,20 +80,6 @@ bool env_name_reserved(const char *name)
 	return startswith(name, "XRUN_PARAM_");
 }
 
-static bool env_entry_named(const char *entry, const char *name)
-{
-	size_t n = strlen(name);
-	return strneq(entry, name, n) && entry[n] == '=';
-}
-
-static const char *env_get(char *const *env, const char *name)
-{
-	for (char *const *e = env; e && *e; e++)
-		if (env_entry_named(*e, name))
-			return *e + strlen(name) + 1;
-	return NULL;
-}
-
 /* Set NAME=VALUE (entry), replacing an existing NAME. */
 static char **env_put(char **env, const char *entry)
 {
@@ -150,7 +136,7 @@ static json_t *xrun_variables(const RunSpec *spec, const char *id,
 		json_object_set_new(v, name, json_bstr(text));
 	}
 	/* Python's hash seed must fit 32 bits; a user's own setting wins. */
-	if (!env_get(env, "PYTHONHASHSEED")) {
+	if (!strv_env_get(env, "PYTHONHASHSEED")) {
 		_cleanup_free_ char *h =
 		        xasprintf("%" PRIu64, seed % 4294967296u);
 		json_object_set_new(v, "PYTHONHASHSEED", json_string(h));
@@ -682,8 +668,8 @@ int runner_run(Store *s, const RunSpec *spec, RunOutcome *o)
 	_cleanup_strv_free_ char **env = user_environment(spec);
 
 	Command *cmd_raw = NULL;
-	int r = command_resolve(spec->argv, spec->cwd, env_get(env, "PATH"),
-	                        &cmd_raw);
+	int r = command_resolve(spec->argv, spec->cwd,
+	                        strv_env_get(env, "PATH"), &cmd_raw);
 	_cleanup_command_ Command *cmd = cmd_raw;
 	if (r == -ENOENT)
 		return fail(o, r, 127, "'%s': command not found",

@@ -228,6 +228,15 @@ char **strv_push(char **v, const char *s)
 	return v;
 }
 
+const char *strv_env_get(char *const *envp, const char *name)
+{
+	size_t n = strlen(name);
+	for (; envp && *envp; envp++)
+		if (strneq(*envp, name, n) && (*envp)[n] == '=')
+			return *envp + n + 1;
+	return NULL;
+}
+
 char *hex_encode(const unsigned char *p, size_t n)
 {
 	static const char digits[] = "0123456789abcdef";
@@ -331,13 +340,16 @@ int parse_u64(const char *s, uint64_t *ret)
 	return 0;
 }
 
-int read_full_file(const char *path, size_t max, char **ret, size_t *ret_len)
+int read_full_fd(int fd, size_t max, char **ret, size_t *ret_len)
 {
-	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-	if (fd < 0)
-		return -errno;
-	/* Room for max bytes, one more to notice a longer file, and NUL. */
-	size_t cap = max < 4096 ? max + 2 : 4096, len = 0;
+	/* Room for max bytes, one more to notice a longer file, and NUL;
+	 * a regular file's size is a good first guess. */
+	struct stat st;
+	size_t guess = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
+	                               (uint64_t)st.st_size < max
+	                       ? (size_t)st.st_size + 2
+	                       : 4096;
+	size_t cap = max < guess ? max + 2 : guess, len = 0;
 	_cleanup_free_ char *buf = xmalloc(cap);
 	for (;;) {
 		if (cap - len < 2) {
@@ -364,6 +376,14 @@ int read_full_file(const char *path, size_t max, char **ret, size_t *ret_len)
 		*ret_len = len;
 	*ret = TAKE_PTR(buf);
 	return 0;
+}
+
+int read_full_file(const char *path, size_t max, char **ret, size_t *ret_len)
+{
+	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0)
+		return -errno;
+	return read_full_fd(fd, max, ret, ret_len);
 }
 
 int read_one_line(const char *path, char **ret)

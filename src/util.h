@@ -95,6 +95,9 @@ size_t strv_length(char *const *v);
 char **strv_copy(char *const *v);
 /* Append a copy of s (v may be NULL); returns the new vector. */
 char **strv_push(char **v, const char *s);
+/* The value of NAME in an environment vector (NAME=VALUE entries), or
+ * NULL; the first entry wins, as for getenv(3). */
+const char *strv_env_get(char *const *envp, const char *name);
 char *hex_encode(const unsigned char *p, size_t n);
 char *base64_encode(const unsigned char *p, size_t n);
 /* Parse an unsigned 64-bit decimal number; the whole string must match. */
@@ -102,6 +105,9 @@ int parse_u64(const char *s, uint64_t *ret);
 
 /* Files. All open with O_CLOEXEC; paths from users or records also
  * with O_NOFOLLOW where the caller asks. */
+/* Read everything (at most max bytes, else -EFBIG) into a NUL-terminated
+ * buffer; ret_len may be NULL. */
+int read_full_fd(int fd, size_t max, char **ret, size_t *ret_len);
 int read_full_file(const char *path, size_t max, char **ret, size_t *ret_len);
 int read_one_line(const char *path, char **ret);
 int write_all(int fd, const void *p, size_t n);
