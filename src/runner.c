@@ -660,7 +660,30 @@ static void remove_run_dir(const char *dir)
 	(void)rmdir(dir);
 }
 
+static void signal_mask(sigset_t *mask)
+{
+	sigemptyset(mask);
+	for (size_t i = 0; i < ELEMENTSOF(forwarded_signals); i++)
+		sigaddset(mask, forwarded_signals[i]);
+	sigaddset(mask, SIGCHLD);
+}
+
+static int run_blocked(Store *s, const RunSpec *spec, RunOutcome *o);
+
 int runner_run(Store *s, const RunSpec *spec, RunOutcome *o)
+{
+	/* Signals are held from the start: a ^C while the record is being
+	 * written must not leave half a run behind; it is forwarded to the
+	 * program as soon as it runs (and then recorded as interrupted). */
+	sigset_t mask, old;
+	signal_mask(&mask);
+	sigprocmask(SIG_BLOCK, &mask, &old);
+	int r = run_blocked(s, spec, o);
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	return r;
+}
+
+static int run_blocked(Store *s, const RunSpec *spec, RunOutcome *o)
 {
 	memset(o, 0, sizeof *o);
 	o->exit_status = 125;
@@ -761,12 +784,8 @@ int runner_run(Store *s, const RunSpec *spec, RunOutcome *o)
 		            "cannot create pipes for the program's "
 		            "output: %m");
 	}
-	sigset_t mask, old;
-	sigemptyset(&mask);
-	for (size_t i = 0; i < ELEMENTSOF(forwarded_signals); i++)
-		sigaddset(&mask, forwarded_signals[i]);
-	sigaddset(&mask, SIGCHLD);
-	sigprocmask(SIG_BLOCK, &mask, &old);
+	sigset_t mask;
+	signal_mask(&mask);
 	_cleanup_close_ int sfd =
 	        signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
 	/* A closed terminal must not kill the launcher mid-capture. */
@@ -789,7 +808,6 @@ int runner_run(Store *s, const RunSpec *spec, RunOutcome *o)
 		hasher_free(x.err.hash);
 		close(x.out.file_fd);
 		close(x.err.file_fd);
-		sigprocmask(SIG_SETMASK, &old, NULL);
 		finalize_not_started(rec->root, r);
 		(void)record_save(rec, true);
 		o->status = "failed";
@@ -798,7 +816,6 @@ int runner_run(Store *s, const RunSpec *spec, RunOutcome *o)
 	}
 	sync_dir_in_background(dir);
 	supervise(&x, sfd);
-	sigprocmask(SIG_SETMASK, &old, NULL);
 	/* The captured output is durable before the record that vouches
 	 * for its digest; an empty file has no data to sync. */
 	for (Stream *st = &x.out; st <= &x.err; st++) {

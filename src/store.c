@@ -214,7 +214,12 @@ int store_load_all(Store *s, Record ***ret, size_t *ret_n, size_t *ret_bad)
 		_cleanup_free_ char *dir = path_join(s->runs, ids[i]);
 		_cleanup_free_ char *p = path_join(dir, "record.json");
 		Record *rec;
-		if (record_load(p, &rec, NULL) < 0) {
+		int r2 = record_load(p, &rec, NULL);
+		/* A directory without a record is a launcher that died
+		 * before the program started: not a run. */
+		if (r2 == -ENOENT)
+			continue;
+		if (r2 < 0) {
 			bad++;
 			continue;
 		}

@@ -82,6 +82,12 @@ is "$("$XRUN" show --json $id | "$PYTHON3" -c 'import json,sys; print(json.load(
 like "$("$XRUN" ls --status abandoned)" "${id:0:8} +abandoned" "ls --status abandoned finds it"
 like "$(jget "$T/.xrun/runs/$id/record.json" 'd["status"]')" running "the file itself is left alone"
 
+# A run directory without a record (a launcher killed before the program
+# started) is not a run: ls neither lists nor warns about it.
+mkdir "$T/.xrun/runs/abcd0000-0000-4000-8000-00000000000f"
+err=$("$XRUN" ls 2>&1 >/dev/null)
+is "$err" "" "a run directory without a record is skipped silently"
+
 # No store at all.
 nostore=$(mktemp -d)
 cd "$nostore" || exit 1
