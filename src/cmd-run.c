@@ -26,13 +26,25 @@ static const char run_usage[] =
         "  -n, --name NAME       a name for the run\n"
         "  --tag KEY=VALUE       a label; repeatable\n"
         "  -e, --env KEY=VALUE   set a variable for the program; repeatable\n"
-        "  --no-sandbox          run on the host (the only mode of this "
-        "version)\n"
-        "  --net, --gpu          accepted; without a sandbox the run has both\n"
+        "  -o, --output PATH     a path the run may write (made as a "
+        "directory\n"
+        "                        when missing); repeatable\n"
+        "  --net                 give the run the host's network "
+        "(default:\n"
+        "                        loopback only)\n"
+        "  --gpu                 pass NVIDIA and DRI devices through\n"
+        "  --pids N              at most N processes\n"
+        "  --timeout DURATION    TERM after DURATION (90, 30m, 2h), KILL "
+        "2s later;\n"
+        "                        recorded as timeout\n"
+        "  --no-sandbox          run on the host; the record says so\n"
         "  -h, --help            this help\n"
         "\n"
-        "Not available yet: -i/--input, -o/--output, --memory, --pids,\n"
-        "--timeout, --deterministic.\n"
+        "The program runs in a sandbox: new namespaces, the host read-only,\n"
+        "private /tmp, no capabilities, a seccomp filter, secret stores in\n"
+        "the home directory and the store hidden.\n"
+        "\n"
+        "Not available yet: -i/--input, --memory, --deterministic.\n"
         "\n"
         "Exit status: the program's; 128+N when it died of signal N; 125 when\n"
         "xrun failed before starting it; 126/127 when it cannot be executed "
@@ -152,10 +164,13 @@ int cmd_run(int argc, char **argv, Context *ctx)
 				                 optarg);
 			break;
 		case OPT_NET:
+			spec->net = true;
+			break;
 		case OPT_GPU:
+			spec->gpu = true;
+			break;
 		case OPT_NO_SANDBOX:
-			/* This version runs every program on the host, which
-			 * has the network and the GPUs; the record says so. */
+			spec->no_sandbox = true;
 			break;
 		case 'i':
 			return bad_usage("%s is not available yet: pinning "
@@ -163,18 +178,35 @@ int cmd_run(int argc, char **argv, Context *ctx)
 			                 "xrun",
 			                 "--input");
 		case 'o':
-			return bad_usage(
-			        "%s is not available yet: kept outputs "
-			        "arrive with pinning in a later "
-			        "version of xrun",
-			        "--output");
-		case OPT_MEMORY:
+			r = run_spec_add_output(spec, optarg, ctx->cwd);
+			if (r == -EEXIST)
+				return bad_usage("output given twice: '%s'",
+				                 optarg);
+			if (r < 0)
+				return bad_usage("-o takes a path other than "
+				                 "'/', not '%s'",
+				                 optarg);
+			break;
 		case OPT_PIDS:
+			if (parse_u64(optarg, &spec->pids) < 0 ||
+			    spec->pids < 1 || spec->pids > 4194304)
+				return bad_usage("--pids takes a number of "
+				                 "processes from 1 to 4194304, "
+				                 "not '%s'",
+				                 optarg);
+			break;
 		case OPT_TIMEOUT:
-			return bad_usage("%s is not available yet: limits "
-			                 "arrive with the sandbox in a later "
-			                 "version of xrun",
-			                 argv[optind - 1]);
+			if (parse_duration(optarg, &spec->timeout_s) < 0)
+				return bad_usage("--timeout takes a duration "
+				                 "like 90, 90s, 30m, 2h or 1d, "
+				                 "not '%s'",
+				                 optarg);
+			break;
+		case OPT_MEMORY:
+			return bad_usage("%s is not available yet: memory "
+			                 "limits arrive in a later version of "
+			                 "xrun",
+			                 "--memory");
 		case OPT_DETERMINISTIC:
 			return bad_usage(
 			        "%s is not available yet: it arrives "

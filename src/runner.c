@@ -18,6 +18,7 @@
 #include "capture.h"
 #include "command.h"
 #include "hash.h"
+#include "sandbox.h"
 #include "statcache.h"
 #include "util.h"
 
@@ -128,6 +129,9 @@ static json_t *xrun_variables(const RunSpec *spec, const char *id,
 	json_object_set_new(v, "XRUN_SEED", json_string(seedstr));
 	json_object_set_new(v, "XRUN_PARAMS", json_bstr(params));
 	json_object_set_new(v, "XRUN_METRICS", json_bstr(metrics));
+	if (spec->outputs && spec->outputs[0])
+		json_object_set_new(v, "XRUN_OUTPUT",
+		                    json_bstr(spec->outputs[0]));
 	const char *key;
 	json_t *val;
 	json_object_foreach (spec->params, key, val) {
@@ -209,7 +213,7 @@ static int build_start_record(const RunSpec *spec, const Command *cmd,
                               char *const *user_env, const char *id,
                               uint64_t seed, const char *store_cache,
                               StatCache *cache, GitProbe *git, json_t *xvars,
-                              RunOutcome *o, json_t **ret)
+                              json_t *sandbox, RunOutcome *o, json_t **ret)
 {
 	json_auto_t *rec = json_object();
 	_cleanup_free_ char *created = format_rfc3339(now_ns());
@@ -304,9 +308,7 @@ static int build_start_record(const RunSpec *spec, const Command *cmd,
 
 	json_object_set_new(rec, "inputs", json_array());
 	json_object_set_new(rec, "outputs", json_array());
-	json_object_set_new(rec, "sandbox",
-	                    json_pack("{s:b,s:s}", "enabled", 0, "reason",
-	                              "this xrun has no sandbox yet"));
+	json_object_set(rec, "sandbox", sandbox);
 	json_object_set_new(rec, "result", json_null());
 	json_object_set_new(rec, "xrun", xrun_section(cache));
 
@@ -362,10 +364,16 @@ static const char *signal_name(int sig)
 }
 
 typedef struct Exec {
-	pid_t pid;
+	pid_t pid; /* the program, or the sandbox's pid 1 */
 	int wstatus;
 	struct rusage ru;
 	int forwarded; /* the first signal the user sent, or 0 */
+	Sandbox *sb;   /* NULL with --no-sandbox */
+	int report_fd; /* the sandbox's reports, -1 once at EOF */
+	SandboxReport report;
+	bool have_report;
+	double timeout_s;
+	bool timed_out;
 	int64_t started_ns, finished_ns, mono_start, mono_end;
 	Stream out, err;
 } Exec;
@@ -427,12 +435,49 @@ static void sync_dir_in_background(const char *dir)
 	}
 }
 
-static void forward_signal(pid_t pid, int sig)
+static void forward_signal(const Exec *x, int sig)
 {
+	/* The sandbox's pid 1 passes it on to the program's group. */
+	if (x->sb) {
+		(void)kill(x->pid, sig);
+		return;
+	}
 	/* The program leads its own session and process group: signal the
 	 * whole group, as a terminal would. */
-	if (kill(-pid, sig) < 0)
-		(void)kill(pid, sig);
+	if (kill(-x->pid, sig) < 0)
+		(void)kill(x->pid, sig);
+}
+
+/* --timeout: TERM first, as a user would, then KILL after a grace
+ * period; with a sandbox the KILL takes its whole pid namespace. */
+enum { TIMEOUT_GRACE_MS = 2000 };
+
+static void kill_all(const Exec *x)
+{
+	if (x->sb)
+		(void)kill(x->pid, SIGKILL);
+	else if (kill(-x->pid, SIGKILL) < 0)
+		(void)kill(x->pid, SIGKILL);
+}
+
+static void read_reports(Exec *x)
+{
+	while (x->report_fd >= 0) {
+		SandboxReport rep;
+		int r = sandbox_read_report(x->report_fd, &rep);
+		if (r == -EAGAIN)
+			return;
+		if (r < 0) {
+			close(x->report_fd);
+			x->report_fd = -1;
+			return;
+		}
+		/* A failure says more than the exit that follows it. */
+		if (!x->have_report || (x->report.kind == REPORT_EXITED &&
+		                        rep.kind != REPORT_EXITED))
+			x->report = rep;
+		x->have_report = true;
+	}
 }
 
 /* Copy output and forward signals until the program has exited and both
@@ -442,16 +487,24 @@ static void supervise(Exec *x, int sfd)
 	enum { BUFSZ = 1 << 16 };
 	_cleanup_free_ char *buf = xmalloc(BUFSZ);
 	bool exited = false;
+	int64_t deadline =
+	        x->timeout_s > 0 ? x->mono_start + (int64_t)(x->timeout_s * 1e9)
+	                         : -1;
 	while (!exited || x->out.pipe_fd >= 0 || x->err.pipe_fd >= 0) {
-		struct pollfd p[3] = {
+		struct pollfd p[4] = {
 		        {.fd = sfd, .events = POLLIN},
 		        {.fd = x->out.pipe_fd, .events = POLLIN},
 		        {.fd = x->err.pipe_fd, .events = POLLIN},
+		        {.fd = x->report_fd, .events = POLLIN},
 		};
 		/* Once the program is gone, take what is buffered but do not
 		 * wait for forks it left holding the pipes. */
 		int timeout = exited ? 0 : -1;
-		int n = poll(p, 3, timeout);
+		if (!exited && deadline >= 0) {
+			int64_t left = deadline - monotonic_ns();
+			timeout = left > 0 ? (int)(left / 1000000 + 1) : 0;
+		}
+		int n = poll(p, 4, timeout);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
@@ -459,10 +512,23 @@ static void supervise(Exec *x, int sfd)
 		}
 		if (n == 0 && exited)
 			break;
+		if (!exited && deadline >= 0 && monotonic_ns() >= deadline) {
+			if (!x->timed_out) {
+				x->timed_out = true;
+				forward_signal(x, SIGTERM);
+				deadline = monotonic_ns() +
+				           (int64_t)TIMEOUT_GRACE_MS * 1000000;
+			} else {
+				kill_all(x);
+				deadline = -1;
+			}
+		}
 		if (p[1].revents)
 			stream_pump(&x->out, buf, BUFSZ);
 		if (p[2].revents)
 			stream_pump(&x->err, buf, BUFSZ);
+		if (p[3].revents)
+			read_reports(x);
 		if (p[0].revents & POLLIN) {
 			struct signalfd_siginfo si;
 			if (read(sfd, &si, sizeof si) != (ssize_t)sizeof si)
@@ -471,7 +537,7 @@ static void supervise(Exec *x, int sfd)
 			if (sig != SIGCHLD) {
 				if (!x->forwarded)
 					x->forwarded = sig;
-				forward_signal(x->pid, sig);
+				forward_signal(x, sig);
 				continue;
 			}
 		}
@@ -481,6 +547,13 @@ static void supervise(Exec *x, int sfd)
 				exited = true;
 				x->finished_ns = now_ns();
 				x->mono_end = monotonic_ns();
+				/* pid 1 wrote its last report before it
+				 * exited: it is in the pipe now. */
+				if (x->report_fd >= 0) {
+					fcntl(x->report_fd, F_SETFL,
+					      O_NONBLOCK);
+					read_reports(x);
+				}
 			}
 		}
 	}
@@ -554,6 +627,15 @@ static json_t *stream_json(const char *name, Stream *s)
 	return j;
 }
 
+/* The captured streams, when the program never ran (the sandbox may
+ * still have said something). */
+static void stdio_results(json_t *rec, Exec *x)
+{
+	json_t *res = json_object_get(rec, "result");
+	json_object_set_new(res, "stdout", stream_json("stdout", &x->out));
+	json_object_set_new(res, "stderr", stream_json("stderr", &x->err));
+}
+
 static void finalize_record(json_t *rec, Exec *x, const char *dir,
                             RunOutcome *o)
 {
@@ -583,6 +665,13 @@ static void finalize_record(json_t *rec, Exec *x, const char *dir,
 		        xasprintf("killed by signal %d (SIG%s)%s", o->signal,
 		                  signal_name(o->signal),
 		                  WCOREDUMP(x->wstatus) ? ", core dumped" : "");
+		json_object_set_new(res, "cause", json_string(cause));
+	}
+	if (x->timed_out) {
+		status = "timeout";
+		_cleanup_free_ char *cause = xasprintf(
+		        "timed out after %gs; %s", x->timeout_s,
+		        json_string_value(json_object_get(res, "cause")));
 		json_object_set_new(res, "cause", json_string(cause));
 	}
 	if (x->forwarded) {
@@ -633,19 +722,18 @@ static void finalize_record(json_t *rec, Exec *x, const char *dir,
 }
 
 /* The program could not be started after the start record was written:
- * the record still says what happened. */
-static void finalize_not_started(json_t *rec, int r)
+ * the record still says what happened. exit_code is what xrun exits
+ * with: 125 when the sandbox failed, 126/127 when execve did. */
+static void finalize_not_started(json_t *rec, int exit_code, const char *cause)
 {
 	_cleanup_free_ char *now = format_rfc3339(now_ns());
-	_cleanup_free_ char *cause =
-	        xasprintf("could not be started: %s", strerror(-r));
+	_cleanup_free_ char *c = xasprintf("could not be started: %s", cause);
 	json_t *times = json_object_get(rec, "times");
 	json_object_set_new(times, "finished", json_string(now));
 	json_object_set_new(rec, "status", json_string("failed"));
 	json_object_set_new(rec, "result",
-	                    json_pack("{s:i,s:n,s:s}", "exit_code",
-	                              r == -ENOENT ? 127 : 126, "signal",
-	                              "cause", cause));
+	                    json_pack("{s:i,s:n,s:s}", "exit_code", exit_code,
+	                              "signal", "cause", c));
 }
 
 static void remove_run_dir(const char *dir)
@@ -700,6 +788,46 @@ static int run_blocked(Store *s, const RunSpec *spec, RunOutcome *o)
 	if (r < 0)
 		return fail(o, r, 126, "cannot run '%s': %m", spec->argv[0]);
 
+	/* Outputs exist before the run so that they can be bound into the
+	 * sandbox; a missing one is made as a directory. */
+	_cleanup_strv_free_ char **outputs = NULL;
+	for (char **p = spec->outputs; p && *p; p++) {
+		struct stat st;
+		if (stat(*p, &st) < 0) {
+			r = mkdir_p(*p, 0755);
+			if (r < 0)
+				return fail(o, r, 125,
+				            "cannot create output directory "
+				            "'%s': %m",
+				            *p);
+		}
+		char *real = realpath(*p, NULL);
+		if (!real)
+			return fail(o, -errno, 125,
+			            "cannot resolve output '%s': %m", *p);
+		outputs = strv_push(outputs, real);
+		free(real);
+	}
+
+	_cleanup_sandbox_ Sandbox *sb = NULL;
+	json_auto_t *sandbox_json = NULL;
+	if (spec->no_sandbox)
+		sandbox_json = json_pack("{s:b,s:s}", "enabled", 0, "reason",
+		                         "--no-sandbox");
+	else {
+		sb = sandbox_new();
+		sb->share_net = spec->net;
+		sb->gpu = spec->gpu;
+		sb->pids = spec->pids;
+		r = sandbox_plan_default(sb, spec->cwd, outputs,
+		                         strv_env_get(env, "HOME"));
+		if (r == 0)
+			r = sandbox_compile_seccomp(sb);
+		if (r < 0)
+			return fail(o, r, 125,
+			            "cannot prepare the sandbox: %m");
+	}
+
 	GitProbe *git = NULL;
 	r = git_probe_start(spec->cwd, env, &git);
 	if (r < 0)
@@ -723,11 +851,18 @@ static int run_blocked(Store *s, const RunSpec *spec, RunOutcome *o)
 		return fail(o, -errno, 125, "cannot draw a seed: %m");
 	}
 
+	_cleanup_free_ char *params_path = path_join(dir, "params.json");
+	_cleanup_free_ char *metrics_path = path_join(dir, "metrics.jsonl");
+	if (sb) {
+		sandbox_plan_store(sb, s->root, params_path, metrics_path);
+		sandbox_json =
+		        sandbox_to_json(sb, spec->memory, spec->timeout_s);
+	}
 	json_auto_t *xvars = xrun_variables(spec, id, dir, seed, env);
 	json_t *rec_json = NULL;
 	_cleanup_stat_cache_ StatCache *cache = stat_cache_new(s->cache);
 	r = build_start_record(spec, cmd, env, id, seed, s->cache, cache, git,
-	                       xvars, o, &rec_json);
+	                       xvars, sandbox_json, o, &rec_json);
 	(void)stat_cache_save(cache);
 	if (r < 0) {
 		remove_run_dir(dir);
@@ -737,8 +872,14 @@ static int run_blocked(Store *s, const RunSpec *spec, RunOutcome *o)
 
 	Exec x = {
 	        .out = {.pipe_fd = -1, .file_fd = -1, .tty_fd = STDOUT_FILENO},
-	        .err = {.pipe_fd = -1, .file_fd = -1, .tty_fd = STDERR_FILENO}};
+	        .err = {.pipe_fd = -1, .file_fd = -1, .tty_fd = STDERR_FILENO},
+	        .sb = sb,
+	        .report_fd = -1,
+	        .timeout_s = spec->timeout_s};
 	r = write_params(spec, dir);
+	/* The sandbox binds the metrics file, so it must exist. */
+	if (r == 0 && sb)
+		r = create_file(dir, "metrics.jsonl", 0, NULL);
 	if (r == 0)
 		r = create_file(dir, "stdout", O_APPEND, &x.out.file_fd);
 	if (r == 0)
@@ -777,7 +918,7 @@ static int run_blocked(Store *s, const RunSpec *spec, RunOutcome *o)
 		r = -errno;
 		close(x.out.file_fd);
 		close(x.err.file_fd);
-		finalize_not_started(rec->root, r);
+		finalize_not_started(rec->root, 125, strerror(-r));
 		(void)record_save(rec, true);
 		o->status = "failed";
 		return fail(o, r, 125,
@@ -798,7 +939,13 @@ static int run_blocked(Store *s, const RunSpec *spec, RunOutcome *o)
 	x.started_ns = now_ns();
 	x.mono_start = monotonic_ns();
 	o->setup_ms = (double)(x.mono_start - setup_start) / 1e6;
-	r = spawn_program(spec, cmd, env, outp[1], errp[1], &x.pid);
+	if (sb) {
+		r = sandbox_spawn(sb, cmd->path, spec->argv, env, spec->cwd,
+		                  outp[1], errp[1]);
+		x.pid = sb->reaper;
+		x.report_fd = TAKE_FD(sb->report_fd);
+	} else
+		r = spawn_program(spec, cmd, env, outp[1], errp[1], &x.pid);
 	close(outp[1]);
 	close(errp[1]);
 	if (r < 0) {
@@ -808,14 +955,27 @@ static int run_blocked(Store *s, const RunSpec *spec, RunOutcome *o)
 		hasher_free(x.err.hash);
 		close(x.out.file_fd);
 		close(x.err.file_fd);
-		finalize_not_started(rec->root, r);
-		(void)record_save(rec, true);
 		o->status = "failed";
+		if (sb) {
+			_cleanup_free_ char *why = sandbox_explain_failure(-r);
+			finalize_not_started(rec->root, 125, why);
+			(void)record_save(rec, true);
+			return fail(
+			        o, r, 125,
+			        "cannot create the sandbox: %s; the program "
+			        "was not started",
+			        why);
+		}
+		finalize_not_started(rec->root, r == -ENOENT ? 127 : 126,
+		                     strerror(-r));
+		(void)record_save(rec, true);
 		return fail(o, r, r == -ENOENT ? 127 : 126,
 		            "cannot run '%s': %m", spec->argv[0]);
 	}
 	sync_dir_in_background(dir);
 	supervise(&x, sfd);
+	if (x.report_fd >= 0)
+		close(x.report_fd);
 	/* The captured output is durable before the record that vouches
 	 * for its digest; an empty file has no data to sync. */
 	for (Stream *st = &x.out; st <= &x.err; st++) {
@@ -824,6 +984,36 @@ static int run_blocked(Store *s, const RunSpec *spec, RunOutcome *o)
 		close(st->file_fd);
 	}
 
+	if (sb && x.have_report && x.report.kind != REPORT_EXITED) {
+		/* The sandbox or execve failed before the program ran. */
+		int err = x.report.err;
+		bool setup = x.report.kind == REPORT_SETUP_FAILED;
+		int code = setup ? 125 : err == ENOENT ? 127 : 126;
+		_cleanup_free_ char *why =
+		        setup ? xasprintf("the sandbox could not be built: "
+		                          "%s: %s",
+		                          x.report.what, strerror(err))
+		              : xasprintf("%s", strerror(err));
+		_cleanup_free_ char *hint =
+		        setup && (err == EPERM || err == EACCES)
+		                ? sandbox_explain_failure(err)
+		                : NULL;
+		finalize_not_started(rec->root, code, why);
+		stdio_results(rec->root, &x);
+		o->status = "failed";
+		r = record_save(rec, true);
+		if (setup)
+			return fail(o, -err, 125,
+			            "%s%s%s; the program was not "
+			            "started",
+			            why, hint ? "; " : "", hint ? hint : "");
+		return fail(o, -err, code, "cannot run '%s': %s", spec->argv[0],
+		            strerror(err));
+	}
+	if (sb && x.have_report) {
+		x.wstatus = x.report.wstatus;
+		x.ru = x.report.ru;
+	}
 	finalize_record(rec->root, &x, dir, o);
 	r = record_save(rec, true);
 	if (r < 0) {

@@ -43,6 +43,7 @@ RunSpec *run_spec_free(RunSpec *s)
 	free(s->name);
 	json_decref(s->tags);
 	free(s->replay_of);
+	strv_free(s->outputs);
 	free(s);
 	return NULL;
 }
@@ -209,5 +210,51 @@ int run_spec_ensure_seed(RunSpec *s)
 	s->seed = v;
 	s->has_seed = true;
 	s->seed_source = SEED_GENERATED;
+	return 0;
+}
+
+char *path_normalize(const char *cwd, const char *path)
+{
+	_cleanup_free_ char *abs =
+	        path[0] == '/' ? xstrdup(path) : path_join(cwd, path);
+	char *out = xmalloc(strlen(abs) + 2);
+	size_t len = 0;
+	for (char *p = abs; *p;) {
+		while (*p == '/')
+			p++;
+		size_t n = strcspn(p, "/");
+		if (n == 0)
+			break;
+		if (n == 1 && p[0] == '.') {
+			/* nothing */
+		} else if (n == 2 && p[0] == '.' && p[1] == '.') {
+			while (len > 0 && out[len - 1] != '/')
+				len--;
+			if (len > 0)
+				len--;
+		} else {
+			out[len++] = '/';
+			memcpy(out + len, p, n);
+			len += n;
+		}
+		p += n;
+	}
+	if (len == 0)
+		out[len++] = '/';
+	out[len] = 0;
+	return out;
+}
+
+int run_spec_add_output(RunSpec *s, const char *path, const char *cwd)
+{
+	if (!*path)
+		return -EINVAL;
+	_cleanup_free_ char *p = path_normalize(cwd, path);
+	if (streq(p, "/"))
+		return -EINVAL;
+	for (char **o = s->outputs; o && *o; o++)
+		if (streq(*o, p))
+			return -EEXIST;
+	s->outputs = strv_push(s->outputs, p);
 	return 0;
 }

@@ -30,6 +30,14 @@ typedef struct RunSpec {
 	char *name;
 	json_t *tags; /* {key: string} */
 	char *replay_of;
+	/* The sandbox (DESIGN.md §4) and its limits */
+	bool no_sandbox;  /* --no-sandbox: run on the host */
+	bool net;         /* --net: the host's network */
+	bool gpu;         /* --gpu: NVIDIA and DRI devices */
+	char **outputs;   /* -o: absolute paths the run may write */
+	uint64_t pids;    /* --pids, 0 = none */
+	uint64_t memory;  /* --memory in bytes, 0 = none */
+	double timeout_s; /* --timeout, 0 = none */
 } RunSpec;
 
 RunSpec *run_spec_new(void);
@@ -63,3 +71,8 @@ char *format_double(double d);
 char *param_env_name(const char *key);
 /* Draw a seed from getrandom(2) unless one was given. */
 int run_spec_ensure_seed(RunSpec *s);
+/* PATH made absolute against cwd, with ".", ".." and repeated slashes
+ * resolved lexically (the path need not exist). */
+char *path_normalize(const char *cwd, const char *path);
+/* -o PATH: -EINVAL for "" or "/", -EEXIST when given twice. */
+int run_spec_add_output(RunSpec *s, const char *path, const char *cwd);

@@ -340,6 +340,56 @@ int parse_u64(const char *s, uint64_t *ret)
 	return 0;
 }
 
+int parse_duration(const char *s, double *ret_s)
+{
+	static const struct {
+		const char *unit;
+		double s;
+	} units[] = {{"", 1},   {"s", 1},    {"ms", 0.001},
+	             {"m", 60}, {"h", 3600}, {"d", 86400}};
+	if (!s || !((*s >= '0' && *s <= '9') || *s == '.'))
+		return -EINVAL;
+	char *end;
+	errno = 0;
+	double v = strtod(s, &end);
+	if (errno || !(v > 0) || v > 1e9)
+		return -EINVAL;
+	for (size_t i = 0; i < ELEMENTSOF(units); i++)
+		if (streq(end, units[i].unit)) {
+			*ret_s = v * units[i].s;
+			return 0;
+		}
+	return -EINVAL;
+}
+
+int parse_size(const char *s, uint64_t *ret)
+{
+	static const char suffixes[] = "KMGT";
+	if (!s || !(*s >= '0' && *s <= '9'))
+		return -EINVAL;
+	char *end;
+	errno = 0;
+	double v = strtod(s, &end);
+	if (errno || !(v > 0))
+		return -EINVAL;
+	if (*end) {
+		const char *p = strchr(suffixes, *end == 'k' ? 'K' : *end);
+		if (!p || !*p)
+			return -EINVAL;
+		for (const char *q = suffixes; q <= p; q++)
+			v *= 1024;
+		end++;
+		if (streq(end, "iB") || streq(end, "B"))
+			end += strlen(end);
+		if (*end)
+			return -EINVAL;
+	}
+	if (v < 1 || v > 1.8e19)
+		return -EINVAL;
+	*ret = (uint64_t)v;
+	return 0;
+}
+
 int read_full_fd(int fd, size_t max, char **ret, size_t *ret_len)
 {
 	/* Room for max bytes, one more to notice a longer file, and NUL;

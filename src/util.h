@@ -102,6 +102,10 @@ char *hex_encode(const unsigned char *p, size_t n);
 char *base64_encode(const unsigned char *p, size_t n);
 /* Parse an unsigned 64-bit decimal number; the whole string must match. */
 int parse_u64(const char *s, uint64_t *ret);
+/* "90", "90s", "1.5m", "2h", "1d", "500ms": seconds > 0. */
+int parse_duration(const char *s, double *ret_s);
+/* "512M", "2G", "1.5GiB", "4096": bytes (K, M, G, T are powers of 1024). */
+int parse_size(const char *s, uint64_t *ret);
 
 /* Files. All open with O_CLOEXEC; paths from users or records also
  * with O_NOFOLLOW where the caller asks. */

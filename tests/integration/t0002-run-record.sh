@@ -14,7 +14,7 @@ git init -q -b main . && git add examples && git commit -q -m init &&
 ok $? "a git project to run in"
 
 out=$(MY_API_TOKEN=hunter2-secret "$XRUN" run -p lr=0.05 -p epochs=5 \
-	--seed 1234 -n first --tag team=vision examples/train.sh 2>"$T/err")
+	--seed 1234 -n first --tag team=vision -o out examples/train.sh 2>"$T/err")
 is "$?" 0 "xrun run examples/train.sh succeeds"
 like "$out" "epoch 5: loss" "the program's stdout passes through"
 [ -d .xrun/runs ] && [ -f .xrun/.gitignore ]
@@ -85,7 +85,7 @@ like "$(jget "$rec" 'd["times"]["finished"]')" 'Z$' "finish time"
 
 # dirty work tree: flag and diff digest
 echo "# local change" >>examples/train.sh
-"$XRUN" -q run examples/train.sh >/dev/null
+"$XRUN" -q run -o out examples/train.sh >/dev/null
 rec2=$(latest_record)
 is "$(jget "$rec2" 'd["source"]["git"]["dirty"]')" true "an edit makes the tree dirty"
 is "$(jget "$rec2" 'd["source"]["git"]["diff_sha256"]')" \
@@ -96,7 +96,7 @@ git checkout -q examples/train.sh
 "$XRUN" -q run --seed 99 -p lr=0.1 -p n=3 -p flag=true -p s=abc -p q='"3"' \
 	sh -c 'echo "$XRUN_SEED $PYTHONHASHSEED $XRUN_PARAM_lr $XRUN_PARAM_n $XRUN_PARAM_flag $XRUN_PARAM_s $XRUN_PARAM_q"
 	       cat "$XRUN_PARAMS"; echo "id=$XRUN_RUN_ID"; test "$(dirname "$XRUN_METRICS")" = "$(dirname "$XRUN_PARAMS")" && echo metrics-ok
-	       sed -n "s/.*\"status\": \"\(.*\)\".*/\1/p" "$(dirname "$XRUN_PARAMS")/record.json"' >"$T/seen"
+	       test -e "$(dirname "$XRUN_PARAMS")/record.json" && echo visible || echo hidden' >"$T/seen"
 rec=$(latest_record)
 is "$(sed -n 1p "$T/seen")" "99 99 0.1 3 true abc 3" "seed, hash seed and params in the environment"
 is "$("$PYTHON3" -c 'import json,sys; d=json.load(open(sys.argv[1])); print([type(d[k]).__name__ for k in sorted(d)])' "$(dirname "$rec")/params.json")" \
@@ -104,7 +104,11 @@ is "$("$PYTHON3" -c 'import json,sys; d=json.load(open(sys.argv[1])); print([typ
 is "$(grep -c "id=$(jget "$rec" 'd["id"]')" "$T/seen")" 1 "XRUN_RUN_ID"
 grep -q metrics-ok "$T/seen"
 ok $? "XRUN_METRICS names a file in the run directory"
+is "$(tail -n 1 "$T/seen")" hidden "in the sandbox the program cannot see its own record"
+"$XRUN" -q run --no-sandbox \
+	sh -c 'sed -n "s/.*\"status\": \"\(.*\)\".*/\1/p" "$(dirname "$XRUN_PARAMS")/record.json"' >"$T/seen"
 is "$(tail -n 1 "$T/seen")" running "the record says running while the program runs"
+is "$(jget "$(latest_record)" 'd["sandbox"]')" '{"enabled": false, "reason": "--no-sandbox"}' "--no-sandbox is recorded"
 PYTHONHASHSEED=7 "$XRUN" -q run --seed 99 sh -c 'echo $PYTHONHASHSEED' >"$T/seen"
 is "$(cat "$T/seen")" 7 "a user's PYTHONHASHSEED wins"
 "$XRUN" -q run -e FOO=bar -e PATH="/bin:/usr/bin" sh -c 'echo $FOO' >"$T/seen"

@@ -42,12 +42,13 @@ wait $xpid
 is "$?" 130 "an uncaught SIGINT: 128+2"
 is "$(jget "$(latest_record)" 'd["status"]')" interrupted "recorded as interrupted"
 
-# Killed from outside (not through xrun): killed, with the signal.
-rm -f out pid
-"$XRUN" -q run sh -c 'echo $$ >pid; echo ready; exec sleep 30' >out 2>&1 &
+# Killed from outside (not through xrun): killed, with the signal. The
+# program runs in its own pid namespace: find it by its unique command.
+rm -f out
+"$XRUN" -q run sh -c 'echo ready; exec sleep 31' >out 2>&1 &
 xpid=$!
 wait_for out ready
-kill -KILL "$(cat pid)"
+kill -KILL "$(pgrep -n -f '^sleep 31$')"
 wait $xpid
 is "$?" 137 "SIGKILL from outside: 128+9"
 rec=$(latest_record)
@@ -55,14 +56,20 @@ is "$(jget "$rec" 'd["status"]')" killed "recorded as killed"
 like "$(jget "$rec" 'd["result"]["cause"]')" "signal 9 \(SIGKILL\)" "the cause names the signal"
 
 # The launcher killed with -9: the record stays parseable and reads as
-# abandoned. (Without a sandbox the program outlives it; we stop it.)
-rm -f out pid
-"$XRUN" -q run sh -c 'echo $$ >pid; echo ready; exec sleep 30' >out 2>&1 &
+# abandoned, and the sandboxed program dies with its launcher.
+rm -f out
+"$XRUN" -q run sh -c 'sleep 32 & echo ready; exec sleep 33' >out 2>&1 &
 xpid=$!
 wait_for out ready
 kill -KILL $xpid
 wait $xpid 2>/dev/null
-kill -KILL "$(cat pid)" 2>/dev/null
+for i in $(seq 50); do
+	pgrep -f '^sleep 3[23]$' >/dev/null || break
+	sleep 0.1
+done
+pgrep -f '^sleep 3[23]$' >/dev/null
+ok $((! $?)) "the program and its fork die with the launcher"
+pkill -KILL -f '^sleep 3[23]$' 2>/dev/null
 rec=$(latest_record)
 is "$(jget "$rec" 'd["status"]')" running "the record on disk still says running"
 check "it still validates" -- validate "$rec"

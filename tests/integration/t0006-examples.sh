@@ -5,18 +5,18 @@ cd "$T" || exit 1
 cp -r "$top_srcdir/examples" "$T/examples"
 chmod -R u+w "$T/examples"
 
-out=$("$XRUN" -q run -p lr=0.05 -p epochs=8 --seed 7 examples/train.sh)
+out=$("$XRUN" -q run -p lr=0.05 -p epochs=8 --seed 7 -o out examples/train.sh)
 is "$?" 0 "examples/train.sh succeeds under xrun"
 rec=$(latest_record)
 check "its record validates" -- validate "$rec"
 is "$(jget "$rec" 'd["result"]["metrics"]["loss"]["count"]')" 8 "one loss value per epoch"
 first=$(cat out/model.txt)
-"$XRUN" -q run -p lr=0.05 -p epochs=8 --seed 7 examples/train.sh >/dev/null
+"$XRUN" -q run -p lr=0.05 -p epochs=8 --seed 7 -o out examples/train.sh >/dev/null
 is "$(cat out/model.txt)" "$first" "the same seed and params give the same model"
 rec2=$(latest_record)
 is "$(jget "$rec2" 'd["result"]["stdout"]["sha256"]')" "$(jget "$rec" 'd["result"]["stdout"]["sha256"]')" \
 	"... and the same stdout digest"
-"$XRUN" -q run -p lr=0.05 -p epochs=8 --seed 8 examples/train.sh >/dev/null
+"$XRUN" -q run -p lr=0.05 -p epochs=8 --seed 8 -o out examples/train.sh >/dev/null
 [ "$(cat out/model.txt)" != "$first" ]
 ok $? "another seed gives another model"
 
@@ -33,7 +33,7 @@ py=$(command -v python3)
 if [ -z "$py" ]; then
 	ok 0 "# SKIP python3 not installed"
 else
-	out=$("$XRUN" -q run -p lr=0.5 -p epochs=3 --seed 3 examples/train.py)
+	out=$("$XRUN" -q run -p lr=0.5 -p epochs=3 --seed 3 -o out examples/train.py)
 	is "$?" 0 "examples/train.py succeeds under xrun"
 	like "$out" "epoch 3: loss" "its output passes through"
 	rec=$(latest_record)

@@ -9,7 +9,7 @@ chown -R "$TEST_USER:" "$T/work"
 chmod -R u+w "$T/work"
 cd "$T/work" || exit 1
 
-out=$(as_user "$XRUN" -q run -p lr=0.05 -p epochs=4 examples/train.sh)
+out=$(as_user "$XRUN" -q run -p lr=0.05 -p epochs=4 -o out examples/train.sh)
 is "$?" 0 "an ordinary user runs examples/train.sh"
 like "$out" "epoch 4" "its output passes through"
 rec=$(as_user "$XRUN" ls --json --limit 1 | "$PYTHON3" -c 'import json,sys; print(json.load(sys.stdin)[0]["record"])')
@@ -18,7 +18,7 @@ is "$(stat -c %U "$rec")" "$TEST_USER" "the record belongs to the user"
 is "$(jget "$rec" 'd["environment"]["variables"]["USER"]')" "$TEST_USER" "the user's environment is recorded"
 like "$(as_user "$XRUN" show latest)" "^status +succeeded" "show works for the user"
 like "$(as_user "$XRUN" ls)" "succeeded" "ls works for the user"
-is "$(as_user "$XRUN" log latest | tail -n 1)" "model written to out/model.txt" "log works for the user"
+is "$(as_user "$XRUN" log latest | tail -n 1)" "model written to $PWD/out/model.txt" "log works for the user"
 as_user "$XRUN" -q run sh -c 'exit 5'
 is "$?" 5 "exit statuses pass through for the user"
 out=$(as_user "$XRUN" -q run python3 -c 'print(2 + 2)' 2>&1)

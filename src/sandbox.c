@@ -1,0 +1,817 @@
+#include "config.h"
+
+#include "sandbox.h"
+
+#include <fcntl.h>
+#include <glob.h>
+#include <limits.h>
+#include <linux/sched.h>
+#include <net/if.h>
+#include <pwd.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/capability.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+
+#include "seccomp-policy.h"
+#include "util.h"
+
+#ifndef CLOSE_RANGE_CLOEXEC
+#define CLOSE_RANGE_CLOEXEC (1U << 2)
+#endif
+
+/* Where the two trees live while the view is built: the host's root is
+ * moved to OLD, the sandbox's root is assembled at NEW. Both are
+ * directories of a private tmpfs that disappears at the final pivot. */
+#define OLD "/oldroot"
+#define NEW "/newroot"
+
+#define SANDBOX_HOSTNAME "xrun"
+
+static const int forwarded_signals[] = {SIGINT,  SIGTERM, SIGHUP,
+                                        SIGQUIT, SIGUSR1, SIGUSR2};
+
+Sandbox *sandbox_new(void)
+{
+	Sandbox *sb = xcalloc(1, sizeof *sb);
+	sb->uid = getuid();
+	sb->gid = getgid();
+	sb->reaper = -1;
+	sb->report_fd = -1;
+	return sb;
+}
+
+Sandbox *sandbox_free(Sandbox *sb)
+{
+	if (!sb)
+		return NULL;
+	for (size_t i = 0; i < sb->n_mounts; i++) {
+		free(sb->mounts[i].source);
+		free(sb->mounts[i].dest);
+	}
+	free(sb->mounts);
+	if (sb->seccomp)
+		seccomp_release(sb->seccomp);
+	free(sb->seccomp_digest);
+	if (sb->report_fd >= 0)
+		close(sb->report_fd);
+	free(sb);
+	return NULL;
+}
+
+void sandbox_add_mount(Sandbox *sb, MountKind kind, const char *source,
+                       const char *dest, mode_t mode)
+{
+	sb->mounts =
+	        xrealloc(sb->mounts, (sb->n_mounts + 1) * sizeof(MountStep));
+	sb->mounts[sb->n_mounts++] = (MountStep){
+	        .kind = kind,
+	        .source = source ? xstrdup(source) : NULL,
+	        .dest = xstrdup(dest),
+	        .mode = mode,
+	};
+}
+
+/* Files and directories in a home directory that hold credentials: a
+ * training run has no business reading them (DESIGN.md §4). */
+static const char *const home_secrets[] = {
+        ".ssh",
+        ".gnupg",
+        ".aws",
+        ".kube",
+        ".docker",
+        ".netrc",
+        ".git-credentials",
+        ".config/gcloud",
+        ".azure",
+        ".oci",
+        ".config/gh",
+        ".pypirc",
+        ".config/hub",
+        ".terraform.d",
+        ".vault-token",
+        ".password-store",
+        ".config/rclone",
+        ".s3cfg",
+};
+
+static bool exists(const char *path)
+{
+	struct stat st;
+	return lstat(path, &st) == 0;
+}
+
+static void add_dev_nodes(Sandbox *sb)
+{
+	static const char *const nodes[] = {"null",   "zero",    "full",
+	                                    "random", "urandom", "tty"};
+	sandbox_add_mount(sb, MOUNT_TMPFS, NULL, "/dev", 0755);
+	for (size_t i = 0; i < ELEMENTSOF(nodes); i++) {
+		_cleanup_free_ char *p = path_join("/dev", nodes[i]);
+		sandbox_add_mount(sb, MOUNT_DEV_BIND, p, p, 0);
+	}
+	sandbox_add_mount(sb, MOUNT_DEVPTS, NULL, "/dev/pts", 0);
+	sandbox_add_mount(sb, MOUNT_SYMLINK, "pts/ptmx", "/dev/ptmx", 0);
+	sandbox_add_mount(sb, MOUNT_TMPFS, NULL, "/dev/shm", 01777);
+	sandbox_add_mount(sb, MOUNT_SYMLINK, "/proc/self/fd", "/dev/fd", 0);
+	sandbox_add_mount(sb, MOUNT_SYMLINK, "/proc/self/fd/0", "/dev/stdin",
+	                  0);
+	sandbox_add_mount(sb, MOUNT_SYMLINK, "/proc/self/fd/1", "/dev/stdout",
+	                  0);
+	sandbox_add_mount(sb, MOUNT_SYMLINK, "/proc/self/fd/2", "/dev/stderr",
+	                  0);
+	if (sb->gpu) {
+		glob_t g;
+		if (glob("/dev/nvidia*", 0, NULL, &g) == 0) {
+			for (size_t i = 0; i < g.gl_pathc; i++)
+				sandbox_add_mount(sb, MOUNT_DEV_BIND,
+				                  g.gl_pathv[i], g.gl_pathv[i],
+				                  0);
+			globfree(&g);
+		}
+		if (exists("/dev/dri"))
+			sandbox_add_mount(sb, MOUNT_DEV_BIND, "/dev/dri",
+			                  "/dev/dri", 0);
+	}
+}
+
+int sandbox_plan_default(Sandbox *sb, const char *cwd, char *const *outputs,
+                         const char *home)
+{
+	sandbox_add_mount(sb, MOUNT_RO_BIND, "/", "/", 0);
+	sandbox_add_mount(sb, MOUNT_PROC, NULL, "/proc", 0);
+	add_dev_nodes(sb);
+	sandbox_add_mount(sb, MOUNT_REMOUNT_RO, NULL, "/dev", 0);
+	sandbox_add_mount(sb, MOUNT_TMPFS, NULL, "/tmp", 01777);
+	/* The working directory is read-only through the root already;
+	 * naming it makes the record say so, and a bind of its own keeps
+	 * it visible if it lies under /tmp. */
+	sandbox_add_mount(sb, MOUNT_RO_BIND, cwd, cwd, 0);
+	for (char *const *o = outputs; o && *o; o++)
+		sandbox_add_mount(sb, MOUNT_RW_BIND, *o, *o, 0);
+	/* $HOME and the account's home directory, when they differ. */
+	struct passwd *pw = getpwuid(getuid());
+	const char *homes[] = {home, pw ? pw->pw_dir : NULL};
+	for (size_t h = 0; h < ELEMENTSOF(homes); h++) {
+		if (!homes[h] || homes[h][0] != '/' ||
+		    (h == 1 && homes[0] && streq(homes[0], homes[1])))
+			continue;
+		for (size_t i = 0; i < ELEMENTSOF(home_secrets); i++) {
+			_cleanup_free_ char *p =
+			        path_join(homes[h], home_secrets[i]);
+			if (exists(p))
+				sandbox_add_mount(sb, MOUNT_HIDE, p, p, 0);
+		}
+	}
+	return 0;
+}
+
+void sandbox_plan_store(Sandbox *sb, const char *store_root, const char *params,
+                        const char *metrics)
+{
+	/* An empty read-only tmpfs over the store, with only this run's
+	 * params (read-only) and metrics file (writable) at their paths. */
+	sandbox_add_mount(sb, MOUNT_TMPFS, NULL, store_root, 0755);
+	sandbox_add_mount(sb, MOUNT_RO_BIND, params, params, 0);
+	sandbox_add_mount(sb, MOUNT_RW_BIND, metrics, metrics, 0);
+	sandbox_add_mount(sb, MOUNT_REMOUNT_RO, NULL, store_root, 0);
+}
+
+int sandbox_compile_seccomp(Sandbox *sb)
+{
+	scmp_filter_ctx ctx = NULL;
+	int r = seccomp_policy_build(&ctx);
+	if (r < 0)
+		return r;
+	char *digest = NULL;
+	r = seccomp_policy_digest(&digest);
+	if (r < 0) {
+		seccomp_release(ctx);
+		return r;
+	}
+	if (sb->seccomp)
+		seccomp_release(sb->seccomp);
+	free(sb->seccomp_digest);
+	sb->seccomp = ctx;
+	sb->seccomp_digest = digest;
+	return 0;
+}
+
+static const char *mount_kind_name(MountKind k)
+{
+	switch (k) {
+	case MOUNT_RO_BIND:
+		return "ro-bind";
+	case MOUNT_RW_BIND:
+		return "bind";
+	case MOUNT_DEV_BIND:
+		return "dev-bind";
+	case MOUNT_TMPFS:
+		return "tmpfs";
+	case MOUNT_PROC:
+		return "proc";
+	case MOUNT_DEVPTS:
+		return "devpts";
+	case MOUNT_HIDE:
+		return "hide";
+	case MOUNT_SYMLINK:
+		return "symlink";
+	case MOUNT_REMOUNT_RO:
+		return "remount-ro";
+	}
+	return "unknown";
+}
+
+json_t *sandbox_to_json(const Sandbox *sb, uint64_t memory, double timeout_s)
+{
+	json_t *ns =
+	        json_pack("[s,s,s,s,s]", "user", "mount", "pid", "ipc", "uts");
+	if (!sb->share_net)
+		json_array_append_new(ns, json_string("net"));
+	json_array_append_new(ns, json_string("cgroup"));
+	json_t *mounts = json_array();
+	for (size_t i = 0; i < sb->n_mounts; i++) {
+		const MountStep *m = &sb->mounts[i];
+		json_t *j =
+		        json_pack("{s:s,s:o}", "type", mount_kind_name(m->kind),
+		                  "dest", json_bstr(m->dest));
+		if (m->source)
+			json_object_set_new(j, "source", json_bstr(m->source));
+		if (m->kind == MOUNT_TMPFS) {
+			char mode[8];
+			snprintf(mode, sizeof mode, "%04o", (unsigned)m->mode);
+			json_object_set_new(j, "mode", json_string(mode));
+		}
+		json_array_append_new(mounts, j);
+	}
+	json_t *limits = json_object();
+	json_object_set_new(limits, "memory_bytes",
+	                    memory ? json_integer((json_int_t)memory)
+	                           : json_null());
+	json_object_set_new(limits, "pids",
+	                    sb->pids ? json_integer((json_int_t)sb->pids)
+	                             : json_null());
+	json_object_set_new(limits, "timeout_s",
+	                    timeout_s > 0 ? json_real(timeout_s) : json_null());
+	return json_pack("{s:b,s:o,s:s,s:s,s:{s:I,s:I},s:o,s:{s:s,s:s},s:[],s:"
+	                 "b,s:b,s:o}",
+	                 "enabled", 1, "namespaces", ns, "network",
+	                 sb->share_net ? "host" : "loopback", "hostname",
+	                 SANDBOX_HOSTNAME, "ids", "uid", (json_int_t)sb->uid,
+	                 "gid", (json_int_t)sb->gid, "mounts", mounts,
+	                 "seccomp", "profile", SECCOMP_POLICY_NAME, "digest",
+	                 sb->seccomp_digest ? sb->seccomp_digest : "",
+	                 "capabilities", "no_new_privs", 1, "gpu", sb->gpu,
+	                 "limits", limits);
+}
+
+/* ---- inside: the sandbox's pid 1, then the program ---- */
+
+/* The child reports the first step that failed and exits; it never
+ * prints: the launcher owns the terminal and the words. */
+typedef struct Child {
+	int report_fd;
+	const Sandbox *sb;
+} Child;
+
+_noreturn_ static void child_fail(const Child *c, int err, const char *fmt, ...)
+        _printf_(3, 4);
+static void child_fail(const Child *c, int err, const char *fmt, ...)
+{
+	SandboxReport rep = {.kind = REPORT_SETUP_FAILED, .err = err};
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(rep.what, sizeof rep.what, fmt, ap);
+	va_end(ap);
+	(void)!write(c->report_fd, &rep, sizeof rep);
+	_exit(125);
+}
+
+static int write_text(const char *path, const char *text)
+{
+	_cleanup_close_ int fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	return write_all(fd, text, strlen(text));
+}
+
+static void map_ids(const Child *c)
+{
+	char line[64];
+	int r = write_text("/proc/self/setgroups", "deny");
+	if (r < 0 && r != -ENOENT)
+		child_fail(c, -r, "writing /proc/self/setgroups");
+	snprintf(line, sizeof line, "%u %u 1\n", (unsigned)c->sb->uid,
+	         (unsigned)c->sb->uid);
+	r = write_text("/proc/self/uid_map", line);
+	if (r < 0)
+		child_fail(c, -r, "writing /proc/self/uid_map");
+	snprintf(line, sizeof line, "%u %u 1\n", (unsigned)c->sb->gid,
+	         (unsigned)c->sb->gid);
+	r = write_text("/proc/self/gid_map", line);
+	if (r < 0)
+		child_fail(c, -r, "writing /proc/self/gid_map");
+}
+
+/* Flags the kernel locks on mounts that came from a more privileged
+ * namespace: a remount must repeat them or it fails with EPERM. */
+static unsigned long locked_flags(const char *path)
+{
+	struct statvfs sv;
+	unsigned long f = 0;
+	if (statvfs(path, &sv) < 0)
+		return 0;
+	if (sv.f_flag & ST_NOSUID)
+		f |= MS_NOSUID;
+	if (sv.f_flag & ST_NODEV)
+		f |= MS_NODEV;
+	if (sv.f_flag & ST_NOEXEC)
+		f |= MS_NOEXEC;
+	if (sv.f_flag & ST_NOATIME)
+		f |= MS_NOATIME;
+	if (sv.f_flag & ST_NODIRATIME)
+		f |= MS_NODIRATIME;
+	if (sv.f_flag & ST_RELATIME)
+		f |= MS_RELATIME;
+	if (sv.f_flag & ST_RDONLY)
+		f |= MS_RDONLY;
+	return f;
+}
+
+/* mountinfo escapes space, tab, newline and backslash as \ooo. */
+static void unescape_octal(char *s)
+{
+	char *w = s;
+	for (char *p = s; *p; p++) {
+		if (p[0] == '\\' && p[1] >= '0' && p[1] <= '3' && p[2] >= '0' &&
+		    p[2] <= '7' && p[3] >= '0' && p[3] <= '7') {
+			*w++ = (char)((p[1] - '0') * 64 + (p[2] - '0') * 8 +
+			              (p[3] - '0'));
+			p += 3;
+		} else
+			*w++ = *p;
+	}
+	*w = 0;
+}
+
+/* Make the mount at top and every mount below it read-only, nosuid and
+ * nodev, keeping what the kernel has locked. */
+static int remount_tree_ro(const char *top, unsigned long extra)
+{
+	_cleanup_free_ char *info = NULL;
+	int r = read_full_file(OLD "/proc/self/mountinfo", 16 << 20, &info,
+	                       NULL);
+	if (r < 0)
+		return r;
+	size_t n = strlen(top);
+	for (char *line = info, *next; line && *line; line = next) {
+		next = strchr(line, '\n');
+		if (next)
+			*next++ = 0;
+		/* id parent major:minor root mountpoint ... */
+		char *f = line;
+		for (int i = 0; i < 4 && f; i++) {
+			f = strchr(f, ' ');
+			if (f)
+				f++;
+		}
+		if (!f)
+			continue;
+		char *end = strchr(f, ' ');
+		if (end)
+			*end = 0;
+		unescape_octal(f);
+		if (!strneq(f, top, n) || (f[n] != 0 && f[n] != '/' && n > 1))
+			continue;
+		unsigned long flags = MS_BIND | MS_REMOUNT | MS_RDONLY |
+		                      MS_NOSUID | extra | locked_flags(f);
+		if (mount(NULL, f, NULL, flags, NULL) < 0) {
+			/* A mount point hidden under another mount, or one
+			 * this user cannot reach, is not visible anyway. */
+			if (errno == EACCES || errno == ENOENT ||
+			    (errno == EINVAL && !streq(f, top)))
+				continue;
+			return -errno;
+		}
+	}
+	return 0;
+}
+
+/* path below the new or the old root; a path too long for PATH_MAX
+ * there would be too long for the kernel too. */
+static void below(const Child *c, char *buf, size_t size, const char *top,
+                  const char *path)
+{
+	int n = snprintf(buf, size, "%s%s", top, streq(path, "/") ? "" : path);
+	if (n < 0 || (size_t)n >= size)
+		child_fail(c, ENAMETOOLONG, "placing %s", path);
+}
+
+/* A mount point inside a tmpfs the plan made (/dev): create it with the
+ * type of what goes there. */
+static int make_mount_point(const char *dest, const char *source)
+{
+	struct stat st;
+	if (lstat(dest, &st) == 0)
+		return 0;
+	bool dir = true;
+	if (source && stat(source, &st) == 0)
+		dir = S_ISDIR(st.st_mode);
+	if (dir)
+		return mkdir_p(dest, 0755);
+	_cleanup_free_ char *parent = xstrdup(dest);
+	*strrchr(parent, '/') = 0;
+	int r = mkdir_p(parent, 0755);
+	if (r < 0)
+		return r;
+	int fd = open(dest, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+	if (fd < 0)
+		return -errno;
+	close(fd);
+	return 0;
+}
+
+static void protect_proc(const Child *c, const char *proc)
+{
+	/* The caller's uid may be root's: keep the kernel's knobs under
+	 * /proc out of reach even so. */
+	static const char *const ro[] = {"sys", "sysrq-trigger", "irq", "bus",
+	                                 "fs"};
+	for (size_t i = 0; i < ELEMENTSOF(ro); i++) {
+		char p[PATH_MAX];
+		int n = snprintf(p, sizeof p, "%s/%s", proc, ro[i]);
+		if (n < 0 || (size_t)n >= sizeof p || !exists(p))
+			continue;
+		if (mount(p, p, NULL, MS_BIND | MS_REC, NULL) < 0)
+			child_fail(c, errno, "binding %s", p);
+		int r = remount_tree_ro(p, MS_NODEV | MS_NOEXEC);
+		if (r < 0)
+			child_fail(c, -r, "making %s read-only", p);
+	}
+}
+
+static void apply_step(const Child *c, const MountStep *m)
+{
+	char dest[PATH_MAX], src[PATH_MAX];
+	struct stat st;
+	int r;
+	below(c, dest, sizeof dest, NEW, m->dest);
+	if (m->source && m->kind != MOUNT_SYMLINK)
+		below(c, src, sizeof src, OLD, m->source);
+	switch (m->kind) {
+	case MOUNT_RO_BIND:
+	case MOUNT_RW_BIND:
+	case MOUNT_DEV_BIND:
+		r = make_mount_point(dest, src);
+		if (r < 0)
+			child_fail(c, -r, "creating mount point %s", m->dest);
+		if (mount(src, dest, NULL, MS_BIND | MS_REC, NULL) < 0)
+			child_fail(c, errno, "binding %s", m->source);
+		if (m->kind == MOUNT_RO_BIND)
+			r = remount_tree_ro(dest, MS_NODEV);
+		else
+			r = mount(NULL, dest, NULL,
+			          MS_BIND | MS_REMOUNT | MS_NOSUID |
+			                  (m->kind == MOUNT_RW_BIND ? MS_NODEV
+			                                            : 0) |
+			                  (locked_flags(dest) & ~MS_RDONLY),
+			          NULL) < 0
+			            ? -errno
+			            : 0;
+		if (r < 0)
+			child_fail(c, -r, "remounting %s", m->dest);
+		break;
+	case MOUNT_TMPFS: {
+		char opts[32];
+		snprintf(opts, sizeof opts, "mode=%04o", (unsigned)m->mode);
+		r = make_mount_point(dest, NULL);
+		if (r < 0)
+			child_fail(c, -r, "creating mount point %s", m->dest);
+		if (mount("tmpfs", dest, "tmpfs", MS_NOSUID | MS_NODEV, opts) <
+		    0)
+			child_fail(c, errno, "mounting a tmpfs on %s", m->dest);
+		break;
+	}
+	case MOUNT_PROC:
+		if (mount("proc", dest, "proc",
+		          MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
+			child_fail(c, errno, "mounting a new /proc on %s",
+			           m->dest);
+		protect_proc(c, dest);
+		break;
+	case MOUNT_DEVPTS:
+		r = make_mount_point(dest, NULL);
+		if (r < 0)
+			child_fail(c, -r, "creating mount point %s", m->dest);
+		if (mount("devpts", dest, "devpts", MS_NOSUID | MS_NOEXEC,
+		          "newinstance,ptmxmode=0666,mode=620") < 0)
+			child_fail(c, errno, "mounting devpts on %s", m->dest);
+		break;
+	case MOUNT_HIDE:
+		if (lstat(dest, &st) < 0)
+			break; /* nothing to hide */
+		if (S_ISDIR(st.st_mode)) {
+			if (mount("tmpfs", dest, "tmpfs",
+			          MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_RDONLY,
+			          "mode=0000,size=4k") < 0)
+				child_fail(c, errno, "hiding %s", m->dest);
+		} else {
+			if (mount(OLD "/dev/null", dest, NULL, MS_BIND, NULL) <
+			            0 ||
+			    mount(NULL, dest, NULL,
+			          MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID |
+			                  MS_NODEV | MS_NOEXEC,
+			          NULL) < 0)
+				child_fail(c, errno, "hiding %s", m->dest);
+		}
+		break;
+	case MOUNT_SYMLINK:
+		if (symlink(m->source, dest) < 0 && errno != EEXIST)
+			child_fail(c, errno, "creating symlink %s", m->dest);
+		break;
+	case MOUNT_REMOUNT_RO:
+		if (mount(NULL, dest, NULL,
+		          MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID |
+		                  (locked_flags(dest) & MS_NODEV),
+		          NULL) < 0)
+			child_fail(c, errno, "making %s read-only", m->dest);
+		break;
+	}
+}
+
+/* A private tmpfs becomes the root, the host's root moves below it, the
+ * plan builds the new tree beside it, and a last pivot leaves only the
+ * new tree. */
+static void build_root(const Child *c)
+{
+	if (mount(NULL, "/", NULL, MS_REC | MS_SLAVE, NULL) < 0)
+		child_fail(c, errno, "making mount propagation slave");
+	if (mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755") <
+	    0)
+		child_fail(c, errno, "mounting the staging tmpfs");
+	if (chdir("/tmp") < 0 || mkdir("/tmp" OLD, 0755) < 0 ||
+	    mkdir("/tmp" NEW, 0755) < 0)
+		child_fail(c, errno, "preparing the staging tmpfs");
+	if (syscall(SYS_pivot_root, "/tmp", "/tmp" OLD) < 0)
+		child_fail(c, errno, "pivot_root into the staging tmpfs");
+	if (chdir("/") < 0)
+		child_fail(c, errno, "chdir /");
+	for (size_t i = 0; i < c->sb->n_mounts; i++)
+		apply_step(c, &c->sb->mounts[i]);
+	if (umount2(OLD, MNT_DETACH) < 0)
+		child_fail(c, errno, "detaching the host's root");
+	if (chdir(NEW) < 0)
+		child_fail(c, errno, "chdir " NEW);
+	if (syscall(SYS_pivot_root, ".", ".") < 0)
+		child_fail(c, errno, "pivot_root into the new root");
+	if (umount2(".", MNT_DETACH) < 0)
+		child_fail(c, errno, "detaching the staging tmpfs");
+	if (chdir("/") < 0)
+		child_fail(c, errno, "chdir / in the new root");
+}
+
+static void loopback_up(const Child *c)
+{
+	_cleanup_close_ int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	struct ifreq ifr;
+	memset(&ifr, 0, sizeof ifr);
+	memcpy(ifr.ifr_name, "lo", 3);
+	if (s < 0 || ioctl(s, SIOCGIFFLAGS, &ifr) < 0)
+		child_fail(c, errno, "reading the loopback interface");
+	ifr.ifr_flags |= IFF_UP | IFF_RUNNING;
+	if (ioctl(s, SIOCSIFFLAGS, &ifr) < 0)
+		child_fail(c, errno, "bringing the loopback interface up");
+}
+
+static void drop_capabilities(const Child *c)
+{
+	for (int cap = 0; cap <= CAP_LAST_CAP || CAP_IS_SUPPORTED(cap); cap++)
+		if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 && errno != EINVAL)
+			child_fail(c, errno,
+			           "dropping capability %d from the "
+			           "bounding set",
+			           cap);
+	if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 &&
+	    errno != EINVAL)
+		child_fail(c, errno, "clearing ambient capabilities");
+	cap_t none = cap_init();
+	if (!none || cap_set_proc(none) < 0)
+		child_fail(c, errno, "dropping capabilities");
+	cap_free(none);
+}
+
+typedef struct Exec {
+	const char *path;
+	char *const *argv;
+	char *const *envp;
+	const char *cwd;
+	int out_fd, err_fd;
+} Exec;
+
+/* The program's side: everything it must not inherit is taken away, the
+ * seccomp filter last, then execve. */
+_noreturn_ static void exec_program(const Child *c, const Exec *e)
+{
+	sigset_t all;
+	sigemptyset(&all);
+	for (int sig = 1; sig < NSIG; sig++)
+		signal(sig, SIG_DFL);
+	sigprocmask(SIG_SETMASK, &all, NULL);
+	if (setsid() < 0)
+		child_fail(c, errno, "starting a new session");
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0)
+		child_fail(c, errno, "setting the parent-death signal");
+	if (dup2(e->out_fd, STDOUT_FILENO) < 0 ||
+	    dup2(e->err_fd, STDERR_FILENO) < 0)
+		child_fail(c, errno, "connecting stdout and stderr");
+	if (chdir(e->cwd) < 0)
+		child_fail(c, errno, "entering the working directory %s",
+		           e->cwd);
+	if (c->sb->pids) {
+		struct rlimit rl = {c->sb->pids, c->sb->pids};
+		if (setrlimit(RLIMIT_NPROC, &rl) < 0)
+			child_fail(c, errno, "setting the process limit");
+	}
+	/* Every inherited descriptor but 0-2 goes at execve; the report
+	 * pipe stays open until then to carry an execve error. */
+	if (syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC) < 0)
+		child_fail(c, errno, "closing inherited file descriptors");
+	drop_capabilities(c);
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+		child_fail(c, errno, "setting no_new_privs");
+	int r = seccomp_policy_load(c->sb->seccomp);
+	if (r < 0)
+		child_fail(c, -r, "installing the seccomp filter");
+	execve(e->path, e->argv, e->envp);
+	SandboxReport rep = {.kind = REPORT_EXEC_FAILED, .err = errno};
+	(void)!write(c->report_fd, &rep, sizeof rep);
+	_exit(errno == ENOENT ? 127 : 126);
+}
+
+/* pid 1: start the program, pass the user's signals on, reap whatever
+ * ends, and when the program ends report how and exit, which takes
+ * every process it left behind down with the namespace. */
+_noreturn_ static void reap(const Child *c, const Exec *e)
+{
+	sigset_t mask;
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGCHLD);
+	for (size_t i = 0; i < ELEMENTSOF(forwarded_signals); i++)
+		sigaddset(&mask, forwarded_signals[i]);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
+	int sfd = signalfd(-1, &mask, SFD_CLOEXEC);
+	if (sfd < 0)
+		child_fail(c, errno, "creating the reaper's signalfd");
+	pid_t pid = fork();
+	if (pid < 0)
+		child_fail(c, errno, "starting the program");
+	if (pid == 0)
+		exec_program(c, e);
+	close(e->out_fd);
+	close(e->err_fd);
+	for (;;) {
+		struct signalfd_siginfo si;
+		ssize_t n = read(sfd, &si, sizeof si);
+		if (n != (ssize_t)sizeof si) {
+			if (n < 0 && errno == EINTR)
+				continue;
+			_exit(125);
+		}
+		if (si.ssi_signo != SIGCHLD) {
+			if (kill(-pid, (int)si.ssi_signo) < 0)
+				(void)kill(pid, (int)si.ssi_signo);
+			continue;
+		}
+		for (;;) {
+			int st;
+			struct rusage ru;
+			pid_t w = wait4(-1, &st, WNOHANG, &ru);
+			if (w <= 0)
+				break;
+			if (w != pid)
+				continue;
+			SandboxReport rep = {.kind = REPORT_EXITED,
+			                     .wstatus = st};
+			/* Everything the program's tree used, not only the
+			 * first process. */
+			if (getrusage(RUSAGE_CHILDREN, &rep.ru) < 0)
+				rep.ru = ru;
+			(void)!write(c->report_fd, &rep, sizeof rep);
+			_exit(0);
+		}
+	}
+}
+
+int sandbox_spawn(Sandbox *sb, const char *path, char *const argv[],
+                  char *const envp[], const char *cwd, int out_fd, int err_fd)
+{
+	int rep[2];
+	if (pipe2(rep, O_CLOEXEC) < 0)
+		return -errno;
+	unsigned long flags = CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID |
+	                      CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWCGROUP |
+	                      SIGCHLD;
+	if (!sb->share_net)
+		flags |= CLONE_NEWNET;
+	pid_t parent = getpid();
+	/* Like fork(2), with the namespaces made in the same step; the
+	 * launcher is single-threaded here, so the child may allocate. */
+	pid_t pid = (pid_t)syscall(SYS_clone, flags, NULL, NULL, NULL, NULL);
+	if (pid < 0) {
+		int r = -errno;
+		close(rep[0]);
+		close(rep[1]);
+		return r;
+	}
+	if (pid == 0) {
+		Child c = {.report_fd = rep[1], .sb = sb};
+		Exec e = {path, argv, envp, cwd, out_fd, err_fd};
+		close(rep[0]);
+		if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0)
+			child_fail(&c, errno,
+			           "setting the parent-death signal");
+		/* The launcher may have died before the line above. */
+		if (getppid() != parent && getppid() != 0)
+			_exit(125);
+		map_ids(&c);
+		build_root(&c);
+		if (sethostname(SANDBOX_HOSTNAME, strlen(SANDBOX_HOSTNAME)) < 0)
+			child_fail(&c, errno, "setting the host name");
+		if (!sb->share_net)
+			loopback_up(&c);
+		reap(&c, &e);
+	}
+	close(rep[1]);
+	sb->reaper = pid;
+	sb->report_fd = rep[0];
+	return 0;
+}
+
+int sandbox_read_report(int fd, SandboxReport *ret)
+{
+	SandboxReport rep;
+	ssize_t n;
+	do
+		n = read(fd, &rep, sizeof rep);
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return -errno;
+	if (n != (ssize_t)sizeof rep)
+		return -ENODATA;
+	rep.what[sizeof rep.what - 1] = 0;
+	*ret = rep;
+	return 0;
+}
+
+static long read_sysctl(const char *path)
+{
+	_cleanup_free_ char *s = NULL;
+	if (read_one_line(path, &s) < 0)
+		return -1;
+	return strtol(s, NULL, 10);
+}
+
+char *sandbox_explain_failure(int err)
+{
+	if (read_sysctl("/proc/sys/kernel/unprivileged_userns_clone") == 0 &&
+	    getuid() != 0)
+		return xstrdup("user namespaces are disabled for unprivileged "
+		               "users (sysctl kernel.unprivileged_userns_clone "
+		               "= 0); set it to 1, or run with --no-sandbox");
+	if (read_sysctl("/proc/sys/user/max_user_namespaces") == 0)
+		return xstrdup(
+		        "user namespaces are disabled (sysctl "
+		        "user.max_user_namespaces = 0); raise it, or run "
+		        "with --no-sandbox");
+	if (read_sysctl("/proc/sys/kernel/apparmor_restrict_unprivileged_"
+	                "userns") == 1 &&
+	    getuid() != 0)
+		return xstrdup(
+		        "AppArmor restricts unprivileged user namespaces "
+		        "(sysctl kernel.apparmor_restrict_unprivileged_userns "
+		        "= 1); set it to 0 or give xrun an AppArmor profile "
+		        "that allows userns, or run with --no-sandbox");
+	if (err == ENOSPC || err == EUSERS)
+		return xstrdup(
+		        "the limit on user namespaces is reached (sysctl "
+		        "user.max_user_namespaces); raise it, or run "
+		        "with --no-sandbox");
+	if (err == EPERM || err == EINVAL || err == ENOSYS)
+		return xasprintf("this system does not allow new user "
+		                 "namespaces here (%s), as in a container "
+		                 "without them; allow them (e.g. docker run "
+		                 "--security-opt seccomp=unconfined), or run "
+		                 "with --no-sandbox",
+		                 strerror(err));
+	return xasprintf("cannot create the sandbox's namespaces: %s; run "
+	                 "with --no-sandbox to run on the host",
+	                 strerror(err));
+}

@@ -1,0 +1,110 @@
+/* The sandbox of DESIGN.md §4: new user, mount, pid, ipc, uts, net and
+ * cgroup namespaces, a read-only view of the host built on a fresh root
+ * and entered with pivot_root, a reaper as pid 1, no capabilities,
+ * no_new_privs, and the seccomp policy installed last before execve.
+ *
+ * The file system view is a plan: a list of mount steps built as data
+ * before anything is forked, so that pinning only adds entries and the
+ * record can say exactly what the run saw. */
+#pragma once
+
+#include <jansson.h>
+#include <seccomp.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/resource.h>
+#include <sys/types.h>
+
+typedef enum {
+	MOUNT_RO_BIND,    /* host source at dest, read-only, with submounts */
+	MOUNT_RW_BIND,    /* host source at dest, writable (--output) */
+	MOUNT_DEV_BIND,   /* a device node or directory of them (/dev, GPUs) */
+	MOUNT_TMPFS,      /* an empty tmpfs with mode */
+	MOUNT_PROC,       /* a new /proc for the new pid namespace */
+	MOUNT_DEVPTS,     /* a new devpts instance */
+	MOUNT_HIDE,       /* source hidden: empty tmpfs over a directory,
+	                     /dev/null over a file */
+	MOUNT_SYMLINK,    /* dest -> source (in /dev) */
+	MOUNT_REMOUNT_RO, /* make dest (a tmpfs made above) read-only */
+} MountKind;
+
+typedef struct MountStep {
+	MountKind kind;
+	char *source; /* host path, or the symlink's target */
+	char *dest;   /* path inside the sandbox */
+	mode_t mode;  /* tmpfs root mode */
+} MountStep;
+
+typedef struct Sandbox {
+	MountStep *mounts;
+	size_t n_mounts;
+	bool share_net; /* --net */
+	bool gpu;       /* --gpu */
+	uint64_t pids;  /* --pids, 0 = no limit */
+	uid_t uid;      /* the caller's ids, also inside */
+	gid_t gid;
+	scmp_filter_ctx seccomp; /* built and compiled before fork */
+	char *seccomp_digest;
+	/* set by sandbox_spawn */
+	pid_t reaper;  /* pid 1 of the sandbox, as the launcher sees it */
+	int report_fd; /* read end: setup errors and the program's end */
+} Sandbox;
+
+Sandbox *sandbox_new(void);
+Sandbox *sandbox_free(Sandbox *sb);
+static inline void sandbox_freep(Sandbox **sb)
+{
+	sandbox_free(*sb);
+}
+#define _cleanup_sandbox_ __attribute__((cleanup(sandbox_freep)))
+
+void sandbox_add_mount(Sandbox *sb, MountKind kind, const char *source,
+                       const char *dest, mode_t mode);
+
+/* The default view: host root read-only, new /proc, minimal /dev, private
+ * /tmp, the working directory read-only, outputs writable, the secret
+ * stores under home hidden, GPU devices with gpu. Outputs must exist
+ * (the caller creates them). */
+int sandbox_plan_default(Sandbox *sb, const char *cwd, char *const *outputs,
+                         const char *home);
+/* The store hidden but for this run's params file (read-only) and
+ * metrics file (writable), which must exist. */
+void sandbox_plan_store(Sandbox *sb, const char *store_root, const char *params,
+                        const char *metrics);
+
+/* Compile the seccomp policy into sb (before fork, so the child only
+ * issues system calls). */
+int sandbox_compile_seccomp(Sandbox *sb);
+
+/* The record's "sandbox" section. */
+json_t *sandbox_to_json(const Sandbox *sb, uint64_t memory, double timeout_s);
+
+/* What the sandbox reports on report_fd. */
+typedef enum {
+	REPORT_SETUP_FAILED = 1, /* the sandbox could not be built */
+	REPORT_EXEC_FAILED,      /* execve failed: err */
+	REPORT_EXITED,           /* the program ended: wstatus, rusage */
+} ReportKind;
+
+typedef struct SandboxReport {
+	int32_t kind;
+	int32_t err;     /* errno */
+	int32_t wstatus; /* as from wait4 */
+	struct rusage ru;
+	char what[240]; /* the step that failed */
+} SandboxReport;
+
+/* Start the sandbox and the program in it. The program's stdout and
+ * stderr are out_fd and err_fd; it runs in cwd with argv and envp. On
+ * success sb->reaper and sb->report_fd are set; the launcher waits for
+ * the reaper and reads one report. Returns -errno when the namespaces
+ * cannot be made (nothing was started). */
+int sandbox_spawn(Sandbox *sb, const char *path, char *const argv[],
+                  char *const envp[], const char *cwd, int out_fd, int err_fd);
+
+/* Read one report; -ENODATA at EOF without one. */
+int sandbox_read_report(int fd, SandboxReport *ret);
+
+/* When user namespaces cannot be made: one line naming the cause and the
+ * setting to change (caller frees). */
+char *sandbox_explain_failure(int err);
