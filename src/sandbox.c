@@ -157,20 +157,19 @@ int sandbox_plan_default(Sandbox *sb, const char *cwd, char *const *outputs,
 	sandbox_add_mount(sb, MOUNT_RO_BIND, cwd, cwd, 0);
 	for (char *const *o = outputs; o && *o; o++)
 		sandbox_add_mount(sb, MOUNT_RW_BIND, *o, *o, 0);
-	/* $HOME and the account's home directory, when they differ. */
-	struct passwd *pw = getpwuid(getuid());
-	const char *homes[] = {home, pw ? pw->pw_dir : NULL};
-	for (size_t h = 0; h < ELEMENTSOF(homes); h++) {
-		if (!homes[h] || homes[h][0] != '/' ||
-		    (h == 1 && homes[0] && streq(homes[0], homes[1])))
-			continue;
+	/* $HOME, or the account's home directory when it is unset (the
+	 * account lookup may go through NSS: not on every run). */
+	if (!home || home[0] != '/') {
+		struct passwd *pw = getpwuid(getuid());
+		home = pw ? pw->pw_dir : NULL;
+	}
+	if (home && home[0] == '/')
 		for (size_t i = 0; i < ELEMENTSOF(home_secrets); i++) {
 			_cleanup_free_ char *p =
-			        path_join(homes[h], home_secrets[i]);
+			        path_join(home, home_secrets[i]);
 			if (exists(p))
 				sandbox_add_mount(sb, MOUNT_HIDE, p, p, 0);
 		}
-	}
 	return 0;
 }
 
@@ -363,8 +362,25 @@ static void unescape_octal(char *s)
 }
 
 /* Make the mount at top and every mount below it read-only, nosuid and
- * nodev, keeping what the kernel has locked. */
+ * nodev, keeping what the kernel has locked: one mount_setattr(2) where
+ * the kernel has it (5.12), else one remount per mount. */
+static int remount_tree_ro_walk(const char *top, unsigned long extra);
 static int remount_tree_ro(const char *top, unsigned long extra)
+{
+	struct mount_attr attr = {
+	        .attr_set = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID |
+	                    (extra & MS_NODEV ? MOUNT_ATTR_NODEV : 0) |
+	                    (extra & MS_NOEXEC ? MOUNT_ATTR_NOEXEC : 0),
+	};
+	if (syscall(SYS_mount_setattr, AT_FDCWD, top, AT_RECURSIVE, &attr,
+	            sizeof attr) == 0)
+		return 0;
+	if (errno != ENOSYS)
+		return -errno;
+	return remount_tree_ro_walk(top, extra);
+}
+
+static int remount_tree_ro_walk(const char *top, unsigned long extra)
 {
 	_cleanup_free_ char *info = NULL;
 	int r = read_full_file(OLD "/proc/self/mountinfo", 16 << 20, &info,
