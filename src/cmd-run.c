@@ -33,6 +33,9 @@ static const char run_usage[] =
         "(default:\n"
         "                        loopback only)\n"
         "  --gpu                 pass NVIDIA and DRI devices through\n"
+        "  --memory SIZE         at most SIZE of memory (512M, 4G); "
+        "needs a\n"
+        "                        memory cgroup; recorded as oom when hit\n"
         "  --pids N              at most N processes\n"
         "  --timeout DURATION    TERM after DURATION (90, 30m, 2h), KILL "
         "2s later;\n"
@@ -44,7 +47,7 @@ static const char run_usage[] =
         "private /tmp, no capabilities, a seccomp filter, secret stores in\n"
         "the home directory and the store hidden.\n"
         "\n"
-        "Not available yet: -i/--input, --memory, --deterministic.\n"
+        "Not available yet: -i/--input, --deterministic.\n"
         "\n"
         "Exit status: the program's; 128+N when it died of signal N; 125 when\n"
         "xrun failed before starting it; 126/127 when it cannot be executed "
@@ -203,10 +206,13 @@ int cmd_run(int argc, char **argv, Context *ctx)
 				                 optarg);
 			break;
 		case OPT_MEMORY:
-			return bad_usage("%s is not available yet: memory "
-			                 "limits arrive in a later version of "
-			                 "xrun",
-			                 "--memory");
+			if (parse_size(optarg, &spec->memory) < 0 ||
+			    spec->memory < 1024 * 1024)
+				return bad_usage("--memory takes a size of at "
+				                 "least 1M, like 512M, 4G or "
+				                 "1.5GiB, not '%s'",
+				                 optarg);
+			break;
 		case OPT_DETERMINISTIC:
 			return bad_usage(
 			        "%s is not available yet: it arrives "

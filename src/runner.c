@@ -16,6 +16,7 @@
 #include <sys/wait.h>
 
 #include "capture.h"
+#include "cgroup.h"
 #include "command.h"
 #include "hash.h"
 #include "sandbox.h"
@@ -374,6 +375,8 @@ typedef struct Exec {
 	bool have_report;
 	double timeout_s;
 	bool timed_out;
+	MemCgroup *cg; /* --memory */
+	uint64_t memory;
 	int64_t started_ns, finished_ns, mono_start, mono_end;
 	Stream out, err;
 } Exec;
@@ -667,6 +670,16 @@ static void finalize_record(json_t *rec, Exec *x, const char *dir,
 		                  WCOREDUMP(x->wstatus) ? ", core dumped" : "");
 		json_object_set_new(res, "cause", json_string(cause));
 	}
+	if (x->cg && !(WIFEXITED(x->wstatus) && o->exit_code == 0) &&
+	    memcg_oom_kills(x->cg) > 0) {
+		status = "oom";
+		_cleanup_free_ char *cause = xasprintf(
+		        "out of memory at the --memory limit of %" PRIu64
+		        " bytes; %s",
+		        x->memory,
+		        json_string_value(json_object_get(res, "cause")));
+		json_object_set_new(res, "cause", json_string(cause));
+	}
 	if (x->timed_out) {
 		status = "timeout";
 		_cleanup_free_ char *cause = xasprintf(
@@ -843,6 +856,21 @@ static int run_blocked(Store *s, const RunSpec *spec, RunOutcome *o)
 		            "--store DIR",
 		            s->runs);
 	}
+	_cleanup_(memcg_destroyp) MemCgroup *cg = NULL;
+	if (spec->memory) {
+		_cleanup_free_ char *name = xasprintf("xrun-%s", id);
+		r = memcg_create(name, spec->memory, &cg);
+		if (r < 0) {
+			git_probe_free(git);
+			remove_run_dir(dir);
+			return fail(
+			        o, r, 125,
+			        "--memory needs a memory cgroup, and none "
+			        "can be made here: %m; run as root, or in a "
+			        "cgroup v2 with the memory controller "
+			        "delegated to you, or drop --memory");
+		}
+	}
 	uint64_t seed = spec->seed;
 	if (!spec->has_seed &&
 	    getrandom(&seed, sizeof seed, 0) != sizeof seed) {
@@ -875,7 +903,9 @@ static int run_blocked(Store *s, const RunSpec *spec, RunOutcome *o)
 	        .err = {.pipe_fd = -1, .file_fd = -1, .tty_fd = STDERR_FILENO},
 	        .sb = sb,
 	        .report_fd = -1,
-	        .timeout_s = spec->timeout_s};
+	        .timeout_s = spec->timeout_s,
+	        .cg = cg,
+	        .memory = spec->memory};
 	r = write_params(spec, dir);
 	/* The sandbox binds the metrics file, so it must exist. */
 	if (r == 0 && sb)
@@ -939,6 +969,13 @@ static int run_blocked(Store *s, const RunSpec *spec, RunOutcome *o)
 	x.started_ns = now_ns();
 	x.mono_start = monotonic_ns();
 	o->setup_ms = (double)(x.mono_start - setup_start) / 1e6;
+	/* The program is born in the cgroup: the launcher steps in for the
+	 * fork and out again. */
+	if (cg && (r = memcg_enter(cg)) < 0)
+		warn(o,
+		     "cannot enter the memory cgroup '%s': %s; the run has "
+		     "no memory limit",
+		     cg->dir, strerror(-r));
 	if (sb) {
 		r = sandbox_spawn(sb, cmd->path, spec->argv, env, spec->cwd,
 		                  outp[1], errp[1]);
@@ -946,6 +983,8 @@ static int run_blocked(Store *s, const RunSpec *spec, RunOutcome *o)
 		x.report_fd = TAKE_FD(sb->report_fd);
 	} else
 		r = spawn_program(spec, cmd, env, outp[1], errp[1], &x.pid);
+	if (cg)
+		(void)memcg_leave(cg);
 	close(outp[1]);
 	close(errp[1]);
 	if (r < 0) {
