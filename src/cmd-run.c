@@ -230,6 +230,10 @@ int cmd_run(int argc, char **argv, Context *ctx)
 			                 argv[optind - 1]);
 		}
 	}
+	if (spec->no_sandbox && spec->pids)
+		return bad_usage("%s", "--pids needs the sandbox: its process "
+		                       "count is kept per user namespace; drop "
+		                       "--no-sandbox or --pids");
 	if (optind >= argc)
 		return bad_usage("%s", "no program to run: xrun run [OPTIONS] "
 		                       "PROGRAM [ARGS]");

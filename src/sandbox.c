@@ -154,7 +154,8 @@ int sandbox_plan_default(Sandbox *sb, const char *cwd, char *const *outputs,
 	/* The working directory is read-only through the root already;
 	 * naming it makes the record say so, and a bind of its own keeps
 	 * it visible if it lies under /tmp. */
-	sandbox_add_mount(sb, MOUNT_RO_BIND, cwd, cwd, 0);
+	if (!streq(cwd, "/"))
+		sandbox_add_mount(sb, MOUNT_RO_BIND, cwd, cwd, 0);
 	for (char *const *o = outputs; o && *o; o++)
 		sandbox_add_mount(sb, MOUNT_RW_BIND, *o, *o, 0);
 	/* $HOME, or the account's home directory when it is unset (the
