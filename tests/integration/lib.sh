@@ -95,6 +95,15 @@ latest_record() {
 		"$PYTHON3" -c 'import json,sys; print(json.load(sys.stdin)[0]["record"])'
 }
 
+# wait_for FILE TEXT: until FILE holds TEXT (at most 10 s).
+wait_for() {
+	for _ in $(seq 100); do
+		grep -q "$2" "$1" 2>/dev/null && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
 # An unprivileged user for the tests that matter to ordinary users.
 TEST_USER=xrun-test
 have_test_user() {

@@ -5,15 +5,6 @@
 . "$top_srcdir/tests/integration/lib.sh"
 cd "$T" || exit 1
 
-# wait_for FILE TEXT: until FILE holds TEXT (at most 10 s).
-wait_for() {
-	for _ in $(seq 100); do
-		grep -q "$2" "$1" 2>/dev/null && return 0
-		sleep 0.1
-	done
-	return 1
-}
-
 prog='trap "echo got-$0; exit 130" INT TERM; echo $$ >pid; echo ready; while :; do sleep 0.05; done'
 for sig in INT TERM; do
 	rm -f out pid
