@@ -14,9 +14,9 @@
 #define CGROUP2_SUPER_MAGIC 0x63677270
 #endif
 
-/* The launcher's cgroup path in the hierarchy that has the memory
- * controller: "N:memory:/p" (v1) or "0::/p" (v2), from /proc/self/cgroup. */
-static int own_cgroup(int version, char **ret)
+/* The launcher's cgroup path in the hierarchy of a controller:
+ * "N:memory:/p" (v1) or "0::/p" (v2), from /proc/self/cgroup. */
+static int own_cgroup(int version, const char *ctrl, char **ret)
 {
 	_cleanup_free_ char *text = NULL;
 	int r = read_full_file("/proc/self/cgroup", 1 << 20, &text, NULL);
@@ -38,7 +38,7 @@ static int own_cgroup(int version, char **ret)
 		else
 			for (const char *p = ctrls; *p;) {
 				size_t n = strcspn(p, ",");
-				if (n == 6 && strneq(p, "memory", 6))
+				if (n == strlen(ctrl) && strneq(p, ctrl, n))
 					match = true;
 				p += n + (p[n] == ',');
 			}
@@ -65,74 +65,149 @@ static int write_value(const char *dir, const char *file, const char *value)
 	return write_all(fd, value, strlen(value));
 }
 
-static bool has_memory_controller_v2(const char *mount)
+static bool v2_has_controller(const char *mount, const char *ctrl)
 {
 	_cleanup_free_ char *p = path_join(mount, "cgroup.controllers");
 	_cleanup_free_ char *s = NULL;
 	if (read_one_line(p, &s) < 0)
 		return false;
+	size_t len = strlen(ctrl);
 	for (char *w = s; *w;) {
 		size_t n = strcspn(w, " ");
-		if (n == 6 && strneq(w, "memory", 6))
+		if (n == len && strneq(w, ctrl, n))
 			return true;
 		w += n + (w[n] == ' ');
 	}
 	return false;
 }
 
-static int try_create(int version, const char *mount, const char *name,
-                      uint64_t limit, MemCgroup **ret)
+/* The launcher's cgroup in the v1 hierarchy of ctrl (version 1) or in
+ * the v2 hierarchy (version 2), with the run's below it. */
+static int make_dir(int version, const char *mount, const char *ctrl,
+                    const char *name, CgroupDir *ret)
 {
 	_cleanup_free_ char *own = NULL;
-	int r = own_cgroup(version, &own);
+	int r = own_cgroup(version, ctrl, &own);
 	if (r < 0)
 		return r;
 	_cleanup_free_ char *parent = xasprintf("%s%s", mount, own);
 	_cleanup_free_ char *dir = path_join(parent, name);
-	if (mkdir(dir, 0755) < 0)
+	if (mkdir(dir, 0755) < 0 && errno != EEXIST)
 		return -errno;
-	char value[32];
-	snprintf(value, sizeof value, "%" PRIu64, limit);
-	r = write_value(dir,
-	                version == 2 ? "memory.max" : "memory.limit_in_bytes",
-	                value);
-	if (r == 0 && version == 2)
-		/* No swapping around the limit. */
-		(void)write_value(dir, "memory.swap.max", "0");
-	if (r == 0 && version == 1)
-		(void)write_value(dir, "memory.memsw.limit_in_bytes", value);
-	if (r < 0) {
-		(void)rmdir(dir);
-		/* v2 without the controller enabled for children */
-		return r == -ENOENT ? -EOPNOTSUPP : r;
-	}
-	MemCgroup *cg = xcalloc(1, sizeof *cg);
-	cg->dir = TAKE_PTR(dir);
-	cg->parent = TAKE_PTR(parent);
-	cg->version = version;
-	*ret = cg;
+	ret->dir = TAKE_PTR(dir);
+	ret->parent = TAKE_PTR(parent);
+	ret->version = version;
 	return 0;
 }
 
-int memcg_create(const char *name, uint64_t limit, MemCgroup **ret)
+static void dir_done(CgroupDir *d)
+{
+	if (!d->dir)
+		return;
+	/* The last processes of a killed namespace may take a moment to
+	 * be released. */
+	for (int i = 0; i < 100; i++) {
+		if (rmdir(d->dir) == 0 || errno != EBUSY)
+			break;
+		nanosleep(&(struct timespec){0, 10 * 1000 * 1000}, NULL);
+	}
+	free(d->dir);
+	free(d->parent);
+	memset(d, 0, sizeof *d);
+}
+
+static const char *const v2_mounts[] = {"/sys/fs/cgroup",
+                                        "/sys/fs/cgroup/unified"};
+
+/* One controller's cgroup with its limits written; v2 reuses `shared`
+ * (the other controller's v2 directory) since a process is in one v2
+ * cgroup only. */
+static int make_limited(const char *ctrl, const char *name,
+                        const char *const files[2], const char *value,
+                        const CgroupDir *shared, CgroupDir *ret)
 {
 	int r = -ENOENT;
-	if (access("/sys/fs/cgroup/memory/memory.limit_in_bytes", F_OK) == 0) {
-		r = try_create(1, "/sys/fs/cgroup/memory", name, limit, ret);
-		if (r == 0)
-			return 0;
+	_cleanup_free_ char *v1 = xasprintf("/sys/fs/cgroup/%s", ctrl);
+	if (!is_cgroup2(v1) && access(v1, F_OK) == 0) {
+		r = make_dir(1, v1, ctrl, name, ret);
+		if (r == 0) {
+			r = write_value(ret->dir, files[0], value);
+			if (r == 0)
+				return 0;
+			dir_done(ret);
+		}
 	}
-	static const char *const v2[] = {"/sys/fs/cgroup",
-	                                 "/sys/fs/cgroup/unified"};
-	for (size_t i = 0; i < ELEMENTSOF(v2); i++)
-		if (is_cgroup2(v2[i]) && has_memory_controller_v2(v2[i])) {
-			int r2 = try_create(2, v2[i], name, limit, ret);
+	for (size_t i = 0; i < ELEMENTSOF(v2_mounts); i++) {
+		if (!is_cgroup2(v2_mounts[i]) ||
+		    !v2_has_controller(v2_mounts[i], ctrl))
+			continue;
+		int r2;
+		if (shared && shared->dir && shared->version == 2) {
+			ret->dir = xstrdup(shared->dir);
+			ret->parent = xstrdup(shared->parent);
+			ret->version = 2;
+			r2 = 0;
+		} else
+			r2 = make_dir(2, v2_mounts[i], ctrl, name, ret);
+		if (r2 == 0) {
+			r2 = write_value(ret->dir, files[1], value);
+			/* the controller not enabled for children */
+			if (r2 == -ENOENT)
+				r2 = -EOPNOTSUPP;
 			if (r2 == 0)
 				return 0;
-			if (r == -ENOENT)
-				r = r2;
+			if (shared && shared->dir &&
+			    streq(shared->dir, ret->dir)) {
+				free(ret->dir);
+				free(ret->parent);
+				memset(ret, 0, sizeof *ret);
+			} else
+				dir_done(ret);
 		}
+		if (r == -ENOENT)
+			r = r2;
+	}
 	return r;
+}
+
+int run_cgroup_create(const char *name, uint64_t memory, uint64_t pids,
+                      RunCgroup **ret, const char **ret_what)
+{
+	RunCgroup *cg = xcalloc(1, sizeof *cg);
+	char value[32];
+	int r = 0;
+	if (memory) {
+		static const char *const files[2] = {"memory.limit_in_bytes",
+		                                     "memory.max"};
+		snprintf(value, sizeof value, "%" PRIu64, memory);
+		r = make_limited("memory", name, files, value, NULL,
+		                 &cg->memory);
+		if (r == 0) {
+			/* No swapping around the limit. */
+			if (cg->memory.version == 2)
+				(void)write_value(cg->memory.dir,
+				                  "memory.swap.max", "0");
+			else
+				(void)write_value(cg->memory.dir,
+				                  "memory.memsw.limit_in_bytes",
+				                  value);
+		} else
+			*ret_what = "memory";
+	}
+	if (r == 0 && pids) {
+		static const char *const files[2] = {"pids.max", "pids.max"};
+		snprintf(value, sizeof value, "%" PRIu64, pids);
+		r = make_limited("pids", name, files, value, &cg->memory,
+		                 &cg->pids);
+		if (r < 0)
+			*ret_what = "pids";
+	}
+	if (r < 0) {
+		run_cgroup_free(cg);
+		return r;
+	}
+	*ret = cg;
+	return 0;
 }
 
 static int move_self(const char *dir)
@@ -142,14 +217,23 @@ static int move_self(const char *dir)
 	return write_value(dir, "cgroup.procs", pid);
 }
 
-int memcg_enter(const MemCgroup *cg)
+int run_cgroup_enter(const RunCgroup *cg)
 {
-	return move_self(cg->dir);
+	int r = 0;
+	if (cg->memory.dir)
+		r = move_self(cg->memory.dir);
+	if (r == 0 && cg->pids.dir &&
+	    !(cg->memory.dir && streq(cg->memory.dir, cg->pids.dir)))
+		r = move_self(cg->pids.dir);
+	return r;
 }
 
-int memcg_leave(const MemCgroup *cg)
+void run_cgroup_leave(const RunCgroup *cg)
 {
-	return move_self(cg->parent);
+	if (cg->memory.dir)
+		(void)move_self(cg->memory.parent);
+	if (cg->pids.dir)
+		(void)move_self(cg->pids.parent);
 }
 
 /* "key N" from a flat-keyed file */
@@ -170,37 +254,27 @@ static uint64_t keyed_value(const char *dir, const char *file, const char *key)
 	return 0;
 }
 
-uint64_t memcg_oom_kills(const MemCgroup *cg)
+uint64_t run_cgroup_oom_kills(const RunCgroup *cg)
 {
-	if (cg->version == 2)
-		return keyed_value(cg->dir, "memory.events", "oom_kill");
-	return keyed_value(cg->dir, "memory.oom_control", "oom_kill");
-}
-
-uint64_t memcg_peak(const MemCgroup *cg)
-{
-	_cleanup_free_ char *p = path_join(
-	        cg->dir,
-	        cg->version == 2 ? "memory.peak" : "memory.max_usage_in_bytes");
-	_cleanup_free_ char *s = NULL;
-	if (read_one_line(p, &s) < 0)
+	if (!cg->memory.dir)
 		return 0;
-	return strtoull(s, NULL, 10);
+	if (cg->memory.version == 2)
+		return keyed_value(cg->memory.dir, "memory.events", "oom_kill");
+	return keyed_value(cg->memory.dir, "memory.oom_control", "oom_kill");
 }
 
-MemCgroup *memcg_destroy(MemCgroup *cg)
+RunCgroup *run_cgroup_free(RunCgroup *cg)
 {
 	if (!cg)
 		return NULL;
-	/* The last processes of a killed namespace may take a moment to
-	 * be released. */
-	for (int i = 0; i < 100; i++) {
-		if (rmdir(cg->dir) == 0 || errno != EBUSY)
-			break;
-		nanosleep(&(struct timespec){0, 10 * 1000 * 1000}, NULL);
-	}
-	free(cg->dir);
-	free(cg->parent);
+	bool same = cg->memory.dir && cg->pids.dir &&
+	            streq(cg->memory.dir, cg->pids.dir);
+	dir_done(&cg->memory);
+	if (same) {
+		free(cg->pids.dir);
+		free(cg->pids.parent);
+	} else
+		dir_done(&cg->pids);
 	free(cg);
 	return NULL;
 }

@@ -1,34 +1,42 @@
-/* --memory: a memory cgroup of the run's own, below the launcher's, in
- * the v1 memory hierarchy or in a v2 hierarchy with the memory controller
- * delegated to this user. The program starts inside it (the launcher
- * steps in for the fork and back out), the kernel's OOM killer acts
- * within it, and its counters say afterwards whether it did. */
+/* The run's own cgroup, for the limits a plain rlimit cannot give:
+ * --memory (the memory controller: the kernel's OOM killer acts within
+ * it and its counters say afterwards whether it did) and --pids for a
+ * caller whose uid is 0 (the kernel does not apply RLIMIT_NPROC to uid 0,
+ * the pids controller does). Made below the launcher's own cgroup in the
+ * v1 hierarchy of the controller, or in a v2 hierarchy where the
+ * controller is delegated to this user. The program is born inside: the
+ * launcher steps in for the fork and back out. */
 #pragma once
 
 #include <stdbool.h>
 #include <stdint.h>
 
-typedef struct MemCgroup {
-	char *dir;    /* the run's cgroup directory */
-	char *parent; /* the launcher's own cgroup directory */
+typedef struct CgroupDir {
+	char *dir;    /* the run's cgroup */
+	char *parent; /* the launcher's own */
 	int version;  /* 1 or 2 */
-} MemCgroup;
+} CgroupDir;
 
-/* Create the cgroup `name` with the limit. -ENOENT when no memory
- * hierarchy is mounted, -EACCES/-EPERM/-EROFS when this user may not
- * create cgroups there. */
-int memcg_create(const char *name, uint64_t limit, MemCgroup **ret);
+typedef struct RunCgroup {
+	CgroupDir memory; /* dir NULL when not limited */
+	CgroupDir pids;   /* the same directory as memory under v2 */
+} RunCgroup;
+
+/* Make the cgroup `name` with the limits (0 = none). -ENOENT when no
+ * hierarchy has the controller, -EACCES/-EPERM/-EROFS when this user may
+ * not create cgroups there, -EOPNOTSUPP when v2 does not hand the
+ * controller down. *ret_what names the controller that failed. */
+int run_cgroup_create(const char *name, uint64_t memory, uint64_t pids,
+                      RunCgroup **ret, const char **ret_what);
 /* Move the calling process into the cgroup, or back to its own. */
-int memcg_enter(const MemCgroup *cg);
-int memcg_leave(const MemCgroup *cg);
-/* How many processes the OOM killer killed in the cgroup (0 when the
- * kernel does not say). */
-uint64_t memcg_oom_kills(const MemCgroup *cg);
-/* The highest memory use the cgroup saw, in bytes (0 when unknown). */
-uint64_t memcg_peak(const MemCgroup *cg);
+int run_cgroup_enter(const RunCgroup *cg);
+void run_cgroup_leave(const RunCgroup *cg);
+/* How many processes the OOM killer killed in it (0 when unknown). */
+uint64_t run_cgroup_oom_kills(const RunCgroup *cg);
 /* Remove the cgroup (its processes are gone) and free cg. */
-MemCgroup *memcg_destroy(MemCgroup *cg);
-static inline void memcg_destroyp(MemCgroup **cg)
+RunCgroup *run_cgroup_free(RunCgroup *cg);
+static inline void run_cgroup_freep(RunCgroup **cg)
 {
-	memcg_destroy(*cg);
+	run_cgroup_free(*cg);
 }
+#define _cleanup_run_cgroup_ __attribute__((cleanup(run_cgroup_freep)))

@@ -375,7 +375,7 @@ typedef struct Exec {
 	bool have_report;
 	double timeout_s;
 	bool timed_out;
-	MemCgroup *cg; /* --memory */
+	RunCgroup *cg; /* --memory, --pids as root */
 	uint64_t memory;
 	int64_t started_ns, finished_ns, mono_start, mono_end;
 	Stream out, err;
@@ -671,7 +671,7 @@ static void finalize_record(json_t *rec, Exec *x, const char *dir,
 		json_object_set_new(res, "cause", json_string(cause));
 	}
 	if (x->cg && !(WIFEXITED(x->wstatus) && o->exit_code == 0) &&
-	    memcg_oom_kills(x->cg) > 0) {
+	    run_cgroup_oom_kills(x->cg) > 0) {
 		status = "oom";
 		_cleanup_free_ char *cause = xasprintf(
 		        "out of memory at the --memory limit of %" PRIu64
@@ -856,19 +856,24 @@ static int run_blocked(Store *s, const RunSpec *spec, RunOutcome *o)
 		            "--store DIR",
 		            s->runs);
 	}
-	_cleanup_(memcg_destroyp) MemCgroup *cg = NULL;
-	if (spec->memory) {
+	/* The kernel does not count processes against RLIMIT_NPROC for
+	 * uid 0: root's --pids needs the pids controller. */
+	_cleanup_run_cgroup_ RunCgroup *cg = NULL;
+	uint64_t cg_pids = getuid() == 0 ? spec->pids : 0;
+	if (spec->memory || cg_pids) {
 		_cleanup_free_ char *name = xasprintf("xrun-%s", id);
-		r = memcg_create(name, spec->memory, &cg);
+		const char *what = "memory";
+		r = run_cgroup_create(name, spec->memory, cg_pids, &cg, &what);
 		if (r < 0) {
 			git_probe_free(git);
 			remove_run_dir(dir);
 			return fail(
 			        o, r, 125,
-			        "--memory needs a memory cgroup, and none "
-			        "can be made here: %m; run as root, or in a "
-			        "cgroup v2 with the memory controller "
-			        "delegated to you, or drop --memory");
+			        "--%s needs a %s cgroup, and none can be "
+			        "made here: %m; run as root, or in a cgroup "
+			        "v2 with the %s controller delegated to you, "
+			        "or drop --%s",
+			        what, what, what, what);
 		}
 	}
 	uint64_t seed = spec->seed;
@@ -971,11 +976,11 @@ static int run_blocked(Store *s, const RunSpec *spec, RunOutcome *o)
 	o->setup_ms = (double)(x.mono_start - setup_start) / 1e6;
 	/* The program is born in the cgroup: the launcher steps in for the
 	 * fork and out again. */
-	if (cg && (r = memcg_enter(cg)) < 0)
+	if (cg && (r = run_cgroup_enter(cg)) < 0)
 		warn(o,
-		     "cannot enter the memory cgroup '%s': %s; the run has "
-		     "no memory limit",
-		     cg->dir, strerror(-r));
+		     "cannot enter the run's cgroup: %s; the run has no "
+		     "memory or process limit",
+		     strerror(-r));
 	if (sb) {
 		r = sandbox_spawn(sb, cmd->path, spec->argv, env, spec->cwd,
 		                  outp[1], errp[1]);
@@ -984,7 +989,7 @@ static int run_blocked(Store *s, const RunSpec *spec, RunOutcome *o)
 	} else
 		r = spawn_program(spec, cmd, env, outp[1], errp[1], &x.pid);
 	if (cg)
-		(void)memcg_leave(cg);
+		run_cgroup_leave(cg);
 	close(outp[1]);
 	close(errp[1]);
 	if (r < 0) {

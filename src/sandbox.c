@@ -151,6 +151,23 @@ int sandbox_plan_default(Sandbox *sb, const char *cwd, char *const *outputs,
 	add_dev_nodes(sb);
 	sandbox_add_mount(sb, MOUNT_REMOUNT_RO, NULL, "/dev", 0);
 	sandbox_add_mount(sb, MOUNT_TMPFS, NULL, "/tmp", 01777);
+	/* A read-only mount does not stop connect(2): the sockets in /run
+	 * (docker, dbus, the user's ssh and gpg agents under /run/user)
+	 * go, but for the resolver's files that /etc/resolv.conf may link
+	 * to when the run has the network. */
+	sandbox_add_mount(sb, MOUNT_TMPFS, NULL, "/run", 0755);
+	static const char *const run_keep[] = {"/run/systemd/resolve",
+	                                       "/run/resolvconf"};
+	for (size_t i = 0; sb->share_net && i < ELEMENTSOF(run_keep); i++)
+		if (exists(run_keep[i]))
+			sandbox_add_mount(sb, MOUNT_RO_BIND, run_keep[i],
+			                  run_keep[i], 0);
+	if (sb->gpu && exists("/run/nvidia-persistenced"))
+		sandbox_add_mount(sb, MOUNT_RO_BIND, "/run/nvidia-persistenced",
+		                  "/run/nvidia-persistenced", 0);
+	sandbox_add_mount(sb, MOUNT_SYMLINK, "/dev/shm", "/run/shm", 0);
+	sandbox_add_mount(sb, MOUNT_TMPFS, NULL, "/run/lock", 01777);
+	sandbox_add_mount(sb, MOUNT_REMOUNT_RO, NULL, "/run", 0);
 	/* The working directory is read-only through the root already;
 	 * naming it makes the record say so, and a bind of its own keeps
 	 * it visible if it lies under /tmp. */
@@ -168,8 +185,13 @@ int sandbox_plan_default(Sandbox *sb, const char *cwd, char *const *outputs,
 		for (size_t i = 0; i < ELEMENTSOF(home_secrets); i++) {
 			_cleanup_free_ char *p =
 			        path_join(home, home_secrets[i]);
-			if (exists(p))
-				sandbox_add_mount(sb, MOUNT_HIDE, p, p, 0);
+			/* A secret kept elsewhere and linked into the home
+			 * (stow, chezmoi, home-manager) is hidden where it
+			 * lives; a dangling link hides nothing. */
+			_cleanup_free_ char *real = realpath(p, NULL);
+			if (real && !streq(real, "/"))
+				sandbox_add_mount(sb, MOUNT_HIDE, real, real,
+				                  0);
 		}
 	return 0;
 }
@@ -533,7 +555,7 @@ static void apply_step(const Child *c, const MountStep *m)
 			child_fail(c, errno, "mounting devpts on %s", m->dest);
 		break;
 	case MOUNT_HIDE:
-		if (lstat(dest, &st) < 0)
+		if (stat(dest, &st) < 0)
 			break; /* nothing to hide */
 		if (S_ISDIR(st.st_mode)) {
 			if (mount("tmpfs", dest, "tmpfs",
