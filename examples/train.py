@@ -6,7 +6,10 @@ Reads its hyperparameters from xrun ($XRUN_PARAMS: lr, epochs, n), its seed
 from $XRUN_SEED, appends metrics to $XRUN_METRICS and writes the model to
 $XRUN_OUTPUT (or ./out). Run it with:
 
-    xrun run -p lr=0.5 -p epochs=20 examples/train.py
+    xrun run -p lr=0.5 -p epochs=20 -o out examples/train.py
+
+In the sandbox the working directory is read-only: -o out makes ./out
+writable and sets $XRUN_OUTPUT to it.
 """
 import json
 import math

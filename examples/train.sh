@@ -4,7 +4,10 @@
 # xrun's XRUN_PARAM_* variables, the seed from XRUN_SEED; metrics go to
 # $XRUN_METRICS, the model to $XRUN_OUTPUT (or ./out).
 #
-#     xrun run -p lr=0.01 -p epochs=50 examples/train.sh
+#     xrun run -p lr=0.01 -p epochs=50 -o out examples/train.sh
+#
+# (In the sandbox the working directory is read-only; -o out makes ./out
+# writable and sets $XRUN_OUTPUT.)
 set -eu
 
 lr=${XRUN_PARAM_lr:-0.01}

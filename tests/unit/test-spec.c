@@ -286,6 +286,32 @@ static void test_env_tag_seed(void)
 	       "seed_source_to_string(generated)");
 }
 
+static void test_outputs(void)
+{
+	static const struct {
+		const char *cwd, *path, *want;
+	} norm[] = {
+	        {"/w", "out", "/w/out"},          {"/w", "out/", "/w/out"},
+	        {"/w", "./a//b/./c", "/w/a/b/c"}, {"/w/x", "../y", "/w/y"},
+	        {"/w", "/abs/../p", "/p"},        {"/", "..", "/"},
+	        {"/w", "a/../..", "/"},
+	};
+	for (size_t i = 0; i < ELEMENTSOF(norm); i++) {
+		_cleanup_free_ char *n =
+		        path_normalize(norm[i].cwd, norm[i].path);
+		is_str(n, norm[i].want, "path_normalize(%s, %s)", norm[i].cwd,
+		       norm[i].path);
+	}
+	_cleanup_run_spec_ RunSpec *s = run_spec_new();
+	ok(run_spec_add_output(s, "out", "/w") == 0, "-o out");
+	ok(run_spec_add_output(s, "/w/out/", "/w") == -EEXIST,
+	   "-o twice, spelled another way: -EEXIST");
+	ok(run_spec_add_output(s, "..", "/w") == -EINVAL, "-o / is refused");
+	ok(run_spec_add_output(s, "", "/w") == -EINVAL, "-o '' is refused");
+	ok(strv_length(s->outputs) == 1 && streq(s->outputs[0], "/w/out"),
+	   "one output, absolute");
+}
+
 int main(void)
 {
 	tmpdir = xstrdup("/tmp/xrun-test-spec.XXXXXX");
@@ -299,6 +325,7 @@ int main(void)
 	test_env();
 	test_format_double();
 	test_env_tag_seed();
+	test_outputs();
 
 	static const char *const files[] = {"params.json", "arr.json",
 	                                    "bad.json", "dup.json",

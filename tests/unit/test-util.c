@@ -476,6 +476,46 @@ static void test_strings(void)
 	is_str(e, "", "hex_encode: empty");
 }
 
+static void test_parse_duration_size(void)
+{
+	static const struct {
+		const char *s;
+		double want;
+	} dur[] = {{"90", 90},    {"90s", 90},    {"1.5m", 90}, {"2h", 7200},
+	           {"1d", 86400}, {"500ms", 0.5}, {".5", 0.5}};
+	for (size_t i = 0; i < ELEMENTSOF(dur); i++) {
+		double d = -1;
+		ok(parse_duration(dur[i].s, &d) == 0 && d == dur[i].want,
+		   "parse_duration(\"%s\") = %g", dur[i].s, dur[i].want);
+	}
+	static const char *const bad_dur[] = {"",    "0",   "-1",  "1x",  "s",
+	                                      "1 s", "nan", "inf", "1e99"};
+	for (size_t i = 0; i < ELEMENTSOF(bad_dur); i++) {
+		double d = -1;
+		ok(parse_duration(bad_dur[i], &d) < 0 && d == -1,
+		   "parse_duration rejects '%s'", bad_dur[i]);
+	}
+	static const struct {
+		const char *s;
+		uint64_t want;
+	} sz[] = {{"4096", 4096},         {"1K", 1024},
+	          {"512M", 512ull << 20}, {"2G", 2ull << 30},
+	          {"1.5GiB", 3ull << 29}, {"1T", 1ull << 40},
+	          {"64MB", 64ull << 20},  {"8k", 8192}};
+	for (size_t i = 0; i < ELEMENTSOF(sz); i++) {
+		uint64_t v = 0;
+		ok(parse_size(sz[i].s, &v) == 0 && v == sz[i].want,
+		   "parse_size(\"%s\")", sz[i].s);
+	}
+	static const char *const bad_size[] = {"",  "0",     "-1M",  "1Q",
+	                                       "M", "1MiBx", "lots", "0.1"};
+	for (size_t i = 0; i < ELEMENTSOF(bad_size); i++) {
+		uint64_t v = 7;
+		ok(parse_size(bad_size[i], &v) < 0 && v == 7,
+		   "parse_size rejects '%s'", bad_size[i]);
+	}
+}
+
 int main(void)
 {
 	test_utf8();
@@ -483,6 +523,7 @@ int main(void)
 	test_json_bytes();
 	test_rfc3339();
 	test_parse_u64();
+	test_parse_duration_size();
 	test_path_join();
 	test_strv();
 	test_write_file_atomic();
