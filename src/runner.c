@@ -375,6 +375,7 @@ typedef struct Exec {
 	bool have_report;
 	double timeout_s;
 	bool timed_out;
+	bool reaped;   /* pid (the program or pid 1) waited for */
 	RunCgroup *cg; /* --memory, --pids as root */
 	uint64_t memory;
 	int64_t started_ns, finished_ns, mono_start, mono_end;
@@ -544,9 +545,19 @@ static void supervise(Exec *x, int sfd)
 				continue;
 			}
 		}
+		/* The report of the program's end comes before pid 1 exits;
+		 * the namespaces' teardown then overlaps the finalizing, and
+		 * pid 1 is reaped at the end. */
+		if (!exited && x->have_report &&
+		    x->report.kind == REPORT_EXITED) {
+			exited = true;
+			x->finished_ns = now_ns();
+			x->mono_end = monotonic_ns();
+		}
 		if (!exited) {
 			pid_t w = wait4(x->pid, &x->wstatus, WNOHANG, &x->ru);
 			if (w == x->pid) {
+				x->reaped = true;
 				exited = true;
 				x->finished_ns = now_ns();
 				x->mono_end = monotonic_ns();
@@ -628,6 +639,18 @@ static json_t *stream_json(const char *name, Stream *s)
 	                      "bytes", (json_int_t)s->bytes);
 	free(digest);
 	return j;
+}
+
+/* pid 1 reported the program's end and is on its way out, taking the
+ * namespaces with it: collect it. */
+static void reap_sandbox(Exec *x)
+{
+	if (x->reaped)
+		return;
+	int st;
+	while (waitpid(x->pid, &st, 0) < 0 && errno == EINTR)
+		;
+	x->reaped = true;
 }
 
 /* The captured streams, when the program never ran (the sandbox may
@@ -1046,6 +1069,7 @@ static int run_blocked(Store *s, const RunSpec *spec, RunOutcome *o)
 		stdio_results(rec->root, &x);
 		o->status = "failed";
 		r = record_save(rec, true);
+		reap_sandbox(&x);
 		if (setup)
 			return fail(o, -err, 125,
 			            "%s%s%s; the program was not "
@@ -1060,6 +1084,7 @@ static int run_blocked(Store *s, const RunSpec *spec, RunOutcome *o)
 	}
 	finalize_record(rec->root, &x, dir, o);
 	r = record_save(rec, true);
+	reap_sandbox(&x);
 	if (r < 0) {
 		/* The program ran: keep its exit status, but say loudly that
 		 * the record still reads "running". */
