@@ -321,10 +321,14 @@ static int build_start_record(const RunSpec *spec, const Command *cmd,
 }
 
 /* One captured stream: the program writes into a pipe, the launcher
- * copies to the terminal and to the run's file and hashes as it goes. */
+ * copies to the terminal and to the run's file and hashes as it goes.
+ * The file is created with the first byte: a run that prints nothing
+ * has no file (each inode costs a launch more than its write would). */
 typedef struct Stream {
-	int pipe_fd; /* read end, -1 at EOF */
-	int file_fd; /* runs/<id>/stdout or stderr */
+	int pipe_fd;      /* read end, -1 at EOF */
+	int file_fd;      /* runs/<id>/stdout or stderr, -1 until output */
+	const char *dir;  /* the run directory */
+	const char *name; /* "stdout" or "stderr" */
 	int tty_fd;  /* xrun's own stdout/stderr, -1 once it failed */
 	Hasher *hash;
 	uint64_t bytes;
@@ -346,6 +350,11 @@ static void stream_pump(Stream *s, char *buf, size_t bufsz)
 	}
 	if (s->tty_fd >= 0 && write_all(s->tty_fd, buf, (size_t)k) < 0)
 		s->tty_fd = -1; /* a closed terminal must not stop capture */
+	if (!s->error && s->file_fd < 0) {
+		int r = create_file(s->dir, s->name, O_APPEND, &s->file_fd);
+		if (r < 0)
+			s->error = r;
+	}
 	if (!s->error) {
 		int r = write_all(s->file_fd, buf, (size_t)k);
 		if (r < 0)
@@ -735,23 +744,22 @@ static int run_blocked(Store *s, const RunSpec *spec, RunOutcome *o)
 	}
 	_cleanup_record_ Record *rec = record_new(rec_json, dir);
 
-	Exec x = {
-	        .out = {.pipe_fd = -1, .file_fd = -1, .tty_fd = STDOUT_FILENO},
-	        .err = {.pipe_fd = -1, .file_fd = -1, .tty_fd = STDERR_FILENO}};
+	Exec x = {.out = {.pipe_fd = -1,
+	                  .file_fd = -1,
+	                  .dir = dir,
+	                  .name = "stdout",
+	                  .tty_fd = STDOUT_FILENO},
+	          .err = {.pipe_fd = -1,
+	                  .file_fd = -1,
+	                  .dir = dir,
+	                  .name = "stderr",
+	                  .tty_fd = STDERR_FILENO}};
 	r = write_params(spec, dir);
-	if (r == 0)
-		r = create_file(dir, "stdout", O_APPEND, &x.out.file_fd);
-	if (r == 0)
-		r = create_file(dir, "stderr", O_APPEND, &x.err.file_fd);
 	/* The directory is synced after the program has started, while it
 	 * runs: until then a crash loses the record, it cannot tear it. */
 	if (r == 0)
 		r = record_save(rec, false);
 	if (r < 0) {
-		if (x.out.file_fd >= 0)
-			close(x.out.file_fd);
-		if (x.err.file_fd >= 0)
-			close(x.err.file_fd);
 		remove_run_dir(dir);
 		return fail(o, r, 125,
 		            "cannot write the start record in '%s': %m; the "
@@ -775,8 +783,6 @@ static int run_blocked(Store *s, const RunSpec *spec, RunOutcome *o)
 		/* Too many open files, say: the record must not stay
 		 * "running" for a program that never ran. */
 		r = -errno;
-		close(x.out.file_fd);
-		close(x.err.file_fd);
 		finalize_not_started(rec->root, r);
 		(void)record_save(rec, true);
 		o->status = "failed";
@@ -806,8 +812,6 @@ static int run_blocked(Store *s, const RunSpec *spec, RunOutcome *o)
 		close(errp[0]);
 		hasher_free(x.out.hash);
 		hasher_free(x.err.hash);
-		close(x.out.file_fd);
-		close(x.err.file_fd);
 		finalize_not_started(rec->root, r);
 		(void)record_save(rec, true);
 		o->status = "failed";
@@ -817,9 +821,13 @@ static int run_blocked(Store *s, const RunSpec *spec, RunOutcome *o)
 	sync_dir_in_background(dir);
 	supervise(&x, sfd);
 	/* The captured output is durable before the record that vouches
-	 * for its digest; an empty file has no data to sync. */
+	 * for its digest; no output, no file, nothing to sync. The new
+	 * file's name is made durable by the final record's directory
+	 * sync. */
 	for (Stream *st = &x.out; st <= &x.err; st++) {
-		if (st->bytes && fdatasync(st->file_fd) < 0 && !st->error)
+		if (st->file_fd < 0)
+			continue;
+		if (fdatasync(st->file_fd) < 0 && !st->error)
 			st->error = -errno;
 		close(st->file_fd);
 	}
