@@ -329,7 +329,7 @@ typedef struct Stream {
 	int file_fd;      /* runs/<id>/stdout or stderr, -1 until output */
 	const char *dir;  /* the run directory */
 	const char *name; /* "stdout" or "stderr" */
-	int tty_fd;  /* xrun's own stdout/stderr, -1 once it failed */
+	int tty_fd;       /* xrun's own stdout/stderr, -1 once it failed */
 	Hasher *hash;
 	uint64_t bytes;
 	int error; /* first error writing the capture file */
