@@ -262,8 +262,7 @@ static int build_start_record(const RunSpec *spec, const Command *cmd,
 	                  seed_source_to_string(spec->seed_source)));
 	json_object_set(rec, "params", spec->params);
 
-	/* Filled in last: its digest is the first SHA-256 the launcher
-	 * needs, and libcrypto is still starting up on another thread. */
+	/* Filled in last (the key keeps its place in the record). */
 	json_object_set_new(rec, "environment", json_null());
 
 	json_t *host = NULL;
