@@ -38,6 +38,9 @@
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
+#ifdef HAVE_SYS_PLATFORM_X86_H
+#include <sys/platform/x86.h>
+#endif
 #include <sys/auxv.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -627,6 +630,42 @@ static void note_miss(Resolver *r, const char *dir)
 		*r->miss_dirs = strv_push(*r->miss_dirs, dir);
 }
 
+#if defined(__x86_64__) && defined(HAVE_SYS_PLATFORM_X86_H)
+/* The levels as glibc's ld.so decides them (dl-hwcaps-subdirs.c), from
+ * the CPU features it has already probed: no cpuid here. libgcc's
+ * __builtin_cpu_supports would link a constructor that runs a dozen
+ * cpuid instructions at every start, each a trap to the hypervisor in
+ * a VM. */
+static int x86_64_level(void)
+{
+	if (!(CPU_FEATURE_ACTIVE(CMPXCHG16B) &&
+	      CPU_FEATURE_ACTIVE(LAHF64_SAHF64) && CPU_FEATURE_ACTIVE(POPCNT) &&
+	      CPU_FEATURE_ACTIVE(SSE3) && CPU_FEATURE_ACTIVE(SSE4_1) &&
+	      CPU_FEATURE_ACTIVE(SSE4_2) && CPU_FEATURE_ACTIVE(SSSE3)))
+		return 1;
+	if (!(CPU_FEATURE_ACTIVE(AVX) && CPU_FEATURE_ACTIVE(AVX2) &&
+	      CPU_FEATURE_ACTIVE(BMI1) && CPU_FEATURE_ACTIVE(BMI2) &&
+	      CPU_FEATURE_ACTIVE(F16C) && CPU_FEATURE_ACTIVE(FMA) &&
+	      CPU_FEATURE_ACTIVE(LZCNT) && CPU_FEATURE_ACTIVE(MOVBE) &&
+	      CPU_FEATURE_ACTIVE(OSXSAVE)))
+		return 2;
+	if (!(CPU_FEATURE_ACTIVE(AVX512F) && CPU_FEATURE_ACTIVE(AVX512BW) &&
+	      CPU_FEATURE_ACTIVE(AVX512CD) && CPU_FEATURE_ACTIVE(AVX512DQ) &&
+	      CPU_FEATURE_ACTIVE(AVX512VL)))
+		return 3;
+	return 4;
+}
+#elif defined(__x86_64__)
+static int x86_64_level(void)
+{
+	__builtin_cpu_init();
+	return __builtin_cpu_supports("x86-64-v4")   ? 4
+	       : __builtin_cpu_supports("x86-64-v3") ? 3
+	       : __builtin_cpu_supports("x86-64-v2") ? 2
+	                                             : 1;
+}
+#endif
+
 /* The glibc-hwcaps subdirectories ld.so tries first in every directory,
  * best first, that this CPU can run. */
 static const char *const *hwcaps_subdirs(void)
@@ -636,12 +675,12 @@ static const char *const *hwcaps_subdirs(void)
 	if (!done) {
 		size_t n = 0;
 #if defined(__x86_64__)
-		__builtin_cpu_init();
-		if (__builtin_cpu_supports("x86-64-v4"))
+		int level = x86_64_level();
+		if (level >= 4)
 			dirs[n++] = "glibc-hwcaps/x86-64-v4";
-		if (__builtin_cpu_supports("x86-64-v3"))
+		if (level >= 3)
 			dirs[n++] = "glibc-hwcaps/x86-64-v3";
-		if (__builtin_cpu_supports("x86-64-v2"))
+		if (level >= 2)
 			dirs[n++] = "glibc-hwcaps/x86-64-v2";
 #endif
 		dirs[n] = NULL;

@@ -13,6 +13,18 @@ static const char log_usage[] =
         "Print the standard output (or, with --stderr, the standard error)\n"
         "that xrun captured from RUN.\n";
 
+/* The capture file is created with the program's first byte: none means
+ * no output, unless the record says there was some. */
+static bool no_output(const Record *r, const char *which)
+{
+	const json_t *res = json_object_get(r->root, "result");
+	if (!json_is_object(res))
+		return true; /* still running, or never started */
+	const json_t *bytes =
+	        json_object_get(json_object_get(res, which), "bytes");
+	return json_is_integer(bytes) && json_integer_value(bytes) == 0;
+}
+
 int cmd_log(int argc, char **argv, Context *ctx)
 {
 	static const struct option opts[] = {
@@ -45,6 +57,8 @@ int cmd_log(int argc, char **argv, Context *ctx)
 		return st;
 	_cleanup_free_ char *path = path_join(r->dir, which);
 	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0 && errno == ENOENT && no_output(r, which))
+		return finish_stdout(0);
 	if (fd < 0) {
 		log_error_errno(-errno, "cannot open the captured %s '%s': %m",
 		                which, path);

@@ -4,21 +4,69 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <openssl/crypto.h>
-#include <openssl/evp.h>
-#include <pthread.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "util.h"
+
+/* The SHA256_* functions, not EVP: EVP_MD_fetch in OpenSSL 3 builds the
+ * default provider's whole table of digests and their names before it
+ * returns SHA-256, and that (with the page faults it takes and the
+ * cleanup at exit) was half a millisecond of every launch, a sixth of
+ * xrun's whole overhead. SHA256_* are the same libcrypto code (SHA-NI,
+ * AVX2) without the provider machinery. They are deprecated since 3.0,
+ * but not removed; a libcrypto built without them gets EVP. */
+#if defined(HAVE_SHA256_INIT) && !defined(OPENSSL_NO_DEPRECATED_3_0)
+#define OPENSSL_SUPPRESS_DEPRECATED 1
+#include <openssl/crypto.h>
+#include <openssl/sha.h>
+
+struct Hasher {
+	SHA256_CTX ctx;
+};
+
+Hasher *hasher_new(void)
+{
+	Hasher *h = xcalloc(1, sizeof *h);
+	if (SHA256_Init(&h->ctx) != 1) {
+		fputs("xrun: cannot initialize SHA-256 from libcrypto\n",
+		      stderr);
+		abort();
+	}
+	return h;
+}
+
+void hasher_update(Hasher *h, const void *p, size_t n)
+{
+	SHA256_Update(&h->ctx, p, n);
+}
+
+Hasher *hasher_free(Hasher *h)
+{
+	if (!h)
+		return NULL;
+	OPENSSL_cleanse(&h->ctx, sizeof h->ctx);
+	free(h);
+	return NULL;
+}
+
+static void hasher_final(Hasher *h, unsigned char md[SHA256_LEN])
+{
+	SHA256_Final(md, &h->ctx);
+}
+
+#else
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <pthread.h>
 
 struct Hasher {
 	EVP_MD_CTX *ctx;
 };
 
 /* libcrypto's default start-up reads openssl.cnf and registers every
- * cipher and digest by name, most of a millisecond on each launch; SHA-256
- * needs none of it, so fetch just that, once. */
+ * cipher and digest by name; SHA-256 needs none of it, so fetch just
+ * that, once, and free nothing at exit. */
 static EVP_MD *sha256_md;
 static pthread_once_t md_once = PTHREAD_ONCE_INIT;
 
@@ -26,7 +74,8 @@ static void fetch_md(void)
 {
 	OPENSSL_init_crypto(OPENSSL_INIT_NO_LOAD_CONFIG |
 	                            OPENSSL_INIT_NO_ADD_ALL_CIPHERS |
-	                            OPENSSL_INIT_NO_ADD_ALL_DIGESTS,
+	                            OPENSSL_INIT_NO_ADD_ALL_DIGESTS |
+	                            OPENSSL_INIT_NO_ATEXIT,
 	                    NULL);
 	sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
 }
@@ -45,25 +94,17 @@ Hasher *hasher_new(void)
 	return h;
 }
 
-void hasher_update(Hasher *h, const void *p, size_t n)
+static void hasher_final(Hasher *h, unsigned char md[SHA256_LEN])
 {
-	EVP_DigestUpdate(h->ctx, p, n);
+	unsigned int len = 0;
+	EVP_DigestFinal_ex(h->ctx, md, &len);
 }
-
-Hasher *hasher_free(Hasher *h)
-{
-	if (!h)
-		return NULL;
-	EVP_MD_CTX_free(h->ctx);
-	free(h);
-	return NULL;
-}
+#endif
 
 char *hasher_finish(Hasher *h)
 {
 	unsigned char md[SHA256_LEN];
-	unsigned int len = 0;
-	EVP_DigestFinal_ex(h->ctx, md, &len);
+	hasher_final(h, md);
 	hasher_free(h);
 	_cleanup_free_ char *hex = hex_encode(md, SHA256_LEN);
 	return xasprintf("sha256:%s", hex);

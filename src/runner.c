@@ -267,8 +267,7 @@ static int build_start_record(const RunSpec *spec, const Command *cmd,
 	                  seed_source_to_string(spec->seed_source)));
 	json_object_set(rec, "params", spec->params);
 
-	/* Filled in last: its digest is the first SHA-256 the launcher
-	 * needs, and libcrypto is still starting up on another thread. */
+	/* Filled in last (the key keeps its place in the record). */
 	json_object_set_new(rec, "environment", json_null());
 
 	json_t *host = NULL;
@@ -324,11 +323,15 @@ static int build_start_record(const RunSpec *spec, const Command *cmd,
 }
 
 /* One captured stream: the program writes into a pipe, the launcher
- * copies to the terminal and to the run's file and hashes as it goes. */
+ * copies to the terminal and to the run's file and hashes as it goes.
+ * The file is created with the first byte: a run that prints nothing
+ * has no file (each inode costs a launch more than its write would). */
 typedef struct Stream {
-	int pipe_fd; /* read end, -1 at EOF */
-	int file_fd; /* runs/<id>/stdout or stderr */
-	int tty_fd;  /* xrun's own stdout/stderr, -1 once it failed */
+	int pipe_fd;      /* read end, -1 at EOF */
+	int file_fd;      /* runs/<id>/stdout or stderr, -1 until output */
+	const char *dir;  /* the run directory */
+	const char *name; /* "stdout" or "stderr" */
+	int tty_fd;       /* xrun's own stdout/stderr, -1 once it failed */
 	Hasher *hash;
 	uint64_t bytes;
 	int error; /* first error writing the capture file */
@@ -349,6 +352,11 @@ static void stream_pump(Stream *s, char *buf, size_t bufsz)
 	}
 	if (s->tty_fd >= 0 && write_all(s->tty_fd, buf, (size_t)k) < 0)
 		s->tty_fd = -1; /* a closed terminal must not stop capture */
+	if (!s->error && s->file_fd < 0) {
+		int r = create_file(s->dir, s->name, O_APPEND, &s->file_fd);
+		if (r < 0)
+			s->error = r;
+	}
 	if (!s->error) {
 		int r = write_all(s->file_fd, buf, (size_t)k);
 		if (r < 0)
@@ -926,31 +934,30 @@ static int run_blocked(Store *s, const RunSpec *spec, RunOutcome *o)
 	}
 	_cleanup_record_ Record *rec = record_new(rec_json, dir);
 
-	Exec x = {
-	        .out = {.pipe_fd = -1, .file_fd = -1, .tty_fd = STDOUT_FILENO},
-	        .err = {.pipe_fd = -1, .file_fd = -1, .tty_fd = STDERR_FILENO},
-	        .sb = sb,
-	        .report_fd = -1,
-	        .timeout_s = spec->timeout_s,
-	        .cg = cg,
-	        .memory = spec->memory};
+	Exec x = {.out = {.pipe_fd = -1,
+	                  .file_fd = -1,
+	                  .dir = dir,
+	                  .name = "stdout",
+	                  .tty_fd = STDOUT_FILENO},
+	          .err = {.pipe_fd = -1,
+	                  .file_fd = -1,
+	                  .dir = dir,
+	                  .name = "stderr",
+	                  .tty_fd = STDERR_FILENO},
+	          .sb = sb,
+	          .report_fd = -1,
+	          .timeout_s = spec->timeout_s,
+	          .cg = cg,
+	          .memory = spec->memory};
 	r = write_params(spec, dir);
 	/* The sandbox binds the metrics file, so it must exist. */
 	if (r == 0 && sb)
 		r = create_file(dir, "metrics.jsonl", 0, NULL);
-	if (r == 0)
-		r = create_file(dir, "stdout", O_APPEND, &x.out.file_fd);
-	if (r == 0)
-		r = create_file(dir, "stderr", O_APPEND, &x.err.file_fd);
 	/* The directory is synced after the program has started, while it
 	 * runs: until then a crash loses the record, it cannot tear it. */
 	if (r == 0)
 		r = record_save(rec, false);
 	if (r < 0) {
-		if (x.out.file_fd >= 0)
-			close(x.out.file_fd);
-		if (x.err.file_fd >= 0)
-			close(x.err.file_fd);
 		remove_run_dir(dir);
 		return fail(o, r, 125,
 		            "cannot write the start record in '%s': %m; the "
@@ -974,8 +981,6 @@ static int run_blocked(Store *s, const RunSpec *spec, RunOutcome *o)
 		/* Too many open files, say: the record must not stay
 		 * "running" for a program that never ran. */
 		r = -errno;
-		close(x.out.file_fd);
-		close(x.err.file_fd);
 		finalize_not_started(rec->root, 125, strerror(-r));
 		(void)record_save(rec, true);
 		o->status = "failed";
@@ -1020,8 +1025,6 @@ static int run_blocked(Store *s, const RunSpec *spec, RunOutcome *o)
 		close(errp[0]);
 		hasher_free(x.out.hash);
 		hasher_free(x.err.hash);
-		close(x.out.file_fd);
-		close(x.err.file_fd);
 		o->status = "failed";
 		if (sb) {
 			_cleanup_free_ char *why = sandbox_explain_failure(-r);
@@ -1044,9 +1047,13 @@ static int run_blocked(Store *s, const RunSpec *spec, RunOutcome *o)
 	if (x.report_fd >= 0)
 		close(x.report_fd);
 	/* The captured output is durable before the record that vouches
-	 * for its digest; an empty file has no data to sync. */
+	 * for its digest; no output, no file, nothing to sync. The new
+	 * file's name is made durable by the final record's directory
+	 * sync. */
 	for (Stream *st = &x.out; st <= &x.err; st++) {
-		if (st->bytes && fdatasync(st->file_fd) < 0 && !st->error)
+		if (st->file_fd < 0)
+			continue;
+		if (fdatasync(st->file_fd) < 0 && !st->error)
 			st->error = -errno;
 		close(st->file_fd);
 	}

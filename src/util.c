@@ -393,9 +393,11 @@ int parse_size(const char *s, uint64_t *ret)
 int read_full_fd(int fd, size_t max, char **ret, size_t *ret_len)
 {
 	/* Room for max bytes, one more to notice a longer file, and NUL;
-	 * a regular file's size is a good first guess. */
+	 * a regular file's size is a good first guess, except that /proc
+	 * and /sys files say 0: they get a page, not a read per byte. */
 	struct stat st;
 	size_t guess = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
+	                               st.st_size > 0 &&
 	                               (uint64_t)st.st_size < max
 	                       ? (size_t)st.st_size + 2
 	                       : 4096;

@@ -93,7 +93,7 @@ echo "machine example.com password SECRET-NETRC2-$$" >"$W/dotfiles/netrc"
 ln -s ../dotfiles/aws "$W/home2/.aws"
 ln -s "$W/dotfiles/netrc" "$W/home2/.netrc"
 [ -n "$RUN_AS" ] && chown -R -h "$TEST_USER:" "$W/home2" "$W/dotfiles"
-out=$($RUN_AS env HOME="$W/home2" "$XRUN" -q run sh -c 'cat "$HOME/.aws/credentials" "$HOME/.netrc"; echo started' 2>&1)
+out=$($RUN_AS env HOME="$W/home2" "$XRUN" -q run sh -c 'cat "$HOME/.aws/credentials" "$HOME/.netrc" 2>&1 | tr -d "\n"; echo; echo started' 2>&1)
 like "$out" "^started" "secrets that are symlinks (~/.aws -> dir, ~/.netrc -> absolute path): the run starts"
 unlike "$out" "SECRET-" "... and what they point to is not readable"
 

@@ -25,6 +25,28 @@ is "$("$XRUN" log --stderr "$first")" err-one "log --stderr with a full id"
 is "$("$XRUN" log "${first:0:6}")" out-one "log with an id prefix"
 is "$("$XRUN" log "$T/.xrun/runs/$first/record.json")" out-one "log with a record path"
 
+# A capture file is created with the first byte of output: a run that
+# prints nothing has none, and log prints nothing for it.
+d2=$T/.xrun/runs/$second
+test ! -e "$d2/stdout" && test ! -e "$d2/stderr"
+ok $? "a run without output has no stdout or stderr file"
+out=$("$XRUN" log "$second" 2>&1)
+ok $? "log of a run without output exits 0"
+is "$out" "" "... and prints nothing"
+out=$("$XRUN" log --stderr "$second" 2>&1)
+ok $? "log --stderr of a run without output exits 0"
+is "$out" "" "... and prints nothing"
+empty=sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855
+is "$(jget "$d2/record.json" 'd["result"]["stdout"]["sha256"]') $(jget "$d2/record.json" 'd["result"]["stdout"]["bytes"]')" \
+	"$empty 0" "the record still gives the digest and size of empty stdout"
+is "$(jget "$d2/record.json" 'd["result"]["stderr"]["sha256"]') $(jget "$d2/record.json" 'd["result"]["stderr"]["bytes"]')" \
+	"$empty 0" "... and of empty stderr"
+mv "$T/.xrun/runs/$first/stderr" "$T/stderr.away"
+"$XRUN" log --stderr "$first" >/dev/null 2>"$T/log.err"
+is "$?" 1 "log fails when the record counts bytes but the file is gone"
+like "$(cat "$T/log.err")" "cannot open the captured stderr" "... and says so"
+mv "$T/stderr.away" "$T/.xrun/runs/$first/stderr"
+
 out=$("$XRUN" show latest)
 ok $? "show latest exits 0"
 like "$out" "^run +$third" "show names the run"
