@@ -3,7 +3,10 @@
  * the integration tests and bench/seccomp-cost.sh.
  *
  *   seccomp-exec PROGRAM [ARG...]
- *   seccomp-exec --digest          print the policy's name and digest */
+ *   seccomp-exec --digest          print the policy's name and digest
+ *   seccomp-exec --allow-all PROGRAM [ARG...]
+ *                                  a filter that allows every call, the
+ *                                  floor any filter costs (benchmarks) */
 #include "config.h"
 
 #include <sys/prctl.h>
@@ -37,7 +40,15 @@ int main(int argc, char **argv)
 		return 125;
 	}
 	scmp_filter_ctx ctx;
-	int r = seccomp_policy_build(&ctx);
+	int r;
+	if (streq(argv[1], "--allow-all") && argc > 2) {
+		argv++;
+		ctx = seccomp_init(SCMP_ACT_ALLOW);
+		r = ctx ? seccomp_attr_set(ctx, SCMP_FLTATR_ACT_BADARCH,
+		                           SCMP_ACT_KILL_PROCESS)
+		        : -ENOMEM;
+	} else
+		r = seccomp_policy_build(&ctx);
 	if (r < 0) {
 		fprintf(stderr, "seccomp-exec: build: %s\n", strerror(-r));
 		return 125;
