@@ -268,6 +268,16 @@ int seccomp_policy_build(scmp_filter_ctx *ret)
 
 int seccomp_policy_digest(char **ret)
 {
+	/* The program built last is the policy's: no second compile on
+	 * the launch path. */
+	pthread_mutex_lock(&compiled_lock);
+	if (compiled_prog) {
+		*ret = sha256_mem(compiled_prog,
+		                  compiled_len * sizeof *compiled_prog);
+		pthread_mutex_unlock(&compiled_lock);
+		return 0;
+	}
+	pthread_mutex_unlock(&compiled_lock);
 	_cleanup_seccomp_ scmp_filter_ctx ctx = NULL;
 	int r = policy_new(&ctx);
 	if (r < 0)
