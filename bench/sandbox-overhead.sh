@@ -33,7 +33,7 @@ pass() { # pass NAME PREFIX...: one side-by-side run, as the prefix says
 	chmod 777 "$dir/$name"
 	(cd "$dir/$name" && "$@" "$XRUN" -q run -- /bin/true) # store, caches
 	(cd "$dir/$name" && "$@" hyperfine -N --warmup 20 --runs "$RUNS" \
-		--export-json "$dir/$name.json" \
+		--export-json "$dir/$name/times.json" \
 		-n "/bin/true" "/bin/true" \
 		-n "xrun run -- /bin/true" "$XRUN -q run -- /bin/true" \
 		-n "xrun run --no-sandbox -- /bin/true" "$XRUN -q run --no-sandbox -- /bin/true" \
@@ -52,7 +52,7 @@ fi
 import json, os, statistics, sys
 d = sys.argv[1]
 for who in ("root", "user"):
-    path = os.path.join(d, who + ".json")
+    path = os.path.join(d, who, "times.json")
     if not os.path.exists(path):
         continue
     rows = [(r["command"], statistics.median(r["times"]) * 1000)

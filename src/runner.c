@@ -780,6 +780,15 @@ static void finalize_not_started(json_t *rec, int exit_code, const char *cause)
 	                              "signal", "cause", c));
 }
 
+static void close_pipe(int p[2])
+{
+	for (int i = 0; i < 2; i++)
+		if (p[i] >= 0) {
+			close(p[i]);
+			p[i] = -1;
+		}
+}
+
 static void remove_run_dir(const char *dir)
 {
 	static const char *const files[] = {"record.json", "params.json",
@@ -923,16 +932,15 @@ static int run_blocked(Store *s, const RunSpec *spec, RunOutcome *o)
 		        sandbox_to_json(sb, spec->memory, spec->timeout_s);
 	}
 	json_auto_t *xvars = xrun_variables(spec, id, dir, seed, env);
-	json_t *rec_json = NULL;
-	_cleanup_stat_cache_ StatCache *cache = stat_cache_new(s->cache);
-	r = build_start_record(spec, cmd, env, id, seed, s->cache, cache, git,
-	                       xvars, sandbox_json, o, &rec_json);
-	(void)stat_cache_save(cache);
-	if (r < 0) {
-		remove_run_dir(dir);
-		return r;
+	/* The program's environment: the recorded one plus xrun's own. */
+	_cleanup_strv_free_ char **prog_env = strv_copy(env);
+	const char *name;
+	json_t *val;
+	json_object_foreach (xvars, name, val) {
+		_cleanup_free_ char *v = json_bytes_decode(val, NULL);
+		_cleanup_free_ char *e = xasprintf("%s=%s", name, v);
+		prog_env = env_put(prog_env, e);
 	}
-	_cleanup_record_ Record *rec = record_new(rec_json, dir);
 
 	Exec x = {.out = {.pipe_fd = -1,
 	                  .file_fd = -1,
@@ -949,16 +957,69 @@ static int run_blocked(Store *s, const RunSpec *spec, RunOutcome *o)
 	          .timeout_s = spec->timeout_s,
 	          .cg = cg,
 	          .memory = spec->memory};
+	/* The sandbox binds params.json and metrics.jsonl: both exist
+	 * before it starts. */
 	r = write_params(spec, dir);
-	/* The sandbox binds the metrics file, so it must exist. */
 	if (r == 0 && sb)
 		r = create_file(dir, "metrics.jsonl", 0, NULL);
+	int outp[2] = {-1, -1}, errp[2] = {-1, -1};
+	if (r == 0 &&
+	    (pipe2(outp, O_CLOEXEC) < 0 || pipe2(errp, O_CLOEXEC) < 0))
+		r = -errno;
+	if (r < 0) {
+		git_probe_free(git);
+		close_pipe(outp);
+		close_pipe(errp);
+		remove_run_dir(dir);
+		return fail(o, r, 125,
+		            "cannot prepare the run in '%s': %m; the program "
+		            "was not started",
+		            dir);
+	}
+	/* A closed terminal must not kill the launcher mid-capture. */
+	signal(SIGPIPE, SIG_IGN);
+
+	/* The sandbox is built while the record is captured and written:
+	 * on two cores the two take turns less than they overlap. Its
+	 * program starts only once the start record is on disk. */
+	int spawn_err = 0;
+	if (sb) {
+		if (cg && (r = run_cgroup_enter(cg)) < 0)
+			warn(o,
+			     "cannot enter the run's cgroup: %s; the run has "
+			     "no memory or process limit",
+			     strerror(-r));
+		spawn_err = sandbox_start(sb, cmd->path, spec->argv, prog_env,
+		                          spec->cwd, outp[1], errp[1]);
+		if (cg)
+			run_cgroup_leave(cg);
+		if (spawn_err == 0) {
+			x.pid = sb->reaper;
+			x.report_fd = TAKE_FD(sb->report_fd);
+		}
+	}
+
+	json_t *rec_json = NULL;
+	_cleanup_stat_cache_ StatCache *cache = stat_cache_new(s->cache);
+	r = build_start_record(spec, cmd, env, id, seed, s->cache, cache, git,
+	                       xvars, sandbox_json, o, &rec_json);
+	(void)stat_cache_save(cache);
 	/* The directory is synced after the program has started, while it
 	 * runs: until then a crash loses the record, it cannot tear it. */
+	_cleanup_record_ Record *rec =
+	        r == 0 ? record_new(rec_json, dir) : NULL;
 	if (r == 0)
 		r = record_save(rec, false);
 	if (r < 0) {
+		if (sb)
+			sandbox_abort(sb);
+		if (x.report_fd >= 0)
+			close(x.report_fd);
+		close_pipe(outp);
+		close_pipe(errp);
 		remove_run_dir(dir);
+		if (o->error) /* build_start_record said why */
+			return r;
 		return fail(o, r, 125,
 		            "cannot write the start record in '%s': %m; the "
 		            "program was not started",
@@ -967,33 +1028,10 @@ static int run_blocked(Store *s, const RunSpec *spec, RunOutcome *o)
 	o->id = xstrdup(id);
 	o->record_path = xstrdup(rec->path);
 
-	/* The program's environment: the recorded one plus xrun's own. */
-	const char *name;
-	json_t *val;
-	json_object_foreach (xvars, name, val) {
-		_cleanup_free_ char *v = json_bytes_decode(val, NULL);
-		_cleanup_free_ char *e = xasprintf("%s=%s", name, v);
-		env = env_put(env, e);
-	}
-
-	int outp[2], errp[2];
-	if (pipe2(outp, O_CLOEXEC) < 0 || pipe2(errp, O_CLOEXEC) < 0) {
-		/* Too many open files, say: the record must not stay
-		 * "running" for a program that never ran. */
-		r = -errno;
-		finalize_not_started(rec->root, 125, strerror(-r));
-		(void)record_save(rec, true);
-		o->status = "failed";
-		return fail(o, r, 125,
-		            "cannot create pipes for the program's "
-		            "output: %m");
-	}
 	sigset_t mask;
 	signal_mask(&mask);
 	_cleanup_close_ int sfd =
 	        signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
-	/* A closed terminal must not kill the launcher mid-capture. */
-	signal(SIGPIPE, SIG_IGN);
 
 	x.out.hash = hasher_new();
 	x.err.hash = hasher_new();
@@ -1002,22 +1040,23 @@ static int run_blocked(Store *s, const RunSpec *spec, RunOutcome *o)
 	x.started_ns = now_ns();
 	x.mono_start = monotonic_ns();
 	o->setup_ms = (double)(x.mono_start - setup_start) / 1e6;
-	/* The program is born in the cgroup: the launcher steps in for the
-	 * fork and out again. */
-	if (cg && (r = run_cgroup_enter(cg)) < 0)
-		warn(o,
-		     "cannot enter the run's cgroup: %s; the run has no "
-		     "memory or process limit",
-		     strerror(-r));
 	if (sb) {
-		r = sandbox_spawn(sb, cmd->path, spec->argv, env, spec->cwd,
-		                  outp[1], errp[1]);
-		x.pid = sb->reaper;
-		x.report_fd = TAKE_FD(sb->report_fd);
-	} else
-		r = spawn_program(spec, cmd, env, outp[1], errp[1], &x.pid);
-	if (cg)
-		run_cgroup_leave(cg);
+		r = spawn_err;
+		if (r == 0)
+			sandbox_go(sb);
+	} else {
+		/* The program is born in the cgroup: the launcher steps in
+		 * for the fork and out again. */
+		if (cg && (r = run_cgroup_enter(cg)) < 0)
+			warn(o,
+			     "cannot enter the run's cgroup: %s; the run has "
+			     "no memory or process limit",
+			     strerror(-r));
+		r = spawn_program(spec, cmd, prog_env, outp[1], errp[1],
+		                  &x.pid);
+		if (cg)
+			run_cgroup_leave(cg);
+	}
 	close(outp[1]);
 	close(errp[1]);
 	if (r < 0) {

@@ -46,6 +46,7 @@ Sandbox *sandbox_new(void)
 	sb->gid = getgid();
 	sb->reaper = -1;
 	sb->report_fd = -1;
+	sb->go_fd = -1;
 	return sb;
 }
 
@@ -63,6 +64,8 @@ Sandbox *sandbox_free(Sandbox *sb)
 	free(sb->seccomp_digest);
 	if (sb->report_fd >= 0)
 		close(sb->report_fd);
+	if (sb->go_fd >= 0)
+		close(sb->go_fd);
 	free(sb);
 	return NULL;
 }
@@ -653,6 +656,7 @@ typedef struct Exec {
 	char *const *envp;
 	const char *cwd;
 	int out_fd, err_fd;
+	int go_fd; /* one byte from the launcher: execve */
 } Exec;
 
 /* The program's side: everything it must not inherit is taken away, the
@@ -689,6 +693,15 @@ _noreturn_ static void exec_program(const Child *c, const Exec *e)
 	int r = seccomp_policy_load(c->sb->seccomp);
 	if (r < 0)
 		child_fail(c, -r, "installing the seccomp filter");
+	/* Everything is ready but the start record: wait for it. EOF: the
+	 * launcher gave up (or died), and the program never runs. */
+	char byte = 0;
+	ssize_t n;
+	do
+		n = read(e->go_fd, &byte, 1);
+	while (n < 0 && errno == EINTR);
+	if (n != 1 || byte != 'g')
+		_exit(0);
 	execve(e->path, e->argv, e->envp);
 	SandboxReport rep = {.kind = REPORT_EXEC_FAILED, .err = errno};
 	(void)!write(c->report_fd, &rep, sizeof rep);
@@ -716,6 +729,7 @@ _noreturn_ static void reap(const Child *c, const Exec *e)
 		exec_program(c, e);
 	close(e->out_fd);
 	close(e->err_fd);
+	close(e->go_fd);
 	for (;;) {
 		struct signalfd_siginfo si;
 		ssize_t n = read(sfd, &si, sizeof si);
@@ -749,18 +763,45 @@ _noreturn_ static void reap(const Child *c, const Exec *e)
 	}
 }
 
-int sandbox_spawn(Sandbox *sb, const char *path, char *const argv[],
+static int cmp_int(const void *a, const void *b)
+{
+	return *(const int *)a - *(const int *)b;
+}
+
+/* pid 1 keeps its own stdio, the pipes it was given, and nothing else of
+ * the launcher's (capture files, the git probe's pipes, a signalfd). */
+static void close_other_fds(int *keep, size_t n)
+{
+	qsort(keep, n, sizeof *keep, cmp_int);
+	unsigned from = 3;
+	for (size_t i = 0; i < n; i++) {
+		if (keep[i] < (int)from)
+			continue;
+		if ((unsigned)keep[i] > from)
+			(void)syscall(SYS_close_range, from,
+			              (unsigned)keep[i] - 1, 0U);
+		from = (unsigned)keep[i] + 1;
+	}
+	(void)syscall(SYS_close_range, from, ~0U, 0U);
+}
+
+int sandbox_start(Sandbox *sb, const char *path, char *const argv[],
                   char *const envp[], const char *cwd, int out_fd, int err_fd)
 {
-	int rep[2];
+	int rep[2], go[2];
 	if (pipe2(rep, O_CLOEXEC) < 0)
 		return -errno;
+	if (pipe2(go, O_CLOEXEC) < 0) {
+		int r = -errno;
+		close(rep[0]);
+		close(rep[1]);
+		return r;
+	}
 	unsigned long flags = CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID |
 	                      CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWCGROUP |
 	                      SIGCHLD;
 	if (!sb->share_net)
 		flags |= CLONE_NEWNET;
-	pid_t parent = getpid();
 	/* Like fork(2), with the namespaces made in the same step; the
 	 * launcher is single-threaded here, so the child may allocate. */
 	pid_t pid = (pid_t)syscall(SYS_clone, flags, NULL, NULL, NULL, NULL);
@@ -768,30 +809,58 @@ int sandbox_spawn(Sandbox *sb, const char *path, char *const argv[],
 		int r = -errno;
 		close(rep[0]);
 		close(rep[1]);
+		close(go[0]);
+		close(go[1]);
 		return r;
 	}
 	if (pid == 0) {
 		Child c = {.report_fd = rep[1], .sb = sb};
-		Exec e = {path, argv, envp, cwd, out_fd, err_fd};
-		close(rep[0]);
+		Exec e = {path, argv, envp, cwd, out_fd, err_fd, go[0]};
+		int keep[] = {rep[1], go[0], out_fd, err_fd};
+		close_other_fds(keep, ELEMENTSOF(keep));
 		if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0)
 			child_fail(&c, errno,
 			           "setting the parent-death signal");
-		/* The launcher may have died before the line above. */
-		if (getppid() != parent && getppid() != 0)
-			_exit(125);
 		map_ids(&c);
 		build_root(&c);
 		if (sethostname(SANDBOX_HOSTNAME, strlen(SANDBOX_HOSTNAME)) < 0)
 			child_fail(&c, errno, "setting the host name");
 		if (!sb->share_net)
 			loopback_up(&c);
+		/* The view is ready; the program is made ready too, and
+		 * starts when the launcher has made the start record
+		 * durable. */
 		reap(&c, &e);
 	}
 	close(rep[1]);
+	close(go[0]);
 	sb->reaper = pid;
 	sb->report_fd = rep[0];
+	sb->go_fd = go[1];
 	return 0;
+}
+
+void sandbox_go(Sandbox *sb)
+{
+	/* A pid 1 that failed has reported why and gone: EPIPE says
+	 * nothing more. */
+	(void)!write(sb->go_fd, "g", 1);
+	close(sb->go_fd);
+	sb->go_fd = -1;
+}
+
+void sandbox_abort(Sandbox *sb)
+{
+	if (sb->go_fd >= 0) {
+		close(sb->go_fd);
+		sb->go_fd = -1;
+	}
+	if (sb->reaper > 0) {
+		int st;
+		while (waitpid(sb->reaper, &st, 0) < 0 && errno == EINTR)
+			;
+		sb->reaper = -1;
+	}
 }
 
 int sandbox_read_report(int fd, SandboxReport *ret)

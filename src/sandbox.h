@@ -48,6 +48,7 @@ typedef struct Sandbox {
 	/* set by sandbox_spawn */
 	pid_t reaper;  /* pid 1 of the sandbox, as the launcher sees it */
 	int report_fd; /* read end: setup errors and the program's end */
+	int go_fd;     /* write end: one byte starts the program */
 } Sandbox;
 
 Sandbox *sandbox_new(void);
@@ -94,13 +95,18 @@ typedef struct SandboxReport {
 	char what[240]; /* the step that failed */
 } SandboxReport;
 
-/* Start the sandbox and the program in it. The program's stdout and
- * stderr are out_fd and err_fd; it runs in cwd with argv and envp. On
- * success sb->reaper and sb->report_fd are set; the launcher waits for
- * the reaper and reads one report. Returns -errno when the namespaces
- * cannot be made (nothing was started). */
-int sandbox_spawn(Sandbox *sb, const char *path, char *const argv[],
+/* Start the sandbox: its namespaces are made and its view built while
+ * the launcher goes on (writing the start record, say); the program, with
+ * argv and envp in cwd and stdout and stderr on out_fd and err_fd, starts
+ * at sandbox_go(). On success sb->reaper and sb->report_fd are set; the
+ * launcher waits for the reaper and reads its reports. Returns -errno
+ * when the namespaces cannot be made (nothing was started). */
+int sandbox_start(Sandbox *sb, const char *path, char *const argv[],
                   char *const envp[], const char *cwd, int out_fd, int err_fd);
+/* Let the program start. */
+void sandbox_go(Sandbox *sb);
+/* Never start it: pid 1 exits, and is waited for. */
+void sandbox_abort(Sandbox *sb);
 
 /* Read one report; -ENODATA at EOF without one. */
 int sandbox_read_report(int fd, SandboxReport *ret);
