@@ -797,14 +797,13 @@ int sandbox_start(Sandbox *sb, const char *path, char *const argv[],
 		close(rep[1]);
 		return r;
 	}
-	unsigned long flags = CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID |
-	                      CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWCGROUP |
-	                      SIGCHLD;
-	if (!sb->share_net)
-		flags |= CLONE_NEWNET;
-	/* Like fork(2), with the namespaces made in the same step; the
-	 * launcher is single-threaded here, so the child may allocate. */
-	pid_t pid = (pid_t)syscall(SYS_clone, flags, NULL, NULL, NULL, NULL);
+	/* Like fork(2), with the user and pid namespaces made in the same
+	 * step (pid 1 must be born in its namespace); the child makes the
+	 * others itself, off the launcher's path. The launcher is
+	 * single-threaded here, so the child may allocate. */
+	pid_t pid = (pid_t)syscall(SYS_clone,
+	                           CLONE_NEWUSER | CLONE_NEWPID | SIGCHLD, NULL,
+	                           NULL, NULL, NULL);
 	if (pid < 0) {
 		int r = -errno;
 		close(rep[0]);
@@ -822,6 +821,12 @@ int sandbox_start(Sandbox *sb, const char *path, char *const argv[],
 			child_fail(&c, errno,
 			           "setting the parent-death signal");
 		map_ids(&c);
+		int flags = CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS |
+		            CLONE_NEWCGROUP;
+		if (!sb->share_net)
+			flags |= CLONE_NEWNET;
+		if (unshare(flags) < 0)
+			child_fail(&c, errno, "creating the namespaces");
 		build_root(&c);
 		if (sethostname(SANDBOX_HOSTNAME, strlen(SANDBOX_HOSTNAME)) < 0)
 			child_fail(&c, errno, "setting the host name");
