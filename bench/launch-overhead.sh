@@ -1,6 +1,8 @@
 #!/bin/sh
-# Launch overhead: `xrun run -- /bin/true` against `/bin/true` alone, with
-# warm caches, median of many runs (hyperfine), side by side in one run.
+# Launch overhead of the record: `xrun run --no-sandbox -- /bin/true`
+# against `/bin/true` alone, with warm caches, median of many runs
+# (hyperfine), side by side in one run. (The sandbox's own cost is
+# bench/sandbox-overhead.sh.)
 #
 #   bench/launch-overhead.sh [XRUN] [RUNS]
 #
@@ -19,7 +21,7 @@ command -v hyperfine >/dev/null || {
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
 cd "$dir"
-"$XRUN" -q run -- /bin/true # create the store, warm the caches
+"$XRUN" -q run --no-sandbox -- /bin/true # create the store, warm the caches
 # The floor: spawn + two durable record writes and nothing else.
 cc -O2 -o "$dir/floor" "$here/floor.c"
 mkdir "$dir/floor.d"
@@ -28,15 +30,15 @@ echo "== machine: $(uname -srm), $(nproc) CPUs, $(sed -n 's/^model name[^:]*: //
 echo "== xrun: $("$XRUN" --version)"
 hyperfine -N --warmup 20 --runs "$RUNS" --export-json "$dir/plain.json" \
 	-n '/bin/true' '/bin/true' \
-	-n 'xrun run -- /bin/true' "$XRUN -q run -- /bin/true" \
+	-n 'xrun run --no-sandbox -- /bin/true' "$XRUN -q run --no-sandbox -- /bin/true" \
 	-n 'floor: spawn + 2 durable writes' "$dir/floor $dir/floor.d /bin/true" >&2
 
 mkdir repo && cd repo
 git init -q . && echo x >f && git add f &&
 	git -c user.name=b -c user.email=b@example.invalid commit -q -m x
-"$XRUN" -q run -- /bin/true
+"$XRUN" -q run --no-sandbox -- /bin/true
 hyperfine -N --warmup 20 --runs "$RUNS" --export-json "$dir/git.json" \
-	-n 'xrun run -- /bin/true (in a git repo)' "$XRUN -q run -- /bin/true" >&2
+	-n 'xrun run --no-sandbox -- /bin/true (in a git repo)' "$XRUN -q run --no-sandbox -- /bin/true" >&2
 
 /usr/bin/python3 - "$dir/plain.json" "$dir/git.json" <<'PY'
 import json, statistics, sys
@@ -49,7 +51,7 @@ print(f"{'command':42} {'median':>10} {'overhead':>10}")
 for name, med in rows:
     over = med - base
     print(f"{name:42} {med:8.2f}ms {over:+8.2f}ms")
-print(f"target: xrun run -- /bin/true within 3 ms of /bin/true: "
+print(f"target: xrun run --no-sandbox -- /bin/true within 3 ms of /bin/true: "
       f"{'met' if rows[1][1] - base < 3 else 'NOT met'}")
 print(f"xrun above the floor: {rows[1][1] - rows[2][1]:+.2f}ms")
 PY
