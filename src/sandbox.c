@@ -350,24 +350,21 @@ static void map_ids(const Child *c)
  * namespace: a remount must repeat them or it fails with EPERM. */
 static unsigned long locked_flags(const char *path)
 {
+	static const struct {
+		unsigned long st, ms;
+	} map[] = {
+	        {ST_NOSUID, MS_NOSUID},         {ST_NODEV, MS_NODEV},
+	        {ST_NOEXEC, MS_NOEXEC},         {ST_NOATIME, MS_NOATIME},
+	        {ST_NODIRATIME, MS_NODIRATIME}, {ST_RELATIME, MS_RELATIME},
+	        {ST_RDONLY, MS_RDONLY},
+	};
 	struct statvfs sv;
 	unsigned long f = 0;
 	if (statvfs(path, &sv) < 0)
 		return 0;
-	if (sv.f_flag & ST_NOSUID)
-		f |= MS_NOSUID;
-	if (sv.f_flag & ST_NODEV)
-		f |= MS_NODEV;
-	if (sv.f_flag & ST_NOEXEC)
-		f |= MS_NOEXEC;
-	if (sv.f_flag & ST_NOATIME)
-		f |= MS_NOATIME;
-	if (sv.f_flag & ST_NODIRATIME)
-		f |= MS_NODIRATIME;
-	if (sv.f_flag & ST_RELATIME)
-		f |= MS_RELATIME;
-	if (sv.f_flag & ST_RDONLY)
-		f |= MS_RDONLY;
+	for (size_t i = 0; i < ELEMENTSOF(map); i++)
+		if (sv.f_flag & map[i].st)
+			f |= map[i].ms;
 	return f;
 }
 
