@@ -1151,7 +1151,7 @@ int materialize(const Store *s, const Manifest *m, bool single_file,
 		    fchmodat(rootfd, e->path, e->mode & 07777, 0) < 0)
 			r = -errno;
 	}
-	if (r == 0 && mode == MATERIALIZE_VIEW && fchmod(rootfd, 0755) < 0)
+	if (r == 0 && fchmod(rootfd, 0755) < 0)
 		r = -errno;
 	return r;
 }

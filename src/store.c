@@ -586,3 +586,56 @@ int store_sync(const Store *s)
 		return -errno;
 	return 0;
 }
+
+int store_list_objects(const Store *s, StoredObject **ret, size_t *ret_n)
+{
+	DIR *top = opendir(s->objects);
+	if (!top)
+		return -errno;
+	StoredObject *v = NULL;
+	size_t n = 0, cap = 0;
+	struct dirent *de;
+	while ((de = readdir(top))) {
+		if (strlen(de->d_name) != 2)
+			continue;
+		int fd =
+		        openat(dirfd(top), de->d_name,
+		               O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (fd < 0)
+			continue;
+		DIR *d = fdopendir(fd);
+		if (!d) {
+			close(fd);
+			continue;
+		}
+		struct dirent *e;
+		while ((e = readdir(d))) {
+			char name[DIGEST_STR_LEN + 1];
+			if (strlen(e->d_name) != 62)
+				continue;
+			snprintf(name, sizeof name, "sha256:%s%s", de->d_name,
+			         e->d_name);
+			unsigned char md[SHA256_LEN];
+			struct stat st;
+			if (digest_parse(name, md) < 0 ||
+			    fstatat(dirfd(d), e->d_name, &st,
+			            AT_SYMLINK_NOFOLLOW) < 0)
+				continue;
+			if (n == cap) {
+				cap = cap ? cap * 2 : 1024;
+				v = xrealloc(v, cap * sizeof *v);
+			}
+			memcpy(v[n].md, md, SHA256_LEN);
+			v[n].size = (uint64_t)st.st_size;
+			v[n].mtime_ns =
+			        (int64_t)st.st_mtim.tv_sec * 1000000000 +
+			        st.st_mtim.tv_nsec;
+			n++;
+		}
+		closedir(d);
+	}
+	closedir(top);
+	*ret = v;
+	*ret_n = n;
+	return 0;
+}

@@ -89,3 +89,12 @@ int store_object_read(const Store *s, const unsigned char md[SHA256_LEN],
 /* Make everything written to the store's file system durable (syncfs),
  * one call for a whole batch of objects. */
 int store_sync(const Store *s);
+
+typedef struct StoredObject {
+	unsigned char md[SHA256_LEN];
+	uint64_t size;
+	int64_t mtime_ns;
+} StoredObject;
+/* Every object file under objects/ (names that are not digests are
+ * skipped). */
+int store_list_objects(const Store *s, StoredObject **ret, size_t *ret_n);
