@@ -15,6 +15,7 @@ struct RunPins {
 	size_t workspace;
 	size_t *inputs;
 	size_t n_inputs;
+	bool pinned;    /* every root hashed and stored */
 	char *view_dir; /* tmp/view-<id>, removed at the end */
 	char **warnings;
 };
@@ -182,6 +183,7 @@ int run_pins_prepare(Store *s, const RunSpec *spec, char *const *outputs,
 		*ret_error = xstrdup(pinner_error(p->pinner));
 		return r;
 	}
+	p->pinned = true;
 	if (!sb)
 		return 0;
 
@@ -231,7 +233,8 @@ json_t *pin_root_json(const PinRoot *r)
 
 void run_pins_record(const RunPins *p, json_t *rec)
 {
-	if (!p)
+	/* A failed pin records nothing it did not finish. */
+	if (!p || !p->pinned)
 		return;
 	json_t *source = json_object_get(rec, "source");
 	if (p->has_workspace && json_is_object(source)) {
