@@ -254,7 +254,10 @@ static int walk_dir(Walk *w, int dirfd, const char *name, const char *rel)
 	while ((de = readdir(d))) {
 		if (streq(de->d_name, ".") || streq(de->d_name, ".."))
 			continue;
-		if (w->opt->skip_dot_git && streq(de->d_name, ".git"))
+		/* git's own directory, and xrun stores (this one is
+		 * excluded anyway; another one is no part of the work) */
+		if (w->opt->skip_dot_git && (streq(de->d_name, ".git") ||
+		                             streq(de->d_name, STORE_DIRNAME)))
 			continue;
 		_cleanup_free_ char *sub =
 		        rel[0] ? xasprintf("%s/%s", rel, de->d_name)

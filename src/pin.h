@@ -63,7 +63,7 @@ typedef struct PinAddOptions {
 	char *const *exclude; /* absolute paths left out of the tree */
 	char *const *only;    /* relative files to take (git's list), or NULL
 	                         for everything */
-	bool skip_dot_git;    /* leave out directories named .git */
+	bool skip_dot_git;    /* leave out entries named .git and .xrun */
 	bool warn_links;      /* warn of links that point out of the tree */
 	uint64_t limit;       /* -EFBIG past this many bytes; 0: none */
 } PinAddOptions;
