@@ -28,13 +28,3 @@ int cmd_diff(int argc, char **argv, Context *ctx)
 {
 	return pending("diff", argc, argv);
 }
-
-int cmd_verify(int argc, char **argv, Context *ctx)
-{
-	return pending("verify", argc, argv);
-}
-
-int cmd_gc(int argc, char **argv, Context *ctx)
-{
-	return pending("gc", argc, argv);
-}

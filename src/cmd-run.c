@@ -2,6 +2,8 @@
 #include "config.h"
 
 #include <getopt.h>
+#include <inttypes.h>
+#include <sys/stat.h>
 
 #include "cmd.h"
 #include "runner.h"
@@ -26,9 +28,18 @@ static const char run_usage[] =
         "  -n, --name NAME       a name for the run\n"
         "  --tag KEY=VALUE       a label; repeatable\n"
         "  -e, --env KEY=VALUE   set a variable for the program; repeatable\n"
+        "  -i, --input PATH      pin a file or directory: hashed, stored, "
+        "seen\n"
+        "                        read-only by the run as it was now; "
+        "repeatable\n"
         "  -o, --output PATH     a path the run may write (made as a "
         "directory\n"
-        "                        when missing); repeatable\n"
+        "                        when missing), kept in the store after "
+        "the\n"
+        "                        run; repeatable\n"
+        "  --workspace-limit SIZE  pin a workspace of at most SIZE (default "
+        "1G,\n"
+        "                        or $XRUN_WORKSPACE_LIMIT)\n"
         "  --net                 give the run the host's network "
         "(default:\n"
         "                        loopback only)\n"
@@ -45,14 +56,52 @@ static const char run_usage[] =
         "\n"
         "The program runs in a sandbox: new namespaces, the host read-only,\n"
         "private /tmp, no capabilities, a seccomp filter, secret stores in\n"
-        "the home directory and the store hidden.\n"
+        "the home directory and the store hidden. The workspace (the git "
+        "work\n"
+        "tree, or the working directory) and every input are pinned into "
+        "the\n"
+        "store and the run sees them read-only, exactly as they were when "
+        "it\n"
+        "started.\n"
         "\n"
-        "Not available yet: -i/--input, --deterministic.\n"
+        "Not available yet: --deterministic.\n"
         "\n"
         "Exit status: the program's; 128+N when it died of signal N; 125 when\n"
         "xrun failed before starting it; 126/127 when it cannot be executed "
         "or\n"
         "is not found.\n";
+
+/* The progress of pinning on stderr, when it is a terminal. */
+static void draw_progress(void *data, const PinProgress *p)
+{
+	(void)data;
+	if (p->finished) {
+		fputs("\r\033[K", stderr);
+		fflush(stderr);
+		return;
+	}
+	enum { WIDTH = 24 };
+	double frac = p->bytes_total
+	                      ? (double)p->bytes_done / (double)p->bytes_total
+	                      : 1.0;
+	if (frac > 1)
+		frac = 1;
+	char bar[WIDTH + 1];
+	int fill = (int)(frac * WIDTH);
+	for (int i = 0; i < WIDTH; i++)
+		bar[i] = i < fill ? '#' : '.';
+	bar[WIDTH] = 0;
+	double mib = 1024.0 * 1024.0;
+	double rate = p->elapsed_s > 0
+	                      ? (double)p->bytes_done / mib / p->elapsed_s
+	                      : 0;
+	fprintf(stderr,
+	        "\r\033[Kxrun: pinning [%s] %.0f/%.0f MiB, %" PRIu64 "/%" PRIu64
+	        " files, %.0f MiB/s",
+	        bar, (double)p->bytes_done / mib, (double)p->bytes_total / mib,
+	        p->files_done, p->files_total, rate);
+	fflush(stderr);
+}
 
 static int bad_usage(const char *fmt, const char *arg)
 {
@@ -94,6 +143,7 @@ int cmd_run(int argc, char **argv, Context *ctx)
 		OPT_PIDS,
 		OPT_TIMEOUT,
 		OPT_DETERMINISTIC,
+		OPT_WORKSPACE_LIMIT,
 	};
 	static const struct option opts[] = {
 	        {"seed", required_argument, NULL, OPT_SEED},
@@ -111,6 +161,8 @@ int cmd_run(int argc, char **argv, Context *ctx)
 	        {"timeout", required_argument, NULL, OPT_TIMEOUT},
 	        {"deterministic", no_argument, NULL, OPT_DETERMINISTIC},
 	        {"no-sandbox", no_argument, NULL, OPT_NO_SANDBOX},
+	        {"workspace-limit", required_argument, NULL,
+	         OPT_WORKSPACE_LIMIT},
 	        {"help", no_argument, NULL, 'h'},
 	        {0},
 	};
@@ -176,10 +228,22 @@ int cmd_run(int argc, char **argv, Context *ctx)
 			spec->no_sandbox = true;
 			break;
 		case 'i':
-			return bad_usage("%s is not available yet: pinning "
-			                 "inputs arrives in a later version of "
-			                 "xrun",
-			                 "--input");
+			r = run_spec_add_input(spec, optarg, ctx->cwd);
+			if (r == -EEXIST)
+				return bad_usage("input given twice: '%s'",
+				                 optarg);
+			if (r < 0)
+				return bad_usage("-i takes a path other than "
+				                 "'/', not '%s'",
+				                 optarg);
+			break;
+		case OPT_WORKSPACE_LIMIT:
+			if (parse_size(optarg, &spec->workspace_limit) < 0)
+				return bad_usage(
+				        "--workspace-limit takes a size "
+				        "like 512M, 4G or 1.5GiB, not '%s'",
+				        optarg);
+			break;
 		case 'o':
 			r = run_spec_add_output(spec, optarg, ctx->cwd);
 			if (r == -EEXIST)
@@ -252,12 +316,31 @@ int cmd_run(int argc, char **argv, Context *ctx)
 			return 125;
 		}
 	}
+	/* A missing input is a mistake on the command line: no run. */
+	for (char **i = spec->inputs; i && *i; i++) {
+		struct stat st;
+		if (stat(*i, &st) < 0) {
+			log_error_errno(-errno,
+			                "cannot pin input '%s': %m; check the "
+			                "path given to -i",
+			                *i);
+			return 125;
+		}
+	}
+	const char *wl = getenv("XRUN_WORKSPACE_LIMIT");
+	if (!spec->workspace_limit && wl && *wl &&
+	    parse_size(wl, &spec->workspace_limit) < 0)
+		return bad_usage("XRUN_WORKSPACE_LIMIT takes a size like 512M, "
+		                 "4G or 1.5GiB, not '%s'",
+		                 wl);
 	spec->argv = strv_copy(argv + optind);
 	spec->cwd = xstrdup(ctx->cwd);
 
 	if (context_find_store(ctx, true) < 0)
 		return 125;
 
+	if (log_level >= LOG_NORMAL && isatty(STDERR_FILENO))
+		runner_set_progress(draw_progress, NULL);
 	RunOutcome o;
 	r = runner_run(ctx->store, spec, &o);
 	for (char **w = o.warnings; w && *w; w++)

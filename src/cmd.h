@@ -23,6 +23,7 @@ int cmd_replay(int argc, char **argv, Context *ctx);
 int cmd_diff(int argc, char **argv, Context *ctx);
 int cmd_verify(int argc, char **argv, Context *ctx);
 int cmd_gc(int argc, char **argv, Context *ctx);
+int cmd_checkout(int argc, char **argv, Context *ctx);
 
 /* Shared by the commands */
 bool want_color(const Context *ctx, int fd);

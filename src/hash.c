@@ -110,6 +110,48 @@ char *hasher_finish(Hasher *h)
 	return xasprintf("sha256:%s", hex);
 }
 
+void hasher_finish_raw(Hasher *h, unsigned char ret_md[SHA256_LEN])
+{
+	hasher_final(h, ret_md);
+	hasher_free(h);
+}
+
+void digest_format(const unsigned char md[SHA256_LEN],
+                   char buf[DIGEST_STR_LEN + 1])
+{
+	static const char hex[] = "0123456789abcdef";
+	memcpy(buf, "sha256:", 7);
+	for (size_t i = 0; i < SHA256_LEN; i++) {
+		buf[7 + 2 * i] = hex[md[i] >> 4];
+		buf[7 + 2 * i + 1] = hex[md[i] & 15];
+	}
+	buf[DIGEST_STR_LEN] = 0;
+}
+
+static int hex_value(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	return -1;
+}
+
+int digest_parse(const char *s, unsigned char ret_md[SHA256_LEN])
+{
+	unsigned char md[SHA256_LEN];
+	if (!s || strlen(s) != DIGEST_STR_LEN || !strneq(s, "sha256:", 7))
+		return -EINVAL;
+	for (size_t i = 0; i < SHA256_LEN; i++) {
+		int hi = hex_value(s[7 + 2 * i]), lo = hex_value(s[8 + 2 * i]);
+		if (hi < 0 || lo < 0)
+			return -EINVAL;
+		md[i] = (unsigned char)(hi << 4 | lo);
+	}
+	memcpy(ret_md, md, SHA256_LEN);
+	return 0;
+}
+
 char *sha256_mem(const void *p, size_t n)
 {
 	Hasher *h = hasher_new();

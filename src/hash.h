@@ -14,6 +14,13 @@ Hasher *hasher_new(void);
 void hasher_update(Hasher *h, const void *p, size_t n);
 /* Finish and return "sha256:…" (caller frees); the hasher is freed. */
 char *hasher_finish(Hasher *h);
+/* Finish into the raw 32 bytes; the hasher is freed. */
+void hasher_finish_raw(Hasher *h, unsigned char ret_md[SHA256_LEN]);
+/* "sha256:<hex>" of a raw digest, into buf (DIGEST_STR_LEN + 1 bytes). */
+void digest_format(const unsigned char md[SHA256_LEN],
+                   char buf[DIGEST_STR_LEN + 1]);
+/* Parse "sha256:<64 lowercase hex>": -EINVAL for anything else. */
+int digest_parse(const char *s, unsigned char ret_md[SHA256_LEN]);
 Hasher *hasher_free(Hasher *h);
 static inline void hasher_freep(Hasher **h)
 {

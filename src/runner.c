@@ -19,6 +19,7 @@
 #include "cgroup.h"
 #include "command.h"
 #include "hash.h"
+#include "run-pins.h"
 #include "sandbox.h"
 #include "statcache.h"
 #include "util.h"
@@ -28,6 +29,15 @@ extern char **environ;
 /* Signals a user sends to "the run": passed on to the program. */
 static const int forwarded_signals[] = {SIGINT,  SIGTERM, SIGHUP,
                                         SIGQUIT, SIGUSR1, SIGUSR2};
+
+static PinProgressFn progress_fn;
+static void *progress_data;
+
+void runner_set_progress(PinProgressFn fn, void *data)
+{
+	progress_fn = fn;
+	progress_data = data;
+}
 
 void run_outcome_clear(RunOutcome *o)
 {
@@ -924,6 +934,17 @@ static int run_blocked(Store *s, const RunSpec *spec, RunOutcome *o)
 		return fail(o, -errno, 125, "cannot draw a seed: %m");
 	}
 
+	/* The workspace and the inputs are pinned, and their views join
+	 * the sandbox's plan before the store is hidden. A failure is
+	 * recorded below, once the start record is built. */
+	_cleanup_run_pins_ RunPins *pins = NULL;
+	_cleanup_free_ char *pin_error = NULL;
+	int pin_r = run_pins_prepare(s, spec, outputs, sb,
+	                             strv_env_get(env, "HOME"), id, progress_fn,
+	                             progress_data, &pins, &pin_error);
+	for (char *const *w = run_pins_warnings(pins); w && *w; w++)
+		warn(o, "%s", *w);
+
 	_cleanup_free_ char *params_path = path_join(dir, "params.json");
 	_cleanup_free_ char *metrics_path = path_join(dir, "metrics.jsonl");
 	if (sb) {
@@ -983,7 +1004,7 @@ static int run_blocked(Store *s, const RunSpec *spec, RunOutcome *o)
 	 * on two cores the two take turns less than they overlap. Its
 	 * program starts only once the start record is on disk. */
 	int spawn_err = 0;
-	if (sb) {
+	if (sb && pin_r == 0) {
 		if (cg && (r = run_cgroup_enter(cg)) < 0)
 			warn(o,
 			     "cannot enter the run's cgroup: %s; the run has "
@@ -1004,6 +1025,8 @@ static int run_blocked(Store *s, const RunSpec *spec, RunOutcome *o)
 	r = build_start_record(spec, cmd, env, id, seed, s->cache, cache, git,
 	                       xvars, sandbox_json, o, &rec_json);
 	(void)stat_cache_save(cache);
+	if (r == 0)
+		run_pins_record(pins, rec_json);
 	/* The directory is synced after the program has started, while it
 	 * runs: until then a crash loses the record, it cannot tear it. */
 	_cleanup_record_ Record *rec =
@@ -1027,6 +1050,15 @@ static int run_blocked(Store *s, const RunSpec *spec, RunOutcome *o)
 	}
 	o->id = xstrdup(id);
 	o->record_path = xstrdup(rec->path);
+	if (pin_r < 0) {
+		close_pipe(outp);
+		close_pipe(errp);
+		o->status = "failed";
+		finalize_not_started(rec->root, 125, pin_error);
+		(void)record_save(rec, true);
+		return fail(o, pin_r, 125, "%s; the program was not started",
+		            pin_error);
+	}
 
 	sigset_t mask;
 	signal_mask(&mask);
@@ -1128,6 +1160,8 @@ static int run_blocked(Store *s, const RunSpec *spec, RunOutcome *o)
 		x.wstatus = x.report.wstatus;
 		x.ru = x.report.ru;
 	}
+	run_pins_outputs(s, outputs, progress_fn, progress_data, rec->root,
+	                 &o->warnings);
 	finalize_record(rec->root, &x, dir, o);
 	r = record_save(rec, true);
 	reap_sandbox(&x);

@@ -3,6 +3,7 @@
  * whatever running learns, replaying gets too. */
 #pragma once
 
+#include "pin.h"
 #include "spec.h"
 #include "store.h"
 
@@ -20,6 +21,10 @@ typedef struct RunOutcome {
 } RunOutcome;
 
 void run_outcome_clear(RunOutcome *o);
+
+/* Where pinning reports its progress (cmd-run.c draws a bar); NULL for
+ * none. */
+void runner_set_progress(PinProgressFn fn, void *data);
 
 /* Returns 0 when the program ran (whatever its status), or -errno when
  * xrun failed; o->error and o->exit_status say what and how to exit

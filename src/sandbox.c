@@ -210,6 +210,30 @@ void sandbox_plan_store(Sandbox *sb, const char *store_root, const char *params,
 	sandbox_add_mount(sb, MOUNT_REMOUNT_RO, NULL, store_root, 0);
 }
 
+static bool path_below(const char *path, const char *top)
+{
+	size_t n = strlen(top);
+	return strneq(path, top, n) && (path[n] == '/' || path[n] == 0);
+}
+
+void sandbox_plan_pinned(Sandbox *sb, char *const *views, char *const *dests)
+{
+	size_t before = sb->n_mounts;
+	for (size_t i = 0; views && views[i]; i++)
+		sandbox_add_mount(sb, MOUNT_RO_BIND, views[i], dests[i], 0);
+	for (size_t i = 0; i < before; i++) {
+		MountStep m = sb->mounts[i];
+		if (m.kind != MOUNT_RW_BIND && m.kind != MOUNT_HIDE)
+			continue;
+		for (size_t k = 0; dests && dests[k]; k++)
+			if (path_below(m.dest, dests[k])) {
+				sandbox_add_mount(sb, m.kind, m.source, m.dest,
+				                  m.mode);
+				break;
+			}
+	}
+}
+
 int sandbox_compile_seccomp(Sandbox *sb)
 {
 	scmp_filter_ctx ctx = NULL;

@@ -73,6 +73,13 @@ int sandbox_plan_default(Sandbox *sb, const char *cwd, char *const *outputs,
 void sandbox_plan_store(Sandbox *sb, const char *store_root, const char *params,
                         const char *metrics);
 
+/* Pinned trees (DESIGN.md §3): each views[i] bound read-only over
+ * dests[i], after the default plan and before the store is hidden.
+ * --output binds and hidden paths that lie below a pinned path are
+ * applied again after the views, so that a view neither covers an output
+ * nor uncovers a secret. */
+void sandbox_plan_pinned(Sandbox *sb, char *const *views, char *const *dests);
+
 /* Compile the seccomp policy into sb (before fork, so the child only
  * issues system calls). */
 int sandbox_compile_seccomp(Sandbox *sb);

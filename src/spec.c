@@ -44,6 +44,7 @@ RunSpec *run_spec_free(RunSpec *s)
 	json_decref(s->tags);
 	free(s->replay_of);
 	strv_free(s->outputs);
+	strv_free(s->inputs);
 	free(s);
 	return NULL;
 }
@@ -256,5 +257,19 @@ int run_spec_add_output(RunSpec *s, const char *path, const char *cwd)
 		if (streq(*o, p))
 			return -EEXIST;
 	s->outputs = strv_push(s->outputs, p);
+	return 0;
+}
+
+int run_spec_add_input(RunSpec *s, const char *path, const char *cwd)
+{
+	if (!*path)
+		return -EINVAL;
+	_cleanup_free_ char *p = path_normalize(cwd, path);
+	if (streq(p, "/"))
+		return -EINVAL;
+	for (char **o = s->inputs; o && *o; o++)
+		if (streq(*o, p))
+			return -EEXIST;
+	s->inputs = strv_push(s->inputs, p);
 	return 0;
 }

@@ -31,13 +31,15 @@ typedef struct RunSpec {
 	json_t *tags; /* {key: string} */
 	char *replay_of;
 	/* The sandbox (DESIGN.md §4) and its limits */
-	bool no_sandbox;  /* --no-sandbox: run on the host */
-	bool net;         /* --net: the host's network */
-	bool gpu;         /* --gpu: NVIDIA and DRI devices */
-	char **outputs;   /* -o: absolute paths the run may write */
-	uint64_t pids;    /* --pids, 0 = none */
-	uint64_t memory;  /* --memory in bytes, 0 = none */
-	double timeout_s; /* --timeout, 0 = none */
+	bool no_sandbox; /* --no-sandbox: run on the host */
+	bool net;        /* --net: the host's network */
+	bool gpu;        /* --gpu: NVIDIA and DRI devices */
+	char **outputs;  /* -o: absolute paths the run may write */
+	char **inputs;   /* -i: absolute paths pinned and seen read-only */
+	uint64_t workspace_limit; /* bytes; 0 = the default (1 GiB) */
+	uint64_t pids;            /* --pids, 0 = none */
+	uint64_t memory;          /* --memory in bytes, 0 = none */
+	double timeout_s;         /* --timeout, 0 = none */
 } RunSpec;
 
 RunSpec *run_spec_new(void);
@@ -76,3 +78,5 @@ int run_spec_ensure_seed(RunSpec *s);
 char *path_normalize(const char *cwd, const char *path);
 /* -o PATH: -EINVAL for "" or "/", -EEXIST when given twice. */
 int run_spec_add_output(RunSpec *s, const char *path, const char *cwd);
+/* -i PATH: likewise. */
+int run_spec_add_input(RunSpec *s, const char *path, const char *cwd);

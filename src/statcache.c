@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <jansson.h>
+#include <pthread.h>
 #include <sys/stat.h>
 
 #include "hash.h"
@@ -15,17 +16,35 @@
  * when many different programs are run. */
 #define STAT_CACHE_MAX 4096
 
+#define PIN_TABLE_FILE "pin-v1.bin"
+#define PIN_TABLE_MAGIC "xrunpin1"
+/* 72 bytes an entry: 10 million files is a 720 MB table. */
+#define PIN_TABLE_MAX (10u * 1000 * 1000)
+
+typedef struct PinKey {
+	uint64_t dev, ino, size;
+	int64_t mtime_ns, ctime_ns;
+	unsigned char md[SHA256_LEN];
+} PinKey;
+
 struct StatCache {
 	char *dir;
 	json_t *entries; /* path -> [dev, ino, size, mtime_ns, ctime_ns, digest]
 	                  */
 	bool loaded, dirty;
+	/* the pin table: open addressing on (dev, ino) */
+	pthread_mutex_t lock;
+	PinKey *slots;
+	unsigned char *used;
+	size_t n_slots, n_used;
+	bool pin_loaded, pin_dirty;
 };
 
 StatCache *stat_cache_new(const char *cache_dir)
 {
 	StatCache *c = xcalloc(1, sizeof *c);
 	c->dir = cache_dir ? xstrdup(cache_dir) : NULL;
+	pthread_mutex_init(&c->lock, NULL);
 	return c;
 }
 
@@ -35,6 +54,9 @@ StatCache *stat_cache_free(StatCache *c)
 		return NULL;
 	free(c->dir);
 	json_decref(c->entries);
+	free(c->slots);
+	free(c->used);
+	pthread_mutex_destroy(&c->lock);
 	free(c);
 	return NULL;
 }
@@ -129,25 +151,148 @@ int stat_cache_hash(StatCache *c, const char *path, char **ret_digest,
 	return 0;
 }
 
-int stat_cache_save(StatCache *c)
+static uint64_t slot_hash(uint64_t dev, uint64_t ino)
 {
-	if (!c || !c->dir || !c->dirty)
-		return 0;
-	_cleanup_free_ char *text = json_dumps(c->entries, JSON_COMPACT);
-	if (!text)
-		return -ENOMEM;
+	uint64_t h = ino * 0x9e3779b97f4a7c15u ^ dev * 0xc2b2ae3d27d4eb4fu;
+	return h ^ (h >> 29);
+}
+
+static void pin_insert(StatCache *c, const PinKey *k);
+
+static void pin_grow(StatCache *c)
+{
+	PinKey *old = c->slots;
+	unsigned char *old_used = c->used;
+	size_t old_n = c->n_slots;
+	c->n_slots = old_n ? old_n * 2 : 1024;
+	c->slots = xcalloc(c->n_slots, sizeof *c->slots);
+	c->used = xcalloc(c->n_slots, 1);
+	c->n_used = 0;
+	for (size_t i = 0; i < old_n; i++)
+		if (old_used[i])
+			pin_insert(c, &old[i]);
+	free(old);
+	free(old_used);
+}
+
+static PinKey *pin_slot(const StatCache *c, uint64_t dev, uint64_t ino,
+                        size_t *ret_i)
+{
+	size_t mask = c->n_slots - 1;
+	size_t i = slot_hash(dev, ino) & mask;
+	while (c->used[i]) {
+		if (c->slots[i].dev == dev && c->slots[i].ino == ino)
+			break;
+		i = (i + 1) & mask;
+	}
+	*ret_i = i;
+	return c->used[i] ? &c->slots[i] : NULL;
+}
+
+static void pin_insert(StatCache *c, const PinKey *k)
+{
+	if ((c->n_used + 1) * 2 > c->n_slots)
+		pin_grow(c);
+	size_t i;
+	if (!pin_slot(c, k->dev, k->ino, &i)) {
+		c->used[i] = 1;
+		c->n_used++;
+	}
+	c->slots[i] = *k;
+}
+
+static void pin_load(StatCache *c)
+{
+	if (c->pin_loaded)
+		return;
+	c->pin_loaded = true;
+	pin_grow(c);
+	if (!c->dir)
+		return;
+	_cleanup_free_ char *p = path_join(c->dir, PIN_TABLE_FILE);
+	_cleanup_close_ int fd =
+	        open(p, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
+	struct stat st;
+	if (fd < 0 || fstat(fd, &st) < 0 || st.st_size < 8 ||
+	    (uint64_t)st.st_size > 8 + (uint64_t)PIN_TABLE_MAX * sizeof(PinKey))
+		return;
+	_cleanup_free_ char *buf = NULL;
+	size_t len;
+	if (read_full_fd(fd, (size_t)st.st_size, &buf, &len) < 0 || len < 8 ||
+	    memcmp(buf, PIN_TABLE_MAGIC, 8) != 0)
+		return; /* rebuilt */
+	size_t n = (len - 8) / sizeof(PinKey);
+	while (c->n_slots < 2 * (n + 1))
+		pin_grow(c);
+	for (size_t i = 0; i < n; i++) {
+		PinKey k;
+		memcpy(&k, buf + 8 + i * sizeof k, sizeof k);
+		pin_insert(c, &k);
+	}
+}
+
+bool stat_cache_lookup(StatCache *c, const struct stat *st,
+                       unsigned char ret_md[SHA256_LEN])
+{
+	if (!c || !c->dir)
+		return false;
+	pthread_mutex_lock(&c->lock);
+	pin_load(c);
+	size_t i;
+	const PinKey *k =
+	        pin_slot(c, (uint64_t)st->st_dev, (uint64_t)st->st_ino, &i);
+	bool hit = k && k->size == (uint64_t)st->st_size &&
+	           k->mtime_ns == ts_ns(st->st_mtim) &&
+	           k->ctime_ns == ts_ns(st->st_ctim);
+	if (hit)
+		memcpy(ret_md, k->md, SHA256_LEN);
+	pthread_mutex_unlock(&c->lock);
+	return hit;
+}
+
+void stat_cache_remember(StatCache *c, const struct stat *before,
+                         const struct stat *after,
+                         const unsigned char md[SHA256_LEN])
+{
+	if (!c || !c->dir)
+		return;
+	if (before->st_dev != after->st_dev ||
+	    before->st_ino != after->st_ino ||
+	    before->st_size != after->st_size ||
+	    ts_ns(before->st_mtim) != ts_ns(after->st_mtim) ||
+	    ts_ns(before->st_ctim) != ts_ns(after->st_ctim) ||
+	    now_ns() - ts_ns(after->st_ctim) <= 2 * (int64_t)1000000000)
+		return;
+	PinKey k = {
+	        .dev = (uint64_t)after->st_dev,
+	        .ino = (uint64_t)after->st_ino,
+	        .size = (uint64_t)after->st_size,
+	        .mtime_ns = ts_ns(after->st_mtim),
+	        .ctime_ns = ts_ns(after->st_ctim),
+	};
+	memcpy(k.md, md, SHA256_LEN);
+	pthread_mutex_lock(&c->lock);
+	pin_load(c);
+	if (c->n_used < PIN_TABLE_MAX) {
+		pin_insert(c, &k);
+		c->pin_dirty = true;
+	}
+	pthread_mutex_unlock(&c->lock);
+}
+
+static int save_file(const char *dir, const char *name, const void *p, size_t n)
+{
 	unsigned char rnd[6];
 	if (getentropy(rnd, sizeof rnd) < 0)
 		return -errno;
 	_cleanup_free_ char *hex = hex_encode(rnd, sizeof rnd);
-	_cleanup_free_ char *tmp =
-	        xasprintf("%s/.%s.%s.tmp", c->dir, STAT_CACHE_FILE, hex);
-	_cleanup_free_ char *dst = path_join(c->dir, STAT_CACHE_FILE);
+	_cleanup_free_ char *tmp = xasprintf("%s/.%s.%s.tmp", dir, name, hex);
+	_cleanup_free_ char *dst = path_join(dir, name);
 	int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
 	              0644);
 	if (fd < 0)
 		return -errno;
-	int r = write_all(fd, text, strlen(text));
+	int r = write_all(fd, p, n);
 	if (close(fd) < 0 && r == 0)
 		r = -errno;
 	/* Concurrent writers each rename a whole file: last one wins. */
@@ -155,7 +300,41 @@ int stat_cache_save(StatCache *c)
 		r = -errno;
 	if (r < 0)
 		unlink(tmp);
-	else
-		c->dirty = false;
 	return r;
+}
+
+static int pin_save(StatCache *c)
+{
+	if (!c->pin_dirty)
+		return 0;
+	size_t len = 8 + c->n_used * sizeof(PinKey), off = 8;
+	_cleanup_free_ char *buf = xmalloc(len);
+	memcpy(buf, PIN_TABLE_MAGIC, 8);
+	for (size_t i = 0; i < c->n_slots; i++)
+		if (c->used[i]) {
+			memcpy(buf + off, &c->slots[i], sizeof(PinKey));
+			off += sizeof(PinKey);
+		}
+	int r = save_file(c->dir, PIN_TABLE_FILE, buf, len);
+	if (r == 0)
+		c->pin_dirty = false;
+	return r;
+}
+
+int stat_cache_save(StatCache *c)
+{
+	if (!c || !c->dir)
+		return 0;
+	pthread_mutex_lock(&c->lock);
+	int r = pin_save(c);
+	pthread_mutex_unlock(&c->lock);
+	if (!c->dirty)
+		return r;
+	_cleanup_free_ char *text = json_dumps(c->entries, JSON_COMPACT);
+	if (!text)
+		return -ENOMEM;
+	int r2 = save_file(c->dir, STAT_CACHE_FILE, text, strlen(text));
+	if (r2 == 0)
+		c->dirty = false;
+	return r < 0 ? r : r2;
 }

@@ -4,7 +4,11 @@
  * directory; losing it only costs time. */
 #pragma once
 
+#include <stdbool.h>
 #include <stdint.h>
+#include <sys/stat.h>
+
+#include "hash.h"
 
 typedef struct StatCache StatCache;
 
@@ -24,3 +28,17 @@ int stat_cache_hash(StatCache *c, const char *path, char **ret_digest,
 /* Write the cache back if it changed (temp file + rename; no fsync: a
  * cache lost in a crash is rebuilt). */
 int stat_cache_save(StatCache *c);
+
+/* The table for pinned trees, keyed on the stat key alone (device,
+ * inode, size, mtime_ns, ctime_ns; no path), so that re-pinning an
+ * unchanged tree of many files costs one stat call per file. A flat file
+ * of fixed records in the cache directory, loaded on first use. Both
+ * calls are safe from many threads. */
+bool stat_cache_lookup(StatCache *c, const struct stat *st,
+                       unsigned char ret_md[SHA256_LEN]);
+/* Remember st's digest: only when the file was stable while it was read
+ * (before and after are its stat before and after reading) and its
+ * ctime is more than two seconds old, as for stat_cache_hash(). */
+void stat_cache_remember(StatCache *c, const struct stat *before,
+                         const struct stat *after,
+                         const unsigned char md[SHA256_LEN]);

@@ -4,6 +4,8 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <linux/fs.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <uuid/uuid.h>
 
@@ -17,6 +19,7 @@ Store *store_free(Store *s)
 	free(s->runs);
 	free(s->cache);
 	free(s->tmp);
+	free(s->objects);
 	free(s);
 	return NULL;
 }
@@ -103,6 +106,7 @@ int store_open(const char *root, bool create, Store **ret, bool *ret_created)
 	s->runs = path_join(s->root, "runs");
 	s->cache = path_join(s->root, "cache");
 	s->tmp = path_join(s->root, "tmp");
+	s->objects = path_join(s->root, "objects/sha256");
 	/* The subdirectories are made once; later runs only check. */
 	if (create && (created || !is_dir(s->runs) || !is_dir(s->cache))) {
 		_cleanup_free_ char *objects = path_join(s->root, "objects");
@@ -327,5 +331,311 @@ int store_resolve(Store *s, const char *spec, char **ret_path, char **ret_error)
 	}
 	_cleanup_free_ char *dir = path_join(s->runs, found);
 	*ret_path = path_join(dir, "record.json");
+	return 0;
+}
+
+char *store_object_path(const Store *s, const unsigned char md[SHA256_LEN])
+{
+	char d[DIGEST_STR_LEN + 1];
+	digest_format(md, d);
+	return xasprintf("%s/%.2s/%s", s->objects, d + 7, d + 9);
+}
+
+int store_object_exists(const Store *s, const unsigned char md[SHA256_LEN])
+{
+	_cleanup_free_ char *p = store_object_path(s, md);
+	struct stat st;
+	if (lstat(p, &st) == 0)
+		return S_ISREG(st.st_mode) ? 1 : -EUCLEAN;
+	return errno == ENOENT ? 0 : -errno;
+}
+
+int store_object_open(const Store *s, const unsigned char md[SHA256_LEN],
+                      int *ret_fd)
+{
+	_cleanup_free_ char *p = store_object_path(s, md);
+	int fd = open(p, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0)
+		return -errno;
+	*ret_fd = fd;
+	return 0;
+}
+
+int store_temp_create(const Store *s, char **ret_path, int *ret_fd)
+{
+	for (int tries = 0; tries < 16; tries++) {
+		unsigned char rnd[8];
+		if (getentropy(rnd, sizeof rnd) < 0)
+			return -errno;
+		_cleanup_free_ char *hex = hex_encode(rnd, sizeof rnd);
+		_cleanup_free_ char *p =
+		        xasprintf("%s/obj-%s.tmp", s->tmp, hex);
+		int fd = open(
+		        p, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+		        0444);
+		if (fd < 0) {
+			if (errno == EEXIST)
+				continue;
+			if (errno == ENOENT && mkdir(s->tmp, 0755) == 0)
+				continue; /* a store from before tmp/ */
+			return -errno;
+		}
+		*ret_path = TAKE_PTR(p);
+		*ret_fd = fd;
+		return 0;
+	}
+	return -EEXIST;
+}
+
+int store_object_commit(const Store *s, const char *tmp_path,
+                        const unsigned char md[SHA256_LEN])
+{
+	_cleanup_free_ char *dst = store_object_path(s, md);
+	if (rename(tmp_path, dst) == 0)
+		return 0;
+	if (errno != ENOENT)
+		return -errno;
+	/* The fan-out directory is missing: make it (many writers may race
+	 * to), then try once more. */
+	_cleanup_free_ char *dir = xstrdup(dst);
+	*strrchr(dir, '/') = 0;
+	if (mkdir(dir, 0755) < 0 && errno != EEXIST) {
+		if (errno != ENOENT)
+			return -errno;
+		int r = mkdir_p(dir, 0755);
+		if (r < 0)
+			return r;
+	}
+	if (rename(tmp_path, dst) < 0)
+		return -errno;
+	return 0;
+}
+
+int copy_and_hash(int in, int out, unsigned char ret_md[SHA256_LEN],
+                  uint64_t *ret_size)
+{
+	enum { CHUNK = 4 << 20 };
+	_cleanup_free_ char *buf = xmalloc(CHUNK);
+	_cleanup_hasher_ Hasher *h = ret_md ? hasher_new() : NULL;
+	uint64_t total = 0;
+	for (;;) {
+		ssize_t k = read(in, buf, CHUNK);
+		if (k < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (k == 0)
+			break;
+		if (h)
+			hasher_update(h, buf, (size_t)k);
+		if (out >= 0) {
+			int r = write_all(out, buf, (size_t)k);
+			if (r < 0)
+				return r;
+		}
+		total += (uint64_t)k;
+	}
+	if (h)
+		hasher_finish_raw(TAKE_PTR(h), ret_md);
+	if (ret_size)
+		*ret_size = total;
+	return 0;
+}
+
+int reflink_fd(int in, int out)
+{
+	if (ioctl(out, FICLONE, in) == 0)
+		return 0;
+	/* ext4, tmpfs, NFS without server-side clone, across file systems */
+	if (errno == ENOTTY || errno == EINVAL || errno == EXDEV ||
+	    errno == EOPNOTSUPP || errno == ENOSYS || errno == EBADF ||
+	    errno == EPERM)
+		return -EOPNOTSUPP;
+	return -errno;
+}
+
+static int fsync_parent(const char *path)
+{
+	_cleanup_free_ char *dir = xstrdup(path);
+	*strrchr(dir, '/') = 0;
+	return fsync_dir(dir);
+}
+
+static int put_temp(const Store *s, int fd, const char *tmp, int tfd,
+                    unsigned char md[SHA256_LEN], uint64_t *ret_size)
+{
+	uint64_t size;
+	int r = reflink_fd(fd, tfd);
+	if (r == 0) {
+		/* The clone shares blocks: hash what was cloned. */
+		if (lseek(tfd, 0, SEEK_SET) < 0)
+			return -errno;
+		r = copy_and_hash(tfd, -1, md, &size);
+	} else if (r == -EOPNOTSUPP) {
+		if (lseek(fd, 0, SEEK_SET) < 0 && errno != ESPIPE)
+			return -errno;
+		(void)posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+		r = copy_and_hash(fd, tfd, md, &size);
+	}
+	if (r < 0)
+		return r;
+	r = store_object_exists(s, md);
+	if (r < 0)
+		return r;
+	if (r == 0) {
+		if (fsync(tfd) < 0)
+			return -errno;
+		r = store_object_commit(s, tmp, md);
+		if (r < 0)
+			return r;
+		_cleanup_free_ char *dst = store_object_path(s, md);
+		r = fsync_parent(dst);
+		if (r < 0)
+			return r;
+	} else
+		(void)unlink(tmp);
+	if (ret_size)
+		*ret_size = size;
+	return 0;
+}
+
+int store_put_fd(const Store *s, int fd, unsigned char ret_md[SHA256_LEN],
+                 uint64_t *ret_size)
+{
+	_cleanup_free_ char *tmp = NULL;
+	_cleanup_close_ int tfd = -1;
+	int r = store_temp_create(s, &tmp, &tfd);
+	if (r < 0)
+		return r;
+	unsigned char md[SHA256_LEN];
+	r = put_temp(s, fd, tmp, tfd, md, ret_size);
+	if (r < 0) {
+		(void)unlink(tmp);
+		return r;
+	}
+	memcpy(ret_md, md, SHA256_LEN);
+	return 0;
+}
+
+int store_put_mem(const Store *s, const void *p, size_t n,
+                  unsigned char ret_md[SHA256_LEN])
+{
+	unsigned char md[SHA256_LEN];
+	Hasher *h = hasher_new();
+	hasher_update(h, p, n);
+	hasher_finish_raw(h, md);
+	int r = store_object_exists(s, md);
+	if (r < 0)
+		return r;
+	if (r == 0) {
+		_cleanup_free_ char *tmp = NULL;
+		_cleanup_close_ int tfd = -1;
+		r = store_temp_create(s, &tmp, &tfd);
+		if (r < 0)
+			return r;
+		r = write_all(tfd, p, n);
+		if (r == 0 && fsync(tfd) < 0)
+			r = -errno;
+		if (r == 0)
+			r = store_object_commit(s, tmp, md);
+		if (r < 0) {
+			(void)unlink(tmp);
+			return r;
+		}
+		_cleanup_free_ char *dst = store_object_path(s, md);
+		r = fsync_parent(dst);
+		if (r < 0)
+			return r;
+	}
+	memcpy(ret_md, md, SHA256_LEN);
+	return 0;
+}
+
+int store_object_read(const Store *s, const unsigned char md[SHA256_LEN],
+                      size_t max, char **ret, size_t *ret_len)
+{
+	_cleanup_close_ int fd = -1;
+	int r = store_object_open(s, md, &fd);
+	if (r < 0)
+		return r;
+	_cleanup_free_ char *buf = NULL;
+	size_t len;
+	r = read_full_fd(fd, max, &buf, &len);
+	if (r < 0)
+		return r;
+	unsigned char got[SHA256_LEN];
+	Hasher *h = hasher_new();
+	hasher_update(h, buf, len);
+	hasher_finish_raw(h, got);
+	if (memcmp(got, md, SHA256_LEN) != 0)
+		return -EBADMSG;
+	*ret = TAKE_PTR(buf);
+	if (ret_len)
+		*ret_len = len;
+	return 0;
+}
+
+int store_sync(const Store *s)
+{
+	_cleanup_close_ int fd =
+	        open(s->objects, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (syncfs(fd) < 0)
+		return -errno;
+	return 0;
+}
+
+int store_list_objects(const Store *s, StoredObject **ret, size_t *ret_n)
+{
+	DIR *top = opendir(s->objects);
+	if (!top)
+		return -errno;
+	StoredObject *v = NULL;
+	size_t n = 0, cap = 0;
+	struct dirent *de;
+	while ((de = readdir(top))) {
+		if (strlen(de->d_name) != 2)
+			continue;
+		int fd =
+		        openat(dirfd(top), de->d_name,
+		               O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (fd < 0)
+			continue;
+		DIR *d = fdopendir(fd);
+		if (!d) {
+			close(fd);
+			continue;
+		}
+		struct dirent *e;
+		while ((e = readdir(d))) {
+			char name[DIGEST_STR_LEN + 1];
+			if (strlen(e->d_name) != 62)
+				continue;
+			snprintf(name, sizeof name, "sha256:%s%s", de->d_name,
+			         e->d_name);
+			unsigned char md[SHA256_LEN];
+			struct stat st;
+			if (digest_parse(name, md) < 0 ||
+			    fstatat(dirfd(d), e->d_name, &st,
+			            AT_SYMLINK_NOFOLLOW) < 0)
+				continue;
+			if (n == cap) {
+				cap = cap ? cap * 2 : 1024;
+				v = xrealloc(v, cap * sizeof *v);
+			}
+			memcpy(v[n].md, md, SHA256_LEN);
+			v[n].size = (uint64_t)st.st_size;
+			v[n].mtime_ns =
+			        (int64_t)st.st_mtim.tv_sec * 1000000000 +
+			        st.st_mtim.tv_nsec;
+			n++;
+		}
+		closedir(d);
+	}
+	closedir(top);
+	*ret = v;
+	*ret_n = n;
 	return 0;
 }

@@ -5,15 +5,17 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "hash.h"
 #include "record.h"
 
 #define STORE_DIRNAME ".xrun"
 
 typedef struct Store {
-	char *root;  /* absolute path of the .xrun directory */
-	char *runs;  /* root/runs */
-	char *cache; /* root/cache */
-	char *tmp;   /* root/tmp */
+	char *root;    /* absolute path of the .xrun directory */
+	char *runs;    /* root/runs */
+	char *cache;   /* root/cache */
+	char *tmp;     /* root/tmp */
+	char *objects; /* root/objects/sha256 */
 } Store;
 
 /* Walk up from cwd to / looking for a .xrun directory: -ENOENT if none. */
@@ -47,3 +49,52 @@ void records_free(Record **v, size_t n);
  * gets a one-line message. */
 int store_resolve(Store *s, const char *spec, char **ret_path,
                   char **ret_error);
+
+/* Objects (DESIGN.md §3): objects/sha256/ab/cdef…, the file's bytes
+ * under the SHA-256 of those bytes, mode 0444, never changed once in
+ * place. Writers never lock: each writes a temp file in tmp/ and
+ * renames it into place; an object already there is kept. */
+char *store_object_path(const Store *s, const unsigned char md[SHA256_LEN]);
+/* 1 when the object is there, 0 when not, -errno when that cannot be
+ * told. */
+int store_object_exists(const Store *s, const unsigned char md[SHA256_LEN]);
+/* Open an object for reading (O_NOFOLLOW). */
+int store_object_open(const Store *s, const unsigned char md[SHA256_LEN],
+                      int *ret_fd);
+/* A new temp file in tmp/ (O_EXCL, mode 0444, open for writing); the
+ * caller unlinks it unless it commits it. */
+int store_temp_create(const Store *s, char **ret_path, int *ret_fd);
+/* Rename a complete temp file, whose data the caller made durable, into
+ * place as object md (the fan-out directory is made on demand). */
+int store_object_commit(const Store *s, const char *tmp_path,
+                        const unsigned char md[SHA256_LEN]);
+/* Copy in to out (from in's current offset) while hashing what is
+ * copied, in large sequential chunks; md may be NULL. */
+int copy_and_hash(int in, int out, unsigned char ret_md[SHA256_LEN],
+                  uint64_t *ret_size);
+/* Share in's blocks with out where the file system can (ioctl FICLONE):
+ * 0, or -EOPNOTSUPP (and the like) when it cannot. */
+int reflink_fd(int in, int out);
+/* Store everything readable from fd (from offset 0): reflink where the
+ * file system can, else copy; temp file, fsync, rename, fsync of the
+ * fan-out directory. */
+int store_put_fd(const Store *s, int fd, unsigned char ret_md[SHA256_LEN],
+                 uint64_t *ret_size);
+int store_put_mem(const Store *s, const void *p, size_t n,
+                  unsigned char ret_md[SHA256_LEN]);
+/* Read a whole object of at most max bytes and check that its bytes
+ * hash to its name: -EBADMSG when they do not. */
+int store_object_read(const Store *s, const unsigned char md[SHA256_LEN],
+                      size_t max, char **ret, size_t *ret_len);
+/* Make everything written to the store's file system durable (syncfs),
+ * one call for a whole batch of objects. */
+int store_sync(const Store *s);
+
+typedef struct StoredObject {
+	unsigned char md[SHA256_LEN];
+	uint64_t size;
+	int64_t mtime_ns;
+} StoredObject;
+/* Every object file under objects/ (names that are not digests are
+ * skipped). */
+int store_list_objects(const Store *s, StoredObject **ret, size_t *ret_n);

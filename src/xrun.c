@@ -29,6 +29,8 @@ static const CommandEntry commands[] = {
         {"show", cmd_show, STORE_OPTIONAL, "one run's record"},
         {"ls", cmd_ls, STORE_REQUIRED, "the runs, newest first"},
         {"log", cmd_log, STORE_OPTIONAL, "a run's captured output"},
+        {"checkout", cmd_checkout, STORE_REQUIRED,
+         "restore a run's outputs from the store"},
         {"verify", cmd_verify, STORE_REQUIRED,
          "re-hash stored objects and records"},
         {"gc", cmd_gc, STORE_REQUIRED, "delete objects no record references"},

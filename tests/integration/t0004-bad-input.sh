@@ -38,8 +38,8 @@ is "$?" 125 "a seed past 2^64-1: 125"
 is "$?" 0 "the largest seed is fine"
 is "$(jget "$(latest_record)" 'd["seed"]["value"]')" 18446744073709551615 "... and recorded exactly"
 err=$("$XRUN" run -i data true 2>&1)
-is "$?" 125 "an option of a later version: 125"
-like "$err" "--input is not available yet" "... says so"
+is "$?" 125 "a missing input: 125"
+like "$err" "cannot pin input '$T/data': No such file or directory; check the path" "... says so"
 is "$(nruns)" "$((before + 1))" "no run was recorded for any of them"
 
 # Non-UTF-8 arguments and environment values are kept losslessly.

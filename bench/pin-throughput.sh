@@ -1,0 +1,86 @@
+#!/bin/sh
+# Pinning throughput, side by side in one run, on two generated data
+# sets: 1 GiB in 8 large files, and 20,000 small files (about 200 MiB).
+#
+#   sha256sum      coreutils over the same files (one core)
+#   first pin      xrun run -i DATA --no-sandbox true, a fresh store each
+#                  time: hash, copy into the store, sync
+#   re-pin         the same with the store (and its stat cache) kept
+#
+# and the store's size before and after a re-pin (du). Targets (README):
+# first pin >= 5x faster than sha256sum, re-pin >= 50x faster than the
+# first pin, zero extra bytes for a re-pin.
+#
+#   bench/pin-throughput.sh [XRUN] [DIR]
+#
+# DIR (default: the current directory) must be on the disk to measure:
+# the data and the stores are made in a temp directory there.
+set -eu
+XRUN=${1:-./xrun}
+case $XRUN in /*) ;; *) XRUN=$(pwd)/$XRUN ;; esac
+BASE=${2:-$(pwd)}
+command -v hyperfine >/dev/null || {
+	echo "bench: hyperfine is not installed (apt-get install hyperfine)" >&2
+	exit 1
+}
+dir=$(mktemp -d "$BASE/xrun-pin-bench.XXXXXX")
+trap 'rm -rf "$dir"' EXIT
+cd "$dir"
+mkdir large small work
+
+echo "== machine: $(uname -srm), $(nproc) CPUs, $(sed -n 's/^model name[^:]*: //p' /proc/cpuinfo | head -n 1)"
+echo "== file system: $(df -T "$dir" | awk 'NR == 2 {print $2}')"
+echo "== xrun: $("$XRUN" --version)"
+echo "== generating the data sets" >&2
+for i in 1 2 3 4 5 6 7 8; do
+	head -c $((128 << 20)) /dev/urandom >large/f$i
+done
+/usr/bin/python3 - small <<'PY'
+import os, sys
+d = sys.argv[1]
+rnd = os.urandom(1 << 20)
+for i in range(20000):
+    sub = os.path.join(d, "d%03d" % (i // 200))
+    os.makedirs(sub, exist_ok=True)
+    off = (i * 7919) % ((1 << 20) - 10240)
+    with open(os.path.join(sub, "f%05d" % i), "wb") as f:
+        f.write(rnd[off:off + 10240 - (i % 64)] + i.to_bytes(4, "little"))
+PY
+sync
+# The stat cache trusts no file changed in the last two seconds (racy
+# timestamps); and the disk settles after the writes.
+sleep 5
+
+for set in large small; do
+	data=$dir/$set
+	store=$dir/store-$set
+	n=$(find "$data" -type f | wc -l)
+	size=$(du -sb "$data" | cut -f1)
+	echo "== $set: $n files, $size bytes"
+	cd "$dir/work"
+	runs=5
+	[ "$set" = large ] && runs=3
+	hyperfine -N --runs "$runs" --warmup 1 --export-json "$dir/$set-sha.json" \
+		-n "sha256sum" "sh -c 'find $data -type f -print0 | xargs -0 sha256sum >/dev/null'" >&2
+	hyperfine --runs "$runs" --export-json "$dir/$set-first.json" \
+		--prepare "rm -rf $store; sync; sleep 2" \
+		-n "first pin" "$XRUN -q --store $store run -i $data --no-sandbox true" >&2
+	"$XRUN" -q --store "$store" run -i "$data" --no-sandbox true
+	before=$(du -sb "$store/objects" | cut -f1)
+	hyperfine -N --runs 20 --warmup 2 --export-json "$dir/$set-re.json" \
+		-n "re-pin" "$XRUN -q --store $store run -i $data --no-sandbox true" >&2
+	after=$(du -sb "$store/objects" | cut -f1)
+	/usr/bin/python3 - "$dir/$set-sha.json" "$dir/$set-first.json" "$dir/$set-re.json" "$before" "$after" "$size" <<'PY'
+import json, statistics, sys
+med = lambda p: statistics.median(json.load(open(p))["results"][0]["times"])
+sha, first, re_ = (med(p) for p in sys.argv[1:4])
+before, after, size = (int(x) for x in sys.argv[4:7])
+mb = size / 1e6
+print(f"  sha256sum        {sha:8.3f} s  {mb / sha:8.0f} MB/s")
+print(f"  first pin        {first:8.3f} s  {mb / first:8.0f} MB/s   {sha / first:6.2f}x faster than sha256sum (target 5x: {'met' if sha / first >= 5 else 'not met'})")
+print(f"  re-pin           {re_ * 1000:8.1f} ms {mb / re_:8.0f} MB/s   {first / re_:6.1f}x faster than the first pin (target 50x: {'met' if first / re_ >= 50 else 'not met'})")
+print(f"  store objects    {before} bytes before the re-pins, {after} after: {after - before} extra (target 0: {'met' if after == before else 'not met'})")
+PY
+	rm -rf "$store"
+	sleep 2
+done

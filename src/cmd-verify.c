@@ -1,0 +1,178 @@
+/* xrun verify [RUN | --all] */
+#include "config.h"
+
+#include <getopt.h>
+#include <inttypes.h>
+
+#include "cmd.h"
+#include "refs.h"
+#include "util.h"
+
+static const char verify_usage[] =
+        "usage: xrun verify [RUN | --all]\n"
+        "\n"
+        "Re-hash the stored objects a run references (its workspace, inputs\n"
+        "and outputs, their manifests and every file they list) and report\n"
+        "each one that is missing or whose bytes no longer match its name.\n"
+        "With --all (the default without RUN), every record of the store is\n"
+        "read and every object in the store is re-hashed, referenced or not.\n"
+        "\n"
+        "Exit status: 0 when everything is intact, 1 when an object is\n"
+        "missing or corrupt or a record cannot be read, 2 on other errors.\n";
+
+static char *human_bytes(uint64_t n)
+{
+	if (n < 1024)
+		return xasprintf("%" PRIu64 " bytes", n);
+	if (n < 1024 * 1024)
+		return xasprintf("%.1f KiB", (double)n / 1024);
+	if (n < (uint64_t)1 << 30)
+		return xasprintf("%.1f MiB", (double)n / (1024 * 1024));
+	return xasprintf("%.2f GiB", (double)n / (1 << 30));
+}
+
+int cmd_verify(int argc, char **argv, Context *ctx)
+{
+	static const struct option opts[] = {
+	        {"all", no_argument, NULL, 'a'},
+	        {"help", no_argument, NULL, 'h'},
+	        {0},
+	};
+	bool all = false;
+	int c;
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'a':
+			all = true;
+			break;
+		case 'h':
+			fputs(verify_usage, stdout);
+			return finish_stdout(0);
+		default:
+			fputs(verify_usage, stderr);
+			return 2;
+		}
+	}
+	if (argc - optind > 1 || (all && optind < argc)) {
+		log_error("verify takes one RUN or --all; see xrun verify "
+		          "--help");
+		return 2;
+	}
+	all = optind == argc;
+	if (context_find_store(ctx, true) < 0)
+		return 2;
+	Store *s = ctx->store;
+	_cleanup_ref_set_ RefSet *set = ref_set_new();
+	size_t bad_records = 0, n_runs = 0;
+	if (all) {
+		Record **recs;
+		size_t n;
+		int r = store_load_all(s, &recs, &n, &bad_records);
+		if (r < 0) {
+			log_error_errno(r, "cannot list runs in '%s': %m",
+			                s->runs);
+			return 2;
+		}
+		for (size_t i = 0; i < n; i++)
+			ref_set_add_record(set, s, recs[i]);
+		n_runs = n;
+		records_free(recs, n);
+	} else {
+		_cleanup_record_ Record *rec = NULL;
+		int st = load_run(ctx, argv[optind], &rec);
+		if (st)
+			return st;
+		ref_set_add_record(set, s, rec);
+		n_runs = 1;
+	}
+
+	/* What to hash: every referenced object, and with --all every
+	 * object there is. Manifests were hashed when they were read. */
+	size_t cap = set->n;
+	StoredObject *stored = NULL;
+	size_t n_stored = 0;
+	if (all) {
+		int r = store_list_objects(s, &stored, &n_stored);
+		if (r < 0 && r != -ENOENT) {
+			log_error_errno(r,
+			                "cannot list the objects in '%s': %m",
+			                s->objects);
+			return 2;
+		}
+		cap += n_stored;
+	}
+	_cleanup_free_ unsigned char(*mds)[SHA256_LEN] =
+	        xcalloc(cap + 1, SHA256_LEN);
+	_cleanup_free_ int *states = xcalloc(cap + 1, sizeof(int));
+	_cleanup_free_ ObjectRef **who = xcalloc(cap + 1, sizeof(ObjectRef *));
+	size_t n = 0;
+	for (size_t i = 0; i < set->n; i++) {
+		if (set->refs[i].manifest && set->refs[i].state)
+			continue; /* reported below */
+		memcpy(mds[n], set->refs[i].md, SHA256_LEN);
+		who[n++] = &set->refs[i];
+	}
+	for (size_t i = 0; i < n_stored; i++)
+		if (!ref_set_has(set, stored[i].md)) {
+			memcpy(mds[n], stored[i].md, SHA256_LEN);
+			who[n++] = NULL;
+		}
+	free(stored);
+	uint64_t bytes = 0;
+	objects_verify(s, (const unsigned char(*)[SHA256_LEN])mds, n, states,
+	               &bytes);
+
+	size_t missing = 0, corrupt = 0;
+	for (char **p = set->problems; p && *p; p++) {
+		printf("%s\n", *p);
+		if (strstr(*p, "missing"))
+			missing++;
+		else
+			corrupt++;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (!states[i])
+			continue;
+		char d[DIGEST_STR_LEN + 1];
+		digest_format(mds[i], d);
+		_cleanup_free_ char *path = store_object_path(s, mds[i]);
+		const char *what = states[i] == -ENOENT ? "missing"
+		                   : states[i] == -EBADMSG
+		                           ? "corrupt"
+		                           : strerror(-states[i]);
+		if (states[i] == -ENOENT)
+			missing++;
+		else
+			corrupt++;
+		if (who[i])
+			printf("%s object %s ('%s'), referenced by run%s %s "
+			       "for "
+			       "'%s'\n",
+			       what, d, path,
+			       strchr(who[i]->runs, ',') ? "s" : "",
+			       who[i]->runs, who[i]->example);
+		else
+			printf("%s object %s ('%s'), referenced by no run\n",
+			       what, d, path);
+	}
+	if (bad_records)
+		printf("%zu record%s cannot be read; see xrun ls\n",
+		       bad_records, bad_records == 1 ? "" : "s");
+	_cleanup_free_ char *hb = human_bytes(bytes);
+	if (log_level >= LOG_NORMAL)
+		fprintf(stderr,
+		        "xrun: verified %zu object%s (%s) of %zu run%s: %s\n",
+		        n, n == 1 ? "" : "s", hb, n_runs,
+		        n_runs == 1 ? "" : "s",
+		        missing + corrupt + bad_records == 0
+		                ? "all intact"
+		                : "problems found");
+	if (missing + corrupt)
+		fprintf(stderr,
+		        "xrun: %zu missing, %zu corrupt; a run that needs them "
+		        "cannot be replayed; delete the corrupt object files "
+		        "named above, then pin the same files again (xrun run "
+		        "-i PATH) to store them anew\n",
+		        missing, corrupt);
+	return finish_stdout(missing + corrupt + bad_records ? 1 : 0);
+}

@@ -1,0 +1,347 @@
+#include "config.h"
+
+#include "manifest.h"
+
+#include <inttypes.h>
+
+#include "util.h"
+
+Manifest *manifest_new(void)
+{
+	return xcalloc(1, sizeof(Manifest));
+}
+
+Manifest *manifest_free(Manifest *m)
+{
+	if (!m)
+		return NULL;
+	for (size_t i = 0; i < m->n; i++) {
+		free(m->entries[i].path);
+		free(m->entries[i].target);
+	}
+	free(m->entries);
+	free(m);
+	return NULL;
+}
+
+ManifestEntry *manifest_add(Manifest *m, EntryKind kind, const char *path,
+                            mode_t mode, uint64_t size, const char *target)
+{
+	if (m->n == m->cap) {
+		m->cap = m->cap ? m->cap * 2 : 64;
+		m->entries = xrealloc(m->entries, m->cap * sizeof *m->entries);
+	}
+	ManifestEntry *e = &m->entries[m->n++];
+	*e = (ManifestEntry){
+	        .path = xstrdup(path),
+	        .target = target ? xstrdup(target) : NULL,
+	        .kind = kind,
+	        .mode = mode & 07777,
+	        .size = size,
+	};
+	return e;
+}
+
+static int cmp_entry(const void *a, const void *b)
+{
+	return strcmp(((const ManifestEntry *)a)->path,
+	              ((const ManifestEntry *)b)->path);
+}
+
+const ManifestEntry *manifest_find(const Manifest *m, const char *path)
+{
+	ManifestEntry key = {.path = (char *)path};
+	return bsearch(&key, m->entries, m->n, sizeof *m->entries, cmp_entry);
+}
+
+/* Sorted, unique, and every parent a directory listed before it. */
+static int check_sorted(const Manifest *m, size_t *ret_bad)
+{
+	for (size_t i = 0; i < m->n; i++) {
+		const ManifestEntry *e = &m->entries[i];
+		if (i > 0) {
+			int c = strcmp(m->entries[i - 1].path, e->path);
+			if (c >= 0) {
+				*ret_bad = i;
+				return c == 0 ? -EEXIST : -EINVAL;
+			}
+		}
+		const char *slash = strrchr(e->path, '/');
+		if (!slash)
+			continue;
+		_cleanup_free_ char *parent =
+		        xstrndup(e->path, (size_t)(slash - e->path));
+		const ManifestEntry *p = manifest_find(m, parent);
+		if (!p || p->kind != ENTRY_DIR) {
+			*ret_bad = i;
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
+int manifest_sort(Manifest *m)
+{
+	size_t bad;
+	qsort(m->entries, m->n, sizeof *m->entries, cmp_entry);
+	return check_sorted(m, &bad);
+}
+
+bool manifest_path_valid(const char *path)
+{
+	if (!path || !*path || path[0] == '/')
+		return false;
+	for (const char *p = path;;) {
+		size_t n = strcspn(p, "/");
+		if (n == 0 || (n == 1 && p[0] == '.') ||
+		    (n == 2 && p[0] == '.' && p[1] == '.'))
+			return false;
+		p += n;
+		if (!*p)
+			return true;
+		p++;
+	}
+}
+
+/* A growing text buffer. */
+typedef struct Buf {
+	char *p;
+	size_t len, cap;
+} Buf;
+
+static void buf_reserve(Buf *b, size_t more)
+{
+	if (b->len + more + 1 <= b->cap)
+		return;
+	while (b->len + more + 1 > b->cap)
+		b->cap = b->cap ? b->cap * 2 : 4096;
+	b->p = xrealloc(b->p, b->cap);
+}
+
+static void buf_add(Buf *b, const char *s, size_t n)
+{
+	buf_reserve(b, n);
+	memcpy(b->p + b->len, s, n);
+	b->len += n;
+	b->p[b->len] = 0;
+}
+
+static void buf_escaped(Buf *b, const char *s)
+{
+	static const char hex[] = "0123456789abcdef";
+	buf_reserve(b, strlen(s) * 4);
+	for (const unsigned char *c = (const unsigned char *)s; *c; c++) {
+		char *w = b->p + b->len;
+		if (*c == '\\') {
+			w[0] = '\\', w[1] = '\\';
+			b->len += 2;
+		} else if (*c == '\t') {
+			w[0] = '\\', w[1] = 't';
+			b->len += 2;
+		} else if (*c == '\n') {
+			w[0] = '\\', w[1] = 'n';
+			b->len += 2;
+		} else if (*c < 0x20 || *c == 0x7f) {
+			w[0] = '\\', w[1] = 'x', w[2] = hex[*c >> 4],
+			w[3] = hex[*c & 15];
+			b->len += 4;
+		} else {
+			w[0] = (char)*c;
+			b->len += 1;
+		}
+	}
+	b->p[b->len] = 0;
+}
+
+int manifest_format(const Manifest *m, char **ret, size_t *ret_len)
+{
+	Buf b = {0};
+	buf_add(&b, MANIFEST_HEADER, strlen(MANIFEST_HEADER));
+	for (size_t i = 0; i < m->n; i++) {
+		const ManifestEntry *e = &m->entries[i];
+		char head[64 + DIGEST_STR_LEN];
+		char digest[DIGEST_STR_LEN + 1] = "-";
+		if (e->kind == ENTRY_FILE)
+			digest_format(e->digest, digest);
+		int n = snprintf(head, sizeof head,
+		                 "%c\t%04o\t%" PRIu64 "\t%s\t", (char)e->kind,
+		                 (unsigned)(e->mode & 07777), e->size, digest);
+		buf_add(&b, head, (size_t)n);
+		buf_escaped(&b, e->path);
+		if (e->kind == ENTRY_LINK) {
+			buf_add(&b, "\t", 1);
+			buf_escaped(&b, e->target ? e->target : "");
+		}
+		buf_add(&b, "\n", 1);
+	}
+	*ret = b.p;
+	*ret_len = b.len;
+	return 0;
+}
+
+static int unhex(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	return -1;
+}
+
+/* Decode one escaped field [s, end): NULL on a raw control byte, an
+ * unknown escape or an escaped NUL. */
+static char *unescape(const char *s, const char *end)
+{
+	_cleanup_free_ char *out = xmalloc((size_t)(end - s) + 1);
+	char *w = out;
+	for (const char *p = s; p < end; p++) {
+		unsigned char c = (unsigned char)*p;
+		if (c < 0x20 || c == 0x7f)
+			return NULL;
+		if (c != '\\') {
+			*w++ = (char)c;
+			continue;
+		}
+		if (++p >= end)
+			return NULL;
+		if (*p == '\\')
+			*w++ = '\\';
+		else if (*p == 't')
+			*w++ = '\t';
+		else if (*p == 'n')
+			*w++ = '\n';
+		else if (*p == 'x' && end - p > 2 && unhex(p[1]) >= 0 &&
+		         unhex(p[2]) >= 0) {
+			int v = unhex(p[1]) * 16 + unhex(p[2]);
+			/* Only what the writer escapes may be escaped: one
+			 * spelling per byte keeps the text canonical. */
+			if (v == 0 || (v >= 0x20 && v != 0x7f) || v == '\t' ||
+			    v == '\n')
+				return NULL;
+			*w++ = (char)v;
+			p += 2;
+		} else
+			return NULL;
+	}
+	*w = 0;
+	return TAKE_PTR(out);
+}
+
+/* Split [s, end) at TABs into at most max fields. */
+static size_t split_tabs(const char *s, const char *end, const char **f,
+                         const char **fe, size_t max)
+{
+	size_t n = 0;
+	const char *p = s;
+	for (;;) {
+		const char *t = memchr(p, '\t', (size_t)(end - p));
+		if (n == max)
+			return max + 1; /* too many */
+		f[n] = p;
+		fe[n] = t ? t : end;
+		n++;
+		if (!t)
+			return n;
+		p = t + 1;
+	}
+}
+
+static int parse_line(Manifest *m, const char *s, const char *end)
+{
+	const char *f[6], *fe[6];
+	size_t n = split_tabs(s, end, f, fe, 6);
+	if (n < 5 || n > 6 || fe[0] - f[0] != 1)
+		return -EBADMSG;
+	EntryKind kind = (EntryKind)f[0][0];
+	if (kind != ENTRY_FILE && kind != ENTRY_DIR && kind != ENTRY_LINK)
+		return -EBADMSG;
+	if ((kind == ENTRY_LINK) != (n == 6))
+		return -EBADMSG;
+	/* mode: exactly four octal digits */
+	if (fe[1] - f[1] != 4)
+		return -EBADMSG;
+	mode_t mode = 0;
+	for (const char *p = f[1]; p < fe[1]; p++) {
+		if (*p < '0' || *p > '7')
+			return -EBADMSG;
+		mode = mode * 8 + (mode_t)(*p - '0');
+	}
+	/* size: decimal, no sign, no leading zero */
+	size_t sl = (size_t)(fe[2] - f[2]);
+	if (sl == 0 || sl > 20 || (sl > 1 && f[2][0] == '0'))
+		return -EBADMSG;
+	_cleanup_free_ char *sizes = xstrndup(f[2], sl);
+	uint64_t size;
+	if (parse_u64(sizes, &size) < 0)
+		return -EBADMSG;
+	if (kind == ENTRY_DIR && size != 0)
+		return -EBADMSG;
+	unsigned char md[SHA256_LEN];
+	_cleanup_free_ char *digest = xstrndup(f[3], (size_t)(fe[3] - f[3]));
+	if (kind == ENTRY_FILE) {
+		if (digest_parse(digest, md) < 0)
+			return -EBADMSG;
+	} else if (!streq(digest, "-"))
+		return -EBADMSG;
+	_cleanup_free_ char *path = unescape(f[4], fe[4]);
+	if (!path || !manifest_path_valid(path))
+		return -EBADMSG;
+	_cleanup_free_ char *target = NULL;
+	if (kind == ENTRY_LINK) {
+		target = unescape(f[5], fe[5]);
+		if (!target || !*target || strlen(target) != size)
+			return -EBADMSG;
+	}
+	ManifestEntry *e = manifest_add(m, kind, path, mode, size, target);
+	if (kind == ENTRY_FILE)
+		memcpy(e->digest, md, SHA256_LEN);
+	return 0;
+}
+
+int manifest_parse(const char *text, size_t len, Manifest **ret,
+                   size_t *ret_line)
+{
+	size_t hl = strlen(MANIFEST_HEADER), line = 1;
+	if (ret_line)
+		*ret_line = 1;
+	if (len > MANIFEST_MAX || len < hl || memcmp(text, MANIFEST_HEADER, hl))
+		return -EBADMSG;
+	_cleanup_manifest_ Manifest *m = manifest_new();
+	const char *p = text + hl, *end = text + len;
+	while (p < end) {
+		line++;
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		int r = nl ? parse_line(m, p, nl) : -EBADMSG;
+		if (r < 0) {
+			if (ret_line)
+				*ret_line = line;
+			return r;
+		}
+		p = nl + 1;
+	}
+	size_t bad = 0;
+	if (check_sorted(m, &bad) < 0) {
+		if (ret_line)
+			*ret_line = bad + 2;
+		return -EBADMSG;
+	}
+	*ret = TAKE_PTR(m);
+	return 0;
+}
+
+uint64_t manifest_files(const Manifest *m)
+{
+	uint64_t n = 0;
+	for (size_t i = 0; i < m->n; i++)
+		n += m->entries[i].kind != ENTRY_DIR;
+	return n;
+}
+
+uint64_t manifest_bytes(const Manifest *m)
+{
+	uint64_t n = 0;
+	for (size_t i = 0; i < m->n; i++)
+		if (m->entries[i].kind == ENTRY_FILE)
+			n += m->entries[i].size;
+	return n;
+}

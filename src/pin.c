@@ -1,0 +1,1195 @@
+#include "config.h"
+
+#include "pin.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <linux/openat2.h>
+#include <pthread.h>
+#include <sched.h>
+#include <spawn.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+
+#include "util.h"
+
+extern char **environ;
+
+/* Files up to this size are read whole, hashed, and written only when
+ * the store lacks them; larger ones are copied into a temp file while
+ * they are hashed, in one pass. */
+#define SMALL_FILE (256 * 1024)
+#define CHUNK (4 << 20)
+#define GIT_LIST_MAX ((size_t)512 << 20)
+
+typedef struct Job {
+	size_t root;
+	size_t entry;
+	struct stat st; /* as the walk saw it */
+} Job;
+
+typedef struct Pending {
+	char *tmp;
+	unsigned char md[SHA256_LEN];
+} Pending;
+
+enum { REFLINK_UNKNOWN, REFLINK_YES, REFLINK_NO };
+
+struct Pinner {
+	Store *store;
+	StatCache *cache;
+	PinRoot *roots;
+	size_t n_roots;
+	int *root_fds; /* the directory each root's paths are relative to */
+	char **root_prefix; /* for a file root: its base name */
+	Job *jobs;
+	size_t n_jobs, cap_jobs;
+	uint64_t bytes_total;
+	char **warnings;
+	char *error;
+	/* while running */
+	pthread_mutex_t lock;
+	size_t next_job;
+	bool failed;
+	int err;
+	int reflink;
+	Pending *pending;
+	size_t n_pending, cap_pending;
+	uint64_t bytes_done, files_done;
+};
+
+Pinner *pinner_new(Store *s, StatCache *cache)
+{
+	Pinner *p = xcalloc(1, sizeof *p);
+	p->store = s;
+	p->cache = cache;
+	pthread_mutex_init(&p->lock, NULL);
+	return p;
+}
+
+static void pin_root_clear(PinRoot *r)
+{
+	free(r->path);
+	manifest_free(r->manifest);
+	for (size_t i = 0; i < r->n_holes; i++)
+		free(r->holes[i]);
+	free(r->holes);
+	free(r->hole_is_dir);
+}
+
+static void discard_pending(Pinner *p);
+
+Pinner *pinner_free(Pinner *p)
+{
+	if (!p)
+		return NULL;
+	for (size_t i = 0; i < p->n_roots; i++) {
+		pin_root_clear(&p->roots[i]);
+		if (p->root_fds[i] >= 0)
+			close(p->root_fds[i]);
+		free(p->root_prefix[i]);
+	}
+	free(p->roots);
+	free(p->root_fds);
+	free(p->root_prefix);
+	free(p->jobs);
+	discard_pending(p);
+	free(p->pending);
+	strv_free(p->warnings);
+	free(p->error);
+	pthread_mutex_destroy(&p->lock);
+	free(p);
+	return NULL;
+}
+
+size_t pinner_n_roots(const Pinner *p)
+{
+	return p->n_roots;
+}
+
+const PinRoot *pinner_root(const Pinner *p, size_t i)
+{
+	return i < p->n_roots ? &p->roots[i] : NULL;
+}
+
+const char *pinner_error(const Pinner *p)
+{
+	return p->error;
+}
+
+char *const *pinner_warnings(const Pinner *p)
+{
+	return p->warnings;
+}
+
+static int set_error(Pinner *p, int r, const char *fmt, ...) _printf_(3, 4);
+static int set_error(Pinner *p, int r, const char *fmt, ...)
+{
+	va_list ap;
+	char *s;
+	va_start(ap, fmt);
+	if (vasprintf(&s, fmt, ap) < 0)
+		s = NULL;
+	va_end(ap);
+	pthread_mutex_lock(&p->lock);
+	if (!p->failed) {
+		p->failed = true;
+		p->err = r;
+		free(p->error);
+		p->error = s;
+		s = NULL;
+	}
+	pthread_mutex_unlock(&p->lock);
+	free(s);
+	return r;
+}
+
+/* The absolute path of a root's entry, for messages. */
+static char *entry_path(const Pinner *p, size_t root, const char *rel)
+{
+	if (!p->roots[root].is_dir)
+		return xstrdup(p->roots[root].path);
+	return path_join(p->roots[root].path, rel);
+}
+
+static const char *file_type_name(mode_t m)
+{
+	if (S_ISFIFO(m))
+		return "a FIFO";
+	if (S_ISSOCK(m))
+		return "a socket";
+	if (S_ISCHR(m))
+		return "a character device";
+	if (S_ISBLK(m))
+		return "a block device";
+	return "not a regular file";
+}
+
+/* ---- the walk ---- */
+
+typedef struct Walk {
+	Pinner *p;
+	size_t root;
+	const PinAddOptions *opt;
+	dev_t *ex_dev;
+	ino_t *ex_ino;
+	size_t n_ex;
+	json_t *dirs; /* git mode: directories already listed */
+} Walk;
+
+static void add_hole(PinRoot *r, const char *rel, bool is_dir)
+{
+	r->holes = xrealloc(r->holes, (r->n_holes + 1) * sizeof(char *));
+	r->hole_is_dir = xrealloc(r->hole_is_dir, (r->n_holes + 1));
+	r->holes[r->n_holes] = xstrdup(rel);
+	r->hole_is_dir[r->n_holes] = is_dir;
+	r->n_holes++;
+}
+
+static bool excluded(const Walk *w, const struct stat *st)
+{
+	for (size_t i = 0; i < w->n_ex; i++)
+		if (w->ex_dev[i] == st->st_dev && w->ex_ino[i] == st->st_ino)
+			return true;
+	return false;
+}
+
+static void add_job(Pinner *p, size_t root, size_t entry, const struct stat *st)
+{
+	if (p->n_jobs == p->cap_jobs) {
+		p->cap_jobs = p->cap_jobs ? p->cap_jobs * 2 : 256;
+		p->jobs = xrealloc(p->jobs, p->cap_jobs * sizeof *p->jobs);
+	}
+	p->jobs[p->n_jobs++] = (Job){.root = root, .entry = entry, .st = *st};
+}
+
+/* Lexically, does a link at rel with this target stay inside the tree? */
+static bool link_stays_inside(const char *rel, const char *target)
+{
+	if (target[0] == '/')
+		return false;
+	long depth = 0;
+	for (const char *c = rel; *c; c++)
+		depth += *c == '/';
+	for (const char *t = target; *t;) {
+		size_t n = strcspn(t, "/");
+		if (n == 2 && t[0] == '.' && t[1] == '.') {
+			if (--depth < 0)
+				return false;
+		} else if (n > 0 && !(n == 1 && t[0] == '.'))
+			depth++;
+		t += n;
+		if (*t)
+			t++;
+	}
+	return true;
+}
+
+/* One entry at rel (dirfd/name): record it, or fail naming it. */
+static int walk_entry(Walk *w, int dirfd, const char *name, const char *rel,
+                      const struct stat *st);
+
+static int walk_dir(Walk *w, int dirfd, const char *name, const char *rel)
+{
+	Pinner *p = w->p;
+	int fd = openat(dirfd, name,
+	                O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0) {
+		int r = -errno;
+		_cleanup_free_ char *path = entry_path(p, w->root, rel);
+		return set_error(p, r, "cannot read directory '%s': %s", path,
+		                 strerror(-r));
+	}
+	DIR *d = fdopendir(fd);
+	if (!d) {
+		close(fd);
+		return -errno;
+	}
+	int dfd = fd;
+	struct dirent *de;
+	int r = 0;
+	errno = 0;
+	while ((de = readdir(d))) {
+		if (streq(de->d_name, ".") || streq(de->d_name, ".."))
+			continue;
+		/* git's own directory, and xrun stores (this one is
+		 * excluded anyway; another one is no part of the work) */
+		if (w->opt->skip_dot_git && (streq(de->d_name, ".git") ||
+		                             streq(de->d_name, STORE_DIRNAME)))
+			continue;
+		_cleanup_free_ char *sub =
+		        rel[0] ? xasprintf("%s/%s", rel, de->d_name)
+		               : xstrdup(de->d_name);
+		struct stat st;
+		if (fstatat(dfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+			if (errno == ENOENT)
+				continue; /* gone meanwhile */
+			r = -errno;
+			_cleanup_free_ char *path = entry_path(p, w->root, sub);
+			set_error(p, r, "cannot read '%s': %s", path,
+			          strerror(-r));
+			break;
+		}
+		r = walk_entry(w, dfd, de->d_name, sub, &st);
+		if (r < 0)
+			break;
+	}
+	if (r == 0 && errno && !de) {
+		r = -errno;
+		_cleanup_free_ char *path = entry_path(p, w->root, rel);
+		set_error(p, r, "cannot read directory '%s': %s", path,
+		          strerror(-r));
+	}
+	closedir(d);
+	return r;
+}
+
+static int check_limit(Walk *w)
+{
+	PinRoot *root = &w->p->roots[w->root];
+	if (w->opt->limit && root->bytes > w->opt->limit)
+		return set_error(w->p, -EFBIG, "limit");
+	return 0;
+}
+
+static int walk_entry(Walk *w, int dirfd, const char *name, const char *rel,
+                      const struct stat *st)
+{
+	Pinner *p = w->p;
+	PinRoot *root = &p->roots[w->root];
+	if (excluded(w, st))
+		return 0; /* a hole: see add_holes() */
+	if (S_ISDIR(st->st_mode)) {
+		manifest_add(root->manifest, ENTRY_DIR, rel, st->st_mode, 0,
+		             NULL);
+		return walk_dir(w, dirfd, name, rel) < 0 ? p->err : 0;
+	}
+	if (S_ISLNK(st->st_mode)) {
+		char buf[4097];
+		ssize_t n = readlinkat(dirfd, name, buf, sizeof buf - 1);
+		if (n < 0) {
+			int r = -errno;
+			_cleanup_free_ char *path = entry_path(p, w->root, rel);
+			return set_error(p, r, "cannot read symlink '%s': %s",
+			                 path, strerror(-r));
+		}
+		buf[n] = 0;
+		if (n == 0 || memchr(buf, 0, (size_t)n))
+			return 0;
+		manifest_add(root->manifest, ENTRY_LINK, rel, 0777, (uint64_t)n,
+		             buf);
+		root->files++;
+		if (w->opt->warn_links && !link_stays_inside(rel, buf)) {
+			_cleanup_free_ char *path = entry_path(p, w->root, rel);
+			char *msg = xasprintf(
+			        "'%s' is a symlink to '%s', outside the pinned "
+			        "tree: it is recorded as a link, and what it "
+			        "points to is not pinned",
+			        path, buf);
+			p->warnings = strv_push(p->warnings, msg);
+			free(msg);
+		}
+		return 0;
+	}
+	if (S_ISREG(st->st_mode)) {
+		manifest_add(root->manifest, ENTRY_FILE, rel, st->st_mode,
+		             (uint64_t)st->st_size, NULL);
+		add_job(p, w->root, root->manifest->n - 1, st);
+		root->files++;
+		root->bytes += (uint64_t)st->st_size;
+		p->bytes_total += (uint64_t)st->st_size;
+		return check_limit(w);
+	}
+	_cleanup_free_ char *path = entry_path(p, w->root, rel);
+	return set_error(p, -EINVAL,
+	                 "'%s' is %s: a pinned tree may hold only regular "
+	                 "files, directories and symlinks; remove it or move "
+	                 "it out of the tree",
+	                 path, file_type_name(st->st_mode));
+}
+
+/* git mode: make sure every parent directory of rel is listed and is a
+ * real directory; false when one is not (a symlink, gone). */
+static bool walk_parents(Walk *w, int topfd, const char *rel)
+{
+	PinRoot *root = &w->p->roots[w->root];
+	_cleanup_free_ char *dir = xstrdup(rel);
+	for (char *s = strchr(dir, '/'); s; s = strchr(s + 1, '/')) {
+		*s = 0;
+		if (!json_object_get(w->dirs, dir)) {
+			struct stat st;
+			if (fstatat(topfd, dir, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+			    !S_ISDIR(st.st_mode))
+				return false;
+			if (excluded(w, &st)) {
+				json_object_set_new(w->dirs, dir, json_false());
+				return false;
+			}
+			manifest_add(root->manifest, ENTRY_DIR, dir, st.st_mode,
+			             0, NULL);
+			json_object_set_new(w->dirs, dir, json_true());
+		} else if (!json_is_true(json_object_get(w->dirs, dir)))
+			return false;
+		*s = '/';
+	}
+	return true;
+}
+
+static int walk_list(Walk *w, int topfd)
+{
+	for (char *const *f = w->opt->only; *f; f++) {
+		if (!manifest_path_valid(*f))
+			continue;
+		if (!walk_parents(w, topfd, *f))
+			continue;
+		if (manifest_find(w->p->roots[w->root].manifest, *f))
+			continue; /* a directory listed by a deeper path */
+		struct stat st;
+		if (fstatat(topfd, *f, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+			if (errno == ENOENT)
+				continue; /* deleted, still in the index */
+			int r = -errno;
+			_cleanup_free_ char *path =
+			        entry_path(w->p, w->root, *f);
+			return set_error(w->p, r, "cannot read '%s': %s", path,
+			                 strerror(-r));
+		}
+		_cleanup_free_ char *dir = xstrdup(*f);
+		char *slash = strrchr(dir, '/');
+		const char *name = *f;
+		_cleanup_close_ int pfd = -1;
+		if (slash) {
+			*slash = 0;
+			name = slash + 1;
+			pfd = openat(topfd, dir,
+			             O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+			                     O_CLOEXEC);
+			if (pfd < 0)
+				continue;
+		}
+		/* A submodule is listed as its directory: walk it. */
+		int r = walk_entry(w, slash ? pfd : topfd, name, *f, &st);
+		if (r < 0)
+			return r;
+		if (S_ISDIR(st.st_mode))
+			json_object_set_new(w->dirs, *f, json_true());
+	}
+	/* Entries came in git's order (and directories as met): sorting
+	 * happens once, when the manifest is written. */
+	return 0;
+}
+
+/* Every excluded path below the root is a hole in its view, whether
+ * the walk met it or not (git lists no empty directory). */
+static void add_holes(PinRoot *root, char *const *exclude)
+{
+	size_t n = strlen(root->path);
+	for (char *const *e = exclude; e && *e; e++) {
+		struct stat st;
+		if (!strneq(*e, root->path, n) || (*e)[n] != '/' ||
+		    !manifest_path_valid(*e + n + 1) || lstat(*e, &st) < 0)
+			continue;
+		add_hole(root, *e + n + 1, S_ISDIR(st.st_mode));
+	}
+}
+
+int pinner_add(Pinner *p, const char *path, const PinAddOptions *opt,
+               size_t *ret_index)
+{
+	struct stat st;
+	if (lstat(path, &st) < 0) {
+		int r = -errno;
+		return set_error(p, r, "cannot pin '%s': %s", path,
+		                 strerror(-r));
+	}
+	if (!S_ISDIR(st.st_mode) && !S_ISREG(st.st_mode))
+		return set_error(p, -EINVAL,
+		                 S_ISLNK(st.st_mode)
+		                         ? "'%s' is a symlink: pin what it "
+		                           "points to instead"
+		                         : "'%s' cannot be pinned: only "
+		                           "regular files and directories can",
+		                 path);
+	size_t i = p->n_roots++;
+	p->roots = xrealloc(p->roots, p->n_roots * sizeof *p->roots);
+	p->root_fds = xrealloc(p->root_fds, p->n_roots * sizeof(int));
+	p->root_prefix = xrealloc(p->root_prefix, p->n_roots * sizeof(char *));
+	PinRoot *root = &p->roots[i];
+	*root = (PinRoot){
+	        .path = xstrdup(path),
+	        .is_dir = S_ISDIR(st.st_mode),
+	        .from_git = opt->only != NULL,
+	        .manifest = manifest_new(),
+	};
+	p->root_fds[i] = -1;
+	p->root_prefix[i] = NULL;
+
+	Walk w = {.p = p, .root = i, .opt = opt};
+	size_t n_ex = strv_length(opt->exclude);
+	_cleanup_free_ dev_t *ex_dev = xcalloc(n_ex + 1, sizeof(dev_t));
+	_cleanup_free_ ino_t *ex_ino = xcalloc(n_ex + 1, sizeof(ino_t));
+	for (size_t k = 0; k < n_ex; k++) {
+		struct stat es;
+		if (lstat(opt->exclude[k], &es) == 0) {
+			ex_dev[w.n_ex] = es.st_dev;
+			ex_ino[w.n_ex] = es.st_ino;
+			w.n_ex++;
+		}
+	}
+	w.ex_dev = ex_dev;
+	w.ex_ino = ex_ino;
+
+	if (!root->is_dir) {
+		/* A file: its manifest holds one entry, its base name, and
+		 * its paths are relative to the directory that holds it. */
+		_cleanup_free_ char *dir = xstrdup(path);
+		char *slash = strrchr(dir, '/');
+		const char *base = path;
+		if (slash) {
+			base = path + (slash - dir) + 1;
+			if (slash == dir)
+				dir[1] = 0;
+			else
+				*slash = 0;
+		}
+		p->root_prefix[i] = xstrdup(base);
+		p->root_fds[i] = open(slash ? dir : ".",
+		                      O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (p->root_fds[i] < 0) {
+			int r = -errno;
+			return set_error(p, r, "cannot pin '%s': %s", path,
+			                 strerror(-r));
+		}
+		manifest_add(root->manifest, ENTRY_FILE, base, st.st_mode,
+		             (uint64_t)st.st_size, NULL);
+		add_job(p, i, 0, &st);
+		root->files = 1;
+		root->bytes = (uint64_t)st.st_size;
+		p->bytes_total += (uint64_t)st.st_size;
+		if (ret_index)
+			*ret_index = i;
+		return check_limit(&w);
+	}
+	p->root_fds[i] =
+	        open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (p->root_fds[i] < 0) {
+		int r = -errno;
+		return set_error(p, r, "cannot read directory '%s': %s", path,
+		                 strerror(-r));
+	}
+	int r;
+	if (opt->only) {
+		w.dirs = json_object();
+		r = walk_list(&w, p->root_fds[i]);
+		json_decref(w.dirs);
+	} else
+		r = walk_dir(&w, p->root_fds[i], ".", "");
+	if (r < 0)
+		return p->err ? p->err : r;
+	add_holes(root, opt->exclude);
+	if (ret_index)
+		*ret_index = i;
+	return 0;
+}
+
+/* ---- hashing and storing, on a pool of threads ---- */
+
+static int open_beneath(int dirfd, const char *rel)
+{
+	struct open_how how = {
+	        .flags = O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY,
+	        .resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS |
+	                   RESOLVE_NO_MAGICLINKS,
+	};
+	int fd = (int)syscall(SYS_openat2, dirfd, rel, &how, sizeof how);
+	if (fd >= 0 || errno != ENOSYS)
+		return fd;
+	/* Before Linux 5.6: the last component at least is not followed. */
+	return openat(dirfd, rel, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
+}
+
+static void add_pending(Pinner *p, char *tmp, const unsigned char md[32])
+{
+	pthread_mutex_lock(&p->lock);
+	if (p->n_pending == p->cap_pending) {
+		p->cap_pending = p->cap_pending ? p->cap_pending * 2 : 64;
+		p->pending = xrealloc(p->pending,
+		                      p->cap_pending * sizeof *p->pending);
+	}
+	p->pending[p->n_pending].tmp = tmp;
+	memcpy(p->pending[p->n_pending].md, md, SHA256_LEN);
+	p->n_pending++;
+	pthread_mutex_unlock(&p->lock);
+}
+
+static void count(Pinner *p, uint64_t bytes, uint64_t files)
+{
+	__atomic_fetch_add(&p->bytes_done, bytes, __ATOMIC_RELAXED);
+	__atomic_fetch_add(&p->files_done, files, __ATOMIC_RELAXED);
+}
+
+/* Read fd from the start into tfd (or only hash it, tfd < 0), hashing,
+ * counting progress as it goes. */
+static int copy_counting(Pinner *p, int fd, int tfd, char *buf,
+                         unsigned char md[SHA256_LEN], uint64_t *ret_size)
+{
+	Hasher *h = hasher_new();
+	uint64_t total = 0;
+	int r = 0;
+	for (;;) {
+		ssize_t k = read(fd, buf, CHUNK);
+		if (k < 0) {
+			if (errno == EINTR)
+				continue;
+			r = -errno;
+			break;
+		}
+		if (k == 0)
+			break;
+		hasher_update(h, buf, (size_t)k);
+		if (tfd >= 0 && (r = write_all(tfd, buf, (size_t)k)) < 0)
+			break;
+		total += (uint64_t)k;
+		count(p, (uint64_t)k, 0);
+	}
+	if (r < 0) {
+		hasher_free(h);
+		return r;
+	}
+	hasher_finish_raw(h, md);
+	*ret_size = total;
+	return 0;
+}
+
+typedef enum { FAIL_READ, FAIL_STORE } FailKind;
+
+static int job_fail(Pinner *p, const Job *j, FailKind kind, int r)
+{
+	const ManifestEntry *e = &p->roots[j->root].manifest->entries[j->entry];
+	_cleanup_free_ char *path = entry_path(p, j->root, e->path);
+	if (kind == FAIL_STORE)
+		return set_error(p, r, "cannot store '%s' in '%s': %s%s", path,
+		                 p->store->root, strerror(-r),
+		                 r == -ENOSPC || r == -EDQUOT
+		                         ? "; free space there, or choose "
+		                           "another store with --store DIR"
+		                         : "");
+	if (r == -EAGAIN)
+		return set_error(p, r,
+		                 "'%s' changed while it was being pinned; run "
+		                 "again once nothing writes to it",
+		                 path);
+	return set_error(p, r, "cannot read '%s': %s", path, strerror(-r));
+}
+
+static int do_job(Pinner *p, const Job *j, char *buf)
+{
+	ManifestEntry *e = &p->roots[j->root].manifest->entries[j->entry];
+	const char *rel =
+	        p->root_prefix[j->root] ? p->root_prefix[j->root] : e->path;
+	unsigned char md[SHA256_LEN];
+	int r;
+	if (stat_cache_lookup(p->cache, &j->st, md)) {
+		r = store_object_exists(p->store, md);
+		if (r < 0)
+			return job_fail(p, j, FAIL_STORE, r);
+		if (r > 0) {
+			memcpy(e->digest, md, SHA256_LEN);
+			count(p, (uint64_t)j->st.st_size, 1);
+			return 0;
+		}
+	}
+	_cleanup_close_ int fd = open_beneath(p->root_fds[j->root], rel);
+	if (fd < 0)
+		return job_fail(p, j, FAIL_READ,
+		                errno == ELOOP || errno == EXDEV ? -EAGAIN
+		                                                 : -errno);
+	struct stat before, after;
+	if (fstat(fd, &before) < 0)
+		return job_fail(p, j, FAIL_READ, -errno);
+	if (!S_ISREG(before.st_mode) || before.st_dev != j->st.st_dev ||
+	    before.st_ino != j->st.st_ino)
+		return job_fail(p, j, FAIL_READ, -EAGAIN);
+	uint64_t size = 0;
+	if (before.st_size <= SMALL_FILE) {
+		/* Small: read whole, write only what the store lacks. */
+		_cleanup_free_ char *data = NULL;
+		size_t len;
+		r = read_full_fd(fd, SMALL_FILE * 4, &data, &len);
+		if (r < 0)
+			return job_fail(p, j, FAIL_READ, r);
+		Hasher *h = hasher_new();
+		hasher_update(h, data, len);
+		hasher_finish_raw(h, md);
+		size = len;
+		count(p, len, 0);
+		r = store_object_exists(p->store, md);
+		if (r < 0)
+			return job_fail(p, j, FAIL_STORE, r);
+		if (r == 0) {
+			char *tmp = NULL;
+			_cleanup_close_ int tfd = -1;
+			r = store_temp_create(p->store, &tmp, &tfd);
+			if (r < 0)
+				return job_fail(p, j, FAIL_STORE, r);
+			r = write_all(tfd, data, len);
+			if (r < 0) {
+				(void)unlink(tmp);
+				free(tmp);
+				return job_fail(p, j, FAIL_STORE, r);
+			}
+			add_pending(p, tmp, md);
+		}
+	} else {
+		(void)posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+		char *tmp = NULL;
+		_cleanup_close_ int tfd = -1;
+		r = store_temp_create(p->store, &tmp, &tfd);
+		if (r < 0)
+			return job_fail(p, j, FAIL_STORE, r);
+		int reflink = __atomic_load_n(&p->reflink, __ATOMIC_RELAXED);
+		bool cloned = false;
+		if (reflink != REFLINK_NO) {
+			r = reflink_fd(fd, tfd);
+			cloned = r == 0;
+			__atomic_store_n(&p->reflink,
+			                 cloned ? REFLINK_YES : REFLINK_NO,
+			                 __ATOMIC_RELAXED);
+		}
+		/* A clone shares the blocks: hash the clone, which cannot
+		 * change under us; else copy while hashing. */
+		r = cloned ? copy_counting(p, tfd, -1, buf, md, &size)
+		           : copy_counting(p, fd, tfd, buf, md, &size);
+		if (r < 0) {
+			(void)unlink(tmp);
+			free(tmp);
+			/* which side failed: a read error is the user's file,
+			 * anything on write is the store */
+			return job_fail(p, j,
+			                r == -ENOSPC || r == -EDQUOT ||
+			                                r == -EROFS
+			                        ? FAIL_STORE
+			                        : FAIL_READ,
+			                r);
+		}
+		r = store_object_exists(p->store, md);
+		if (r != 0) {
+			(void)unlink(tmp);
+			free(tmp);
+			if (r < 0)
+				return job_fail(p, j, FAIL_STORE, r);
+		} else
+			add_pending(p, tmp, md);
+	}
+	if (fstat(fd, &after) == 0)
+		stat_cache_remember(p->cache, &before, &after, md);
+	memcpy(e->digest, md, SHA256_LEN);
+	e->size = size;
+	count(p, 0, 1);
+	return 0;
+}
+
+static void *worker(void *arg)
+{
+	Pinner *p = arg;
+	_cleanup_free_ char *buf = xmalloc(CHUNK);
+	for (;;) {
+		pthread_mutex_lock(&p->lock);
+		bool stop = p->failed || p->next_job >= p->n_jobs;
+		size_t i = p->next_job++;
+		pthread_mutex_unlock(&p->lock);
+		if (stop)
+			break;
+		(void)do_job(p, &p->jobs[i], buf);
+	}
+	return NULL;
+}
+
+static unsigned cpu_count(void)
+{
+	cpu_set_t set;
+	if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0)
+		return (unsigned)CPU_COUNT(&set);
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+	return n > 0 ? (unsigned)n : 1;
+}
+
+/* Larger files first: the pool ends together instead of one thread
+ * hashing the biggest file alone at the end. */
+static int cmp_job_size(const void *a, const void *b)
+{
+	off_t x = ((const Job *)a)->st.st_size,
+	      y = ((const Job *)b)->st.st_size;
+	return x < y ? 1 : x > y ? -1 : 0;
+}
+
+static void progress_now(Pinner *p, PinProgressFn fn, void *data, int64_t start,
+                         bool finished)
+{
+	PinProgress pr = {
+	        .bytes_done = __atomic_load_n(&p->bytes_done, __ATOMIC_RELAXED),
+	        .bytes_total = p->bytes_total,
+	        .files_done = __atomic_load_n(&p->files_done, __ATOMIC_RELAXED),
+	        .files_total = p->n_jobs,
+	        .elapsed_s = (double)(monotonic_ns() - start) / 1e9,
+	        .finished = finished,
+	};
+	fn(data, &pr);
+}
+
+static int run_pool(Pinner *p, PinProgressFn fn, void *data)
+{
+	if (p->n_jobs == 0)
+		return 0;
+	qsort(p->jobs, p->n_jobs, sizeof *p->jobs, cmp_job_size);
+	unsigned n = cpu_count();
+	if (n > p->n_jobs)
+		n = (unsigned)p->n_jobs;
+	_cleanup_free_ pthread_t *t = xcalloc(n, sizeof *t);
+	unsigned started = 0;
+	/* Few jobs: this thread does them, no pool to start. */
+	if (n > 1 || fn)
+		for (; started < n; started++)
+			if (pthread_create(&t[started], NULL, worker, p) != 0)
+				break;
+	if (started == 0) {
+		worker(p);
+		return 0;
+	}
+	int64_t start = monotonic_ns();
+	bool shown = false;
+	while (fn) {
+		struct timespec ts = {0, 100 * 1000 * 1000};
+		nanosleep(&ts, NULL);
+		pthread_mutex_lock(&p->lock);
+		bool done = p->failed || p->next_job >= p->n_jobs;
+		pthread_mutex_unlock(&p->lock);
+		bool all = __atomic_load_n(&p->files_done, __ATOMIC_RELAXED) >=
+		           p->n_jobs;
+		if (monotonic_ns() - start > 1000000000 && !all) {
+			progress_now(p, fn, data, start, false);
+			shown = true;
+		}
+		if (done && all)
+			break;
+		if (p->failed)
+			break;
+	}
+	for (unsigned i = 0; i < started; i++)
+		pthread_join(t[i], NULL);
+	if (fn && shown)
+		progress_now(p, fn, data, start, true);
+	return 0;
+}
+
+static int commit_pending(Pinner *p)
+{
+	if (p->n_pending == 0)
+		return 0;
+	/* One syncfs for the whole batch instead of an fsync per file;
+	 * then the renames, then once more for the names. */
+	int r = store_sync(p->store);
+	for (size_t i = 0; r == 0 && i < p->n_pending; i++) {
+		r = store_object_commit(p->store, p->pending[i].tmp,
+		                        p->pending[i].md);
+		if (r == 0) {
+			free(p->pending[i].tmp);
+			p->pending[i].tmp = xstrdup("");
+		}
+	}
+	if (r == 0)
+		r = store_sync(p->store);
+	if (r < 0)
+		return set_error(p, r, "cannot store objects in '%s': %s%s",
+		                 p->store->root, strerror(-r),
+		                 r == -ENOSPC ? "; free space there, or choose "
+		                                "another store with --store DIR"
+		                              : "");
+	for (size_t i = 0; i < p->n_pending; i++)
+		free(p->pending[i].tmp);
+	p->n_pending = 0;
+	return 0;
+}
+
+static int write_manifest(Pinner *p, PinRoot *root)
+{
+	int r = manifest_sort(root->manifest);
+	if (r < 0)
+		return set_error(p, r, "cannot list '%s': %s", root->path,
+		                 strerror(-r));
+	_cleanup_free_ char *text = NULL;
+	size_t len;
+	r = manifest_format(root->manifest, &text, &len);
+	if (r == 0)
+		r = store_put_mem(p->store, text, len, root->manifest_digest);
+	if (r < 0)
+		return set_error(p, r,
+		                 "cannot store the manifest of '%s' in "
+		                 "'%s': %s",
+		                 root->path, p->store->root, strerror(-r));
+	if (root->is_dir)
+		memcpy(root->digest, root->manifest_digest, SHA256_LEN);
+	else
+		memcpy(root->digest, root->manifest->entries[0].digest,
+		       SHA256_LEN);
+	root->bytes = manifest_bytes(root->manifest);
+	return 0;
+}
+
+/* After a failure no temp file stays behind, and none waits for the
+ * pinner to be freed: the store may be full, and the failed run's record
+ * is still to be written there. */
+static void discard_pending(Pinner *p)
+{
+	for (size_t i = 0; i < p->n_pending; i++) {
+		if (p->pending[i].tmp[0])
+			(void)unlink(p->pending[i].tmp);
+		free(p->pending[i].tmp);
+	}
+	p->n_pending = 0;
+}
+
+int pinner_run(Pinner *p, PinProgressFn fn, void *data)
+{
+	if (p->failed)
+		return p->err;
+	run_pool(p, fn, data);
+	if (p->failed) {
+		discard_pending(p);
+		return p->err;
+	}
+	int r = commit_pending(p);
+	if (r < 0) {
+		discard_pending(p);
+		return r;
+	}
+	for (size_t i = 0; i < p->n_roots; i++) {
+		r = write_manifest(p, &p->roots[i]);
+		if (r < 0)
+			return r;
+	}
+	(void)stat_cache_save(p->cache);
+	return 0;
+}
+
+/* ---- git ---- */
+
+char *git_work_tree_top(const char *dir)
+{
+	_cleanup_free_ char *d = xstrdup(dir);
+	for (;;) {
+		_cleanup_free_ char *git = path_join(d, ".git");
+		struct stat st;
+		if (lstat(git, &st) == 0)
+			return TAKE_PTR(d);
+		char *slash = strrchr(d, '/');
+		if (!slash || slash == d)
+			return NULL;
+		*slash = 0;
+	}
+}
+
+int git_workspace_files(const char *top, char ***ret)
+{
+	static const char *const argv[] = {
+	        "git",      "-c",       "core.quotepath=off", "ls-files", "-z",
+	        "--cached", "--others", "--exclude-standard", NULL};
+	int out[2];
+	if (pipe2(out, O_CLOEXEC) < 0)
+		return -errno;
+	_cleanup_strv_free_ char **env = NULL;
+	for (char **e = environ; *e; e++)
+		if (!startswith(*e, "GIT_OPTIONAL_LOCKS="))
+			env = strv_push(env, *e);
+	env = strv_push(env, "GIT_OPTIONAL_LOCKS=0");
+	posix_spawn_file_actions_t fa;
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, "/dev/null",
+	                                 O_RDONLY, 0);
+	posix_spawn_file_actions_addopen(&fa, STDERR_FILENO, "/dev/null",
+	                                 O_WRONLY, 0);
+	posix_spawn_file_actions_adddup2(&fa, out[1], STDOUT_FILENO);
+	posix_spawn_file_actions_addchdir_np(&fa, top);
+	pid_t pid;
+	int e = posix_spawnp(&pid, "git", &fa, NULL, (char *const *)argv, env);
+	posix_spawn_file_actions_destroy(&fa);
+	close(out[1]);
+	if (e != 0) {
+		close(out[0]);
+		return -e;
+	}
+	_cleanup_free_ char *text = NULL;
+	size_t len = 0;
+	int r = read_full_fd(out[0], GIT_LIST_MAX, &text, &len);
+	close(out[0]);
+	int st;
+	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+		;
+	if (r < 0)
+		return r;
+	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+		return -EIO;
+	char **v = xcalloc(1, sizeof(char *));
+	for (size_t off = 0; off < len;) {
+		size_t n = strnlen(text + off, len - off);
+		if (n > 0)
+			v = strv_push(v, text + off);
+		off += n + 1;
+	}
+	*ret = v;
+	return 0;
+}
+
+/* ---- views and restores ---- */
+
+int manifest_load(const Store *s, const unsigned char md[SHA256_LEN],
+                  Manifest **ret)
+{
+	_cleanup_free_ char *text = NULL;
+	size_t len;
+	int r = store_object_read(s, md, MANIFEST_MAX, &text, &len);
+	if (r < 0)
+		return r;
+	return manifest_parse(text, len, ret, NULL);
+}
+
+/* A copy of object md at dirfd/name with mode. */
+static int copy_object(const Store *s, const unsigned char md[SHA256_LEN],
+                       int dirfd, const char *name, mode_t mode)
+{
+	_cleanup_close_ int in = -1;
+	int r = store_object_open(s, md, &in);
+	if (r < 0)
+		return r;
+	_cleanup_close_ int out = openat(
+	        dirfd, name,
+	        O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (out < 0)
+		return -errno;
+	r = reflink_fd(in, out);
+	if (r == -EOPNOTSUPP)
+		r = copy_and_hash(in, out, NULL, NULL);
+	if (r == 0 && fchmod(out, mode & 07777) < 0)
+		r = -errno;
+	if (r < 0)
+		(void)unlinkat(dirfd, name, 0);
+	return r;
+}
+
+static int place_file(const Store *s, const ManifestEntry *e, int dirfd,
+                      const char *name, MaterializeMode mode, bool force)
+{
+	if (mode == MATERIALIZE_RESTORE) {
+		struct stat st;
+		if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+			if (!force || S_ISDIR(st.st_mode))
+				return -EEXIST;
+			if (unlinkat(dirfd, name, 0) < 0)
+				return -errno;
+		}
+	}
+	if (e->kind == ENTRY_LINK)
+		return symlinkat(e->target, dirfd, name) < 0 ? -errno : 0;
+	if (mode == MATERIALIZE_VIEW && !(e->mode & 0111)) {
+		_cleanup_free_ char *obj = store_object_path(s, e->digest);
+		if (linkat(AT_FDCWD, obj, dirfd, name, 0) == 0)
+			return 0;
+		/* protected_hardlinks (another user's object), a full link
+		 * count, another file system: a copy will do. */
+		if (errno != EPERM && errno != EMLINK && errno != EXDEV &&
+		    errno != EACCES)
+			return -errno;
+	}
+	return copy_object(s, e->digest, dirfd, name, e->mode);
+}
+
+/* Open dest's directory for path rel, made as we go. */
+static int open_parent(int rootfd, const char *rel, char **ret_name)
+{
+	const char *slash = strrchr(rel, '/');
+	if (!slash) {
+		*ret_name = xstrdup(rel);
+		return fcntl(rootfd, F_DUPFD_CLOEXEC, 3);
+	}
+	_cleanup_free_ char *dir = xstrndup(rel, (size_t)(slash - rel));
+	struct open_how how = {
+	        .flags = O_RDONLY | O_DIRECTORY | O_CLOEXEC,
+	        .resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS,
+	};
+	int fd = (int)syscall(SYS_openat2, rootfd, dir, &how, sizeof how);
+	if (fd < 0 && errno == ENOSYS)
+		fd = openat(rootfd, dir,
+		            O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	*ret_name = xstrdup(slash + 1);
+	return fd;
+}
+
+int materialize(const Store *s, const Manifest *m, bool single_file,
+                const PinRoot *holes, const char *dest, MaterializeMode mode,
+                bool force, char **ret_error_path)
+{
+	if (single_file) {
+		if (m->n != 1 || m->entries[0].kind == ENTRY_DIR)
+			return -EBADMSG;
+		_cleanup_free_ char *dir = xstrdup(dest);
+		char *slash = strrchr(dir, '/');
+		if (!slash)
+			return -EINVAL;
+		*slash = 0;
+		_cleanup_close_ int dfd = open(
+		        dir[0] ? dir : "/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (dfd < 0)
+			return -errno;
+		int r = place_file(s, &m->entries[0], dfd, slash + 1, mode,
+		                   force);
+		if (r < 0 && ret_error_path)
+			*ret_error_path = xstrdup(dest);
+		return r;
+	}
+	if (mkdir(dest, 0700) < 0 &&
+	    (mode == MATERIALIZE_VIEW || errno != EEXIST))
+		return -errno;
+	_cleanup_close_ int rootfd =
+	        open(dest, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (rootfd < 0)
+		return -errno;
+	int r = 0;
+	for (size_t i = 0; i < m->n && r == 0; i++) {
+		const ManifestEntry *e = &m->entries[i];
+		_cleanup_free_ char *name = NULL;
+		_cleanup_close_ int dfd = open_parent(rootfd, e->path, &name);
+		if (dfd < 0) {
+			r = -errno;
+		} else if (e->kind == ENTRY_DIR) {
+			if (mkdirat(dfd, name, 0700) < 0) {
+				struct stat st;
+				r = -errno;
+				if (r == -EEXIST &&
+				    mode == MATERIALIZE_RESTORE &&
+				    fstatat(dfd, name, &st,
+				            AT_SYMLINK_NOFOLLOW) == 0 &&
+				    S_ISDIR(st.st_mode))
+					r = 0;
+			}
+		} else
+			r = place_file(s, e, dfd, name, mode, force);
+		if (r < 0 && ret_error_path)
+			*ret_error_path = path_join(dest, e->path);
+	}
+	for (size_t i = 0; holes && r == 0 && i < holes->n_holes; i++) {
+		/* The directories above a mount point, as plain 0755 ones
+		 * where the tree has none (an output in a directory git does
+		 * not list). */
+		_cleanup_free_ char *up = xstrdup(holes->holes[i]);
+		for (char *sl = strchr(up, '/'); sl; sl = strchr(sl + 1, '/')) {
+			*sl = 0;
+			(void)mkdirat(rootfd, up, 0755);
+			*sl = '/';
+		}
+		_cleanup_free_ char *name = NULL;
+		_cleanup_close_ int dfd =
+		        open_parent(rootfd, holes->holes[i], &name);
+		if (dfd < 0)
+			continue; /* below a link: cannot be a mount point */
+		if (holes->hole_is_dir[i])
+			(void)mkdirat(dfd, name, 0755);
+		else {
+			int fd = openat(dfd, name,
+			                O_WRONLY | O_CREAT | O_EXCL |
+			                        O_CLOEXEC | O_NOFOLLOW,
+			                0644);
+			if (fd >= 0)
+				close(fd);
+		}
+	}
+	/* Directory modes last, deepest first: a read-only directory
+	 * cannot be filled. */
+	for (size_t i = m->n; r == 0 && i-- > 0;) {
+		const ManifestEntry *e = &m->entries[i];
+		if (e->kind == ENTRY_DIR &&
+		    fchmodat(rootfd, e->path, e->mode & 07777, 0) < 0)
+			r = -errno;
+	}
+	if (r == 0 && fchmod(rootfd, 0755) < 0)
+		r = -errno;
+	return r;
+}
+
+static int remove_at(int pfd, const char *name)
+{
+	if (unlinkat(pfd, name, 0) == 0 || errno == ENOENT)
+		return 0;
+	if (errno != EISDIR && errno != EPERM)
+		return -errno;
+	(void)fchmodat(pfd, name, 0700, 0);
+	int fd = openat(pfd, name,
+	                O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	DIR *d = fdopendir(fd);
+	if (!d) {
+		close(fd);
+		return -errno;
+	}
+	struct dirent *de;
+	int r = 0;
+	while ((de = readdir(d)))
+		if (!streq(de->d_name, ".") && !streq(de->d_name, "..")) {
+			int r2 = remove_at(fd, de->d_name);
+			if (r2 < 0 && r == 0)
+				r = r2;
+		}
+	closedir(d);
+	if (unlinkat(pfd, name, AT_REMOVEDIR) < 0 && r == 0)
+		r = -errno;
+	return r;
+}
+
+int remove_tree(const char *path)
+{
+	return remove_at(AT_FDCWD, path);
+}

@@ -1,0 +1,115 @@
+/* Pinning (DESIGN.md §3): a tree's files hashed, copied into the store
+ * and described by a manifest, so that a run sees, and a replay gets
+ * back, exactly these bytes.
+ *
+ * A Pinner takes any number of roots (files or directories). Adding a
+ * root walks it with openat/fstatat relative to directory descriptors,
+ * never following a symlink (links are recorded as links); running the
+ * pinner hashes and stores every file on a pool of one thread per CPU,
+ * reusing the stat cache's digest for files whose stat key has not
+ * changed, and writes each root's manifest. New objects are written as
+ * temp files, made durable together with one syncfs, then renamed into
+ * place: an error leaves no partial object behind. Nothing in the
+ * user's tree is ever modified. */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "manifest.h"
+#include "statcache.h"
+#include "store.h"
+
+typedef struct PinProgress {
+	uint64_t bytes_done, bytes_total;
+	uint64_t files_done, files_total;
+	double elapsed_s;
+	bool finished; /* the last call */
+} PinProgress;
+/* Called from the pinner's own thread about ten times a second once
+ * hashing has taken more than a second, and once at the end if it was
+ * ever called. */
+typedef void (*PinProgressFn)(void *data, const PinProgress *p);
+
+typedef struct PinRoot {
+	char *path;    /* absolute, as given */
+	bool is_dir;   /* else a single regular file */
+	bool from_git; /* the file list came from git ls-files */
+	Manifest *manifest;
+	/* the root's digest: the manifest's for a directory, the file's
+	 * own for a file */
+	unsigned char digest[SHA256_LEN];
+	unsigned char manifest_digest[SHA256_LEN];
+	uint64_t files, bytes;
+	/* paths (relative) left out because they are excluded, and what
+	 * they are: a view keeps an empty directory or file there as a
+	 * mount point */
+	char **holes;
+	bool *hole_is_dir;
+	size_t n_holes;
+} PinRoot;
+
+typedef struct Pinner Pinner;
+
+Pinner *pinner_new(Store *s, StatCache *cache);
+Pinner *pinner_free(Pinner *p);
+static inline void pinner_freep(Pinner **p)
+{
+	pinner_free(*p);
+}
+#define _cleanup_pinner_ __attribute__((cleanup(pinner_freep)))
+
+typedef struct PinAddOptions {
+	char *const *exclude; /* absolute paths left out of the tree */
+	char *const *only;    /* relative files to take (git's list), or NULL
+	                         for everything */
+	bool skip_dot_git;    /* leave out entries named .git and .xrun */
+	bool warn_links;      /* warn of links that point out of the tree */
+	uint64_t limit;       /* -EFBIG past this many bytes; 0: none */
+} PinAddOptions;
+
+/* Walk path (stat calls only) and queue its files. On error the pinner
+ * says what with pinner_error(). */
+int pinner_add(Pinner *p, const char *path, const PinAddOptions *opt,
+               size_t *ret_index);
+/* Hash and store every queued file, write the manifests. */
+int pinner_run(Pinner *p, PinProgressFn fn, void *data);
+size_t pinner_n_roots(const Pinner *p);
+const PinRoot *pinner_root(const Pinner *p, size_t i);
+/* After a failure: one line that names the file at fault. */
+const char *pinner_error(const Pinner *p);
+/* Things worth saying that did not stop the pin (a link that points
+ * out of its tree). */
+char *const *pinner_warnings(const Pinner *p);
+
+/* The files of a git work tree (tracked, and untracked but not
+ * ignored), relative to top: git ls-files, run with
+ * GIT_OPTIONAL_LOCKS=0. -ENOENT when git is not there. */
+int git_workspace_files(const char *top, char ***ret);
+/* The top of the git work tree that holds dir, or NULL. */
+char *git_work_tree_top(const char *dir);
+
+/* Build a tree at dest from the store: a manifest's entries (or, with
+ * m == NULL, not allowed) made as directories, symlinks and files.
+ *   MATERIALIZE_VIEW: files are hard links to the objects (copies for
+ *     executable files, whose mode an object cannot carry, and where a
+ *     link is refused); holes get empty mount points. dest must not
+ *     exist.
+ *   MATERIALIZE_RESTORE: files are copies (reflinks where possible) with
+ *     their recorded modes; an existing file at a path is an error
+ *     (-EEXIST, *ret_error_path says which) unless force.
+ * A root that is a single file has a manifest of one entry: pass
+ * single_file and the entry becomes dest itself. */
+typedef enum {
+	MATERIALIZE_VIEW,
+	MATERIALIZE_RESTORE,
+} MaterializeMode;
+int materialize(const Store *s, const Manifest *m, bool single_file,
+                const PinRoot *holes, const char *dest, MaterializeMode mode,
+                bool force, char **ret_error_path);
+/* Remove a view made by materialize (it may hold read-only
+ * directories). */
+int remove_tree(const char *path);
+/* Load and parse a manifest object. */
+int manifest_load(const Store *s, const unsigned char md[SHA256_LEN],
+                  Manifest **ret);

@@ -1,0 +1,290 @@
+#include "config.h"
+
+#include "run-pins.h"
+
+#include <inttypes.h>
+
+#include <sys/stat.h>
+
+#include "util.h"
+
+struct RunPins {
+	Pinner *pinner;
+	StatCache *cache;
+	bool has_workspace;
+	size_t workspace;
+	size_t *inputs;
+	size_t n_inputs;
+	bool pinned;    /* every root hashed and stored */
+	char *view_dir; /* tmp/view-<id>, removed at the end */
+	char **warnings;
+};
+
+RunPins *run_pins_free(RunPins *p)
+{
+	if (!p)
+		return NULL;
+	if (p->view_dir)
+		(void)remove_tree(p->view_dir);
+	free(p->view_dir);
+	pinner_free(p->pinner);
+	stat_cache_free(p->cache);
+	free(p->inputs);
+	strv_free(p->warnings);
+	free(p);
+	return NULL;
+}
+
+char *const *run_pins_warnings(const RunPins *p)
+{
+	return p ? p->warnings : NULL;
+}
+
+static char *format_bytes(uint64_t n)
+{
+	static const char *const units[] = {"bytes", "KiB", "MiB", "GiB",
+	                                    "TiB"};
+	double v = (double)n;
+	size_t u = 0;
+	while (v >= 1024 && u + 1 < ELEMENTSOF(units)) {
+		v /= 1024;
+		u++;
+	}
+	return u == 0 ? xasprintf("%" PRIu64 " bytes", n)
+	              : xasprintf("%.1f %s", v, units[u]);
+}
+
+static int cmp_len(const void *a, const void *b)
+{
+	size_t x = strlen(*(char *const *)a), y = strlen(*(char *const *)b);
+	return x < y ? -1 : x > y;
+}
+
+/* The paths the sandbox hides (secret stores in the home directory): a
+ * workspace never copies them into the store, with or without the
+ * sandbox. */
+static char **hidden_paths(Sandbox *sb, const char *cwd, const char *home)
+{
+	_cleanup_sandbox_ Sandbox *plan = NULL;
+	if (!sb) {
+		plan = sandbox_new();
+		(void)sandbox_plan_default(plan, cwd, NULL, home);
+		sb = plan;
+	}
+	char **v = xcalloc(1, sizeof(char *));
+	for (size_t i = 0; i < sb->n_mounts; i++)
+		if (sb->mounts[i].kind == MOUNT_HIDE)
+			v = strv_push(v, sb->mounts[i].dest);
+	return v;
+}
+
+int run_pins_prepare(Store *s, const RunSpec *spec, char *const *outputs,
+                     Sandbox *sb, const char *home, const char *id,
+                     PinProgressFn fn, void *data, RunPins **ret,
+                     char **ret_error)
+{
+	RunPins *p = xcalloc(1, sizeof *p);
+	*ret = p;
+	p->cache = stat_cache_new(s->cache);
+	p->pinner = pinner_new(s, p->cache);
+
+	/* Inputs by their real paths (a link to the data is mounted where
+	 * it points), parents before what they hold. */
+	_cleanup_strv_free_ char **inputs = NULL;
+	for (char *const *i = spec->inputs; i && *i; i++) {
+		char *real = realpath(*i, NULL);
+		if (!real) {
+			int r = -errno;
+			*ret_error = xasprintf("cannot pin input '%s': %s", *i,
+			                       strerror(-r));
+			return r;
+		}
+		inputs = strv_push(inputs, real);
+		free(real);
+	}
+	size_t n_inputs = strv_length(inputs);
+	if (n_inputs)
+		qsort(inputs, n_inputs, sizeof(char *), cmp_len);
+
+	/* The workspace: the git work tree, else the working directory;
+	 * nothing when that is / (it cannot be mounted over). */
+	_cleanup_free_ char *top = git_work_tree_top(spec->cwd);
+	bool git = top != NULL;
+	if (!top)
+		top = xstrdup(spec->cwd);
+	_cleanup_strv_free_ char **files = NULL;
+	if (!streq(top, "/")) {
+		if (git) {
+			int r = git_workspace_files(top, &files);
+			if (r < 0) {
+				char *w = xasprintf(
+				        "cannot list the git work tree '%s' "
+				        "with git ls-files (%s): its whole "
+				        "directory is pinned instead",
+				        top, strerror(-r));
+				p->warnings = strv_push(p->warnings, w);
+				free(w);
+			}
+		}
+		_cleanup_strv_free_ char **exclude =
+		        hidden_paths(sb, spec->cwd, home);
+		exclude = strv_push(exclude, s->root);
+		for (char *const *o = outputs; o && *o; o++)
+			exclude = strv_push(exclude, *o);
+		for (char **i = inputs; i && *i; i++)
+			exclude = strv_push(exclude, *i);
+		PinAddOptions opt = {
+		        .exclude = exclude,
+		        .only = files,
+		        .skip_dot_git = true,
+		        .limit = spec->workspace_limit
+		                         ? spec->workspace_limit
+		                         : WORKSPACE_LIMIT_DEFAULT,
+		};
+		int r = pinner_add(p->pinner, top, &opt, &p->workspace);
+		if (r == -EFBIG) {
+			_cleanup_free_ char *lim = format_bytes(opt.limit);
+			*ret_error = xasprintf(
+			        "the workspace '%s' holds more than %s, the "
+			        "limit of what a run pins by itself; declare "
+			        "big data with --input PATH (it is then left "
+			        "out of the workspace), or raise the limit "
+			        "with --workspace-limit SIZE",
+			        top, lim);
+			return r;
+		}
+		if (r < 0) {
+			*ret_error = xstrdup(pinner_error(p->pinner));
+			return r;
+		}
+		p->has_workspace = true;
+	}
+	p->inputs = xcalloc(n_inputs + 1, sizeof(size_t));
+	for (size_t k = 0; k < n_inputs; k++) {
+		/* An input holding another leaves a hole for it. */
+		_cleanup_strv_free_ char **exclude = NULL;
+		for (size_t m = k + 1; m < n_inputs; m++)
+			exclude = strv_push(exclude, inputs[m]);
+		exclude = strv_push(exclude, s->root);
+		for (char *const *o = outputs; o && *o; o++)
+			exclude = strv_push(exclude, *o);
+		PinAddOptions opt = {.exclude = exclude, .warn_links = true};
+		int r = pinner_add(p->pinner, inputs[k], &opt, &p->inputs[k]);
+		if (r < 0) {
+			*ret_error = xstrdup(pinner_error(p->pinner));
+			return r;
+		}
+		p->n_inputs++;
+	}
+	int r = pinner_run(p->pinner, fn, data);
+	for (char *const *w = pinner_warnings(p->pinner); w && *w; w++)
+		p->warnings = strv_push(p->warnings, *w);
+	if (r < 0) {
+		*ret_error = xstrdup(pinner_error(p->pinner));
+		return r;
+	}
+	p->pinned = true;
+	if (!sb)
+		return 0;
+
+	/* The views: one directory per run, a tree of hard links to the
+	 * objects per pinned root. */
+	p->view_dir = xasprintf("%s/view-%s", s->tmp, id);
+	if (mkdir(p->view_dir, 0755) < 0) {
+		r = -errno;
+		free(p->view_dir);
+		p->view_dir = NULL;
+		*ret_error = xasprintf("cannot make the run's view of its "
+		                       "pinned files in '%s': %s",
+		                       s->tmp, strerror(-r));
+		return r;
+	}
+	_cleanup_strv_free_ char **views = NULL, **dests = NULL;
+	for (size_t i = 0; i < pinner_n_roots(p->pinner); i++) {
+		const PinRoot *root = pinner_root(p->pinner, i);
+		_cleanup_free_ char *view = xasprintf("%s/%zu", p->view_dir, i);
+		_cleanup_free_ char *bad = NULL;
+		r = materialize(s, root->manifest, !root->is_dir, root, view,
+		                MATERIALIZE_VIEW, false, &bad);
+		if (r < 0) {
+			*ret_error = xasprintf(
+			        "cannot make the view of '%s' in '%s': %s",
+			        root->path, bad ? bad : view, strerror(-r));
+			return r;
+		}
+		views = strv_push(views, view);
+		dests = strv_push(dests, root->path);
+	}
+	sandbox_plan_pinned(sb, views, dests);
+	return 0;
+}
+
+json_t *pin_root_json(const PinRoot *r)
+{
+	char digest[DIGEST_STR_LEN + 1], manifest[DIGEST_STR_LEN + 1];
+	digest_format(r->digest, digest);
+	digest_format(r->manifest_digest, manifest);
+	return json_pack("{s:o,s:s,s:s,s:I,s:I,s:s}", "path",
+	                 json_bstr(r->path), "kind",
+	                 r->is_dir ? "directory" : "file", "digest", digest,
+	                 "files", (json_int_t)r->files, "bytes",
+	                 (json_int_t)r->bytes, "manifest", manifest);
+}
+
+void run_pins_record(const RunPins *p, json_t *rec)
+{
+	/* A failed pin records nothing it did not finish. */
+	if (!p || !p->pinned)
+		return;
+	json_t *source = json_object_get(rec, "source");
+	if (p->has_workspace && json_is_object(source)) {
+		const PinRoot *ws = pinner_root(p->pinner, p->workspace);
+		json_t *j = pin_root_json(ws);
+		json_object_del(j, "kind");
+		json_object_set_new(
+		        j, "listed_by",
+		        json_string(ws->from_git ? "git" : "directory"));
+		json_object_set_new(source, "workspace", j);
+	}
+	json_t *inputs = json_array();
+	for (size_t k = 0; k < p->n_inputs; k++)
+		json_array_append_new(
+		        inputs,
+		        pin_root_json(pinner_root(p->pinner, p->inputs[k])));
+	json_object_set_new(rec, "inputs", inputs);
+}
+
+void run_pins_outputs(Store *s, char *const *outputs, PinProgressFn fn,
+                      void *data, json_t *rec, char ***warnings)
+{
+	json_t *arr = json_array();
+	json_object_set_new(rec, "outputs", arr);
+	if (!outputs || !*outputs)
+		return;
+	_cleanup_stat_cache_ StatCache *cache = stat_cache_new(s->cache);
+	_cleanup_pinner_ Pinner *p = pinner_new(s, cache);
+	for (char *const *o = outputs; *o; o++) {
+		/* Outputs inside another output are pinned with it. */
+		PinAddOptions opt = {0};
+		int r = pinner_add(p, *o, &opt, NULL);
+		if (r < 0) {
+			char *w = xasprintf("output '%s' is not kept: %s", *o,
+			                    pinner_error(p));
+			*warnings = strv_push(*warnings, w);
+			free(w);
+			return;
+		}
+	}
+	int r = pinner_run(p, fn, data);
+	for (char *const *w = pinner_warnings(p); w && *w; w++)
+		*warnings = strv_push(*warnings, *w);
+	if (r < 0) {
+		char *w = xasprintf("the outputs are not kept: %s",
+		                    pinner_error(p));
+		*warnings = strv_push(*warnings, w);
+		free(w);
+		return;
+	}
+	for (size_t i = 0; i < pinner_n_roots(p); i++)
+		json_array_append_new(arr, pin_root_json(pinner_root(p, i)));
+}
