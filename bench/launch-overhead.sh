@@ -20,7 +20,10 @@ command -v hyperfine >/dev/null || {
 }
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
-cd "$dir"
+# xrun runs in a directory of its own: its workspace (pinned on every
+# run) holds nothing but the store, not the floor's files.
+mkdir "$dir/work"
+cd "$dir/work"
 "$XRUN" -q run --no-sandbox -- /bin/true # create the store, warm the caches
 # The floor: spawn + two durable record writes and nothing else.
 cc -O2 -o "$dir/floor" "$here/floor.c"
@@ -33,7 +36,7 @@ hyperfine -N --warmup 20 --runs "$RUNS" --export-json "$dir/plain.json" \
 	-n 'xrun run --no-sandbox -- /bin/true' "$XRUN -q run --no-sandbox -- /bin/true" \
 	-n 'floor: spawn + 2 durable writes' "$dir/floor $dir/floor.d /bin/true" >&2
 
-mkdir repo && cd repo
+mkdir "$dir/repo" && cd "$dir/repo"
 git init -q . && echo x >f && git add f &&
 	git -c user.name=b -c user.email=b@example.invalid commit -q -m x
 "$XRUN" -q run --no-sandbox -- /bin/true
