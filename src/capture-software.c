@@ -636,6 +636,19 @@ static void note_miss(Resolver *r, const char *dir)
  * __builtin_cpu_supports would link a constructor that runs a dozen
  * cpuid instructions at every start, each a trap to the hypervisor in
  * a VM. */
+/* glibc's own CPU_FEATURE_ACTIVE shifts a signed 1 by up to 31 bits,
+ * which is undefined for bit 31 (AVX512VL); the same lookup, unsigned. */
+static bool feature_active(unsigned idx)
+{
+	enum { BITS = 8 * sizeof(unsigned), LEAF = 4 * BITS };
+	const struct cpuid_feature *f =
+	        __x86_get_cpuid_feature_leaf(idx / LEAF);
+	unsigned reg = (idx % LEAF) / BITS, bit = idx % BITS;
+	return (f->active_array[reg] >> bit) & 1u;
+}
+#undef CPU_FEATURE_ACTIVE
+#define CPU_FEATURE_ACTIVE(name) feature_active(x86_cpu_##name)
+
 static int x86_64_level(void)
 {
 	if (!(CPU_FEATURE_ACTIVE(CMPXCHG16B) &&
@@ -1465,7 +1478,8 @@ static json_t *libs_keys_json(const LibList *libs)
  * the "sha256:<hex>" string: the set of files, independent of order. */
 static json_t *libs_section(LibList *libs, char **ret_digest)
 {
-	qsort(libs->v, libs->n, sizeof *libs->v, lib_cmp);
+	if (libs->n > 1)
+		qsort(libs->v, libs->n, sizeof *libs->v, lib_cmp);
 	_cleanup_hasher_ Hasher *h = hasher_new();
 	json_t *a = json_array();
 	for (size_t i = 0; i < libs->n; i++) {

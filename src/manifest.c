@@ -51,6 +51,8 @@ static int cmp_entry(const void *a, const void *b)
 const ManifestEntry *manifest_find(const Manifest *m, const char *path)
 {
 	ManifestEntry key = {.path = (char *)path};
+	if (m->n == 0)
+		return NULL;
 	return bsearch(&key, m->entries, m->n, sizeof *m->entries, cmp_entry);
 }
 
@@ -83,7 +85,8 @@ static int check_sorted(const Manifest *m, size_t *ret_bad)
 int manifest_sort(Manifest *m)
 {
 	size_t bad;
-	qsort(m->entries, m->n, sizeof *m->entries, cmp_entry);
+	if (m->n > 1)
+		qsort(m->entries, m->n, sizeof *m->entries, cmp_entry);
 	return check_sorted(m, &bad);
 }
 

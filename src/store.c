@@ -185,7 +185,8 @@ static int list_ids(Store *s, char ***ret)
 			ids = strv_push(ids, de->d_name);
 	closedir(d);
 	/* Directory order is arbitrary; lists for people should not be. */
-	qsort(ids, strv_length(ids), sizeof(char *), cmp_str);
+	if (ids)
+		qsort(ids, strv_length(ids), sizeof(char *), cmp_str);
 	*ret = ids;
 	return 0;
 }
@@ -229,7 +230,8 @@ int store_load_all(Store *s, Record ***ret, size_t *ret_n, size_t *ret_bad)
 		}
 		v[k++] = rec;
 	}
-	qsort(v, k, sizeof *v, cmp_newest_first);
+	if (k > 1)
+		qsort(v, k, sizeof *v, cmp_newest_first);
 	*ret = v;
 	*ret_n = k;
 	if (ret_bad)
