@@ -244,7 +244,7 @@ static const MountStep *container_of(const Sandbox *sb, size_t n,
 		const MountStep *m = &sb->mounts[i];
 		if (m->kind == MOUNT_SYMLINK || m->kind == MOUNT_REMOUNT_RO)
 			continue;
-		if (path_below(path, m->dest) &&
+		if ((streq(m->dest, "/") || path_below(path, m->dest)) &&
 		    (!best || strlen(m->dest) >= strlen(best->dest)))
 			best = m;
 	}
@@ -347,7 +347,8 @@ void sandbox_plan_make_room(Sandbox *sb)
 		 * would otherwise cover), after what it stands on. */
 		size_t at = sb->n_mounts;
 		for (size_t i = 1; i < sb->n_mounts; i++)
-			if (path_below(sb->mounts[i].dest, rooms[k]) &&
+			if ((streq(rooms[k], "/") ||
+			     path_below(sb->mounts[i].dest, rooms[k])) &&
 			    !streq(sb->mounts[i].dest, rooms[k])) {
 				at = i;
 				break;
