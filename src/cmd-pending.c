@@ -19,11 +19,6 @@ static int pending(const char *name, int argc, char **argv)
 	return 2;
 }
 
-int cmd_replay(int argc, char **argv, Context *ctx)
-{
-	return pending("replay", argc, argv);
-}
-
 int cmd_diff(int argc, char **argv, Context *ctx)
 {
 	return pending("diff", argc, argv);

@@ -51,6 +51,12 @@ static const char run_usage[] =
         "  --timeout DURATION    TERM after DURATION (90, 30m, 2h), KILL "
         "2s later;\n"
         "                        recorded as timeout\n"
+        "  --deterministic       CUBLAS_WORKSPACE_CONFIG=:4096:8,\n"
+        "                        TF_DETERMINISTIC_OPS=1, "
+        "NVIDIA_TF32_OVERRIDE=0,\n"
+        "                        TZ=UTC, and OMP_, OPENBLAS_ and "
+        "MKL_NUM_THREADS\n"
+        "                        at the CPU count (-e overrides); recorded\n"
         "  --no-sandbox          run on the host; the record says so\n"
         "  -h, --help            this help\n"
         "\n"
@@ -63,8 +69,7 @@ static const char run_usage[] =
         "store and the run sees them read-only, exactly as they were when "
         "it\n"
         "started.\n"
-        "\n"
-        "Not available yet: --deterministic.\n"
+
         "\n"
         "Exit status: the program's; 128+N when it died of signal N; 125 when\n"
         "xrun failed before starting it; 126/127 when it cannot be executed "
@@ -278,10 +283,10 @@ int cmd_run(int argc, char **argv, Context *ctx)
 				                 optarg);
 			break;
 		case OPT_DETERMINISTIC:
-			return bad_usage(
-			        "%s is not available yet: it arrives "
-			        "with replay in a later version of xrun",
-			        "--deterministic");
+			if (!spec->deterministic)
+				run_spec_set_deterministic(
+				        spec, sysconf(_SC_NPROCESSORS_ONLN));
+			break;
 		case 'h':
 			fputs(run_usage, stdout);
 			return finish_stdout(0);

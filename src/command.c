@@ -112,7 +112,7 @@ static int read_shebang(const char *path, char **ret_interp, char **ret_arg,
 	return 0;
 }
 
-static bool is_python_name(const char *path)
+bool command_is_python(const char *path)
 {
 	const char *b = strrchr(path, '/');
 	b = b ? b + 1 : path;
@@ -132,7 +132,7 @@ static bool takes_script_argument(const char *path)
 	};
 	const char *b = strrchr(path, '/');
 	b = b ? b + 1 : path;
-	if (is_python_name(b))
+	if (command_is_python(b))
 		return true;
 	/* The name itself or with a version: bash, perl5.36, not shuf. */
 	for (size_t i = 0; i < ELEMENTSOF(names); i++) {
@@ -223,7 +223,7 @@ int command_resolve(char *const *argv, const char *cwd, const char *path_env,
 	}
 	if (!c->script && takes_script_argument(c->executable))
 		c->script = script_argument(argv + 1, cwd);
-	c->python = is_python_name(c->executable);
+	c->python = command_is_python(c->executable);
 	*ret = TAKE_PTR(owned);
 	return 0;
 }

@@ -28,6 +28,9 @@ static inline void command_freep(Command **c)
 int find_executable(const char *name, const char *cwd, const char *path_env,
                     char **ret);
 
+/* Is this the path of a Python interpreter (python, python3.11, pypy3)? */
+bool command_is_python(const char *path);
+
 /* -ENOENT, -EACCES as above, -ENOEXEC when a file is neither ELF nor a
  * script with a usable shebang, -ELOOP for too deep interpreter chains. */
 int command_resolve(char *const *argv, const char *cwd, const char *path_env,

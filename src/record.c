@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <sys/utsname.h>
 
+#include "hash.h"
 #include "util.h"
 
 static const char *const statuses[] = {
@@ -123,8 +124,37 @@ int record_load(const char *path, Record **ret, char **ret_error)
 	return 0;
 }
 
+/* The canonical text a record's digest covers: the record without its
+ * "record_sha256", compact, keys sorted. Reformatting the file leaves
+ * it alone; changing a value does not. */
+static char *record_digest(json_t *root)
+{
+	json_auto_t *copy = json_copy(root);
+	if (!copy)
+		return NULL;
+	json_object_del(copy, "record_sha256");
+	_cleanup_free_ char *text =
+	        json_dumps(copy, JSON_COMPACT | JSON_SORT_KEYS);
+	return text ? sha256_mem(text, strlen(text)) : NULL;
+}
+
+int record_check_digest(const Record *r)
+{
+	const char *want = json_get_string(r->root, "record_sha256");
+	if (!want)
+		return 0;
+	_cleanup_free_ char *got = record_digest(r->root);
+	if (!got)
+		return -ENOMEM;
+	return streq(got, want) ? 1 : -EBADMSG;
+}
+
 int record_save(const Record *r, bool sync_dir)
 {
+	_cleanup_free_ char *digest = record_digest(r->root);
+	if (!digest)
+		return -ENOMEM;
+	json_object_set_new(r->root, "record_sha256", json_string(digest));
 	_cleanup_free_ char *text = json_dumps(r->root, JSON_INDENT(2));
 	if (!text)
 		return -ENOMEM;

@@ -32,8 +32,14 @@ int record_load(const char *path, Record **ret, char **ret_error);
 /* Parse from memory; same checks. */
 int record_parse(const char *text, size_t len, json_t **ret, char **ret_error);
 /* Write dir/record.json atomically (temp, fsync, rename, and with
- * sync_dir an fsync of the directory). */
+ * sync_dir an fsync of the directory), with "record_sha256": the
+ * SHA-256 of the record's canonical JSON (compact, keys sorted) without
+ * that field, so that a record edited by hand can be told. */
 int record_save(const Record *r, bool sync_dir);
+/* 1 when the record's "record_sha256" matches its content, 0 when it
+ * has none (written by xrun 0.x before digests), -EBADMSG when it does
+ * not match (edited after xrun wrote it). */
+int record_check_digest(const Record *r);
 
 /* Accessors that tolerate anything: a missing or mistyped field reads as
  * NULL / 0. */

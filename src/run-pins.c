@@ -15,8 +15,9 @@ struct RunPins {
 	size_t workspace;
 	size_t *inputs;
 	size_t n_inputs;
-	bool pinned;    /* every root hashed and stored */
-	char *view_dir; /* tmp/view-<id>, removed at the end */
+	bool pinned;      /* every root hashed and stored */
+	char *view_dir;   /* tmp/view-<id>, removed at the end */
+	json_t *restored; /* a replay's: the record's pinned roots */
 	char **warnings;
 };
 
@@ -27,6 +28,7 @@ RunPins *run_pins_free(RunPins *p)
 	if (p->view_dir)
 		(void)remove_tree(p->view_dir);
 	free(p->view_dir);
+	json_decref(p->restored);
 	pinner_free(p->pinner);
 	stat_cache_free(p->cache);
 	free(p->inputs);
@@ -237,6 +239,17 @@ void run_pins_record(const RunPins *p, json_t *rec)
 	if (!p || !p->pinned)
 		return;
 	json_t *source = json_object_get(rec, "source");
+	if (p->restored) {
+		json_t *ws = json_object_get(p->restored, "workspace");
+		if (json_is_object(source) && json_is_object(ws))
+			json_object_set_new(source, "workspace",
+			                    json_deep_copy(ws));
+		json_t *in = json_object_get(p->restored, "inputs");
+		json_object_set_new(rec, "inputs",
+		                    json_is_array(in) ? json_deep_copy(in)
+		                                      : json_array());
+		return;
+	}
 	if (p->has_workspace && json_is_object(source)) {
 		const PinRoot *ws = pinner_root(p->pinner, p->workspace);
 		json_t *j = pin_root_json(ws);
@@ -254,8 +267,9 @@ void run_pins_record(const RunPins *p, json_t *rec)
 	json_object_set_new(rec, "inputs", inputs);
 }
 
-void run_pins_outputs(Store *s, char *const *outputs, PinProgressFn fn,
-                      void *data, json_t *rec, char ***warnings)
+void run_pins_outputs(Store *s, char *const *outputs, char *const *shown_as,
+                      PinProgressFn fn, void *data, json_t *rec,
+                      char ***warnings)
 {
 	json_t *arr = json_array();
 	json_object_set_new(rec, "outputs", arr);
@@ -285,6 +299,148 @@ void run_pins_outputs(Store *s, char *const *outputs, PinProgressFn fn,
 		free(w);
 		return;
 	}
-	for (size_t i = 0; i < pinner_n_roots(p); i++)
-		json_array_append_new(arr, pin_root_json(pinner_root(p, i)));
+	for (size_t i = 0; i < pinner_n_roots(p); i++) {
+		const PinRoot *root = pinner_root(p, i);
+		json_t *j = pin_root_json(root);
+		for (size_t k = 0; shown_as && outputs[k]; k++)
+			if (streq(root->path, outputs[k]))
+				json_object_set_new(j, "path",
+				                    json_bstr(shown_as[k]));
+		json_array_append_new(arr, j);
+	}
+}
+
+static bool below_strictly(const char *path, const char *top)
+{
+	size_t n = strlen(top);
+	if (streq(top, "/"))
+		return path[0] == '/' && path[1];
+	return strneq(path, top, n) && path[n] == '/';
+}
+
+static void hole_add(PinRoot *h, const char *root, const char *path,
+                     bool is_dir)
+{
+	if (!below_strictly(path, root))
+		return;
+	const char *rel = path + (streq(root, "/") ? 1 : strlen(root) + 1);
+	h->holes = xrealloc(h->holes, (h->n_holes + 1) * sizeof(char *));
+	h->hole_is_dir = xrealloc(h->hole_is_dir, h->n_holes + 1);
+	h->holes[h->n_holes] = xstrdup(rel);
+	h->hole_is_dir[h->n_holes] = is_dir;
+	h->n_holes++;
+}
+
+/* The mount points a view of root needs: what the original run left
+ * out of it (outputs, inputs inside it, the store, hidden secrets) and
+ * the working directory. */
+static void replay_holes(PinRoot *h, const char *root, const RunSpec *spec,
+                         char *const *outputs, const Sandbox *sb,
+                         const Store *s, json_t *inputs)
+{
+	for (size_t k = 0; outputs && outputs[k]; k++)
+		hole_add(h, root, outputs[k],
+		         !(spec->output_is_file && spec->output_is_file[k]));
+	size_t i;
+	json_t *in;
+	json_array_foreach (inputs, i, in) {
+		const char *path = json_get_string(in, "path");
+		const char *kind = json_get_string(in, "kind");
+		if (path)
+			hole_add(h, root, path, !kind || !streq(kind, "file"));
+	}
+	hole_add(h, root, s->root, true);
+	for (size_t k = 0; k < sb->n_mounts; k++)
+		if (sb->mounts[k].kind == MOUNT_HIDE) {
+			struct stat st;
+			bool dir = stat(sb->mounts[k].dest, &st) < 0 ||
+			           S_ISDIR(st.st_mode);
+			hole_add(h, root, sb->mounts[k].dest, dir);
+		}
+	hole_add(h, root, spec->cwd, true);
+}
+
+static void holes_clear(PinRoot *h)
+{
+	for (size_t i = 0; i < h->n_holes; i++)
+		free(h->holes[i]);
+	free(h->holes);
+	free(h->hole_is_dir);
+	memset(h, 0, sizeof *h);
+}
+
+int run_pins_restore(Store *s, const RunSpec *spec, char *const *outputs,
+                     Sandbox *sb, const char *id, RunPins **ret,
+                     char **ret_error)
+{
+	RunPins *p = xcalloc(1, sizeof *p);
+	*ret = p;
+	p->restored = json_deep_copy(spec->pinned);
+	json_t *inputs = json_object_get(p->restored, "inputs");
+	json_t *roots = json_array();
+	json_t *ws = json_object_get(p->restored, "workspace");
+	if (json_is_object(ws))
+		json_array_append(roots, ws);
+	size_t i;
+	json_t *in;
+	json_array_foreach (inputs, i, in)
+		json_array_append(roots, in);
+	json_auto_t *owned = roots;
+	if (!sb) {
+		*ret_error = xstrdup("a replay needs the sandbox");
+		return -EINVAL;
+	}
+	p->view_dir = xasprintf("%s/view-%s", s->tmp, id);
+	if (mkdir(p->view_dir, 0755) < 0) {
+		int r = -errno;
+		free(p->view_dir);
+		p->view_dir = NULL;
+		*ret_error = xasprintf("cannot make the run's view of its "
+		                       "pinned files in '%s': %s",
+		                       s->tmp, strerror(-r));
+		return r;
+	}
+	_cleanup_strv_free_ char **views = NULL, **dests = NULL;
+	json_t *root;
+	json_array_foreach (roots, i, root) {
+		const char *path = json_get_string(root, "path");
+		const char *kind = json_get_string(root, "kind");
+		const char *mtext = json_get_string(root, "manifest");
+		unsigned char md[SHA256_LEN];
+		if (!path || !mtext || digest_parse(mtext, md) < 0) {
+			*ret_error = xstrdup("the record's pinned files are "
+			                     "malformed (no path or manifest)");
+			return -EBADMSG;
+		}
+		Manifest *m_raw = NULL;
+		int r = manifest_load(s, md, &m_raw);
+		_cleanup_manifest_ Manifest *m = m_raw;
+		if (r < 0) {
+			_cleanup_free_ char *obj = store_object_path(s, md);
+			*ret_error = xasprintf("cannot read the manifest %s of "
+			                       "'%s' ('%s'): %s",
+			                       mtext, path, obj, strerror(-r));
+			return r;
+		}
+		bool is_file = kind && streq(kind, "file");
+		PinRoot h = {0};
+		if (!is_file)
+			replay_holes(&h, path, spec, outputs, sb, s, inputs);
+		_cleanup_free_ char *view = xasprintf("%s/%zu", p->view_dir, i);
+		_cleanup_free_ char *bad = NULL;
+		r = materialize(s, m, is_file, &h, view, MATERIALIZE_VIEW,
+		                false, &bad);
+		holes_clear(&h);
+		if (r < 0) {
+			*ret_error = xasprintf(
+			        "cannot make the view of '%s' in '%s': %s",
+			        path, bad ? bad : view, strerror(-r));
+			return r;
+		}
+		views = strv_push(views, view);
+		dests = strv_push(dests, path);
+	}
+	p->pinned = true;
+	sandbox_plan_pinned(sb, views, dests);
+	return 0;
 }

@@ -19,6 +19,8 @@
 #include "cgroup.h"
 #include "command.h"
 #include "hash.h"
+#include "pin.h"
+#include "replay.h"
 #include "run-pins.h"
 #include "sandbox.h"
 #include "statcache.h"
@@ -45,6 +47,7 @@ void run_outcome_clear(RunOutcome *o)
 	free(o->record_path);
 	free(o->error);
 	strv_free(o->warnings);
+	json_decref(o->verification);
 	memset(o, 0, sizeof *o);
 }
 
@@ -106,12 +109,13 @@ static char **env_put(char **env, const char *entry)
 	return strv_push(env, entry);
 }
 
-/* The environment as the user decided it: the caller's, then -e, minus
- * the names xrun sets itself. This is what the record keeps. */
+/* The environment as the user decided it: the caller's (a replay's:
+ * the recorded one), then -e, minus the names xrun sets itself. This is
+ * what the record keeps. */
 static char **user_environment(const RunSpec *spec)
 {
 	char **env = xcalloc(1, sizeof(char *));
-	for (char **e = environ; *e; e++) {
+	for (char **e = spec->env_base ? spec->env_base : environ; *e; e++) {
 		const char *eq = strchr(*e, '=');
 		if (!eq)
 			continue;
@@ -156,7 +160,33 @@ static json_t *xrun_variables(const RunSpec *spec, const char *id,
 		        xasprintf("%" PRIu64, seed % 4294967296u);
 		json_object_set_new(v, "PYTHONHASHSEED", json_string(h));
 	}
+	/* The determinism switches and pinned thread counts: over the
+	 * caller's environment, under an explicit -e. */
+	for (char **e = spec->env_xrun; e && *e; e++) {
+		_cleanup_free_ char *name = xstrndup(*e, strcspn(*e, "="));
+		if (!strv_env_get(spec->env_set, name) && strchr(*e, '='))
+			json_object_set_new(v, name,
+			                    json_bstr(strchr(*e, '=') + 1));
+	}
 	return v;
+}
+
+/* Which switches of DESIGN.md §5 the run got: the record's
+ * "determinism". */
+static json_t *determinism_json(const RunSpec *spec, json_t *xvars)
+{
+	json_t *set = json_object();
+	for (char **e = spec->env_xrun; e && *e; e++) {
+		_cleanup_free_ char *name = xstrndup(*e, strcspn(*e, "="));
+		json_t *v = json_object_get(xvars, name);
+		if (v)
+			json_object_set(set, name, v);
+	}
+	json_t *h = json_object_get(xvars, "PYTHONHASHSEED");
+	if (h && spec->deterministic)
+		json_object_set(set, "PYTHONHASHSEED", h);
+	return json_pack("{s:b,s:o}", "deterministic", spec->deterministic,
+	                 "variables", set);
 }
 
 static int create_file(const char *dir, const char *name, int extra_flags,
@@ -251,7 +281,11 @@ static int build_start_record(const RunSpec *spec, const Command *cmd,
 	json_object_set_new(rec, "launcher", launcher);
 
 	json_t *command = NULL;
-	r = command_to_json(cmd, cache, &command);
+	r = 0;
+	if (spec->command_json)
+		command = json_deep_copy(spec->command_json);
+	else
+		r = command_to_json(cmd, cache, &command);
 	if (r < 0) {
 		git_probe_free(git);
 		return fail(o, r, 126, "cannot read '%s': %m", cmd->executable);
@@ -328,6 +362,7 @@ static int build_start_record(const RunSpec *spec, const Command *cmd,
 		return fail(o, r, 125, "cannot capture the environment: %m");
 	json_object_set_new(env, "set_by_xrun", json_incref(xvars));
 	json_object_set_new(rec, "environment", env);
+	json_object_set_new(rec, "determinism", determinism_json(spec, xvars));
 	*ret = json_incref(rec);
 	return 0;
 }
@@ -808,6 +843,8 @@ static void remove_run_dir(const char *dir)
 		_cleanup_free_ char *p = path_join(dir, files[i]);
 		(void)unlink(p);
 	}
+	_cleanup_free_ char *outs = path_join(dir, "outputs");
+	(void)remove_tree(outs);
 	(void)rmdir(dir);
 }
 
@@ -842,9 +879,12 @@ static int run_blocked(Store *s, const RunSpec *spec, RunOutcome *o)
 	_cleanup_strv_free_ char **env = user_environment(spec);
 
 	Command *cmd_raw = NULL;
-	int r = command_resolve(spec->argv, spec->cwd,
-	                        strv_env_get(env, "PATH"), &cmd_raw);
-	_cleanup_command_ Command *cmd = cmd_raw;
+	int r = spec->command
+	                ? 0
+	                : command_resolve(spec->argv, spec->cwd,
+	                                  strv_env_get(env, "PATH"), &cmd_raw);
+	_cleanup_command_ Command *cmd_owned = cmd_raw;
+	const Command *cmd = spec->command ? spec->command : cmd_owned;
 	if (r == -ENOENT)
 		return fail(o, r, 127, "'%s': command not found",
 		            spec->argv[0]);
@@ -854,7 +894,11 @@ static int run_blocked(Store *s, const RunSpec *spec, RunOutcome *o)
 	/* Outputs exist before the run so that they can be bound into the
 	 * sandbox; a missing one is made as a directory. */
 	_cleanup_strv_free_ char **outputs = NULL;
-	for (char **p = spec->outputs; p && *p; p++) {
+	if (spec->outputs_redirected) /* a replay's: not on the host */
+		outputs = strv_copy(spec->outputs ? spec->outputs
+		                                  : (char *[]){NULL});
+	for (char **p = spec->outputs; !spec->outputs_redirected && p && *p;
+	     p++) {
 		struct stat st;
 		if (stat(*p, &st) < 0) {
 			r = mkdir_p(*p, 0755);
@@ -872,6 +916,11 @@ static int run_blocked(Store *s, const RunSpec *spec, RunOutcome *o)
 		free(real);
 	}
 
+	if (spec->outputs_redirected && spec->no_sandbox)
+		return fail(o, -EINVAL, 125,
+		            "a replay needs the sandbox: its outputs and "
+		            "pinned files are seen at their original paths "
+		            "only there");
 	_cleanup_sandbox_ Sandbox *sb = NULL;
 	json_auto_t *sandbox_json = NULL;
 	if (spec->no_sandbox)
@@ -882,7 +931,11 @@ static int run_blocked(Store *s, const RunSpec *spec, RunOutcome *o)
 		sb->share_net = spec->net;
 		sb->gpu = spec->gpu;
 		sb->pids = spec->pids;
-		r = sandbox_plan_default(sb, spec->cwd, outputs,
+		/* A replay's working directory and outputs come from its
+		 * views and its run directory, not from the host. */
+		r = sandbox_plan_default(sb, spec->pinned ? NULL : spec->cwd,
+		                         spec->outputs_redirected ? NULL
+		                                                  : outputs,
 		                         strv_env_get(env, "HOME"));
 		if (r == 0)
 			r = sandbox_compile_seccomp(sb);
@@ -926,6 +979,18 @@ static int run_blocked(Store *s, const RunSpec *spec, RunOutcome *o)
 			        what, what, what, what);
 		}
 	}
+	_cleanup_strv_free_ char **kept = NULL;
+	if (spec->outputs_redirected) {
+		r = replay_output_dirs(spec, dir, sb, &kept);
+		if (r < 0) {
+			git_probe_free(git);
+			remove_run_dir(dir);
+			return fail(o, r, 125,
+			            "cannot make the output directories in "
+			            "'%s': %m",
+			            dir);
+		}
+	}
 	uint64_t seed = spec->seed;
 	if (!spec->has_seed &&
 	    getrandom(&seed, sizeof seed, 0) != sizeof seed) {
@@ -939,9 +1004,13 @@ static int run_blocked(Store *s, const RunSpec *spec, RunOutcome *o)
 	 * recorded below, once the start record is built. */
 	_cleanup_run_pins_ RunPins *pins = NULL;
 	_cleanup_free_ char *pin_error = NULL;
-	int pin_r = run_pins_prepare(s, spec, outputs, sb,
-	                             strv_env_get(env, "HOME"), id, progress_fn,
-	                             progress_data, &pins, &pin_error);
+	int pin_r = spec->pinned
+	                    ? run_pins_restore(s, spec, outputs, sb, id, &pins,
+	                                       &pin_error)
+	                    : run_pins_prepare(s, spec, outputs, sb,
+	                                       strv_env_get(env, "HOME"), id,
+	                                       progress_fn, progress_data,
+	                                       &pins, &pin_error);
 	for (char *const *w = run_pins_warnings(pins); w && *w; w++)
 		warn(o, "%s", *w);
 
@@ -949,6 +1018,8 @@ static int run_blocked(Store *s, const RunSpec *spec, RunOutcome *o)
 	_cleanup_free_ char *metrics_path = path_join(dir, "metrics.jsonl");
 	if (sb) {
 		sandbox_plan_store(sb, s->root, params_path, metrics_path);
+		if (spec->pinned)
+			sandbox_plan_make_room(sb);
 		sandbox_json =
 		        sandbox_to_json(sb, spec->memory, spec->timeout_s);
 	}
@@ -1160,9 +1231,15 @@ static int run_blocked(Store *s, const RunSpec *spec, RunOutcome *o)
 		x.wstatus = x.report.wstatus;
 		x.ru = x.report.ru;
 	}
-	run_pins_outputs(s, outputs, progress_fn, progress_data, rec->root,
-	                 &o->warnings);
+	run_pins_outputs(s, kept ? kept : outputs, kept ? outputs : NULL,
+	                 progress_fn, progress_data, rec->root, &o->warnings);
 	finalize_record(rec->root, &x, dir, o);
+	if (spec->verify_against) {
+		json_t *v =
+		        replay_verification(s, spec->verify_against, rec->root);
+		json_object_set_new(rec->root, "verification", v);
+		o->verification = json_incref(v);
+	}
 	r = record_save(rec, true);
 	reap_sandbox(&x);
 	if (r < 0) {

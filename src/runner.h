@@ -18,6 +18,7 @@ typedef struct RunOutcome {
 	int exit_status; /* what xrun should exit with */
 	char *error;     /* one line when the runner failed, else NULL */
 	char **warnings; /* non-fatal problems met on the way */
+	json_t *verification; /* a replay's comparison with the original */
 } RunOutcome;
 
 void run_outcome_clear(RunOutcome *o);

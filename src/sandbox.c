@@ -2,6 +2,7 @@
 
 #include "sandbox.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <glob.h>
 #include <limits.h>
@@ -174,7 +175,7 @@ int sandbox_plan_default(Sandbox *sb, const char *cwd, char *const *outputs,
 	/* The working directory is read-only through the root already;
 	 * naming it makes the record say so, and a bind of its own keeps
 	 * it visible if it lies under /tmp. */
-	if (!streq(cwd, "/"))
+	if (cwd && !streq(cwd, "/"))
 		sandbox_add_mount(sb, MOUNT_RO_BIND, cwd, cwd, 0);
 	for (char *const *o = outputs; o && *o; o++)
 		sandbox_add_mount(sb, MOUNT_RW_BIND, *o, *o, 0);
@@ -231,6 +232,128 @@ void sandbox_plan_pinned(Sandbox *sb, char *const *views, char *const *dests)
 				                  m.mode);
 				break;
 			}
+	}
+}
+
+/* The deepest step before index n whose dest holds path (or is it). */
+static const MountStep *container_of(const Sandbox *sb, size_t n,
+                                     const char *path)
+{
+	const MountStep *best = NULL;
+	for (size_t i = 0; i < n; i++) {
+		const MountStep *m = &sb->mounts[i];
+		if (m->kind == MOUNT_SYMLINK || m->kind == MOUNT_REMOUNT_RO)
+			continue;
+		if ((streq(m->dest, "/") || path_below(path, m->dest)) &&
+		    (!best || strlen(m->dest) >= strlen(best->dest)))
+			best = m;
+	}
+	return best;
+}
+
+static int cmp_len(const void *a, const void *b)
+{
+	size_t x = strlen(*(char *const *)a), y = strlen(*(char *const *)b);
+	return x < y ? -1 : x > y;
+}
+
+/* Is path the dest of a step that makes its own file system there
+ * (/proc, /dev, /tmp, /run)? */
+static bool planned_fs(const Sandbox *sb, const char *path)
+{
+	for (size_t i = 0; i < sb->n_mounts; i++)
+		if ((sb->mounts[i].kind == MOUNT_TMPFS ||
+		     sb->mounts[i].kind == MOUNT_PROC) &&
+		    streq(sb->mounts[i].dest, path))
+			return true;
+	return false;
+}
+
+/* Room at dir, inserted before step at: a tmpfs over it that holds the
+ * host's entries again (directories and files bound read-only, links
+ * as links), so that a mount point for a path that is gone can be made
+ * beside them. The steps below dir (hidden secrets, outputs, views)
+ * all come after it, and dir is made read-only at the end. */
+static void make_room_at(Sandbox *sb, size_t at, const char *dir)
+{
+	struct stat st;
+	if (stat(dir, &st) < 0)
+		return;
+	Sandbox add = {0};
+	sandbox_add_mount(&add, MOUNT_TMPFS, NULL, dir, st.st_mode & 07777);
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	while (d && (de = readdir(d))) {
+		if (streq(de->d_name, ".") || streq(de->d_name, ".."))
+			continue;
+		_cleanup_free_ char *p = path_join(dir, de->d_name);
+		if (planned_fs(sb, p))
+			continue; /* made by its own step */
+		char target[PATH_MAX];
+		ssize_t n = readlink(p, target, sizeof target - 1);
+		if (n >= 0) {
+			target[n] = 0;
+			sandbox_add_mount(&add, MOUNT_SYMLINK, target, p, 0);
+		} else
+			sandbox_add_mount(&add, MOUNT_RO_BIND, p, p, 0);
+	}
+	if (d)
+		closedir(d);
+	sb->mounts = xrealloc(sb->mounts, (sb->n_mounts + add.n_mounts) *
+	                                          sizeof(MountStep));
+	memmove(sb->mounts + at + add.n_mounts, sb->mounts + at,
+	        (sb->n_mounts - at) * sizeof(MountStep));
+	memcpy(sb->mounts + at, add.mounts, add.n_mounts * sizeof(MountStep));
+	sb->n_mounts += add.n_mounts;
+	free(add.mounts);
+	sandbox_add_mount(sb, MOUNT_REMOUNT_RO, NULL, dir, 0);
+}
+
+void sandbox_plan_make_room(Sandbox *sb)
+{
+	_cleanup_strv_free_ char **rooms = NULL;
+	for (size_t i = 0; i < sb->n_mounts; i++) {
+		const MountStep *m = &sb->mounts[i];
+		if (m->kind != MOUNT_RO_BIND && m->kind != MOUNT_RW_BIND &&
+		    m->kind != MOUNT_TMPFS)
+			continue;
+		if (exists(m->dest) || streq(m->dest, "/"))
+			continue;
+		const MountStep *c = container_of(sb, i, m->dest);
+		/* Inside a tmpfs of the plan a mount point can be made;
+		 * inside a view the view has it. Only the host's own tree
+		 * (read-only) lacks it. */
+		if (!c || c->kind != MOUNT_RO_BIND || !c->source ||
+		    !streq(c->source, c->dest))
+			continue;
+		_cleanup_free_ char *p = xstrdup(m->dest);
+		while (!exists(p)) {
+			char *slash = strrchr(p, '/');
+			if (!slash)
+				break;
+			*(slash == p ? slash + 1 : slash) = 0;
+		}
+		bool have = false;
+		for (char **r = rooms; r && *r && !have; r++)
+			have = streq(*r, p);
+		if (!have)
+			rooms = strv_push(rooms, p);
+	}
+	size_t n = strv_length(rooms);
+	if (n)
+		qsort(rooms, n, sizeof(char *), cmp_len);
+	for (size_t k = 0; k < n; k++) {
+		/* Before the first step below the room (which its tmpfs
+		 * would otherwise cover), after what it stands on. */
+		size_t at = sb->n_mounts;
+		for (size_t i = 1; i < sb->n_mounts; i++)
+			if ((streq(rooms[k], "/") ||
+			     path_below(sb->mounts[i].dest, rooms[k])) &&
+			    !streq(sb->mounts[i].dest, rooms[k])) {
+				at = i;
+				break;
+			}
+		make_room_at(sb, at, rooms[k]);
 	}
 }
 

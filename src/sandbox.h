@@ -63,7 +63,8 @@ void sandbox_add_mount(Sandbox *sb, MountKind kind, const char *source,
                        const char *dest, mode_t mode);
 
 /* The default view: host root read-only, new /proc, minimal /dev, private
- * /tmp, the working directory read-only, outputs writable, the secret
+ * /tmp, the working directory read-only (none when cwd is NULL: a
+ * replay's comes from its view), outputs writable, the secret
  * stores under home hidden, GPU devices with gpu. Outputs must exist
  * (the caller creates them). */
 int sandbox_plan_default(Sandbox *sb, const char *cwd, char *const *outputs,
@@ -79,6 +80,14 @@ void sandbox_plan_store(Sandbox *sb, const char *store_root, const char *params,
  * applied again after the views, so that a view neither covers an output
  * nor uncovers a secret. */
 void sandbox_plan_pinned(Sandbox *sb, char *const *views, char *const *dests);
+
+/* A replay's pinned trees and outputs go at paths that may be gone
+ * from the host (moved, deleted), where the read-only host root has no
+ * mount point for them. For each such path, the nearest directory that
+ * exists gets a tmpfs holding its host entries again (bound read-only),
+ * the secrets below it hidden again, and it is made read-only once the
+ * mount points are in. Call after the plan is complete. */
+void sandbox_plan_make_room(Sandbox *sb);
 
 /* Compile the seccomp policy into sb (before fork, so the child only
  * issues system calls). */

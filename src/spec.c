@@ -45,6 +45,13 @@ RunSpec *run_spec_free(RunSpec *s)
 	free(s->replay_of);
 	strv_free(s->outputs);
 	strv_free(s->inputs);
+	strv_free(s->env_xrun);
+	strv_free(s->env_base);
+	command_free(s->command);
+	json_decref(s->command_json);
+	json_decref(s->pinned);
+	free(s->output_is_file);
+	json_decref(s->verify_against);
 	free(s);
 	return NULL;
 }
@@ -272,4 +279,27 @@ int run_spec_add_input(RunSpec *s, const char *path, const char *cwd)
 			return -EEXIST;
 	s->inputs = strv_push(s->inputs, p);
 	return 0;
+}
+
+void run_spec_set_deterministic(RunSpec *s, long cpus)
+{
+	static const char *const fixed[] = {
+	        "CUBLAS_WORKSPACE_CONFIG=:4096:8",
+	        "TF_DETERMINISTIC_OPS=1",
+	        "NVIDIA_TF32_OVERRIDE=0",
+	        "TZ=UTC",
+	};
+	static const char *const threads[] = {
+	        "OMP_NUM_THREADS",
+	        "OPENBLAS_NUM_THREADS",
+	        "MKL_NUM_THREADS",
+	};
+	s->deterministic = true;
+	for (size_t i = 0; i < ELEMENTSOF(fixed); i++)
+		s->env_xrun = strv_push(s->env_xrun, fixed[i]);
+	for (size_t i = 0; i < ELEMENTSOF(threads); i++) {
+		_cleanup_free_ char *e =
+		        xasprintf("%s=%ld", threads[i], cpus > 0 ? cpus : 1);
+		s->env_xrun = strv_push(s->env_xrun, e);
+	}
 }

@@ -7,6 +7,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "command.h"
+
 typedef enum {
 	SEED_GENERATED,
 	SEED_OPTION,
@@ -40,6 +42,35 @@ typedef struct RunSpec {
 	uint64_t pids;            /* --pids, 0 = none */
 	uint64_t memory;          /* --memory in bytes, 0 = none */
 	double timeout_s;         /* --timeout, 0 = none */
+	/* --deterministic (DESIGN.md §5): the record says so, and which
+	 * variables of env_xrun it set */
+	bool deterministic;
+	/* Variables xrun sets over the user's environment (the determinism
+	 * switches, replay's thread counts): recorded in set_by_xrun, and
+	 * only -e overrides them. NAME=VALUE. */
+	char **env_xrun;
+
+	/* What a replay (src/replay.c) gives instead of what `run` finds on
+	 * the host; all NULL for `run`. */
+	/* The environment to start from instead of the caller's (the
+	 * recorded one); env_set still applies over it. */
+	char **env_base;
+	/* The program as the record resolved it, and the record's command
+	 * section: the host's copy of a script may be edited or gone. */
+	Command *command;
+	json_t *command_json;
+	/* {"workspace": pinned|null, "inputs": [pinned…]} from the record:
+	 * materialized from the store at their paths instead of pinned
+	 * afresh. */
+	json_t *pinned;
+	/* Outputs are kept under runs/<id>/outputs/<n> and bound at the
+	 * paths in outputs (the original's, which are never touched);
+	 * output_is_file[n] makes an empty file there, not a directory. */
+	bool outputs_redirected;
+	bool *output_is_file;
+	/* The original record's outputs and stdout, to compare with after
+	 * the run: the record gets "verification". */
+	json_t *verify_against;
 } RunSpec;
 
 RunSpec *run_spec_new(void);
@@ -71,6 +102,11 @@ char *format_double(double d);
 /* The environment variable name for a param key: XRUN_PARAM_ + key with
  * every character outside [A-Za-z0-9_] turned into '_'. */
 char *param_env_name(const char *key);
+/* --deterministic: CUBLAS_WORKSPACE_CONFIG=:4096:8, TF_DETERMINISTIC_OPS=1,
+ * NVIDIA_TF32_OVERRIDE=0, TZ=UTC and the three thread counts (OpenMP,
+ * OpenBLAS, MKL) at cpus, into env_xrun; PYTHONHASHSEED comes from the
+ * seed as for every run. */
+void run_spec_set_deterministic(RunSpec *s, long cpus);
 /* Draw a seed from getrandom(2) unless one was given. */
 int run_spec_ensure_seed(RunSpec *s);
 /* PATH made absolute against cwd, with ".", ".." and repeated slashes

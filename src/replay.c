@@ -1,0 +1,848 @@
+#include "config.h"
+
+#include "replay.h"
+
+#include <fcntl.h>
+#include <inttypes.h>
+#include <sys/stat.h>
+
+#include "capture.h"
+#include "hash.h"
+#include "manifest.h"
+#include "pin.h"
+#include "refs.h"
+#include "runner.h"
+#include "util.h"
+
+const char *const replay_thread_variables[] = {
+        "OMP_NUM_THREADS",
+        "OPENBLAS_NUM_THREADS",
+        "MKL_NUM_THREADS",
+        NULL,
+};
+
+static json_t *get(const json_t *j, const char *dotted)
+{
+	_cleanup_free_ char *copy = xstrdup(dotted);
+	char *save = NULL;
+	for (char *k = strtok_r(copy, ".", &save); k && j;
+	     k = strtok_r(NULL, ".", &save))
+		j = json_is_object(j) ? json_object_get(j, k) : NULL;
+	return (json_t *)j;
+}
+
+static const char *get_str(const json_t *j, const char *dotted)
+{
+	json_t *v = get(j, dotted);
+	return json_is_string(v) ? json_string_value(v) : NULL;
+}
+
+static bool path_below(const char *path, const char *top)
+{
+	size_t n = strlen(top);
+	if (streq(top, "/"))
+		return path[0] == '/';
+	return strneq(path, top, n) && (path[n] == '/' || path[n] == 0);
+}
+
+/* Is path inside the record's workspace or one of its inputs (whose
+ * bytes the store keeps)? */
+static bool pinned_path(const json_t *rec, const char *path)
+{
+	const char *ws = get_str(rec, "source.workspace.path");
+	if (ws && path_below(path, ws))
+		return true;
+	size_t i;
+	json_t *in;
+	json_array_foreach (json_object_get(rec, "inputs"), i, in) {
+		const char *p = json_get_string(in, "path");
+		if (p && path_below(path, p))
+			return true;
+	}
+	return false;
+}
+
+static char **strv_from_json(const json_t *a)
+{
+	char **v = xcalloc(1, sizeof(char *));
+	size_t i;
+	json_t *e;
+	json_array_foreach (a, i, e) {
+		_cleanup_free_ char *s = json_bytes_decode(e, NULL);
+		if (s)
+			v = strv_push(v, s);
+	}
+	return v;
+}
+
+/* Set NAME=VALUE in env, replacing an existing NAME. */
+static char **env_set_entry(char **env, const char *name, const char *value)
+{
+	_cleanup_free_ char *entry = xasprintf("%s=%s", name, value);
+	size_t n = strlen(name);
+	for (char **e = env; e && *e; e++)
+		if (strneq(*e, name, n) && (*e)[n] == '=') {
+			free(*e);
+			*e = xstrdup(entry);
+			return env;
+		}
+	return strv_push(env, entry);
+}
+
+static void warn(char ***w, const char *fmt, ...) _printf_(2, 3);
+static void warn(char ***w, const char *fmt, ...)
+{
+	va_list ap;
+	char *s;
+	va_start(ap, fmt);
+	if (vasprintf(&s, fmt, ap) < 0)
+		s = NULL;
+	va_end(ap);
+	if (s) {
+		*w = strv_push(*w, s);
+		free(s);
+	}
+}
+
+/* The recorded environment: plain and base64 values as they were, the
+ * redacted ones only where -e gives them. */
+static char **recorded_environment(const json_t *env, char *const *env_set,
+                                   char ***warnings)
+{
+	char **v = xcalloc(1, sizeof(char *));
+	const char *name;
+	json_t *val;
+	_cleanup_strv_free_ char **unset = NULL;
+	json_object_foreach (get(env, "variables"), name, val) {
+		json_t *red = json_object_get(val, "redacted");
+		if (!red) {
+			_cleanup_free_ char *s = json_bytes_decode(val, NULL);
+			if (s)
+				v = env_set_entry(v, name, s);
+			continue;
+		}
+		const char *given = strv_env_get(env_set, name);
+		if (!given) {
+			unset = strv_push(unset, name);
+			continue;
+		}
+		_cleanup_free_ char *d = sha256_mem(given, strlen(given));
+		if (json_is_string(red) && !streq(d, json_string_value(red)))
+			warn(warnings,
+			     "the value given for %s with -e is not the "
+			     "original's (its sha256 differs)",
+			     name);
+	}
+	size_t i;
+	json_t *u;
+	json_array_foreach (get(env, "undecodable"), i, u) {
+		json_auto_t *b = json_pack("{s:O}", "base64", u);
+		_cleanup_free_ char *entry = json_bytes_decode(b, NULL);
+		if (entry && strchr(entry, '='))
+			v = strv_push(v, entry);
+	}
+	if (unset) {
+		size_t n = 0;
+		for (char **p = unset; *p; p++)
+			n += strlen(*p) + 2;
+		_cleanup_free_ char *list = xcalloc(1, n + 1);
+		for (char **p = unset; *p; p++) {
+			if (p != unset)
+				strcat(list, ", ");
+			strcat(list, *p);
+		}
+		warn(warnings,
+		     "%s %s redacted in the record and %s unset for the "
+		     "replay; give %s with -e KEY=VALUE",
+		     list, strv_length(unset) == 1 ? "was" : "were",
+		     strv_length(unset) == 1 ? "is" : "are",
+		     strv_length(unset) == 1 ? "its value" : "their values");
+	}
+	return v;
+}
+
+/* The program as the record resolved it; the executable is hashed
+ * again (the host's copy is what runs), and so is a script outside the
+ * pinned files. */
+static int recorded_command(const json_t *rec, Command **ret_cmd,
+                            json_t **ret_json, char **ret_error)
+{
+	const json_t *command = json_object_get(rec, "command");
+	const char *exe = get_str(command, "executable.path");
+	const char *script = get_str(command, "script.path");
+	const json_t *interp = json_object_get(command, "interpreter");
+	if (!exe) {
+		*ret_error = xstrdup("the record names no executable");
+		return -EBADMSG;
+	}
+	Command *c = xcalloc(1, sizeof *c);
+	_cleanup_command_ Command *owned = c;
+	c->executable = xstrdup(exe);
+	c->script = script ? xstrdup(script) : NULL;
+	if (json_is_object(interp)) {
+		c->interpreter = xstrdup(
+		        get_str(interp, "path") ? get_str(interp, "path") : "");
+		c->interpreter_args =
+		        strv_from_json(json_object_get(interp, "args"));
+	}
+	/* A shebang script is what argv[0] named; else the ELF itself. */
+	c->path = xstrdup(c->interpreter && script ? script : exe);
+	c->python = command_is_python(exe);
+
+	json_auto_t *j = json_deep_copy(command);
+	_cleanup_free_ char *d = NULL;
+	int r = sha256_file(exe, &d, NULL);
+	if (r < 0) {
+		*ret_error = xasprintf("cannot read the program's executable "
+		                       "'%s' on this machine: %s",
+		                       exe, strerror(-r));
+		return r;
+	}
+	json_object_set_new(json_object_get(j, "executable"), "sha256",
+	                    json_string(d));
+	if (script && !pinned_path(rec, script)) {
+		free(d);
+		d = NULL;
+		r = sha256_file(script, &d, NULL);
+		if (r < 0) {
+			*ret_error =
+			        xasprintf("cannot read the program's "
+			                  "script '%s' on this machine: %s",
+			                  script, strerror(-r));
+			return r;
+		}
+		json_object_set_new(json_object_get(j, "script"), "sha256",
+		                    json_string(d));
+	}
+	*ret_cmd = TAKE_PTR(owned);
+	*ret_json = json_incref(j);
+	return 0;
+}
+
+json_t *replay_expectation(const Record *rec)
+{
+	json_t *stdout_j = get(rec->root, "result.stdout");
+	return json_pack("{s:s?,s:O?,s:O?}", "id", record_id(rec), "outputs",
+	                 json_object_get(rec->root, "outputs"), "stdout",
+	                 stdout_j);
+}
+
+int replay_spec(const Record *rec, char *const *env_set, RunSpec **ret,
+                char ***ret_warnings, char **ret_error)
+{
+	const json_t *root = rec->root;
+	char **warnings = NULL;
+	_cleanup_run_spec_ RunSpec *spec = run_spec_new();
+	json_t *argv = get(root, "command.argv");
+	const char *cwd = get_str(root, "command.cwd");
+	const char *seed = get_str(root, "seed.value");
+	if (!json_is_array(argv) || json_array_size(argv) == 0 || !cwd ||
+	    !seed || parse_u64(seed, &spec->seed) < 0) {
+		*ret_error = xstrdup("the record lacks the command's argv, "
+		                     "its working directory or the seed");
+		strv_free(warnings);
+		return -EBADMSG;
+	}
+	spec->argv = strv_from_json(argv);
+	spec->cwd = xstrdup(cwd);
+	spec->has_seed = true;
+	spec->seed_source = SEED_REPLAY;
+	json_t *params = json_object_get(root, "params");
+	if (json_is_object(params)) {
+		json_decref(spec->params);
+		spec->params = json_deep_copy(params);
+	}
+	json_t *pf = get(root, "command.params_file");
+	if (json_is_object(pf)) {
+		spec->params_file =
+		        json_bytes_decode(json_object_get(pf, "path"), NULL);
+		const char *d = json_get_string(pf, "sha256");
+		spec->params_sha256 = d ? xstrdup(d) : NULL;
+		if (!spec->params_file || !spec->params_sha256) {
+			free(spec->params_file);
+			free(spec->params_sha256);
+			spec->params_file = spec->params_sha256 = NULL;
+		}
+	}
+	const char *name = get_str(root, "name");
+	spec->name = name ? xstrdup(name) : NULL;
+	json_t *tags = json_object_get(root, "tags");
+	if (json_is_object(tags)) {
+		json_decref(spec->tags);
+		spec->tags = json_deep_copy(tags);
+	}
+	spec->replay_of = xstrdup(record_id(rec));
+
+	/* The environment: the recorded one, not the caller's. */
+	json_t *env = json_object_get(root, "environment");
+	spec->env_base = recorded_environment(env, env_set, &warnings);
+	spec->env_set = env_set ? strv_copy(env_set) : NULL;
+	json_t *xvars = get(env, "set_by_xrun");
+	json_t *det = json_object_get(root, "determinism");
+	spec->deterministic =
+	        json_is_true(json_object_get(det, "deterministic"));
+	const char *var;
+	json_t *val;
+	/* What xrun set for the original, again (the thread counts and
+	 * the determinism switches), with the original's values. */
+	json_object_foreach (get(det, "variables"), var, val) {
+		_cleanup_free_ char *v = json_bytes_decode(val, NULL);
+		if (v && !streq(var, "PYTHONHASHSEED"))
+			spec->env_xrun = env_set_entry(spec->env_xrun, var, v);
+	}
+	json_t *cpus = get(root, "host.cpu.count");
+	for (size_t i = 0; replay_thread_variables[i]; i++) {
+		const char *t = replay_thread_variables[i];
+		if (strv_env_get(spec->env_base, t) ||
+		    strv_env_get(spec->env_xrun, t))
+			continue;
+		_cleanup_free_ char *v = NULL;
+		json_t *x = json_object_get(xvars, t);
+		if (x)
+			v = json_bytes_decode(x, NULL);
+		else if (json_is_integer(cpus) && json_integer_value(cpus) > 0)
+			v = xasprintf("%" JSON_INTEGER_FORMAT,
+			              json_integer_value(cpus));
+		if (v)
+			spec->env_xrun = env_set_entry(spec->env_xrun, t, v);
+	}
+
+	int r = recorded_command(root, &spec->command, &spec->command_json,
+	                         ret_error);
+	if (r < 0) {
+		strv_free(warnings);
+		return r;
+	}
+
+	/* The pinned files, from the store. */
+	json_t *ws = get(root, "source.workspace");
+	json_t *inputs = json_object_get(root, "inputs");
+	spec->pinned = json_pack("{s:O,s:O}", "workspace",
+	                         ws ? ws : json_null(), "inputs",
+	                         json_is_array(inputs) ? inputs : json_array());
+
+	/* Outputs at their original paths, kept in the replay's run
+	 * directory. XRUN_OUTPUT names the first -o, which an output
+	 * holding it may have pinned. */
+	spec->outputs_redirected = true;
+	json_t *outputs = json_object_get(root, "outputs");
+	size_t n = json_array_size(outputs);
+	spec->output_is_file = xcalloc(n + 2, sizeof(bool));
+	spec->outputs = xcalloc(1, sizeof(char *));
+	const char *first = get_str(xvars, "XRUN_OUTPUT");
+	bool first_listed = !first;
+	size_t i;
+	json_t *o;
+	json_array_foreach (outputs, i, o)
+		if (first &&
+		    streq(first, get_str(o, "path") ? get_str(o, "path") : ""))
+			first_listed = true;
+	size_t k = 0;
+	if (!first_listed)
+		spec->outputs = strv_push(spec->outputs, first), k++;
+	json_array_foreach (outputs, i, o) {
+		_cleanup_free_ char *p =
+		        json_bytes_decode(json_object_get(o, "path"), NULL);
+		if (!p || p[0] != '/')
+			continue;
+		spec->output_is_file[k++] = streq(
+		        get_str(o, "kind") ? get_str(o, "kind") : "", "file");
+		spec->outputs = strv_push(spec->outputs, p);
+	}
+
+	/* The sandbox as the original had it. */
+	json_t *sb = json_object_get(root, "sandbox");
+	if (!json_is_true(json_object_get(sb, "enabled")))
+		warn(&warnings,
+		     "the original ran without the sandbox (--no-sandbox); "
+		     "the replay runs in it, so that it sees the pinned "
+		     "files and keeps its outputs apart");
+	const char *net = get_str(sb, "network");
+	spec->net = net && streq(net, "host");
+	spec->gpu = json_is_true(json_object_get(sb, "gpu"));
+	json_t *lim = json_object_get(sb, "limits");
+	json_t *mem = json_object_get(lim, "memory_bytes");
+	json_t *pids = json_object_get(lim, "pids");
+	json_t *tmo = json_object_get(lim, "timeout_s");
+	if (json_is_integer(mem))
+		spec->memory = (uint64_t)json_integer_value(mem);
+	if (json_is_integer(pids))
+		spec->pids = (uint64_t)json_integer_value(pids);
+	if (json_is_number(tmo))
+		spec->timeout_s = json_number_value(tmo);
+
+	spec->verify_against = replay_expectation(rec);
+	*ret = TAKE_PTR(spec);
+	*ret_warnings = warnings;
+	return 0;
+}
+
+/* ---- the objects a replay needs ---- */
+
+typedef struct Need {
+	unsigned char md[SHA256_LEN];
+	char *what; /* the path it stands for */
+} Need;
+
+static int import_object(Store *s, const Store *origin,
+                         const unsigned char md[SHA256_LEN])
+{
+	_cleanup_close_ int fd = -1;
+	int r = store_object_open(origin, md, &fd);
+	if (r < 0)
+		return r;
+	unsigned char got[SHA256_LEN];
+	r = store_put_fd(s, fd, got, NULL);
+	if (r < 0)
+		return r;
+	/* What came in is stored under its own name: a corrupt copy does
+	 * not pass for the object. */
+	return memcmp(got, md, SHA256_LEN) == 0 ? 0 : -EBADMSG;
+}
+
+/* Make sure md is in s (importing it from origin); -ENOENT, -EBADMSG. */
+static int need_object(Store *s, const Store *origin,
+                       const unsigned char md[SHA256_LEN])
+{
+	int r = store_object_exists(s, md);
+	if (r > 0)
+		return 0;
+	if (r < 0)
+		return r;
+	if (!origin)
+		return -ENOENT;
+	return import_object(s, origin, md);
+}
+
+static char *object_error(const Store *s, const unsigned char md[SHA256_LEN],
+                          const char *what, int r)
+{
+	char d[DIGEST_STR_LEN + 1];
+	digest_format(md, d);
+	_cleanup_free_ char *path = store_object_path(s, md);
+	const char *how = r == -ENOENT    ? "missing"
+	                  : r == -EBADMSG ? "corrupt"
+	                                  : strerror(-r);
+	return xasprintf("the object %s for '%s' is %s ('%s'); the run "
+	                 "cannot be replayed exactly: pin the same files "
+	                 "again (xrun run -i PATH) to store them anew, or "
+	                 "see xrun verify",
+	                 d, what, how, path);
+}
+
+int replay_check_objects(Store *s, const Store *origin, const Record *rec,
+                         char **ret_error)
+{
+	json_auto_t *roots = json_array();
+	json_t *ws = get(rec->root, "source.workspace");
+	if (json_is_object(ws))
+		json_array_append(roots, ws);
+	size_t i;
+	json_t *in;
+	json_array_foreach (json_object_get(rec->root, "inputs"), i, in)
+		json_array_append(roots, in);
+
+	Need *needs = NULL;
+	size_t n = 0;
+	int r = 0;
+	json_array_foreach (roots, i, in) {
+		const char *path = json_get_string(in, "path");
+		const char *mtext = json_get_string(in, "manifest");
+		unsigned char md[SHA256_LEN];
+		if (!path || !mtext || digest_parse(mtext, md) < 0) {
+			*ret_error = xstrdup("the record's pinned files are "
+			                     "malformed (no path or manifest)");
+			r = -EBADMSG;
+			break;
+		}
+		r = need_object(s, origin, md);
+		Manifest *m = NULL;
+		if (r == 0)
+			r = manifest_load(s, md, &m);
+		if (r < 0) {
+			_cleanup_free_ char *what =
+			        xasprintf("the manifest of %s", path);
+			*ret_error = object_error(s, md, what, r);
+			break;
+		}
+		for (size_t k = 0; k < m->n; k++) {
+			if (m->entries[k].kind != ENTRY_FILE)
+				continue;
+			needs = xrealloc(needs, (n + 1) * sizeof *needs);
+			memcpy(needs[n].md, m->entries[k].digest, SHA256_LEN);
+			needs[n].what =
+			        json_is_string(json_object_get(in, "kind")) &&
+			                        streq(json_get_string(in,
+			                                              "kind"),
+			                              "file")
+			                ? xstrdup(path)
+			                : path_join(path, m->entries[k].path);
+			n++;
+		}
+		manifest_free(m);
+	}
+	for (size_t k = 0; r == 0 && k < n; k++) {
+		r = need_object(s, origin, needs[k].md);
+		if (r < 0)
+			*ret_error =
+			        object_error(s, needs[k].md, needs[k].what, r);
+	}
+	if (r == 0 && n) {
+		/* Re-hash what the views will link: a corrupt object would
+		 * feed the program other bytes than the original's. */
+		unsigned char(*mds)[SHA256_LEN] = xcalloc(n, SHA256_LEN);
+		int *states = xcalloc(n, sizeof(int));
+		for (size_t k = 0; k < n; k++)
+			memcpy(mds[k], needs[k].md, SHA256_LEN);
+		uint64_t bytes = 0;
+		objects_verify(s, (const unsigned char(*)[SHA256_LEN])mds, n,
+		               states, &bytes);
+		for (size_t k = 0; k < n && r == 0; k++)
+			if (states[k]) {
+				r = states[k];
+				*ret_error = object_error(s, needs[k].md,
+				                          needs[k].what, r);
+			}
+		free(mds);
+		free(states);
+	}
+	for (size_t k = 0; k < n; k++)
+		free(needs[k].what);
+	free(needs);
+	return r;
+}
+
+/* ---- this machine against the record ---- */
+
+static char *text_of(const json_t *v)
+{
+	if (!v || json_is_null(v))
+		return xstrdup("none");
+	if (json_is_string(v))
+		return xstrdup(json_string_value(v));
+	char *s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+	return s ? s : xstrdup("?");
+}
+
+static void compare(char ***out, const char *what, const json_t *was,
+                    const json_t *now)
+{
+	bool none_was = !was || json_is_null(was);
+	bool none_now = !now || json_is_null(now);
+	if ((none_was && none_now) || json_equal((json_t *)was, (json_t *)now))
+		return;
+	_cleanup_free_ char *a = text_of(was), *b = text_of(now);
+	warn(out, "%s: was %s, now %s", what, a, b);
+}
+
+static void compare_host(char ***out, const json_t *was, const json_t *now)
+{
+	static const struct {
+		const char *path, *what;
+	} fields[] = {
+	        {"kernel.release", "kernel release"},
+	        {"kernel.version", "kernel version"},
+	        {"kernel.machine", "machine"},
+	        {"os.pretty_name", "operating system"},
+	        {"libc.version", "libc version"},
+	        {"cpu.model", "CPU model"},
+	        {"cpu.count", "CPU count"},
+	        {"cpu.flags_sha256", "CPU flags (digest)"},
+	        {"nvidia.driver", "NVIDIA driver"},
+	        {"nvidia.cuda", "CUDA version"},
+	};
+	for (size_t i = 0; i < ELEMENTSOF(fields); i++)
+		compare(out, fields[i].what, get(was, fields[i].path),
+		        get(now, fields[i].path));
+	json_auto_t *gw = json_array(), *gn = json_array();
+	size_t i;
+	json_t *g;
+	json_array_foreach (json_object_get(was, "gpus"), i, g)
+		json_array_append(gw, json_object_get(g, "model"));
+	json_array_foreach (json_object_get(now, "gpus"), i, g)
+		json_array_append(gn, json_object_get(g, "model"));
+	compare(out, "GPUs", gw, gn);
+}
+
+/* Two arrays of objects keyed by key: each added, removed or changed
+ * entry (in the fields named). */
+static void compare_set(char ***out, const char *what, const json_t *was,
+                        const json_t *now, const char *key,
+                        const char *const *fields)
+{
+	json_auto_t *idx = json_object();
+	size_t i;
+	json_t *e;
+	json_array_foreach (now, i, e) {
+		const char *k = json_get_string(e, key);
+		if (k)
+			json_object_set(idx, k, e);
+	}
+	json_array_foreach (was, i, e) {
+		const char *k = json_get_string(e, key);
+		if (!k)
+			continue;
+		json_t *m = json_object_get(idx, k);
+		if (!m) {
+			warn(out, "%s '%s': was there, now missing", what, k);
+			continue;
+		}
+		for (const char *const *f = fields; *f; f++)
+			if (!json_equal(json_object_get(e, *f),
+			                json_object_get(m, *f))) {
+				_cleanup_free_ char *a =
+				        text_of(json_object_get(e, *f));
+				_cleanup_free_ char *b =
+				        text_of(json_object_get(m, *f));
+				warn(out, "%s '%s' %s: was %s, now %s", what, k,
+				     *f, a, b);
+			}
+		json_object_del(idx, k);
+	}
+	const char *k;
+	json_t *v;
+	json_object_foreach (idx, k, v)
+		warn(out, "%s '%s': new here", what, k);
+}
+
+static void compare_software(char ***out, const json_t *was, const json_t *now)
+{
+	static const char *const lib_fields[] = {"package_version", "sha256",
+	                                         NULL};
+	compare_set(out, "library", json_object_get(was, "libraries"),
+	            json_object_get(now, "libraries"), "path", lib_fields);
+	compare(out, "Python version", get(was, "python.version"),
+	        get(now, "python.version"));
+	static const char *const dist_fields[] = {"version", NULL};
+	compare_set(out, "Python distribution",
+	            get(was, "python.distributions"),
+	            get(now, "python.distributions"), "name", dist_fields);
+	static const char *const blas[] = {"blas", "lapack"};
+	for (size_t i = 0; i < ELEMENTSOF(blas); i++) {
+		_cleanup_free_ char *impl =
+		        xasprintf("%s.implementation", blas[i]);
+		_cleanup_free_ char *path = xasprintf("%s.path", blas[i]);
+		_cleanup_free_ char *ver =
+		        xasprintf("%s.package_version", blas[i]);
+		_cleanup_free_ char *w1 =
+		        xasprintf("%s implementation",
+		                  streq(blas[i], "blas") ? "BLAS" : "LAPACK");
+		_cleanup_free_ char *w2 =
+		        xasprintf("%s library",
+		                  streq(blas[i], "blas") ? "BLAS" : "LAPACK");
+		_cleanup_free_ char *w3 =
+		        xasprintf("%s package version",
+		                  streq(blas[i], "blas") ? "BLAS" : "LAPACK");
+		compare(out, w1, get(was, impl), get(now, impl));
+		compare(out, w2, get(was, path), get(now, path));
+		compare(out, w3, get(was, ver), get(now, ver));
+	}
+}
+
+int replay_differences(const Record *rec, const RunSpec *spec,
+                       const char *cache_dir, char ***ret)
+{
+	char **out = xcalloc(1, sizeof(char *));
+	json_t *host = NULL;
+	int r = capture_host(&host);
+	if (r < 0) {
+		strv_free(out);
+		return r;
+	}
+	json_auto_t *h = host;
+	compare_host(&out, json_object_get(rec->root, "host"), h);
+
+	const Command *c = spec->command;
+	/* The environment the program gets, for the library search. */
+	_cleanup_strv_free_ char **env = strv_copy(spec->env_base);
+	for (char *const *e = spec->env_set; e && *e; e++) {
+		_cleanup_free_ char *name = xstrndup(*e, strcspn(*e, "="));
+		if (strchr(*e, '='))
+			env = env_set_entry(env, name, strchr(*e, '=') + 1);
+	}
+	struct stat st;
+	SoftwareQuery q = {
+	        .executable =
+	                c->script && !c->interpreter ? c->executable : c->path,
+	        .interpreter = c->interpreter ? c->executable : NULL,
+	        .python = c->python,
+	        .envp = env,
+	        .cwd = stat(spec->cwd, &st) == 0 ? spec->cwd : "/",
+	        .cache_dir = cache_dir,
+	};
+	/* The script itself may be gone from the host: the interpreter's
+	 * libraries are the same either way. */
+	if (stat(q.executable, &st) < 0)
+		q.executable = c->executable;
+	json_t *sw = NULL;
+	r = capture_software(&q, &sw);
+	if (r < 0) {
+		strv_free(out);
+		return r;
+	}
+	json_auto_t *swj = sw;
+	const char *exe = get_str(rec->root, "command.executable.path");
+	compare(&out, exe ? exe : "executable",
+	        get(rec->root, "command.executable.sha256"),
+	        get(spec->command_json, "executable.sha256"));
+	const char *script = get_str(rec->root, "command.script.path");
+	if (script)
+		compare(&out, script, get(rec->root, "command.script.sha256"),
+		        get(spec->command_json, "script.sha256"));
+	compare_software(&out, json_object_get(rec->root, "software"), swj);
+	*ret = out;
+	return 0;
+}
+
+/* ---- after the run ---- */
+
+/* path -> digest of every file of an output root (a file root: itself). */
+static void output_files(Store *s, const json_t *roots, json_t *into,
+                         bool *ret_complete)
+{
+	size_t i;
+	json_t *o;
+	json_array_foreach (roots, i, o) {
+		const char *path = json_get_string(o, "path");
+		const char *kind = json_get_string(o, "kind");
+		const char *digest = json_get_string(o, "digest");
+		const char *mtext = json_get_string(o, "manifest");
+		if (!path)
+			continue;
+		if (kind && streq(kind, "file")) {
+			json_object_set_new(into, path,
+			                    digest ? json_string(digest)
+			                           : json_null());
+			continue;
+		}
+		unsigned char md[SHA256_LEN];
+		Manifest *m = NULL;
+		if (!mtext || digest_parse(mtext, md) < 0 ||
+		    manifest_load(s, md, &m) < 0) {
+			/* The manifest is gone: the root's digest stands for
+			 * all of it. */
+			json_object_set_new(into, path,
+			                    digest ? json_string(digest)
+			                           : json_null());
+			*ret_complete = false;
+			continue;
+		}
+		for (size_t k = 0; k < m->n; k++) {
+			const ManifestEntry *e = &m->entries[k];
+			if (e->kind == ENTRY_DIR)
+				continue;
+			_cleanup_free_ char *p = path_join(path, e->path);
+			char d[DIGEST_STR_LEN + 1];
+			if (e->kind == ENTRY_FILE)
+				digest_format(e->digest, d);
+			_cleanup_free_ char *link =
+			        e->kind == ENTRY_LINK
+			                ? xasprintf("symlink:%s", e->target)
+			                : NULL;
+			json_object_set_new(into, p,
+			                    json_string(link ? link : d));
+		}
+		manifest_free(m);
+	}
+}
+
+json_t *replay_verification(Store *s, const json_t *expect, const json_t *rec)
+{
+	json_auto_t *want = json_object(), *got = json_object();
+	bool complete = true;
+	output_files(s, json_object_get(expect, "outputs"), want, &complete);
+	output_files(s, json_object_get(rec, "outputs"), got, &complete);
+	/* A root whose manifest is gone compares as a whole. */
+	if (!complete) {
+		json_object_clear(want);
+		json_object_clear(got);
+		size_t i;
+		json_t *o;
+		json_array_foreach (json_object_get(expect, "outputs"), i, o)
+			json_object_set(want, json_get_string(o, "path"),
+			                json_object_get(o, "digest"));
+		json_array_foreach (json_object_get(rec, "outputs"), i, o)
+			json_object_set(got, json_get_string(o, "path"),
+			                json_object_get(o, "digest"));
+	}
+	json_t *files = json_array();
+	bool all = true;
+	const char *path;
+	json_t *w;
+	json_object_foreach (want, path, w) {
+		json_t *g = json_object_get(got, path);
+		bool match = g && json_equal(w, g);
+		all = all && match;
+		json_array_append_new(
+		        files, json_pack("{s:s,s:O,s:O,s:b}", "path", path,
+		                         "expected", w, "actual",
+		                         g ? g : json_null(), "match", match));
+	}
+	json_object_foreach (got, path, w)
+		if (!json_object_get(want, path)) {
+			all = false;
+			json_array_append_new(
+			        files,
+			        json_pack("{s:s,s:n,s:O,s:b}", "path", path,
+			                  "expected", "actual", w, "match", 0));
+		}
+	json_t *ws = get(expect, "stdout.sha256");
+	json_t *gs = get(rec, "result.stdout.sha256");
+	bool smatch = ws && gs && json_equal(ws, gs);
+	const char *id = json_get_string(expect, "id");
+	return json_pack("{s:s?,s:b,s:b,s:o,s:{s:O,s:O,s:b}}", "original", id,
+	                 "reproduced", all && smatch, "by_file", complete,
+	                 "files", files, "stdout", "expected",
+	                 ws ? ws : json_null(), "actual", gs ? gs : json_null(),
+	                 "match", smatch);
+}
+
+int replay_output_dirs(const RunSpec *spec, const char *dir, Sandbox *sb,
+                       char ***ret)
+{
+	_cleanup_free_ char *top = path_join(dir, "outputs");
+	char **kept = xcalloc(1, sizeof(char *));
+	if (spec->outputs && spec->outputs[0] && mkdir(top, 0755) < 0) {
+		strv_free(kept);
+		return -errno;
+	}
+	for (size_t i = 0; spec->outputs && spec->outputs[i]; i++) {
+		const char *dest = spec->outputs[i];
+		_cleanup_free_ char *src = NULL;
+		/* Inside an earlier output: inside its directory too. */
+		for (size_t k = 0; k < i && !src; k++)
+			if (path_below(dest, spec->outputs[k]) &&
+			    !streq(dest, spec->outputs[k]))
+				src = path_join(
+				        kept[k],
+				        dest + strlen(spec->outputs[k]) + 1);
+		bool nested = src != NULL;
+		if (!src)
+			src = xasprintf("%s/%zu", top, i);
+		int r;
+		if (spec->output_is_file && spec->output_is_file[i]) {
+			_cleanup_free_ char *parent = xstrdup(src);
+			*strrchr(parent, '/') = 0;
+			r = mkdir_p(parent, 0755);
+			int fd = r < 0 ? -1
+			               : open(src,
+			                      O_WRONLY | O_CREAT | O_CLOEXEC |
+			                              O_NOFOLLOW,
+			                      0644);
+			if (r == 0 && fd < 0)
+				r = -errno;
+			if (fd >= 0)
+				close(fd);
+		} else
+			r = mkdir_p(src, 0755);
+		if (r < 0) {
+			strv_free(kept);
+			return r;
+		}
+		kept = strv_push(kept, src);
+		if (sb && !nested)
+			sandbox_add_mount(sb, MOUNT_RW_BIND, src, dest, 0);
+	}
+	*ret = kept;
+	return 0;
+}

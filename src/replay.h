@@ -1,0 +1,50 @@
+/* Replay (DESIGN.md §5): a record -> the RunSpec that runs it again
+ * exactly, the checks before (the objects it needs, this machine against
+ * the recorded one) and the comparison after. The run itself goes
+ * through the same runner as `run`. */
+#pragma once
+
+#include <jansson.h>
+
+#include "record.h"
+#include "sandbox.h"
+#include "spec.h"
+#include "store.h"
+
+/* The variables replay pins to the original's values, or to the
+ * original's CPU count where they were unset. */
+extern const char *const replay_thread_variables[];
+
+/* The RunSpec of a replay of rec: argv, cwd, seed (source replay),
+ * params, the recorded environment (redacted values left out unless
+ * env_set gives them: *ret_warnings says which), the thread counts,
+ * the determinism switches, the record's pinned workspace and inputs,
+ * outputs redirected into the replay's run directory, the original's
+ * sandbox options and limits. On error *ret_error gets one line. */
+int replay_spec(const Record *rec, char *const *env_set, RunSpec **ret,
+                char ***ret_warnings, char **ret_error);
+
+/* Every object the replay needs (the manifests of the workspace and
+ * inputs and each file they list) is in s and intact; objects s lacks
+ * are copied from origin (the store the record came from, may be
+ * NULL) when it has them. -ENOENT (missing) or -EBADMSG (corrupt), with
+ * *ret_error naming the object and the path it stands for. */
+int replay_check_objects(Store *s, const Store *origin, const Record *rec,
+                         char **ret_error);
+
+/* This machine against the record's host and software sections: one
+ * line per difference in *ret (a strv, empty when none). */
+int replay_differences(const Record *rec, const RunSpec *spec,
+                       const char *cache_dir, char ***ret);
+
+/* The record's "verification": every output file's digest and stdout's
+ * against the original's (expect: {"id", "outputs", "stdout"}). */
+json_t *replay_verification(Store *s, const json_t *expect, const json_t *rec);
+/* What replay_spec() puts in spec->verify_against. */
+json_t *replay_expectation(const Record *rec);
+
+/* The replay's outputs: runs/<id>/outputs/<n> (an output inside another
+ * lies inside that one's), each bound writable at its original path in
+ * sb. *ret: where each output is kept, in spec->outputs' order. */
+int replay_output_dirs(const RunSpec *spec, const char *dir, Sandbox *sb,
+                       char ***ret);
