@@ -129,12 +129,14 @@ int record_load(const char *path, Record **ret, char **ret_error)
  * it alone; changing a value does not. */
 static char *record_digest(json_t *root)
 {
-	json_auto_t *copy = json_copy(root);
-	if (!copy)
-		return NULL;
-	json_object_del(copy, "record_sha256");
+	/* Out for the dump and back in, rather than a deep copy of the
+	 * whole record on every save. */
+	json_t *own = json_incref(json_object_get(root, "record_sha256"));
+	json_object_del(root, "record_sha256");
 	_cleanup_free_ char *text =
-	        json_dumps(copy, JSON_COMPACT | JSON_SORT_KEYS);
+	        json_dumps(root, JSON_COMPACT | JSON_SORT_KEYS);
+	if (own)
+		json_object_set_new(root, "record_sha256", own);
 	return text ? sha256_mem(text, strlen(text)) : NULL;
 }
 
