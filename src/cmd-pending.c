@@ -23,8 +23,3 @@ int cmd_replay(int argc, char **argv, Context *ctx)
 {
 	return pending("replay", argc, argv);
 }
-
-int cmd_diff(int argc, char **argv, Context *ctx)
-{
-	return pending("diff", argc, argv);
-}
