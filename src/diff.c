@@ -580,8 +580,10 @@ static void diff_software(Builder *b, const json_t *a, const json_t *bb)
 		        get(rec[side], "software.python.distributions"), i, d) {
 			const char *name = json_get_string(d, "name");
 			json_t *v = json_object_get(d, "version");
-			if (name && !json_object_get(src[side], name))
-				json_object_set(src[side], name,
+			_cleanup_free_ char *key =
+			        name ? xasprintf("python/%s", name) : NULL;
+			if (key && !json_object_get(src[side], key))
+				json_object_set(src[side], key,
 				                v ? v : json_null());
 		}
 	}
