@@ -1032,7 +1032,7 @@ static void line_free(Line *l)
 
 static const char *marker_color(char m, bool color)
 {
-	if (!color)
+	if (!color || m == ' ')
 		return "";
 	return m == '+' ? "\033[32m" : m == '-' ? "\033[31m" : "\033[33m";
 }

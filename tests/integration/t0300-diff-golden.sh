@@ -58,5 +58,7 @@ like "$out" $'^\033\\[1mparams\033\\[0m$' "--color=always: section names bold"
 like "$out" $'^  \033\\[33m~\033\\[0m lr' "--color=always: a changed item's marker yellow"
 like "$out" $'^  \033\\[32m\\+\033\\[0m momentum' "--color=always: an added one green"
 like "$out" $'^  \033\\[31m-\033\\[0m dropout' "--color=always: a removed one red"
+out=$("$XRUN" --color=always diff --all a.json b.json)
+like "$out" $'^    id +[0-9a-f-]+ → [0-9a-f-]+$' "--color=always --all: an item that counts for nothing is not coloured"
 
 done_testing
