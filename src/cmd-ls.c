@@ -1,4 +1,5 @@
-/* xrun ls [--json] [--status S] [--limit N] */
+/* xrun ls [--json] [--status S] [--limit N] [--metric NAME] [--sort NAME
+ * [--asc]] */
 #include "config.h"
 
 #include <getopt.h>
@@ -8,14 +9,72 @@
 #include "util.h"
 
 static const char ls_usage[] =
-        "usage: xrun ls [--json] [--status S] [--limit N]\n"
+        "usage: xrun ls [--json] [--status S] [--limit N] [--metric NAME]\n"
+        "               [--sort NAME [--asc]]\n"
         "\n"
         "List the store's runs, newest first, one line each.\n"
+        "  --metric NAME  a column with the last value of metric NAME\n"
+        "  --sort NAME    order by the last value of metric NAME, highest\n"
+        "                 first (and show it); runs without it come last\n"
+        "  --asc          with --sort, lowest first (for a loss)\n"
         "  --status S   only runs with status S (running, succeeded, failed,\n"
         "               killed, timeout, oom, interrupted, abandoned)\n"
         "  --limit N    at most N runs\n"
         "  --json       a JSON array of {id, status, created, duration, name,\n"
-        "               argv, record}\n";
+        "               argv, record}, with metric when one is shown\n";
+
+/* The last value of metric name, or NULL. */
+static const json_t *metric_last(const Record *r, const char *name)
+{
+	const json_t *m = json_object_get(
+	        json_object_get(json_object_get(r->root, "result"), "metrics"),
+	        name);
+	const json_t *v = json_object_get(m, "last");
+	return json_is_number(v) ? v : NULL;
+}
+
+static const char *sort_metric;
+static bool sort_asc;
+
+/* By the metric, highest first (lowest with --asc); runs without it
+ * last; ties keep the store's order, newest first. */
+typedef struct Sorted {
+	Record *r;
+	size_t pos;
+} Sorted;
+
+static int cmp_metric(const void *x, const void *y)
+{
+	const Sorted *sa = x, *sb = y;
+	const json_t *a = metric_last(sa->r, sort_metric);
+	const json_t *b = metric_last(sb->r, sort_metric);
+	double da = a ? json_number_value(a) : 0,
+	       db = b ? json_number_value(b) : 0;
+	if (!a != !b)
+		return !a - !b;
+	if (a && da != db)
+		return (da < db) == sort_asc ? -1 : 1;
+	return sa->pos < sb->pos ? -1 : sa->pos > sb->pos;
+}
+
+static void sort_by_metric(Record **v, size_t n)
+{
+	_cleanup_free_ Sorted *s = xcalloc(n ? n : 1, sizeof *s);
+	for (size_t i = 0; i < n; i++)
+		s[i] = (Sorted){v[i], i};
+	qsort(s, n, sizeof *s, cmp_metric);
+	for (size_t i = 0; i < n; i++)
+		v[i] = s[i].r;
+}
+
+#define METRIC_WIDTH 12
+
+static char *metric_text(const Record *r, const char *name)
+{
+	const json_t *m = metric_last(r, name);
+	return m ? xasprintf("%*.6g", METRIC_WIDTH, json_number_value(m))
+	         : xasprintf("%*s", METRIC_WIDTH, "-");
+}
 
 int cmd_ls(int argc, char **argv, Context *ctx)
 {
@@ -23,12 +82,17 @@ int cmd_ls(int argc, char **argv, Context *ctx)
 	        {"json", no_argument, NULL, 'j'},
 	        {"status", required_argument, NULL, 's'},
 	        {"limit", required_argument, NULL, 'l'},
+	        {"metric", required_argument, NULL, 'm'},
+	        {"sort", required_argument, NULL, 'S'},
+	        {"asc", no_argument, NULL, 'A'},
 	        {"help", no_argument, NULL, 'h'},
 	        {0},
 	};
 	bool json = false;
 	const char *want = NULL;
 	uint64_t limit = UINT64_MAX;
+	const char *metric = NULL, *sort = NULL;
+	bool asc = false;
 	int c;
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (c) {
@@ -51,6 +115,15 @@ int cmd_ls(int argc, char **argv, Context *ctx)
 				return 2;
 			}
 			break;
+		case 'm':
+			metric = optarg;
+			break;
+		case 'S':
+			sort = optarg;
+			break;
+		case 'A':
+			asc = true;
+			break;
 		case 'h':
 			fputs(ls_usage, stdout);
 			return finish_stdout(0);
@@ -63,6 +136,12 @@ int cmd_ls(int argc, char **argv, Context *ctx)
 		log_error("ls takes no arguments; see xrun ls --help");
 		return 2;
 	}
+	if (asc && !sort) {
+		log_error("--asc orders by a metric: use it with --sort NAME");
+		return 2;
+	}
+	if (!metric)
+		metric = sort;
 	if (context_find_store(ctx, true) < 0)
 		return 1;
 	Record **v;
@@ -73,12 +152,19 @@ int cmd_ls(int argc, char **argv, Context *ctx)
 		                ctx->store->runs);
 		return 1;
 	}
+	if (sort) {
+		sort_metric = sort;
+		sort_asc = asc;
+		sort_by_metric(v, n);
+	}
 	bool color = want_color(ctx, STDOUT_FILENO);
 	json_auto_t *arr = json_array();
 	if (!json && n)
-		printf("%s%-8s  %-11s  %-19s  %9s  %s%s\n", COLOR_BOLD(color),
-		       "ID", "STATUS", "CREATED", "DURATION", "NAME / COMMAND",
-		       COLOR_RESET(color));
+		printf("%s%-8s  %-11s  %-19s  %9s  %*.*s%s%s%s\n",
+		       COLOR_BOLD(color), "ID", "STATUS", "CREATED", "DURATION",
+		       metric ? METRIC_WIDTH : 0, metric ? METRIC_WIDTH : 0,
+		       metric ? metric : "", metric ? "  " : "",
+		       "NAME / COMMAND", COLOR_RESET(color));
 	uint64_t shown = 0;
 	for (size_t i = 0; i < n && shown < limit; i++) {
 		const json_t *rec = v[i]->root;
@@ -109,6 +195,12 @@ int cmd_ls(int argc, char **argv, Context *ctx)
 			                  "argv",
 			                  argvj ? (json_t *)argvj : json_null(),
 			                  "record", v[i]->path));
+			if (metric) {
+				const json_t *m = metric_last(v[i], metric);
+				json_object_set(json_array_get(arr, shown - 1),
+				                "metric",
+				                m ? (json_t *)m : json_null());
+			}
 			continue;
 		}
 		_cleanup_free_ char *created =
@@ -118,9 +210,12 @@ int cmd_ls(int argc, char **argv, Context *ctx)
 		                ? format_duration(json_number_value(dur))
 		                : xstrdup("-");
 		_cleanup_free_ char *cmd = format_argv(argvj);
-		printf("%.8s  %s%-11s%s  %-19s  %9s  %s%s%s\n", record_id(v[i]),
-		       status_color(status, color), status, COLOR_RESET(color),
-		       created ? created : "?", d, name ? name : "",
+		_cleanup_free_ char *mt =
+		        metric ? metric_text(v[i], metric) : NULL;
+		printf("%.8s  %s%-11s%s  %-19s  %9s  %s%s%s%s%s\n",
+		       record_id(v[i]), status_color(status, color), status,
+		       COLOR_RESET(color), created ? created : "?", d,
+		       mt ? mt : "", mt ? "  " : "", name ? name : "",
 		       name ? "  " : "", cmd);
 	}
 	if (json && json_dumpf(arr, stdout, JSON_INDENT(2)) == 0)

@@ -1,0 +1,144 @@
+/* xrun diff [--json] [--all] RUN_A RUN_B */
+#include "config.h"
+
+#include <getopt.h>
+
+#include "cmd.h"
+#include "diff.h"
+#include "pin.h"
+#include "util.h"
+
+static const char diff_usage[] =
+        "usage: xrun diff [--json] [--all] RUN_A RUN_B\n"
+        "\n"
+        "What differs between two runs, section by section: status and "
+        "result,\n"
+        "params, metrics, seed, command, source, inputs and outputs down "
+        "to each\n"
+        "file, environment, software, host and sandbox. Run ids, times, "
+        "durations\n"
+        "and resource usage never make runs differ.\n"
+        "  --all    show every section and field, also what is the same\n"
+        "  --json   the difference as a JSON document "
+        "(schemas/run-diff.schema.json)\n"
+        "RUN is a run id, a unique prefix of at least 4 characters, "
+        "latest,\n"
+        "latest~N, or the path of a record file.\n"
+        "Exit status: 0 when nothing differs, 1 when something does, 2 on "
+        "error.\n";
+
+typedef struct Loader {
+	Store *own[2]; /* the store each record lives in, when it is one */
+	Store *ctx;    /* the store of the command line, or NULL */
+} Loader;
+
+static int load_manifest(void *userdata, int side, const char *digest,
+                         Manifest **ret)
+{
+	Loader *l = userdata;
+	unsigned char md[SHA256_LEN];
+	int r = digest_parse(digest, md);
+	if (r < 0)
+		return r;
+	Store *stores[] = {l->own[side], l->ctx};
+	r = -ENOENT;
+	for (size_t i = 0; i < ELEMENTSOF(stores); i++) {
+		if (!stores[i] || (i == 1 && stores[0] && stores[1] &&
+		                   streq(stores[0]->root, stores[1]->root)))
+			continue;
+		r = manifest_load(stores[i], md, ret);
+		if (r >= 0)
+			return r;
+	}
+	if (r < 0)
+		log_debug("manifest %s not available: %s", digest,
+		          strerror(-r));
+	return r;
+}
+
+/* A record at STORE/runs/ID/record.json reads its manifests from STORE,
+ * wherever STORE is. */
+static Store *record_store(const Record *rec)
+{
+	if (!rec->dir)
+		return NULL;
+	_cleanup_free_ char *runs = path_join(rec->dir, "..");
+	_cleanup_free_ char *real = realpath(runs, NULL);
+	if (!real || !endswith(real, "/runs"))
+		return NULL;
+	real[strlen(real) - strlen("/runs")] = 0;
+	Store *s = NULL;
+	if (store_open(*real ? real : "/", false, &s, NULL) < 0)
+		return NULL;
+	return s;
+}
+
+int cmd_diff(int argc, char **argv, Context *ctx)
+{
+	static const struct option opts[] = {
+	        {"json", no_argument, NULL, 'j'},
+	        {"all", no_argument, NULL, 'a'},
+	        {"help", no_argument, NULL, 'h'},
+	        {0},
+	};
+	bool json = false;
+	DiffOptions opt = {0};
+	int c;
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'j':
+			json = true;
+			break;
+		case 'a':
+			opt.all = true;
+			break;
+		case 'h':
+			fputs(diff_usage, stdout);
+			return finish_stdout(0);
+		default:
+			fputs(diff_usage, stderr);
+			return 2;
+		}
+	}
+	if (optind != argc - 2) {
+		log_error("diff takes two RUNs; see xrun diff --help");
+		return 2;
+	}
+	_cleanup_record_ Record *a = NULL, *b = NULL;
+	if (load_run(ctx, argv[optind], &a) ||
+	    load_run(ctx, argv[optind + 1], &b))
+		return 2;
+	/* What a reader should believe: a dead launcher's record reads as
+	 * abandoned, as in xrun show. */
+	json_object_set_new(a->root, "status", json_string(record_status(a)));
+	json_object_set_new(b->root, "status", json_string(record_status(b)));
+
+	Loader l = {.own = {record_store(a), record_store(b)},
+	            .ctx = ctx->store};
+	opt.load_manifest = load_manifest;
+	opt.userdata = &l;
+	json_auto_t *d = diff_records(a->root, b->root, &opt);
+	store_free(l.own[0]);
+	store_free(l.own[1]);
+	json_object_set_new(json_object_get(d, "a"), "record",
+	                    json_bstr(a->path));
+	json_object_set_new(json_object_get(d, "b"), "record",
+	                    json_bstr(b->path));
+
+	if (json) {
+		if (json_dumpf(d, stdout, JSON_INDENT(2)) == 0)
+			putchar('\n');
+	} else {
+		_cleanup_free_ char *text =
+		        diff_format_text(d, want_color(ctx, STDOUT_FILENO));
+		fputs(text, stdout);
+	}
+	int st = diff_differs(d) ? 1 : 0;
+	if (fflush(stdout) != 0 || ferror(stdout)) {
+		if (errno == EPIPE)
+			return st;
+		log_error_errno(-errno, "cannot write to standard output: %m");
+		return 2;
+	}
+	return st;
+}
