@@ -380,7 +380,39 @@ typedef struct Stream {
 	Hasher *hash;
 	uint64_t bytes;
 	int error; /* first error writing the capture file */
+	/* Whether the program said it met a read-only file system (the
+	 * working directory, in the sandbox): worth a hint about -o. */
+	bool saw_erofs;
+	char tail[32]; /* the last bytes, for a message split by a read */
+	size_t tail_len;
 } Stream;
+
+static const char erofs_text[] = "Read-only file system";
+
+static void stream_scan(Stream *s, const char *buf, size_t k)
+{
+	enum { PAT = sizeof erofs_text - 1 };
+	if (s->saw_erofs)
+		return;
+	char joint[2 * PAT];
+	size_t head = k < PAT ? k : PAT;
+	memcpy(joint, s->tail, s->tail_len);
+	memcpy(joint + s->tail_len, buf, head);
+	if (memmem(joint, s->tail_len + head, erofs_text, PAT) ||
+	    memmem(buf, k, erofs_text, PAT))
+		s->saw_erofs = true;
+	/* Keep the last PAT - 1 bytes of what was seen so far. */
+	size_t keep = PAT - 1;
+	if (k >= keep) {
+		memcpy(s->tail, buf + k - keep, keep);
+		s->tail_len = keep;
+	} else {
+		size_t old = s->tail_len + k > keep ? keep - k : s->tail_len;
+		memmove(s->tail, s->tail + s->tail_len - old, old);
+		memcpy(s->tail + old, buf, k);
+		s->tail_len = old + k;
+	}
+}
 
 static void stream_pump(Stream *s, char *buf, size_t bufsz)
 {
@@ -409,6 +441,7 @@ static void stream_pump(Stream *s, char *buf, size_t bufsz)
 	}
 	hasher_update(s->hash, buf, (size_t)k);
 	s->bytes += (uint64_t)k;
+	stream_scan(s, buf, (size_t)k);
 }
 
 static const char *signal_name(int sig)
@@ -1234,6 +1267,11 @@ static int run_blocked(Store *s, const RunSpec *spec, RunOutcome *o)
 	run_pins_outputs(s, kept ? kept : outputs, kept ? outputs : NULL,
 	                 progress_fn, progress_data, rec->root, &o->warnings);
 	finalize_record(rec->root, &x, dir, o);
+	if (sb && (x.out.saw_erofs || x.err.saw_erofs))
+		warn(o, "the program met a read-only file system: in the "
+		        "sandbox only the -o paths, /tmp and /dev/shm are "
+		        "writable; name what it writes with -o PATH (xrun run "
+		        "-o out ...)");
 	if (spec->verify_against) {
 		json_t *v =
 		        replay_verification(s, spec->verify_against, rec->root);

@@ -138,6 +138,14 @@ is "$(jget "$rec" 'd["status"]')" killed "status killed"
 is "$(jget "$rec" 'd["result"]["signal"]')" 9 "the signal is recorded"
 check "every record in the store validates" -- validate .xrun/runs/*/record.json
 
+# A program that writes into the read-only working directory: xrun
+# says how to let it write, once, after the run.
+err=$("$XRUN" -q run sh -c 'echo x >model.pt' 2>&1)
+like "$err" "read-only file system: in the sandbox only the -o paths" "writing the working directory: a hint to use -o"
+is "$(printf '%s\n' "$err" | grep -c 'name what it writes with -o')" 1 "... given once"
+err=$("$XRUN" -q run -o outdir sh -c 'echo x >outdir/model.pt' 2>&1)
+is "$err" "" "with -o there is nothing to say"
+
 # outside git: "git": null; store in the cwd
 mkdir "$T/plain" && cd "$T/plain" || exit 1
 "$XRUN" -q run true
