@@ -89,20 +89,7 @@ static char **env_set_entry(char **env, const char *name, const char *value)
 	return strv_push(env, entry);
 }
 
-static void warn(char ***w, const char *fmt, ...) _printf_(2, 3);
-static void warn(char ***w, const char *fmt, ...)
-{
-	va_list ap;
-	char *s;
-	va_start(ap, fmt);
-	if (vasprintf(&s, fmt, ap) < 0)
-		s = NULL;
-	va_end(ap);
-	if (s) {
-		*w = strv_push(*w, s);
-		free(s);
-	}
-}
+#define warn(w, ...) (*(w) = strv_pushf(*(w), __VA_ARGS__))
 
 /* The recorded environment: plain and base64 values as they were, the
  * redacted ones only where -e gives them. */

@@ -51,20 +51,7 @@ void run_outcome_clear(RunOutcome *o)
 	memset(o, 0, sizeof *o);
 }
 
-static void warn(RunOutcome *o, const char *fmt, ...) _printf_(2, 3);
-static void warn(RunOutcome *o, const char *fmt, ...)
-{
-	va_list ap;
-	char *s;
-	va_start(ap, fmt);
-	if (vasprintf(&s, fmt, ap) < 0)
-		s = NULL;
-	va_end(ap);
-	if (s) {
-		o->warnings = strv_push(o->warnings, s);
-		free(s);
-	}
-}
+#define warn(o, ...) ((o)->warnings = strv_pushf((o)->warnings, __VA_ARGS__))
 
 static int fail(RunOutcome *o, int r, int exit_status, const char *fmt, ...)
         _printf_(4, 5);

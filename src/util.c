@@ -228,6 +228,21 @@ char **strv_push(char **v, const char *s)
 	return v;
 }
 
+char **strv_pushf(char **v, const char *fmt, ...)
+{
+	va_list ap;
+	char *s;
+	va_start(ap, fmt);
+	if (vasprintf(&s, fmt, ap) < 0)
+		s = NULL;
+	va_end(ap);
+	if (!s)
+		return v;
+	v = strv_push(v, s);
+	free(s);
+	return v;
+}
+
 const char *strv_env_get(char *const *envp, const char *name)
 {
 	size_t n = strlen(name);

@@ -95,6 +95,8 @@ size_t strv_length(char *const *v);
 char **strv_copy(char *const *v);
 /* Append a copy of s (v may be NULL); returns the new vector. */
 char **strv_push(char **v, const char *s);
+/* strv_push of a formatted string */
+char **strv_pushf(char **v, const char *fmt, ...) _printf_(2, 3);
 /* The value of NAME in an environment vector (NAME=VALUE entries), or
  * NULL; the first entry wins, as for getenv(3). */
 const char *strv_env_get(char *const *envp, const char *name);
