@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 
 #include "cmd.h"
+#include "format.h"
 #include "pin.h"
 #include "spec.h"
 #include "util.h"
@@ -24,17 +25,6 @@ static const char checkout_usage[] =
         "  -f, --force   overwrite files that exist (default: refuse, "
         "change\n"
         "                nothing)\n";
-
-static char *human_bytes(uint64_t n)
-{
-	if (n < 1024)
-		return xasprintf("%" PRIu64 " bytes", n);
-	if (n < 1024 * 1024)
-		return xasprintf("%.1f KiB", (double)n / 1024);
-	if (n < (uint64_t)1 << 30)
-		return xasprintf("%.1f MiB", (double)n / (1024 * 1024));
-	return xasprintf("%.2f GiB", (double)n / (1 << 30));
-}
 
 /* Nothing is written unless everything can be: a file in the way is
  * found before the first write. */
@@ -170,7 +160,7 @@ int cmd_checkout(int argc, char **argv, Context *ctx)
 			status = 1;
 			break;
 		}
-		_cleanup_free_ char *hb = human_bytes(manifest_bytes(ms[i]));
+		_cleanup_free_ char *hb = format_bytes(manifest_bytes(ms[i]));
 		log_info("checked out '%s' (%" PRIu64 " file%s, %s) from run "
 		         "%.8s",
 		         dests[i], manifest_files(ms[i]),

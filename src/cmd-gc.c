@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 
 #include "cmd.h"
+#include "format.h"
 #include "pin.h"
 #include "refs.h"
 #include "util.h"
@@ -29,17 +30,6 @@ static const char gc_usage[] =
         "  --grace DURATION      keep what is younger than DURATION (90s, "
         "30m,\n"
         "                        2h; 0 keeps nothing back)\n";
-
-static char *human_bytes(uint64_t n)
-{
-	if (n < 1024)
-		return xasprintf("%" PRIu64 " bytes", n);
-	if (n < 1024 * 1024)
-		return xasprintf("%.1f KiB", (double)n / 1024);
-	if (n < (uint64_t)1 << 30)
-		return xasprintf("%.1f MiB", (double)n / (1024 * 1024));
-	return xasprintf("%.2f GiB", (double)n / (1 << 30));
-}
 
 static int64_t mtime_ns(const struct stat *st)
 {
@@ -213,7 +203,7 @@ int cmd_gc(int argc, char **argv, Context *ctx)
 	free(objs);
 	size_t tmp_removed = 0;
 	sweep_tmp(s, cutoff, dry_run, &tmp_removed);
-	_cleanup_free_ char *hb = human_bytes(freed);
+	_cleanup_free_ char *hb = format_bytes(freed);
 	printf("%s %zu object%s (%s)%s; kept %zu referenced object%s and %zu "
 	       "younger than the grace period\n",
 	       dry_run ? "would delete" : "deleted", removed,

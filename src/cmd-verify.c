@@ -5,6 +5,7 @@
 #include <inttypes.h>
 
 #include "cmd.h"
+#include "format.h"
 #include "refs.h"
 #include "util.h"
 
@@ -19,17 +20,6 @@ static const char verify_usage[] =
         "\n"
         "Exit status: 0 when everything is intact, 1 when an object is\n"
         "missing or corrupt or a record cannot be read, 2 on other errors.\n";
-
-static char *human_bytes(uint64_t n)
-{
-	if (n < 1024)
-		return xasprintf("%" PRIu64 " bytes", n);
-	if (n < 1024 * 1024)
-		return xasprintf("%.1f KiB", (double)n / 1024);
-	if (n < (uint64_t)1 << 30)
-		return xasprintf("%.1f MiB", (double)n / (1024 * 1024));
-	return xasprintf("%.2f GiB", (double)n / (1 << 30));
-}
 
 int cmd_verify(int argc, char **argv, Context *ctx)
 {
@@ -158,7 +148,7 @@ int cmd_verify(int argc, char **argv, Context *ctx)
 	if (bad_records)
 		printf("%zu record%s cannot be read; see xrun ls\n",
 		       bad_records, bad_records == 1 ? "" : "s");
-	_cleanup_free_ char *hb = human_bytes(bytes);
+	_cleanup_free_ char *hb = format_bytes(bytes);
 	if (log_level >= LOG_NORMAL)
 		fprintf(stderr,
 		        "xrun: verified %zu object%s (%s) of %zu run%s: %s\n",

@@ -2,6 +2,8 @@
 
 #include "run-pins.h"
 
+#include "format.h"
+
 #include <inttypes.h>
 
 #include <sys/stat.h>
@@ -40,20 +42,6 @@ RunPins *run_pins_free(RunPins *p)
 char *const *run_pins_warnings(const RunPins *p)
 {
 	return p ? p->warnings : NULL;
-}
-
-static char *format_bytes(uint64_t n)
-{
-	static const char *const units[] = {"bytes", "KiB", "MiB", "GiB",
-	                                    "TiB"};
-	double v = (double)n;
-	size_t u = 0;
-	while (v >= 1024 && u + 1 < ELEMENTSOF(units)) {
-		v /= 1024;
-		u++;
-	}
-	return u == 0 ? xasprintf("%" PRIu64 " bytes", n)
-	              : xasprintf("%.1f %s", v, units[u]);
 }
 
 static int cmp_len(const void *a, const void *b)

@@ -134,7 +134,7 @@ like "$out" "^would delete 1 object" "gc --dry-run says what it would delete"
 out=$("$XRUN" gc)
 like "$out" "younger than the grace period" "a fresh object survives the grace period"
 out=$("$XRUN" gc --grace 0)
-like "$out" "^deleted 1 object \(7 bytes\)" "gc deletes an unreferenced object and says how much it freed"
+like "$out" "^deleted 1 object \(7 B\)" "gc deletes an unreferenced object and says how much it freed"
 is "$(find .xrun/objects -type f | wc -l)" "$before" "... and only that one"
 
 # A corrupt object: verify finds it.
