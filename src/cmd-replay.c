@@ -44,7 +44,10 @@ static const char replay_usage[] =
         "nothing\n"
         "  --force               replay a record whose digest no longer "
         "matches\n"
-        "                        (edited by hand)\n"
+        "                        (edited by hand), or whose environment "
+        "makes\n"
+        "                        the loader load other code (LD_PRELOAD, "
+        "...)\n"
         "  -h, --help            this help\n"
         "\n"
         "Exit status: the program's, as for xrun run; 3 when it succeeded "
@@ -279,6 +282,29 @@ int cmd_replay(int argc, char **argv, Context *ctx)
 	if (r < 0) {
 		log_error("cannot replay '%s': %s", rec->path, err);
 		return 125;
+	}
+	/* The recorded environment is the record's word: variables that
+	 * make the loader run code the record names are not replayed
+	 * without being asked for. */
+	static const char *const loader_vars[] = {
+	        "LD_PRELOAD", "LD_LIBRARY_PATH", "LD_AUDIT"};
+	for (size_t i = 0; i < ELEMENTSOF(loader_vars); i++) {
+		const char *v = strv_env_get(spec->env_base, loader_vars[i]);
+		if (!v)
+			v = strv_env_get(spec->env_xrun, loader_vars[i]);
+		if (!v)
+			continue;
+		if (!force) {
+			log_error(
+			        "record '%s' sets %s for the program: a "
+			        "replay would load code the record names; "
+			        "check it and pass --force to replay it anyway",
+			        rec->path, loader_vars[i]);
+			return 125;
+		}
+		log_warn("record '%s' sets %s for the program; replaying "
+		         "it anyway (--force)",
+		         rec->path, loader_vars[i]);
 	}
 	if (name) {
 		free(spec->name);

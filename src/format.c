@@ -71,6 +71,10 @@ char *format_duration(double s)
 {
 	if (s < 0)
 		s = 0;
+	/* A record may say anything: beyond this (or NaN) no conversion to
+	 * long is defined, and no run lasts that long. */
+	if (!(s <= 1e15))
+		return xstrdup("-");
 	/* Round first, so 59.96 does not print as "60.0s". */
 	if (s < 9.9995)
 		return xasprintf("%.3fs", s);

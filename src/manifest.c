@@ -252,6 +252,11 @@ static size_t split_tabs(const char *s, const char *end, const char **f,
 static int parse_line(Manifest *m, const char *s, const char *end)
 {
 	const char *f[6], *fe[6];
+	/* A NUL is never in a canonical line (bytes below 0x20 are escaped),
+	 * and the fields below are copied as C strings, which would drop
+	 * what follows one: "-\0x" would read as "-". */
+	if (memchr(s, 0, (size_t)(end - s)))
+		return -EBADMSG;
 	size_t n = split_tabs(s, end, f, fe, 6);
 	if (n < 5 || n > 6 || fe[0] - f[0] != 1)
 		return -EBADMSG;

@@ -304,9 +304,10 @@ int replay_spec(const Record *rec, char *const *env_set, RunSpec **ret,
 	/* The pinned files, from the store. */
 	json_t *ws = get(root, "source.workspace");
 	json_t *inputs = json_object_get(root, "inputs");
-	spec->pinned = json_pack("{s:O,s:O}", "workspace",
-	                         ws ? ws : json_null(), "inputs",
-	                         json_is_array(inputs) ? inputs : json_array());
+	/* "o" takes the reference: a new empty array must not leak. */
+	spec->pinned = json_pack(
+	        "{s:O,s:o}", "workspace", ws ? ws : json_null(), "inputs",
+	        json_is_array(inputs) ? json_incref(inputs) : json_array());
 
 	/* Outputs at their original paths, kept in the replay's run
 	 * directory. XRUN_OUTPUT names the first -o, which an output

@@ -630,6 +630,10 @@ int parse_rfc3339(const char *s, int64_t *ret_ns)
 	                .tm_min = mi,
 	                .tm_sec = sec};
 	time_t t = timegm(&tm);
+	/* Nanoseconds in 64 bits reach from 1677 to 2262; a record may
+	 * hold any year. */
+	if (t < INT64_MIN / 1000000000 + 1 || t > INT64_MAX / 1000000000 - 1)
+		return -ERANGE;
 	*ret_ns = (int64_t)t * 1000000000 + frac;
 	return 0;
 }

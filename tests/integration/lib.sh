@@ -9,6 +9,21 @@ PYTHON3=${PYTHON3:-/usr/bin/python3}
 XRUN_SCHEMA=${XRUN_SCHEMA:-$top_srcdir/schemas/run-record.schema.json}
 unset XRUN_STORE
 
+# VALGRIND=1: xrun under valgrind (tests/valgrind-wrap.sh says which
+# commands), through a wrapper that the tests run as "$XRUN".
+if [ "${VALGRIND:-0}" != 0 ] && [ -n "${VALGRIND:-}" ]; then
+	command -v valgrind >/dev/null 2>&1 ||
+		{ echo "1..0 # SKIP VALGRIND=1 but valgrind is not installed"; exit 0; }
+	_vg_dir=$(mktemp -d "${TMPDIR:-/tmp}/xrun-vg.XXXXXX")
+	chmod 755 "$_vg_dir"
+	printf '#!/bin/sh\nexec /bin/sh %s %s "$@"\n' \
+		"$top_srcdir/tests/valgrind-wrap.sh" "$XRUN" >"$_vg_dir/xrun"
+	chmod 755 "$_vg_dir/xrun"
+	XRUN_REAL=$XRUN
+	XRUN=$_vg_dir/xrun
+	export XRUN_REAL
+fi
+
 _tap_n=0
 _tap_failed=0
 
@@ -72,7 +87,7 @@ done_testing() {
 # A scratch directory that an unprivileged user can enter as well.
 T=$(mktemp -d "${TMPDIR:-/tmp}/xrun-test.XXXXXX")
 chmod 755 "$T"
-trap 'rm -rf "$T"' EXIT
+trap 'rm -rf "$T" ${_vg_dir:+"$_vg_dir"}' EXIT
 
 # jget FILE EXPR: a value from a JSON file, through Python (Debian's).
 jget() {

@@ -491,7 +491,7 @@ static void test_format(void)
 	} d[] = {
 	        {0, "0.000s"},  {0.003, "0.003s"}, {12.4, "12.4s"},
 	        {185, "3m05s"}, {7260, "2h01m"},   {3600, "1h00m"},
-	        {-5, "0.000s"},
+	        {-5, "0.000s"}, {1e308, "-"},      {1e16, "-"},
 	};
 	for (size_t i = 0; i < ELEMENTSOF(d); i++) {
 		_cleanup_free_ char *t = format_duration(d[i].s);
