@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "util.h"
@@ -185,9 +186,18 @@ int sha256_fd(int fd, char **ret, uint64_t *ret_size)
 
 int sha256_file(const char *path, char **ret, uint64_t *ret_size)
 {
-	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	/* Only regular files: a path from a record may name a FIFO or a
+	 * device, which would block or never end (O_NONBLOCK keeps the
+	 * open itself from waiting for a FIFO's writer). */
+	_cleanup_close_ int fd =
+	        open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 	if (fd < 0)
 		return -errno;
+	struct stat st;
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	if (!S_ISREG(st.st_mode))
+		return S_ISDIR(st.st_mode) ? -EISDIR : -EINVAL;
 	(void)posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
 	return sha256_fd(fd, ret, ret_size);
 }

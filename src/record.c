@@ -41,6 +41,23 @@ Record *record_free(Record *r)
 	return NULL;
 }
 
+/* A run id as libuuid writes it: 8-4-4-4-12 lowercase hex digits. It
+ * names a directory, so nothing else may pass. */
+bool run_id_valid(const char *id)
+{
+	static const char shape[] = "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx";
+	if (strlen(id) != sizeof shape - 1)
+		return false;
+	for (size_t i = 0; shape[i]; i++) {
+		char c = id[i];
+		if (shape[i] == '-' ? c != '-'
+		                    : !((c >= '0' && c <= '9') ||
+		                        (c >= 'a' && c <= 'f')))
+			return false;
+	}
+	return true;
+}
+
 int record_parse(const char *text, size_t len, json_t **ret, char **ret_error)
 {
 	json_error_t err;
@@ -84,7 +101,7 @@ int record_parse(const char *text, size_t len, json_t **ret, char **ret_error)
 	}
 	/* The fields every command relies on; the rest is read defensively. */
 	const char *id = json_get_string(root, "id");
-	if (!id || strlen(id) != 36) {
+	if (!id || !run_id_valid(id)) {
 		if (ret_error)
 			*ret_error = xstrdup("missing or malformed \"id\"");
 		return -EBADMSG;

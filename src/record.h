@@ -16,6 +16,7 @@ typedef struct Record {
 	char *dir;  /* its run directory */
 } Record;
 
+bool run_id_valid(const char *id);
 Record *record_new(json_t *root, const char *dir);
 Record *record_free(Record *r);
 static inline void record_freep(Record **r)

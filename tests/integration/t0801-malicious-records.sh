@@ -52,4 +52,33 @@ for var in LD_PRELOAD LD_LIBRARY_PATH; do
 	like "$(cat err)" "sets $var .*anyway" "... with a warning"
 done
 
+# A record whose program is a device or a FIFO: replay says so at once,
+# it does not read forever or wait for a writer.
+"$XRUN" -q run -- /bin/true >/dev/null 2>&1
+rec=$(latest_record)
+mkfifo "$T/fifo"
+for exe in /dev/zero "$T/fifo"; do
+	"$PYTHON3" - "$rec" "$exe" >"$T/evil.json" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+d["command"]["executable"]["path"] = sys.argv[2]
+d.pop("record_sha256", None)
+print(json.dumps(d))
+PY
+	timeout 10 "$XRUN" replay --force "$T/evil.json" >out 2>err
+	st=$?
+	ok $((st == 124 || st == 0)) "replay of a record whose program is $exe: refused, not hung (exit $st)"
+done
+
+# A record whose id could name a path outside the store is not a record.
+"$PYTHON3" - "$rec" >"$T/badid.json" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+d["id"] = "../../../../../../../../../tmp/xx"
+print(json.dumps(d))
+PY
+"$XRUN" show "$T/badid.json" >out 2>err
+is "$?" 1 "a record whose id is a path: show refuses it"
+like "$(cat err)" "malformed \"id\"" "... saying the id is malformed"
+
 done_testing
