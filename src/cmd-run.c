@@ -182,11 +182,10 @@ int run_options_parse(int argc, char **argv, Context *ctx, RunSpec *spec,
 	memcpy(opts, run_opts, n_run * sizeof *opts);
 	if (n_extra)
 		memcpy(opts + n_run, extra->options, n_extra * sizeof *opts);
-	opts[n_run + n_extra] =
-	        (struct option){"help", no_argument, NULL, 'h'};
-	_cleanup_free_ char *shortopts = xasprintf(
-	        "+p:i:o:n:e:h%s", extra && extra->shortopts ? extra->shortopts
-	                                                    : "");
+	opts[n_run + n_extra] = (struct option){"help", no_argument, NULL, 'h'};
+	_cleanup_free_ char *shortopts =
+	        xasprintf("+p:i:o:n:e:h%s",
+	                  extra && extra->shortopts ? extra->shortopts : "");
 	usage_cmd = extra ? extra->cmd : "run";
 	const char *params_file = NULL;
 	int c, r;

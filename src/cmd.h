@@ -34,10 +34,10 @@ int cmd_sweep(int argc, char **argv, Context *ctx);
 enum { RUN_OPTION_NOT_MINE = 1000, RUN_OPTIONS_HELP = -1 };
 struct option;
 typedef struct RunOptionsExtra {
-	const char *cmd;               /* for "see xrun CMD --help" */
-	const char *usage;             /* printed for --help */
-	const struct option *options;  /* ended by {0} */
-	const char *shortopts;         /* appended to run's */
+	const char *cmd;              /* for "see xrun CMD --help" */
+	const char *usage;            /* printed for --help */
+	const struct option *options; /* ended by {0} */
+	const char *shortopts;        /* appended to run's */
 	int (*fn)(int c, const char *arg, void *data);
 	void *data;
 } RunOptionsExtra;
