@@ -1,27 +1,32 @@
 /* xrun ls [--json] [--status S] [--limit N] [--metric NAME] [--sort NAME
- * [--asc]] */
+ * [--asc]] [--sweep ID] */
 #include "config.h"
 
 #include <getopt.h>
+#include <limits.h>
 
 #include "cmd.h"
 #include "format.h"
+#include "spec.h"
 #include "util.h"
 
 static const char ls_usage[] =
         "usage: xrun ls [--json] [--status S] [--limit N] [--metric NAME]\n"
-        "               [--sort NAME [--asc]]\n"
+        "               [--sort NAME [--asc]] [--sweep ID]\n"
         "\n"
         "List the store's runs, newest first, one line each.\n"
         "  --metric NAME  a column with the last value of metric NAME\n"
         "  --sort NAME    order by the last value of metric NAME, highest\n"
         "                 first (and show it); runs without it come last\n"
         "  --asc          with --sort, lowest first (for a loss)\n"
+        "  --sweep ID     only the runs of sweep ID (or a unique prefix),\n"
+        "                 in the sweep's order, with their params\n"
         "  --status S   only runs with status S (running, succeeded, failed,\n"
         "               killed, timeout, oom, interrupted, abandoned)\n"
         "  --limit N    at most N runs\n"
         "  --json       a JSON array of {id, status, created, duration, name,\n"
-        "               argv, record}, with metric when one is shown\n";
+        "               argv, record}, with metric when one is shown, and\n"
+        "               sweep_index and params with --sweep\n";
 
 /* The last value of metric name, or NULL. */
 static const json_t *metric_last(const Record *r, const char *name)
@@ -67,6 +72,101 @@ static void sort_by_metric(Record **v, size_t n)
 		v[i] = s[i].r;
 }
 
+static const char *sweep_of(const Record *r)
+{
+	return json_get_string(json_object_get(r->root, "tags"), "sweep");
+}
+
+static long sweep_index(const Record *r)
+{
+	const char *t = json_get_string(json_object_get(r->root, "tags"),
+	                                "sweep_index");
+	uint64_t n;
+	return t && parse_u64(t, &n) == 0 && n < LONG_MAX ? (long)n : -1;
+}
+
+static int cmp_sweep_index(const void *x, const void *y)
+{
+	const Sorted *sa = x, *sb = y;
+	long a = sweep_index(sa->r), b = sweep_index(sb->r);
+	if (a != b)
+		return a < b ? -1 : 1;
+	return sa->pos < sb->pos ? -1 : sa->pos > sb->pos;
+}
+
+/* Keep the runs of the one sweep whose id starts with prefix, in the
+ * sweep's order; prints the error and returns an exit status when no
+ * sweep or more than one matches. */
+static int filter_sweep(Record **v, size_t *n, const char *prefix,
+                        char **ret_id)
+{
+	_cleanup_free_ char *found = NULL;
+	for (size_t i = 0; i < *n; i++) {
+		const char *id = sweep_of(v[i]);
+		if (!id || !startswith(id, prefix))
+			continue;
+		if (found && !streq(found, id)) {
+			log_error(
+			        "sweep '%s' is ambiguous: %s, %s …; give more "
+			        "of the id",
+			        prefix, found, id);
+			return 2;
+		}
+		if (!found)
+			found = xstrdup(id);
+	}
+	if (!found) {
+		log_error("no runs of a sweep '%s' in the store; the id is "
+		          "what xrun sweep printed (tag sweep in the records)",
+		          prefix);
+		return 1;
+	}
+	_cleanup_free_ Sorted *s = xcalloc(*n ? *n : 1, sizeof *s);
+	size_t k = 0;
+	for (size_t i = 0; i < *n; i++) {
+		const char *id = sweep_of(v[i]);
+		if (id && streq(id, found))
+			s[k] = (Sorted){v[i], k}, k++;
+		else
+			record_free(v[i]);
+	}
+	qsort(s, k, sizeof *s, cmp_sweep_index);
+	for (size_t i = 0; i < k; i++)
+		v[i] = s[i].r;
+	*n = k;
+	*ret_id = TAKE_PTR(found);
+	return 0;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* "lr=0.1 bs=32": the params as KEY=JSON, sorted by key. */
+static char *params_text(const Record *r)
+{
+	_cleanup_free_ char *s = xstrdup("");
+	const json_t *p = json_object_get(r->root, "params");
+	const char *k;
+	json_t *v;
+	size_t n = json_object_size(p), i = 0;
+	const char **kv = xcalloc(n ? n : 1, sizeof *kv);
+	json_object_foreach ((json_t *)p, k, v)
+		kv[i++] = k;
+	qsort(kv, n, sizeof *kv, cmp_str);
+	for (i = 0; i < n; i++) {
+		_cleanup_free_ char *j =
+		        param_json_text(json_object_get(p, kv[i]));
+		char *t = xasprintf("%s%s%s=%s", s, i ? " " : "", kv[i],
+		                    j ? j : "?");
+		free(s);
+		s = t;
+	}
+	free(kv);
+	return TAKE_PTR(s);
+}
+
 #define METRIC_WIDTH 12
 
 static char *metric_text(const Record *r, const char *name)
@@ -85,13 +185,14 @@ int cmd_ls(int argc, char **argv, Context *ctx)
 	        {"metric", required_argument, NULL, 'm'},
 	        {"sort", required_argument, NULL, 'S'},
 	        {"asc", no_argument, NULL, 'A'},
+	        {"sweep", required_argument, NULL, 'W'},
 	        {"help", no_argument, NULL, 'h'},
 	        {0},
 	};
 	bool json = false;
 	const char *want = NULL;
 	uint64_t limit = UINT64_MAX;
-	const char *metric = NULL, *sort = NULL;
+	const char *metric = NULL, *sort = NULL, *sweep = NULL;
 	bool asc = false;
 	int c;
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -124,6 +225,9 @@ int cmd_ls(int argc, char **argv, Context *ctx)
 		case 'A':
 			asc = true;
 			break;
+		case 'W':
+			sweep = optarg;
+			break;
 		case 'h':
 			fputs(ls_usage, stdout);
 			return finish_stdout(0);
@@ -152,6 +256,14 @@ int cmd_ls(int argc, char **argv, Context *ctx)
 		                ctx->store->runs);
 		return 1;
 	}
+	_cleanup_free_ char *sweep_id = NULL;
+	if (sweep) {
+		int st = filter_sweep(v, &n, sweep, &sweep_id);
+		if (st) {
+			records_free(v, n);
+			return st;
+		}
+	}
 	if (sort) {
 		sort_metric = sort;
 		sort_asc = asc;
@@ -164,7 +276,8 @@ int cmd_ls(int argc, char **argv, Context *ctx)
 		       COLOR_BOLD(color), "ID", "STATUS", "CREATED", "DURATION",
 		       metric ? METRIC_WIDTH : 0, metric ? METRIC_WIDTH : 0,
 		       metric ? metric : "", metric ? "  " : "",
-		       "NAME / COMMAND", COLOR_RESET(color));
+		       sweep ? "#    PARAMS" : "NAME / COMMAND",
+		       COLOR_RESET(color));
 	uint64_t shown = 0;
 	for (size_t i = 0; i < n && shown < limit; i++) {
 		const json_t *rec = v[i]->root;
@@ -201,6 +314,17 @@ int cmd_ls(int argc, char **argv, Context *ctx)
 				                "metric",
 				                m ? (json_t *)m : json_null());
 			}
+			if (sweep) {
+				json_t *o = json_array_get(arr, shown - 1);
+				long idx = sweep_index(v[i]);
+				json_object_set_new(o, "sweep_index",
+				                    idx >= 0 ? json_integer(idx)
+				                             : json_null());
+				const json_t *p =
+				        json_object_get(rec, "params");
+				json_object_set(o, "params",
+				                p ? (json_t *)p : json_null());
+			}
 			continue;
 		}
 		_cleanup_free_ char *created =
@@ -212,6 +336,15 @@ int cmd_ls(int argc, char **argv, Context *ctx)
 		_cleanup_free_ char *cmd = format_argv(argvj);
 		_cleanup_free_ char *mt =
 		        metric ? metric_text(v[i], metric) : NULL;
+		if (sweep) {
+			_cleanup_free_ char *pt = params_text(v[i]);
+			printf("%.8s  %s%-11s%s  %-19s  %9s  %s%s%-4ld %s\n",
+			       record_id(v[i]), status_color(status, color),
+			       status, COLOR_RESET(color),
+			       created ? created : "?", d, mt ? mt : "",
+			       mt ? "  " : "", sweep_index(v[i]), pt);
+			continue;
+		}
 		printf("%.8s  %s%-11s%s  %-19s  %9s  %s%s%s%s%s\n",
 		       record_id(v[i]), status_color(status, color), status,
 		       COLOR_RESET(color), created ? created : "?", d,

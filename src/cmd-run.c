@@ -108,11 +108,13 @@ static void draw_progress(void *data, const PinProgress *p)
 	fflush(stderr);
 }
 
+static const char *usage_cmd = "run";
+
 static int bad_usage(const char *fmt, const char *arg)
 {
 	char msg[1024];
 	snprintf(msg, sizeof msg, fmt, arg);
-	log_error("%s; see xrun run --help", msg);
+	log_error("%s; see xrun %s --help", msg, usage_cmd);
 	return 125;
 }
 
@@ -135,7 +137,8 @@ static void print_summary(const Context *ctx, const RunOutcome *o)
 	        o->status, how, o->duration_s, rec);
 }
 
-int cmd_run(int argc, char **argv, Context *ctx)
+int run_options_parse(int argc, char **argv, Context *ctx, RunSpec *spec,
+                      const RunOptionsExtra *extra)
 {
 	enum {
 		OPT_SEED = 256,
@@ -150,7 +153,7 @@ int cmd_run(int argc, char **argv, Context *ctx)
 		OPT_DETERMINISTIC,
 		OPT_WORKSPACE_LIMIT,
 	};
-	static const struct option opts[] = {
+	static const struct option run_opts[] = {
 	        {"seed", required_argument, NULL, OPT_SEED},
 	        {"param", required_argument, NULL, 'p'},
 	        {"params", required_argument, NULL, OPT_PARAMS},
@@ -168,15 +171,34 @@ int cmd_run(int argc, char **argv, Context *ctx)
 	        {"no-sandbox", no_argument, NULL, OPT_NO_SANDBOX},
 	        {"workspace-limit", required_argument, NULL,
 	         OPT_WORKSPACE_LIMIT},
-	        {"help", no_argument, NULL, 'h'},
 	        {0},
 	};
-	_cleanup_run_spec_ RunSpec *spec = run_spec_new();
+	/* The run options, then the command's own, then --help. */
+	size_t n_run = ELEMENTSOF(run_opts) - 1, n_extra = 0;
+	while (extra && extra->options[n_extra].name)
+		n_extra++;
+	_cleanup_free_ struct option *opts =
+	        xcalloc(n_run + n_extra + 2, sizeof *opts);
+	memcpy(opts, run_opts, n_run * sizeof *opts);
+	if (n_extra)
+		memcpy(opts + n_run, extra->options, n_extra * sizeof *opts);
+	opts[n_run + n_extra] = (struct option){"help", no_argument, NULL, 'h'};
+	_cleanup_free_ char *shortopts =
+	        xasprintf("+p:i:o:n:e:h%s",
+	                  extra && extra->shortopts ? extra->shortopts : "");
+	usage_cmd = extra ? extra->cmd : "run";
 	const char *params_file = NULL;
 	int c, r;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "+p:i:o:n:e:h", opts, NULL)) !=
-	       -1) {
+	optind = 1;
+	while ((c = getopt_long(argc, argv, shortopts, opts, NULL)) != -1) {
+		if (extra && c != 'h') {
+			r = extra->fn(c, optarg, extra->data);
+			if (r == 0)
+				continue;
+			if (r != RUN_OPTION_NOT_MINE)
+				return r;
+		}
 		switch (c) {
 		case OPT_SEED:
 			if (parse_u64(optarg, &spec->seed) < 0)
@@ -288,8 +310,9 @@ int cmd_run(int argc, char **argv, Context *ctx)
 				        spec, sysconf(_SC_NPROCESSORS_ONLN));
 			break;
 		case 'h':
-			fputs(run_usage, stdout);
-			return finish_stdout(0);
+			fputs(extra ? extra->usage : run_usage, stdout);
+			r = finish_stdout(0);
+			return r ? r : RUN_OPTIONS_HELP;
 		default:
 			if (optopt && optopt < 256)
 				return bad_usage("unknown or incomplete option "
@@ -304,8 +327,9 @@ int cmd_run(int argc, char **argv, Context *ctx)
 		                       "count is kept per user namespace; drop "
 		                       "--no-sandbox or --pids");
 	if (optind >= argc)
-		return bad_usage("%s", "no program to run: xrun run [OPTIONS] "
-		                       "PROGRAM [ARGS]");
+		return bad_usage("no program to run: xrun %s [OPTIONS] "
+		                 "PROGRAM [ARGS]",
+		                 usage_cmd);
 	if (params_file) {
 		_cleanup_free_ char *err = NULL;
 		r = run_spec_load_params(spec, params_file, &err);
@@ -340,6 +364,17 @@ int cmd_run(int argc, char **argv, Context *ctx)
 		                 wl);
 	spec->argv = strv_copy(argv + optind);
 	spec->cwd = xstrdup(ctx->cwd);
+	return 0;
+}
+
+int cmd_run(int argc, char **argv, Context *ctx)
+{
+	_cleanup_run_spec_ RunSpec *spec = run_spec_new();
+	int r = run_options_parse(argc, argv, ctx, spec, NULL);
+	if (r == RUN_OPTIONS_HELP)
+		return 0;
+	if (r)
+		return r;
 
 	if (context_find_store(ctx, true) < 0)
 		return 125;

@@ -24,6 +24,28 @@ int cmd_diff(int argc, char **argv, Context *ctx);
 int cmd_verify(int argc, char **argv, Context *ctx);
 int cmd_gc(int argc, char **argv, Context *ctx);
 int cmd_checkout(int argc, char **argv, Context *ctx);
+int cmd_sweep(int argc, char **argv, Context *ctx);
+
+/* The options of `run` (cmd-run.c), shared by every command that builds
+ * a RunSpec from a command line (`run`, `sweep`). A command adds its own
+ * options with extra: fn sees every option first and returns 0 when it
+ * took it, RUN_OPTION_NOT_MINE to leave it to the run options, or an exit
+ * status. */
+enum { RUN_OPTION_NOT_MINE = 1000, RUN_OPTIONS_HELP = -1 };
+struct option;
+typedef struct RunOptionsExtra {
+	const char *cmd;              /* for "see xrun CMD --help" */
+	const char *usage;            /* printed for --help */
+	const struct option *options; /* ended by {0} */
+	const char *shortopts;        /* appended to run's */
+	int (*fn)(int c, const char *arg, void *data);
+	void *data;
+} RunOptionsExtra;
+typedef struct RunSpec RunSpec;
+/* Parse argv into spec (its argv and cwd included). Returns 0, an exit
+ * status (the error printed), or RUN_OPTIONS_HELP after --help. */
+int run_options_parse(int argc, char **argv, Context *ctx, RunSpec *spec,
+                      const RunOptionsExtra *extra);
 
 /* Shared by the commands */
 bool want_color(const Context *ctx, int fd);

@@ -69,6 +69,22 @@ json_t *param_value_parse(const char *text)
 	return v ? v : json_string(text);
 }
 
+char *param_json_text(const json_t *v)
+{
+	if (json_is_real(v)) {
+		char *d = format_double(json_real_value(v));
+		/* "1.0" must stay a real: -p reads "1" as an integer. */
+		if (d && !strpbrk(d, ".eEn")) {
+			char *t = xasprintf("%s.0", d);
+			free(d);
+			d = t;
+		}
+		return d;
+	}
+	char *t = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
+	return t ? t : xstrdup("null");
+}
+
 bool param_key_valid(const char *key)
 {
 	if (!*key || strlen(key) > 256)

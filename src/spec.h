@@ -97,6 +97,9 @@ int run_spec_add_env(RunSpec *s, const char *kv);
 int run_spec_add_tag(RunSpec *s, const char *kv);
 /* The text a param gets in XRUN_PARAM_<KEY>: strings raw, others as JSON. */
 char *param_value_to_env(const json_t *v);
+/* A param value as the JSON text -p reads back to the same value, reals
+ * in their shortest form: 0.1, "a,b", true. */
+char *param_json_text(const json_t *v);
 /* The shortest decimal text that reads back as d. */
 char *format_double(double d);
 /* The environment variable name for a param key: XRUN_PARAM_ + key with

@@ -25,6 +25,8 @@ static const CommandEntry commands[] = {
         {"run", cmd_run, STORE_CREATE, "record and run a program"},
         {"replay", cmd_replay, STORE_CREATE,
          "run a past run again, verify outputs"},
+        {"sweep", cmd_sweep, STORE_CREATE,
+         "run a program over a grid of params, here or on Slurm"},
         {"diff", cmd_diff, STORE_OPTIONAL, "what differs between two runs"},
         {"show", cmd_show, STORE_OPTIONAL, "one run's record"},
         {"ls", cmd_ls, STORE_REQUIRED, "the runs, newest first"},

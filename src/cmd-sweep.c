@@ -1,0 +1,685 @@
+/* xrun sweep [RUN OPTIONS] -p K=V1,V2 … [-j N | --slurm [--sbatch-arg ARG]…]
+ *            [--] PROGRAM [ARGS] */
+#include "config.h"
+
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <uuid/uuid.h>
+
+#include "cmd.h"
+#include "run-pins.h"
+#include "runner.h"
+#include "spec.h"
+#include "sweep.h"
+#include "util.h"
+
+extern char **environ;
+
+static const char sweep_usage[] =
+        "usage: xrun sweep [RUN OPTIONS] -p KEY=V1,V2,… [-p …]\n"
+        "                  [--params-grid FILE] [-j N | --slurm "
+        "[--sbatch-arg ARG]…]\n"
+        "                  [--] PROGRAM [ARGS]\n"
+        "\n"
+        "Run PROGRAM once for each combination of the listed param "
+        "values\n"
+        "(their cartesian product), each an ordinary run tagged with the\n"
+        "sweep's id (tag sweep) and the combination's index (tag "
+        "sweep_index).\n"
+        "\n"
+        "  -p, --param KEY=V1,V2,…  the values of one param, each a JSON "
+        "scalar\n"
+        "                        if it parses as one, else a string; "
+        "write \\,\n"
+        "                        for a comma inside a value and \\\\ for a\n"
+        "                        backslash; each KEY once\n"
+        "  --params-grid FILE    a JSON object {\"KEY\": [V1, V2, …], …}\n"
+        "  -j, --jobs N          run N combinations at once (default 1)\n"
+        "  --slurm               submit one Slurm job array (sbatch "
+        "--array),\n"
+        "                        task i running combination i, and print "
+        "the\n"
+        "                        job id\n"
+        "  --sbatch-arg ARG      pass ARG to sbatch; repeatable\n"
+        "  -h, --help            this help\n"
+        "\n"
+        "RUN OPTIONS are those of xrun run (see xrun run --help); --params "
+        "FILE\n"
+        "gives the params every combination shares.\n"
+        "\n"
+        "Combination i: the first KEY varies slowest, the last fastest, "
+        "as\n"
+        "nested loops over the keys in order would give them; "
+        "--params-grid\n"
+        "keys come before -p keys. The workspace and the inputs are "
+        "pinned once\n"
+        "before the first run or the submission. List a sweep's runs "
+        "with\n"
+        "xrun ls --sweep ID.\n"
+        "\n"
+        "Exit status: 0 when every run succeeded, 1 when one did not, 125 "
+        "when\n"
+        "xrun failed before running or submitting, 130 when interrupted.\n";
+
+typedef struct SweepOpts {
+	Grid *grid;
+	const char *grid_file;
+	bool slurm;
+	char **sbatch_args;
+	uint64_t jobs;
+} SweepOpts;
+
+enum {
+	OPT_PARAMS_GRID = 512,
+	OPT_SLURM,
+	OPT_SBATCH_ARG,
+};
+
+static int sweep_option(int c, const char *arg, void *data)
+{
+	SweepOpts *so = data;
+	int r;
+	switch (c) {
+	case 'p':
+		r = grid_add_list(so->grid, arg);
+		if (r == -EEXIST) {
+			_cleanup_free_ char *key =
+			        xstrndup(arg, strcspn(arg, "="));
+			log_error(
+			        "param '%s' listed twice; list all its values "
+			        "in one -p %s=V1,V2,…",
+			        key, key);
+			return 125;
+		}
+		if (r < 0) {
+			log_error("-p takes KEY=V1,V2,… with a key of letters, "
+			          "digits, '_', '.' or '-', not '%s'; see xrun "
+			          "sweep --help",
+			          arg);
+			return 125;
+		}
+		return 0;
+	case OPT_PARAMS_GRID:
+		so->grid_file = arg;
+		return 0;
+	case OPT_SLURM:
+		so->slurm = true;
+		return 0;
+	case OPT_SBATCH_ARG:
+		so->sbatch_args = strv_push(so->sbatch_args, arg);
+		return 0;
+	case 'j':
+		if (parse_u64(arg, &so->jobs) < 0 || so->jobs < 1 ||
+		    so->jobs > 1024) {
+			log_error("-j takes a number of runs at once from 1 to "
+			          "1024, not '%s'; see xrun sweep --help",
+			          arg);
+			return 125;
+		}
+		return 0;
+	}
+	return RUN_OPTION_NOT_MINE;
+}
+
+/* 'text' with every ' closed, escaped and reopened: one shell word. */
+static char *shell_quote(const char *text)
+{
+	size_t n = 2;
+	for (const char *p = text; *p; p++)
+		n += *p == '\'' ? 4 : 1;
+	char *q = xmalloc(n + 1), *o = q;
+	*o++ = '\'';
+	for (const char *p = text; *p; p++) {
+		if (*p == '\'') {
+			memcpy(o, "'\\''", 4);
+			o += 4;
+		} else
+			*o++ = *p;
+	}
+	*o++ = '\'';
+	*o = 0;
+	return q;
+}
+
+/* The run options a task gives `xrun run` to build the spec the sweep
+ * built, params and the sweep's tags aside. */
+static char **run_spec_to_args(const RunSpec *spec)
+{
+	char **a = NULL;
+	char buf[64];
+	if (spec->has_seed) {
+		snprintf(buf, sizeof buf, "--seed=%" PRIu64, spec->seed);
+		a = strv_push(a, buf);
+	}
+	if (spec->name) {
+		_cleanup_free_ char *s = xasprintf("--name=%s", spec->name);
+		a = strv_push(a, s);
+	}
+	const char *k;
+	json_t *v;
+	json_object_foreach (spec->tags, k, v) {
+		_cleanup_free_ char *s =
+		        xasprintf("--tag=%s=%s", k, json_string_value(v));
+		a = strv_push(a, s);
+	}
+	for (char **e = spec->env_set; e && *e; e++) {
+		_cleanup_free_ char *s = xasprintf("--env=%s", *e);
+		a = strv_push(a, s);
+	}
+	for (char **p = spec->inputs; p && *p; p++) {
+		_cleanup_free_ char *s = xasprintf("--input=%s", *p);
+		a = strv_push(a, s);
+	}
+	for (char **p = spec->outputs; p && *p; p++) {
+		_cleanup_free_ char *s = xasprintf("--output=%s", *p);
+		a = strv_push(a, s);
+	}
+	if (spec->net)
+		a = strv_push(a, "--net");
+	if (spec->gpu)
+		a = strv_push(a, "--gpu");
+	if (spec->no_sandbox)
+		a = strv_push(a, "--no-sandbox");
+	if (spec->deterministic)
+		a = strv_push(a, "--deterministic");
+	if (spec->memory) {
+		snprintf(buf, sizeof buf, "--memory=%" PRIu64, spec->memory);
+		a = strv_push(a, buf);
+	}
+	if (spec->pids) {
+		snprintf(buf, sizeof buf, "--pids=%" PRIu64, spec->pids);
+		a = strv_push(a, buf);
+	}
+	if (spec->timeout_s > 0) {
+		_cleanup_free_ char *d = format_double(spec->timeout_s);
+		_cleanup_free_ char *s = xasprintf("--timeout=%s", d);
+		a = strv_push(a, s);
+	}
+	if (spec->workspace_limit) {
+		snprintf(buf, sizeof buf, "--workspace-limit=%" PRIu64,
+		         spec->workspace_limit);
+		a = strv_push(a, buf);
+	}
+	return a;
+}
+
+/* The params of combination i: the shared ones (--params) under the
+ * grid's. */
+static json_t *combination_params(const RunSpec *spec, const Grid *g, size_t i)
+{
+	json_t *p = spec->params ? json_deep_copy(spec->params) : json_object();
+	json_auto_t *c = grid_combination(g, i);
+	json_object_update(p, c);
+	return p;
+}
+
+static char *new_uuid(void)
+{
+	uuid_t u;
+	char id[37];
+	uuid_generate_random(u);
+	uuid_unparse_lower(u, id);
+	return xstrdup(id);
+}
+
+/* Run argv with stdout into *ret_out (at most 1 MiB); stderr passes
+ * through unless quiet. Returns the wait status, or -errno when it
+ * cannot start. */
+static int run_capture(char *const *argv, bool quiet, char **ret_out)
+{
+	int fds[2];
+	if (pipe2(fds, O_CLOEXEC) < 0)
+		return -errno;
+	posix_spawn_file_actions_t fa;
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_adddup2(&fa, fds[1], STDOUT_FILENO);
+	if (quiet)
+		posix_spawn_file_actions_addopen(&fa, STDERR_FILENO,
+		                                 "/dev/null", O_WRONLY, 0);
+	pid_t pid;
+	int r = posix_spawnp(&pid, argv[0], &fa, NULL, argv, environ);
+	posix_spawn_file_actions_destroy(&fa);
+	close(fds[1]);
+	if (r != 0) {
+		close(fds[0]);
+		return -r;
+	}
+	_cleanup_free_ char *out = NULL;
+	r = read_full_fd(fds[0], 1 << 20, &out, NULL);
+	close(fds[0]);
+	int st;
+	while (waitpid(pid, &st, 0) < 0)
+		if (errno != EINTR)
+			return -errno;
+	if (r < 0)
+		return r;
+	*ret_out = TAKE_PTR(out);
+	return st;
+}
+
+static bool in_path(const char *prog)
+{
+	const char *path = getenv("PATH");
+	if (!path || !*path)
+		path = "/usr/local/bin:/usr/bin:/bin";
+	_cleanup_free_ char *copy = xstrdup(path);
+	for (char *dir = copy, *next; dir; dir = next) {
+		next = strchr(dir, ':');
+		if (next)
+			*next++ = 0;
+		_cleanup_free_ char *p = path_join(*dir ? dir : ".", prog);
+		if (access(p, X_OK) == 0)
+			return true;
+	}
+	return false;
+}
+
+/* The cluster's MaxArraySize from `scontrol show config`; Slurm's
+ * default, 1001, when it cannot be read. */
+static uint64_t max_array_size(void)
+{
+	char *argv[] = {(char *)"scontrol", (char *)"show", (char *)"config",
+	                NULL};
+	_cleanup_free_ char *out = NULL;
+	int st = run_capture(argv, true, &out);
+	if (st < 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0 || !out)
+		return 1001;
+	for (char *line = out, *next; line; line = next) {
+		next = strchr(line, '\n');
+		if (next)
+			*next++ = 0;
+		if (!startswith(line, "MaxArraySize"))
+			continue;
+		char *eq = strchr(line, '=');
+		uint64_t n;
+		if (eq && parse_u64(eq + 1 + strspn(eq + 1, " "), &n) == 0)
+			return n;
+	}
+	return 1001;
+}
+
+static char *job_script(const Context *ctx, const RunSpec *spec, const Grid *g,
+                        size_t n, const char *id, const char *self)
+{
+	char *s = xasprintf("#!/bin/sh\n"
+	                    "# xrun sweep %s: array task i runs combination i "
+	                    "(grid.json).\n"
+	                    "case \"${SLURM_ARRAY_TASK_ID:-}\" in\n",
+	                    id);
+	for (size_t i = 0; i < n; i++) {
+		json_auto_t *p = combination_params(spec, g, i);
+		_cleanup_free_ char *line = xasprintf("%zu) set --", i);
+		const char *k;
+		json_t *v;
+		json_object_foreach (p, k, v) {
+			_cleanup_free_ char *j = param_json_text(v);
+			_cleanup_free_ char *kv = xasprintf("%s=%s", k, j);
+			_cleanup_free_ char *q = shell_quote(kv);
+			char *t = xasprintf("%s -p %s", line, q);
+			free(line);
+			line = t;
+		}
+		char *t = xasprintf("%s%s ;;\n", s, line);
+		free(s);
+		s = t;
+	}
+	_cleanup_free_ char *qcwd = shell_quote(spec->cwd);
+	_cleanup_free_ char *qself = shell_quote(self);
+	_cleanup_free_ char *qstore = shell_quote(ctx->store->root);
+	_cleanup_free_ char *tag = xasprintf("sweep=%s", id);
+	_cleanup_free_ char *qtag = shell_quote(tag);
+	char *t = xasprintf(
+	        "%s*) echo \"xrun: task '${SLURM_ARRAY_TASK_ID:-}' is not "
+	        "in sweep %s; submit job.sh as a job array "
+	        "(--array=0-%zu)\" >&2\n"
+	        "   exit 125 ;;\n"
+	        "esac\n"
+	        "cd %s || exit 125\n"
+	        "exec %s --store %s run --tag %s --tag "
+	        "\"sweep_index=$SLURM_ARRAY_TASK_ID\"",
+	        s, id, n - 1, qcwd, qself, qstore, qtag);
+	free(s);
+	s = t;
+	_cleanup_strv_free_ char **args = run_spec_to_args(spec);
+	for (char **a = args; a && *a; a++) {
+		_cleanup_free_ char *q = shell_quote(*a);
+		t = xasprintf("%s %s", s, q);
+		free(s);
+		s = t;
+	}
+	t = xasprintf("%s \"$@\" --", s);
+	free(s);
+	s = t;
+	for (char **a = spec->argv; *a; a++) {
+		_cleanup_free_ char *q = shell_quote(*a);
+		t = xasprintf("%s %s", s, q);
+		free(s);
+		s = t;
+	}
+	t = xasprintf("%s\n", s);
+	free(s);
+	return t;
+}
+
+/* Pin the workspace and the inputs once, so that their objects are in
+ * the store (and their hashes in the stat cache) before any run starts:
+ * {"workspace": …, "inputs": […]} as the records give them. */
+static int pin_once(Context *ctx, const RunSpec *spec, const char *id,
+                    json_t **ret)
+{
+	_cleanup_run_pins_ RunPins *pins = NULL;
+	_cleanup_free_ char *err = NULL;
+	_cleanup_free_ char *pin_id = xasprintf("sweep-%s", id);
+	int r = run_pins_prepare(ctx->store, spec, NULL, NULL, getenv("HOME"),
+	                         pin_id, NULL, NULL, &pins, &err);
+	for (char *const *w = run_pins_warnings(pins); w && *w; w++)
+		log_warn("%s", *w);
+	if (r < 0) {
+		log_error("cannot pin the sweep's files: %s",
+		          err ? err : strerror(-r));
+		return 125;
+	}
+	json_auto_t *rec = json_pack("{s:{}}", "source");
+	run_pins_record(pins, rec);
+	json_t *ws =
+	        json_object_get(json_object_get(rec, "source"), "workspace");
+	json_t *in = json_object_get(rec, "inputs");
+	*ret = json_pack("{s:O,s:O}", "workspace", ws ? ws : json_null(),
+	                 "inputs", in ? in : json_array());
+	return 0;
+}
+
+static volatile sig_atomic_t stop_signal;
+static pid_t children[1024];
+
+static void on_signal(int sig)
+{
+	stop_signal = sig;
+	/* Ctrl-C reaches the runs through the terminal already. */
+	if (sig == SIGINT)
+		return;
+	for (size_t i = 0; i < ELEMENTSOF(children); i++)
+		if (children[i] > 0)
+			kill(children[i], sig);
+}
+
+static int run_local(Context *ctx, RunSpec *spec, const Grid *g, size_t n,
+                     const char *id, uint64_t jobs)
+{
+	struct sigaction sa = {.sa_handler = on_signal};
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	/* On Ctrl-C the sweep only stops starting new runs. */
+	struct sigaction old_int;
+	sigaction(SIGINT, NULL, &old_int);
+	sa.sa_handler = on_signal;
+	sigaction(SIGINT, &sa, NULL);
+
+	size_t next = 0, running = 0, failed = 0, done = 0;
+	fflush(stdout);
+	fflush(stderr);
+	while ((next < n && !stop_signal) || running > 0) {
+		if (next < n && !stop_signal && running < jobs) {
+			size_t i = next++;
+			pid_t pid = fork();
+			if (pid < 0) {
+				log_error_errno(-errno, "cannot fork: %m");
+				stop_signal = SIGTERM;
+				failed++;
+				continue;
+			}
+			if (pid == 0) {
+				signal(SIGINT, SIG_DFL);
+				signal(SIGTERM, SIG_DFL);
+				signal(SIGHUP, SIG_DFL);
+				json_t *params = combination_params(spec, g, i);
+				json_decref(spec->params);
+				spec->params = params;
+				_cleanup_free_ char *t1 =
+				        xasprintf("sweep=%s", id);
+				_cleanup_free_ char *t2 =
+				        xasprintf("sweep_index=%zu", i);
+				run_spec_add_tag(spec, t1);
+				run_spec_add_tag(spec, t2);
+				RunOutcome o;
+				runner_run(ctx->store, spec, &o);
+				for (char **w = o.warnings; w && *w; w++)
+					log_warn("%s", *w);
+				if (o.error)
+					log_error("%s", o.error);
+				if (o.id && log_level >= LOG_NORMAL)
+					fprintf(stderr,
+					        "xrun: sweep %.8s [%zu/%zu] "
+					        "run "
+					        "%.8s %s\n",
+					        id, i + 1, n, o.id,
+					        o.status ? o.status : "failed");
+				fflush(stdout);
+				fflush(stderr);
+				_exit(o.exit_status);
+			}
+			for (size_t k = 0; k < ELEMENTSOF(children); k++)
+				if (children[k] == 0) {
+					children[k] = pid;
+					break;
+				}
+			running++;
+			continue;
+		}
+		int st;
+		pid_t pid = wait(&st);
+		if (pid < 0) {
+			if (errno == EINTR)
+				continue;
+			break;
+		}
+		for (size_t k = 0; k < ELEMENTSOF(children); k++)
+			if (children[k] == pid)
+				children[k] = 0;
+		running--;
+		done++;
+		if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+			failed++;
+	}
+	sigaction(SIGINT, &old_int, NULL);
+	if (log_level >= LOG_NORMAL)
+		fprintf(stderr,
+		        "xrun: sweep %.8s: %zu of %zu runs succeeded%s; xrun "
+		        "ls "
+		        "--sweep %.8s lists them\n",
+		        id, done - failed, n,
+		        stop_signal ? ", interrupted" : "", id);
+	if (stop_signal)
+		return 128 + stop_signal;
+	return failed ? 1 : 0;
+}
+
+static int submit(Context *ctx, RunSpec *spec, const Grid *g, size_t n,
+                  const char *id, const char *dir, char **sbatch_args)
+{
+	_cleanup_free_ char *self = realpath("/proc/self/exe", NULL);
+	if (!self) {
+		log_error_errno(-errno, "cannot find xrun's own binary: %m");
+		return 125;
+	}
+	_cleanup_free_ char *script = job_script(ctx, spec, g, n, id, self);
+	int r = write_file_atomic(dir, "job.sh", script, strlen(script), 0755,
+	                          true);
+	if (r < 0) {
+		log_error_errno(r, "cannot write '%s/job.sh': %m", dir);
+		return 125;
+	}
+	_cleanup_free_ char *array = xasprintf("--array=0-%zu", n - 1);
+	_cleanup_free_ char *name = xasprintf("--job-name=xrun-sweep-%.8s", id);
+	_cleanup_free_ char *out = xasprintf("--output=%s/task-%%a.out", dir);
+	_cleanup_free_ char *job = path_join(dir, "job.sh");
+	char **argv = NULL;
+	argv = strv_push(argv, "sbatch");
+	argv = strv_push(argv, "--parsable");
+	argv = strv_push(argv, array);
+	argv = strv_push(argv, name);
+	argv = strv_push(argv, out);
+	for (char **a = sbatch_args; a && *a; a++)
+		argv = strv_push(argv, *a);
+	argv = strv_push(argv, job);
+	_cleanup_free_ char *jobid = NULL;
+	int st = run_capture(argv, false, &jobid);
+	strv_free(argv);
+	if (st < 0) {
+		log_error_errno(st, "cannot run sbatch: %m");
+		return 125;
+	}
+	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+		log_error("sbatch failed (see its message above); the job "
+		          "script is '%s'",
+		          job);
+		return 125;
+	}
+	jobid[strcspn(jobid, ";\n")] = 0;
+	r = write_file_atomic(dir, "job_id", jobid, strlen(jobid), 0644, true);
+	if (r < 0)
+		log_warn("cannot write '%s/job_id': %s", dir, strerror(-r));
+	printf("Submitted job %s for sweep %s (%zu tasks)\n", jobid, id, n);
+	return finish_stdout(0);
+}
+
+int cmd_sweep(int argc, char **argv, Context *ctx)
+{
+	static const struct option opts[] = {
+	        {"params-grid", required_argument, NULL, OPT_PARAMS_GRID},
+	        {"slurm", no_argument, NULL, OPT_SLURM},
+	        {"sbatch-arg", required_argument, NULL, OPT_SBATCH_ARG},
+	        {"jobs", required_argument, NULL, 'j'},
+	        {0},
+	};
+	_cleanup_grid_ Grid *grid = grid_new();
+	SweepOpts so = {.grid = grid, .jobs = 1};
+	RunOptionsExtra extra = {
+	        .cmd = "sweep",
+	        .usage = sweep_usage,
+	        .options = opts,
+	        .shortopts = "j:",
+	        .fn = sweep_option,
+	        .data = &so,
+	};
+	_cleanup_run_spec_ RunSpec *spec = run_spec_new();
+	_cleanup_strv_free_ char **sbatch_args = NULL;
+	int r = run_options_parse(argc, argv, ctx, spec, &extra);
+	sbatch_args = so.sbatch_args;
+	if (r == RUN_OPTIONS_HELP)
+		return 0;
+	if (r)
+		return r;
+	if (so.grid_file) {
+		_cleanup_free_ char *err = NULL;
+		r = grid_load_file(grid, so.grid_file, &err);
+		if (r == -EEXIST) {
+			log_error(
+			        "param '%s' listed twice: in '%s' and with -p; "
+			        "list it once",
+			        err, so.grid_file);
+			return 125;
+		}
+		if (r == -EBADMSG) {
+			log_error("params grid '%s' is not usable: %s; it must "
+			          "hold one JSON object {\"KEY\": [V1, V2, …]}",
+			          so.grid_file, err);
+			return 125;
+		}
+		if (r < 0) {
+			log_error_errno(r, "cannot read params grid '%s': %m",
+			                so.grid_file);
+			return 125;
+		}
+	}
+	if (!so.slurm && sbatch_args) {
+		log_error("--sbatch-arg is for --slurm; see xrun sweep --help");
+		return 125;
+	}
+	if (so.slurm && so.jobs > 1) {
+		log_error("-j is for local sweeps: under --slurm the scheduler "
+		          "decides how many tasks run at once (pass "
+		          "--sbatch-arg=--array=… limits with %%N instead)");
+		return 125;
+	}
+	long n = grid_size(grid);
+	if (n == 0) {
+		log_error("the grid is empty: give at least one -p KEY=V1,V2,… "
+		          "or --params-grid FILE");
+		return 125;
+	}
+	if (n < 0) {
+		log_error("the grid has more than %d combinations; list fewer "
+		          "values",
+		          GRID_MAX);
+		return 125;
+	}
+	if (so.slurm) {
+		if (!in_path("sbatch")) {
+			log_error("--slurm needs sbatch, and it is not on the "
+			          "PATH; run on a Slurm login node, or drop "
+			          "--slurm to run the sweep here");
+			return 125;
+		}
+		uint64_t max = max_array_size();
+		/* Array indices go from 0 to MaxArraySize - 1. */
+		if ((uint64_t)n > max) {
+			log_error("the grid has %ld combinations, and this "
+			          "cluster takes at most %" PRIu64
+			          " tasks in one job array (MaxArraySize); "
+			          "list fewer values, or split the grid into "
+			          "sweeps of at most %" PRIu64 " combinations",
+			          n, max, max);
+			return 125;
+		}
+	}
+	if (context_find_store(ctx, true) < 0)
+		return 125;
+
+	_cleanup_free_ char *id = new_uuid();
+	_cleanup_free_ char *sweeps = path_join(ctx->store->root, "sweeps");
+	_cleanup_free_ char *dir = path_join(sweeps, id);
+	r = mkdir_p(dir, 0755);
+	if (r < 0) {
+		log_error_errno(r, "cannot create '%s': %m", dir);
+		return 125;
+	}
+	json_auto_t *pinned = NULL;
+	r = pin_once(ctx, spec, id, &pinned);
+	if (r)
+		return r;
+	json_auto_t *combos = json_array();
+	for (long i = 0; i < n; i++)
+		json_array_append_new(
+		        combos, combination_params(spec, grid, (size_t)i));
+	_cleanup_free_ char *created = format_rfc3339(now_ns());
+	json_auto_t *desc =
+	        json_pack("{s:s,s:s,s:s,s:O,s:O,s:I,s:O,s:O,s:s}", "schema",
+	                  "xrun/sweep/1", "id", id, "created", created, "grid",
+	                  grid->axes, "argv", json_null(), "size",
+	                  (json_int_t)n, "combinations", combos, "pinned",
+	                  pinned, "mode", so.slurm ? "slurm" : "local");
+	json_t *av = json_array();
+	for (char **a = spec->argv; *a; a++)
+		json_array_append_new(av, json_string(*a));
+	json_object_set_new(desc, "argv", av);
+	_cleanup_free_ char *text = json_dumps(desc, JSON_INDENT(2));
+	r = write_file_atomic(dir, "grid.json", text, strlen(text), 0644, true);
+	if (r < 0) {
+		log_error_errno(r, "cannot write '%s/grid.json': %m", dir);
+		return 125;
+	}
+	if (so.slurm)
+		return submit(ctx, spec, grid, (size_t)n, id, dir, sbatch_args);
+	if (log_level >= LOG_NORMAL)
+		fprintf(stderr,
+		        "xrun: sweep %s: %ld runs, %" PRIu64 " at once\n", id,
+		        n, so.jobs);
+	return run_local(ctx, spec, grid, (size_t)n, id, so.jobs);
+}
