@@ -152,6 +152,7 @@ int run_options_parse(int argc, char **argv, Context *ctx, RunSpec *spec,
 		OPT_TIMEOUT,
 		OPT_DETERMINISTIC,
 		OPT_WORKSPACE_LIMIT,
+		OPT_PINNED_FROM,
 	};
 	static const struct option run_opts[] = {
 	        {"seed", required_argument, NULL, OPT_SEED},
@@ -171,6 +172,8 @@ int run_options_parse(int argc, char **argv, Context *ctx, RunSpec *spec,
 	        {"no-sandbox", no_argument, NULL, OPT_NO_SANDBOX},
 	        {"workspace-limit", required_argument, NULL,
 	         OPT_WORKSPACE_LIMIT},
+	        /* a sweep's tasks: the files pinned at submission */
+	        {"pinned-from", required_argument, NULL, OPT_PINNED_FROM},
 	        {0},
 	};
 	/* The run options, then the command's own, then --help. */
@@ -264,6 +267,21 @@ int run_options_parse(int argc, char **argv, Context *ctx, RunSpec *spec,
 				                 "'/', not '%s'",
 				                 optarg);
 			break;
+		case OPT_PINNED_FROM: {
+			json_error_t jerr;
+			json_auto_t *j = json_load_file(optarg, 0, &jerr);
+			json_t *pinned = json_object_get(j, "pinned");
+			if (!json_is_object(pinned) ||
+			    !json_is_array(json_object_get(pinned, "inputs")))
+				return bad_usage(
+				        "--pinned-from takes a sweep's "
+				        "grid.json with its pinned "
+				        "files, not '%s'",
+				        optarg);
+			json_decref(spec->pinned);
+			spec->pinned = json_incref(pinned);
+			break;
+		}
 		case OPT_WORKSPACE_LIMIT:
 			if (parse_size(optarg, &spec->workspace_limit) < 0)
 				return bad_usage(

@@ -328,6 +328,14 @@ static char *job_script(const Context *ctx, const RunSpec *spec, const Grid *g,
 		free(s);
 		s = t;
 	}
+	/* Every task sees the files as they were pinned at submission,
+	 * whatever happens to them while the job waits in the queue. */
+	_cleanup_free_ char *grid_path =
+	        xasprintf("%s/sweeps/%s/grid.json", ctx->store->root, id);
+	_cleanup_free_ char *qgrid = shell_quote(grid_path);
+	_cleanup_free_ char *pinned_from =
+	        spec->no_sandbox ? xstrdup("")
+	                         : xasprintf(" --pinned-from %s", qgrid);
 	_cleanup_free_ char *qcwd = shell_quote(spec->cwd);
 	_cleanup_free_ char *qself = shell_quote(self);
 	_cleanup_free_ char *qstore = shell_quote(ctx->store->root);
@@ -340,9 +348,9 @@ static char *job_script(const Context *ctx, const RunSpec *spec, const Grid *g,
 	        "   exit 125 ;;\n"
 	        "esac\n"
 	        "cd %s || exit 125\n"
-	        "exec %s --store %s run --tag %s --tag "
+	        "exec %s --store %s run%s --tag %s --tag "
 	        "\"sweep_index=$SLURM_ARRAY_TASK_ID\"",
-	        s, id, n - 1, qcwd, qself, qstore, qtag);
+	        s, id, n - 1, qcwd, qself, qstore, pinned_from, qtag);
 	free(s);
 	s = t;
 	_cleanup_strv_free_ char **args = run_spec_to_args(spec);
@@ -677,6 +685,11 @@ int cmd_sweep(int argc, char **argv, Context *ctx)
 	}
 	if (so.slurm)
 		return submit(ctx, spec, grid, (size_t)n, id, dir, sbatch_args);
+	/* Local runs, too, see the files as the sweep pinned them. */
+	if (!spec->no_sandbox) {
+		json_decref(spec->pinned);
+		spec->pinned = json_incref(pinned);
+	}
 	if (log_level >= LOG_NORMAL)
 		fprintf(stderr,
 		        "xrun: sweep %s: %ld runs, %" PRIu64 " at once\n", id,

@@ -60,4 +60,15 @@ else
 	ok 0 "# skip no sbatch"
 fi
 
+# The runs of a sweep see the files as the sweep pinned them, also when
+# they are edited while it runs.
+printf '#!/bin/sh\necho "v1 $XRUN_PARAM_k"\nsleep 0.5\n' >v.sh
+chmod +x v.sh
+"$XRUN" -q sweep -p k=1,2,3 -- ./v.sh >vout 2>&1 &
+vpid=$!
+sleep 0.7
+printf '#!/bin/sh\necho "v2 $XRUN_PARAM_k"\n' >v.sh
+wait $vpid
+is "$(grep -c '^v1 ' vout)" 3 "a script edited during a sweep: every run ran it as pinned"
+
 done_testing

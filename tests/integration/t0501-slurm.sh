@@ -49,6 +49,8 @@ mkdir -p data && head -c 200000 /dev/urandom >data/blob
 out=$("$XRUN" -q sweep -i data -p i=0,1,2,3,4,5,6,7 --slurm \
 	--sbatch-arg=--chdir="$T/w" sh -c 'echo "{\"i\": $XRUN_PARAM_i}" >>"$XRUN_METRICS"' 2>&1)
 is "$?" 0 "an 8-task sweep submits"
+# Changed while the job waits: the tasks still see what was submitted.
+head -c 1000 /dev/urandom >data/blob
 job=$(echo "$out" | awk '/^Submitted job/ {print $3}')
 slurm_wait_job "$job" 40
 ok $? "the 8 tasks finish"
@@ -58,6 +60,9 @@ is "$(for r in $recs; do jget "$r" 'd["status"]'; done | sort | uniq -c | tr -s 
 # shellcheck disable=SC2086
 check "their records validate" -- validate $recs
 is "$(for r in $recs; do jget "$r" 'd["inputs"][0]["digest"]'; done | sort -u | wc -l)" 1 "every task saw the same input"
+is "$(for r in $recs; do jget "$r" 'd["inputs"][0]["digest"]'; done | sort -u)" \
+	"$(jget ".xrun/sweeps/$sweep/grid.json" 'd["pinned"]["inputs"][0]["digest"]')" \
+	"... the one pinned at submission, though the file changed after"
 is "$(grep -l '"sweep_index"' .xrun/runs/*/record.json | wc -l)" 12 "12 sweep runs in all"
 "$XRUN" -q verify --all
 is "$?" 0 "verify --all is clean"
