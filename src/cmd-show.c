@@ -21,19 +21,7 @@ static const char *str_or(const char *s, const char *dflt)
 
 static json_t *get(const json_t *o, const char *dotted)
 {
-	const json_t *cur = o;
-	char key[128];
-	const char *p = dotted;
-	while (cur && *p) {
-		size_t n = strcspn(p, ".");
-		if (n >= sizeof key)
-			return NULL;
-		memcpy(key, p, n);
-		key[n] = 0;
-		cur = json_is_object(cur) ? json_object_get(cur, key) : NULL;
-		p += n + (p[n] == '.');
-	}
-	return (json_t *)cur;
+	return json_get_path(o, dotted);
 }
 
 static const char *gets(const json_t *o, const char *dotted)

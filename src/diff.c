@@ -36,19 +36,7 @@ typedef struct Section {
 
 static const json_t *get(const json_t *o, const char *dotted)
 {
-	const json_t *cur = o;
-	char key[128];
-	const char *p = dotted;
-	while (cur && *p) {
-		size_t n = strcspn(p, ".");
-		if (n >= sizeof key)
-			return NULL;
-		memcpy(key, p, n);
-		key[n] = 0;
-		cur = json_is_object(cur) ? json_object_get(cur, key) : NULL;
-		p += n + (p[n] == '.');
-	}
-	return cur;
+	return json_get_path(o, dotted);
 }
 
 static const json_t *get_obj(const json_t *o, const char *dotted)

@@ -45,14 +45,13 @@ Record *record_free(Record *r)
  * names a directory, so nothing else may pass. */
 bool run_id_valid(const char *id)
 {
-	static const char shape[] = "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx";
-	if (strlen(id) != sizeof shape - 1)
+	if (strlen(id) != 36)
 		return false;
-	for (size_t i = 0; shape[i]; i++) {
+	for (size_t i = 0; i < 36; i++) {
 		char c = id[i];
-		if (shape[i] == '-' ? c != '-'
-		                    : !((c >= '0' && c <= '9') ||
-		                        (c >= 'a' && c <= 'f')))
+		bool dash = i == 8 || i == 13 || i == 18 || i == 23;
+		if (dash ? c != '-'
+		         : !((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')))
 			return false;
 	}
 	return true;

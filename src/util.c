@@ -674,3 +674,20 @@ char *json_dump_pretty(const json_t *j)
 {
 	return json_dumps(j, JSON_INDENT(2));
 }
+
+json_t *json_get_path(const json_t *o, const char *dotted)
+{
+	const json_t *cur = o;
+	char key[128];
+	const char *p = dotted;
+	while (cur && *p) {
+		size_t n = strcspn(p, ".");
+		if (n >= sizeof key)
+			return NULL;
+		memcpy(key, p, n);
+		key[n] = 0;
+		cur = json_is_object(cur) ? json_object_get(cur, key) : NULL;
+		p += n + (p[n] == '.');
+	}
+	return (json_t *)cur;
+}

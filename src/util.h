@@ -145,5 +145,8 @@ static inline json_t *json_bstr(const char *s)
 /* Decode json_bytes() back; returns NULL on a malformed value. */
 char *json_bytes_decode(const json_t *j, size_t *ret_len);
 const char *json_get_string(const json_t *obj, const char *key);
+/* The value at a dotted path of object keys ("result.stdout.sha256"),
+ * or NULL where a step is missing or not an object. */
+json_t *json_get_path(const json_t *o, const char *dotted);
 /* Dump compactly or indented; the returned string is owned by the caller. */
 char *json_dump_pretty(const json_t *j);
