@@ -389,14 +389,38 @@ int store_temp_create(const Store *s, char **ret_path, int *ret_fd)
 	return -EEXIST;
 }
 
+/* Put tmp in place as dst unless dst exists: an object that exists is
+ * kept (DESIGN.md §3). Replacing it would be harmless for its bytes but
+ * not for its readers: a link(2) to the old inode racing with the
+ * rename fails with ENOENT (a run making its view). */
+static int place_object(const char *tmp_path, const char *dst)
+{
+	if (renameat2(AT_FDCWD, tmp_path, AT_FDCWD, dst, RENAME_NOREPLACE) == 0)
+		return 0;
+	if (errno == EEXIST) {
+		(void)unlink(tmp_path);
+		return 0;
+	}
+	if (errno != EINVAL && errno != ENOSYS)
+		return -errno;
+	/* A file system without RENAME_NOREPLACE (NFS): link, which does
+	 * not replace either, else rename. */
+	if (link(tmp_path, dst) == 0 || errno == EEXIST) {
+		(void)unlink(tmp_path);
+		return 0;
+	}
+	if (errno == ENOENT)
+		return -ENOENT;
+	return rename(tmp_path, dst) == 0 ? 0 : -errno;
+}
+
 int store_object_commit(const Store *s, const char *tmp_path,
                         const unsigned char md[SHA256_LEN])
 {
 	_cleanup_free_ char *dst = store_object_path(s, md);
-	if (rename(tmp_path, dst) == 0)
-		return 0;
-	if (errno != ENOENT)
-		return -errno;
+	int r = place_object(tmp_path, dst);
+	if (r != -ENOENT)
+		return r;
 	/* The fan-out directory is missing: make it (many writers may race
 	 * to), then try once more. */
 	_cleanup_free_ char *dir = xstrdup(dst);
@@ -404,13 +428,11 @@ int store_object_commit(const Store *s, const char *tmp_path,
 	if (mkdir(dir, 0755) < 0 && errno != EEXIST) {
 		if (errno != ENOENT)
 			return -errno;
-		int r = mkdir_p(dir, 0755);
+		r = mkdir_p(dir, 0755);
 		if (r < 0)
 			return r;
 	}
-	if (rename(tmp_path, dst) < 0)
-		return -errno;
-	return 0;
+	return place_object(tmp_path, dst);
 }
 
 int copy_and_hash(int in, int out, unsigned char ret_md[SHA256_LEN],
