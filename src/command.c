@@ -198,14 +198,16 @@ int command_resolve(char *const *argv, const char *cwd, const char *path_env,
 			/* "#!/usr/bin/env [-S] python3 -u": the program is
 			 * the first word that is not an option of env. */
 			_cleanup_free_ char *words = xstrdup(arg);
-			char *save = NULL, *w;
 			const char *prog = NULL;
-			for (w = strtok_r(words, " \t", &save); w;
-			     w = strtok_r(NULL, " \t", &save))
-				if (w[0] != '-' && !strchr(w, '=')) {
+			for (char *p = words; *p && !prog;) {
+				p += strspn(p, " \t");
+				char *w = p;
+				p += strcspn(p, " \t");
+				if (*p)
+					*p++ = 0;
+				if (*w && w[0] != '-' && !strchr(w, '='))
 					prog = w;
-					break;
-				}
+			}
 			if (!prog)
 				return -ENOEXEC;
 			free(file);

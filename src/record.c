@@ -196,13 +196,7 @@ const char *record_stored_status(const Record *r)
 
 json_t *record_get_path(const Record *r, const char *dotted)
 {
-	json_t *cur = r->root;
-	_cleanup_free_ char *copy = xstrdup(dotted);
-	char *save = NULL;
-	for (char *part = strtok_r(copy, ".", &save); part && cur;
-	     part = strtok_r(NULL, ".", &save))
-		cur = json_is_object(cur) ? json_object_get(cur, part) : NULL;
-	return cur;
+	return json_get_path(r->root, dotted);
 }
 
 const char *record_created(const Record *r)

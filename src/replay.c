@@ -23,12 +23,7 @@ const char *const replay_thread_variables[] = {
 
 static json_t *get(const json_t *j, const char *dotted)
 {
-	_cleanup_free_ char *copy = xstrdup(dotted);
-	char *save = NULL;
-	for (char *k = strtok_r(copy, ".", &save); k && j;
-	     k = strtok_r(NULL, ".", &save))
-		j = json_is_object(j) ? json_object_get(j, k) : NULL;
-	return (json_t *)j;
+	return json_get_path(j, dotted);
 }
 
 static const char *get_str(const json_t *j, const char *dotted)
