@@ -285,7 +285,9 @@ int cmd_replay(int argc, char **argv, Context *ctx)
 	}
 	/* The recorded environment is the record's word: variables that
 	 * make the loader run code the record names are not replayed
-	 * without being asked for. */
+	 * without being asked for, unless this environment has the same
+	 * value (GPU machines often set LD_LIBRARY_PATH for the driver's
+	 * libraries: replaying it loads nothing this shell would not). */
 	static const char *const loader_vars[] = {
 	        "LD_PRELOAD", "LD_LIBRARY_PATH", "LD_AUDIT"};
 	for (size_t i = 0; i < ELEMENTSOF(loader_vars); i++) {
@@ -293,6 +295,9 @@ int cmd_replay(int argc, char **argv, Context *ctx)
 		if (!v)
 			v = strv_env_get(spec->env_xrun, loader_vars[i]);
 		if (!v)
+			continue;
+		const char *here = getenv(loader_vars[i]);
+		if (here && streq(here, v))
 			continue;
 		if (!force) {
 			log_error(

@@ -28,9 +28,45 @@ if command -v nvidia-smi >/dev/null 2>&1; then
 	is "$?" 0 "nvidia-smi works in the sandbox"
 	like "$(cat out)" "^GPU 0" "... and lists the GPU"
 fi
-if [ -x /usr/bin/python3 ] && /usr/bin/python3 -c 'import torch; assert torch.cuda.is_available()' 2>/dev/null; then
-	"$XRUN" -q run --gpu /usr/bin/python3 -c 'import torch; x = torch.ones(1000, device="cuda"); print(float(x.sum()))' >out 2>&1
+# A Python with a CUDA-enabled torch: Debian's, or the first python3 on
+# PATH (GPU machines often have their own).
+torch_py=
+for py in /usr/bin/python3 "$(command -v python3)"; do
+	if [ -x "$py" ] && "$py" -c 'import torch; assert torch.cuda.is_available()' 2>/dev/null; then
+		torch_py=$py
+		break
+	fi
+done
+if [ -n "$torch_py" ]; then
+	"$XRUN" -q run --gpu "$torch_py" -c 'import torch; x = torch.ones(1000, device="cuda"); print(float(x.sum()))' >out 2>&1
 	like "$(cat out)" "^1000.0" "a CUDA computation runs in the sandbox"
+	# A deterministic training run on the GPU replays bit for bit.
+	cat >train_gpu.py <<'PY'
+import os, torch
+torch.manual_seed(int(os.environ["XRUN_SEED"]))
+torch.use_deterministic_algorithms(True)
+X = torch.randn(4096, 64, device="cuda")
+y = X @ torch.randn(64, 1, device="cuda") + 0.1 * torch.randn(4096, 1, device="cuda")
+m = torch.nn.Sequential(torch.nn.Linear(64, 128), torch.nn.ReLU(),
+                        torch.nn.Linear(128, 1)).cuda()
+opt = torch.optim.SGD(m.parameters(), lr=0.01)
+for step in range(200):
+    opt.zero_grad()
+    loss = ((m(X) - y) ** 2).mean()
+    loss.backward()
+    opt.step()
+os.makedirs("model", exist_ok=True)
+with open("model/weights.bin", "wb") as f:
+    for p in m.parameters():
+        f.write(p.detach().cpu().numpy().tobytes())
+print("loss %.10f" % loss.item())
+PY
+	"$XRUN" -q run --gpu --deterministic --seed 7 -o model -- "$torch_py" train_gpu.py >out 2>&1
+	is "$?" 0 "a deterministic CUDA training run succeeds"
+	[ -s model/weights.bin ] || sed 's/^/#   /' out
+	"$XRUN" replay latest >out 2>&1
+	is "$?" 0 "... and replays"
+	like "$(cat out)" "^xrun: reproduced: 1 output file" "... bit for bit"
 fi
 if have_test_user; then
 	mkdir "$T/u" && chmod 777 "$T/u"

@@ -52,6 +52,14 @@ for var in LD_PRELOAD LD_LIBRARY_PATH; do
 	like "$(cat err)" "sets $var .*anyway" "... with a warning"
 done
 
+# The same LD_LIBRARY_PATH as the replaying shell's (GPU machines set
+# one for the driver's libraries) loads nothing new: no --force needed.
+LD_LIBRARY_PATH=/nonexistent/gpu-libs "$XRUN" -q run -- /bin/true >/dev/null 2>&1
+LD_LIBRARY_PATH=/nonexistent/gpu-libs "$XRUN" replay latest >out 2>err
+is "$?" 0 "replay of a record whose LD_LIBRARY_PATH is the shell's own: runs"
+LD_LIBRARY_PATH=/nonexistent/other "$XRUN" replay latest >out 2>err
+is "$?" 125 "... and is refused where the shell's differs"
+
 # A record whose program is a device or a FIFO: replay says so at once,
 # it does not read forever or wait for a writer.
 "$XRUN" -q run -- /bin/true >/dev/null 2>&1
