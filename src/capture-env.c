@@ -15,7 +15,7 @@ bool env_name_is_secret(const char *name)
 	};
 	char up[256];
 	size_t n = 0;
-	for (; name[n] && n < sizeof up - 1; n++)
+	for (; n < sizeof up - 1 && name[n]; n++)
 		up[n] = (char)toupper((unsigned char)name[n]);
 	up[n] = 0;
 	for (size_t i = 0; i < ELEMENTSOF(words); i++)

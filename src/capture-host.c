@@ -123,7 +123,7 @@ static int read_first_cpu(char **ret)
 {
 	_cleanup_close_ int fd = open("/proc/cpuinfo", O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
-		return -errno;
+		return negative_errno();
 	size_t cap = 8192, len = 0;
 	_cleanup_free_ char *buf = xmalloc(cap);
 	for (;;) {
@@ -138,7 +138,7 @@ static int read_first_cpu(char **ret)
 		if (k < 0 && errno == EINTR)
 			continue;
 		if (k < 0)
-			return -errno;
+			return negative_errno();
 		if (k == 0)
 			break;
 		len += (size_t)k;
@@ -433,7 +433,7 @@ int capture_host(json_t **ret)
 {
 	struct utsname u;
 	if (uname(&u) < 0)
-		return -errno;
+		return negative_errno();
 	_cleanup_free_ char *boot_id = NULL;
 	int r = read_one_line("/proc/sys/kernel/random/boot_id", &boot_id);
 	if (r < 0)

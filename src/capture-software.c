@@ -230,16 +230,16 @@ static int cache_write(const char *dir, const char *name, const void *p,
 		          O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
 		          0644);
 		if (fd < 0 && errno != EEXIST)
-			return -errno;
+			return negative_errno();
 	}
 	if (fd < 0)
 		return -EEXIST;
 	r = write_all(fd, p, n);
 	if (close(fd) < 0 && r == 0)
-		r = -errno;
+		r = negative_errno();
 	_cleanup_free_ char *dst = path_join(dir, name);
 	if (r == 0 && rename(tmp, dst) < 0)
-		r = -errno;
+		r = negative_errno();
 	if (r < 0)
 		unlink(tmp);
 	return r;
@@ -292,7 +292,7 @@ static int pread_full(int fd, void *buf, size_t n, uint64_t off)
 		if (k < 0) {
 			if (errno == EINTR)
 				continue;
-			return -errno;
+			return negative_errno();
 		}
 		if (k == 0)
 			return -ENOEXEC; /* truncated */
@@ -328,12 +328,13 @@ static char *strtab_get(const char *tab, uint64_t size, uint64_t off)
  * take (a script, a 32-bit library), so the search goes on past it. */
 static int elf_read(const char *path, ElfInfo **ret)
 {
+	*ret = NULL;
 	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
 	if (fd < 0)
-		return -errno;
+		return negative_errno();
 	struct stat st;
 	if (fstat(fd, &st) < 0)
-		return -errno;
+		return negative_errno();
 	if (!S_ISREG(st.st_mode))
 		return -ENOEXEC;
 
@@ -704,7 +705,7 @@ static const char *const *hwcaps_subdirs(void)
 
 static bool try_file(const char *path, ElfInfo **ret)
 {
-	return elf_read(path, ret) == 0;
+	return elf_read(path, ret) == 0 && *ret;
 }
 
 static bool try_dir(Resolver *r, const char *dir, const char *name,
@@ -1308,9 +1309,9 @@ static int lib_fill(Ctx *c, Lib *lib, const json_t *e, const json_t *ekey,
 		        open(lib->path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
 		struct stat st;
 		if (fd < 0)
-			return -errno;
+			return negative_errno();
 		if (fstat(fd, &st) < 0)
-			return -errno;
+			return negative_errno();
 		key_from_stat(&st, &lib->key);
 		int r = sha256_fd(fd, &lib->sha256, NULL);
 		if (r < 0)
@@ -1528,7 +1529,7 @@ static int run_python(const char *interp, char *const *envp, json_t **ret)
 {
 	int p[2];
 	if (pipe2(p, O_CLOEXEC) < 0)
-		return -errno;
+		return negative_errno();
 	_cleanup_close_ int rd = p[0];
 	_cleanup_close_ int wr = p[1];
 
@@ -1574,7 +1575,7 @@ static int run_python(const char *interp, char *const *envp, json_t **ret)
 		struct pollfd pfd = {.fd = rd, .events = POLLIN};
 		int n = poll(&pfd, 1, (int)(left / 1000000) + 1);
 		if (n < 0 && errno != EINTR) {
-			r = -errno;
+			r = negative_errno();
 			break;
 		}
 		if (n <= 0)
@@ -1585,7 +1586,7 @@ static int run_python(const char *interp, char *const *envp, json_t **ret)
 		}
 		ssize_t got = read(rd, buf + len, MAX_PYTHON_OUTPUT - len);
 		if (got < 0 && errno != EINTR && errno != EAGAIN) {
-			r = -errno;
+			r = negative_errno();
 			break;
 		}
 		if (got == 0)
@@ -1598,7 +1599,7 @@ static int run_python(const char *interp, char *const *envp, json_t **ret)
 	int status;
 	while (waitpid(pid, &status, 0) < 0)
 		if (errno != EINTR)
-			return r < 0 ? r : -errno;
+			return r < 0 ? r : negative_errno();
 	if (r < 0)
 		return r;
 	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)

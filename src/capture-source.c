@@ -174,10 +174,10 @@ static int find_toplevel(const char *cwd, char *const *envp, char **ret)
 {
 	_cleanup_free_ char *dir = realpath(cwd, NULL);
 	if (!dir)
-		return -errno;
+		return negative_errno();
 	struct stat st;
 	if (stat(dir, &st) < 0)
-		return -errno;
+		return negative_errno();
 	dev_t dev = st.st_dev;
 	bool across =
 	        env_true(strv_env_get(envp, "GIT_DISCOVERY_ACROSS_FILESYSTEM"));
@@ -256,9 +256,9 @@ static int spawn_git(const char *git, const char *cwd, char *const *env,
 {
 	int out[2], err[2];
 	if (pipe2(out, O_CLOEXEC) < 0)
-		return -errno;
+		return negative_errno();
 	if (pipe2(err, O_CLOEXEC) < 0) {
-		int r = -errno;
+		int r = negative_errno();
 		close(out[0]);
 		close(out[1]);
 		return r;
@@ -582,7 +582,7 @@ static int collect(GitProbe *p)
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0)
-			return -errno;
+			return negative_errno();
 		for (size_t j = 0; j < nfds; j++) {
 			if (!fds[j].revents)
 				continue;

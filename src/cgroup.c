@@ -61,7 +61,7 @@ static int write_value(const char *dir, const char *file, const char *value)
 	_cleanup_free_ char *p = path_join(dir, file);
 	_cleanup_close_ int fd = open(p, O_WRONLY | O_CLOEXEC);
 	if (fd < 0)
-		return -errno;
+		return negative_errno();
 	return write_all(fd, value, strlen(value));
 }
 
@@ -93,7 +93,7 @@ static int make_dir(int version, const char *mount, const char *ctrl,
 	_cleanup_free_ char *parent = xasprintf("%s%s", mount, own);
 	_cleanup_free_ char *dir = path_join(parent, name);
 	if (mkdir(dir, 0755) < 0 && errno != EEXIST)
-		return -errno;
+		return negative_errno();
 	ret->dir = TAKE_PTR(dir);
 	ret->parent = TAKE_PTR(parent);
 	ret->version = version;
@@ -113,7 +113,7 @@ static void dir_done(CgroupDir *d)
 	}
 	free(d->dir);
 	free(d->parent);
-	memset(d, 0, sizeof *d);
+	*d = (CgroupDir){0};
 }
 
 static const char *const v2_mounts[] = {"/sys/fs/cgroup",
@@ -160,7 +160,7 @@ static int make_limited(const char *ctrl, const char *name,
 			    streq(shared->dir, ret->dir)) {
 				free(ret->dir);
 				free(ret->parent);
-				memset(ret, 0, sizeof *ret);
+				*ret = (CgroupDir){0};
 			} else
 				dir_done(ret);
 		}
@@ -197,7 +197,8 @@ int run_cgroup_create(const char *name, uint64_t memory, uint64_t pids,
 	if (r == 0 && pids) {
 		static const char *const files[2] = {"pids.max", "pids.max"};
 		snprintf(value, sizeof value, "%" PRIu64, pids);
-		r = make_limited("pids", name, files, value, &cg->memory,
+		r = make_limited("pids", name, files, value,
+		                 cg->memory.dir ? &cg->memory : NULL,
 		                 &cg->pids);
 		if (r < 0)
 			*ret_what = "pids";

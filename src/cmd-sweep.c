@@ -234,7 +234,7 @@ static int run_capture(char *const *argv, bool quiet, char **ret_out)
 {
 	int fds[2];
 	if (pipe2(fds, O_CLOEXEC) < 0)
-		return -errno;
+		return negative_errno();
 	posix_spawn_file_actions_t fa;
 	posix_spawn_file_actions_init(&fa);
 	posix_spawn_file_actions_adddup2(&fa, fds[1], STDOUT_FILENO);
@@ -255,7 +255,7 @@ static int run_capture(char *const *argv, bool quiet, char **ret_out)
 	int st;
 	while (waitpid(pid, &st, 0) < 0)
 		if (errno != EINTR)
-			return -errno;
+			return negative_errno();
 	if (r < 0)
 		return r;
 	*ret_out = TAKE_PTR(out);
@@ -549,7 +549,14 @@ static int submit(Context *ctx, RunSpec *spec, const Grid *g, size_t n,
 		          job);
 		return 125;
 	}
-	jobid[strcspn(jobid, ";\n")] = 0;
+	if (jobid)
+		jobid[strcspn(jobid, ";\n")] = 0;
+	if (!jobid || !*jobid) {
+		log_error("sbatch printed no job id (it runs with --parsable); "
+		          "check 'squeue --me', the job script is '%s'",
+		          job);
+		return 125;
+	}
 	r = write_file_atomic(dir, "job_id", jobid, strlen(jobid), 0644, true);
 	if (r < 0)
 		log_warn("cannot write '%s/job_id': %s", dir, strerror(-r));

@@ -164,5 +164,5 @@ int cmd_verify(int argc, char **argv, Context *ctx)
 		        "named above, then pin the same files again (xrun run "
 		        "-i PATH) to store them anew\n",
 		        missing, corrupt);
-	return finish_stdout(missing + corrupt + bad_records ? 1 : 0);
+	return finish_stdout(missing + corrupt + bad_records > 0 ? 1 : 0);
 }

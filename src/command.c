@@ -28,13 +28,13 @@ static int check_executable(const char *p)
 {
 	struct stat st;
 	if (stat(p, &st) < 0)
-		return -errno;
+		return negative_errno();
 	if (S_ISDIR(st.st_mode))
 		return -EISDIR;
 	if (!S_ISREG(st.st_mode))
 		return -EACCES;
 	if (access(p, X_OK) < 0)
-		return -errno;
+		return negative_errno();
 	return 0;
 }
 
@@ -82,11 +82,11 @@ static int read_shebang(const char *path, char **ret_interp, char **ret_arg,
 {
 	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
 	if (fd < 0)
-		return -errno;
+		return negative_errno();
 	char buf[256];
 	ssize_t k = read(fd, buf, sizeof buf - 1);
 	if (k < 0)
-		return -errno;
+		return negative_errno();
 	buf[k] = 0;
 	*ret_elf = k >= 4 && memcmp(buf, "\177ELF", 4) == 0;
 	*ret_interp = NULL;

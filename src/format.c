@@ -25,10 +25,12 @@ char *format_argv(const json_t *argv)
 	size_t i;
 	json_t *a;
 	json_array_foreach (argv, i, a) {
-		size_t n;
+		size_t n = 0;
 		_cleanup_free_ char *s = json_bytes_decode(a, &n);
-		if (!s)
+		if (!s) { /* not a string nor {"base64": ...} */
 			s = xstrdup("?");
+			n = 1;
+		}
 		/* Bytes that are not text show as \xNN, never raw. */
 		_cleanup_free_ char *clean = xmalloc(n * 4 + 1);
 		size_t o = 0;

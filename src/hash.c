@@ -171,7 +171,7 @@ int sha256_fd(int fd, char **ret, uint64_t *ret_size)
 		if (k < 0) {
 			if (errno == EINTR)
 				continue;
-			return -errno;
+			return negative_errno();
 		}
 		if (k == 0)
 			break;
@@ -192,10 +192,10 @@ int sha256_file(const char *path, char **ret, uint64_t *ret_size)
 	_cleanup_close_ int fd =
 	        open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 	if (fd < 0)
-		return -errno;
+		return negative_errno();
 	struct stat st;
 	if (fstat(fd, &st) < 0)
-		return -errno;
+		return negative_errno();
 	if (!S_ISREG(st.st_mode))
 		return S_ISDIR(st.st_mode) ? -EISDIR : -EINVAL;
 	(void)posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);

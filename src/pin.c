@@ -237,7 +237,7 @@ static int walk_dir(Walk *w, int dirfd, const char *name, const char *rel)
 	int fd = openat(dirfd, name,
 	                O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0) {
-		int r = -errno;
+		int r = negative_errno();
 		_cleanup_free_ char *path = entry_path(p, w->root, rel);
 		return set_error(p, r, "cannot read directory '%s': %s", path,
 		                 strerror(-r));
@@ -245,7 +245,7 @@ static int walk_dir(Walk *w, int dirfd, const char *name, const char *rel)
 	DIR *d = fdopendir(fd);
 	if (!d) {
 		close(fd);
-		return -errno;
+		return negative_errno();
 	}
 	int dfd = fd;
 	struct dirent *de;
@@ -266,7 +266,7 @@ static int walk_dir(Walk *w, int dirfd, const char *name, const char *rel)
 		if (fstatat(dfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
 			if (errno == ENOENT)
 				continue; /* gone meanwhile */
-			r = -errno;
+			r = negative_errno();
 			_cleanup_free_ char *path = entry_path(p, w->root, sub);
 			set_error(p, r, "cannot read '%s': %s", path,
 			          strerror(-r));
@@ -277,7 +277,7 @@ static int walk_dir(Walk *w, int dirfd, const char *name, const char *rel)
 			break;
 	}
 	if (r == 0 && errno && !de) {
-		r = -errno;
+		r = negative_errno();
 		_cleanup_free_ char *path = entry_path(p, w->root, rel);
 		set_error(p, r, "cannot read directory '%s': %s", path,
 		          strerror(-r));
@@ -310,7 +310,7 @@ static int walk_entry(Walk *w, int dirfd, const char *name, const char *rel,
 		char buf[4097];
 		ssize_t n = readlinkat(dirfd, name, buf, sizeof buf - 1);
 		if (n < 0) {
-			int r = -errno;
+			int r = negative_errno();
 			_cleanup_free_ char *path = entry_path(p, w->root, rel);
 			return set_error(p, r, "cannot read symlink '%s': %s",
 			                 path, strerror(-r));
@@ -390,7 +390,7 @@ static int walk_list(Walk *w, int topfd)
 		if (fstatat(topfd, *f, &st, AT_SYMLINK_NOFOLLOW) < 0) {
 			if (errno == ENOENT)
 				continue; /* deleted, still in the index */
-			int r = -errno;
+			int r = negative_errno();
 			_cleanup_free_ char *path =
 			        entry_path(w->p, w->root, *f);
 			return set_error(w->p, r, "cannot read '%s': %s", path,
@@ -440,7 +440,7 @@ int pinner_add(Pinner *p, const char *path, const PinAddOptions *opt,
 {
 	struct stat st;
 	if (lstat(path, &st) < 0) {
-		int r = -errno;
+		int r = negative_errno();
 		return set_error(p, r, "cannot pin '%s': %s", path,
 		                 strerror(-r));
 	}
@@ -498,7 +498,7 @@ int pinner_add(Pinner *p, const char *path, const PinAddOptions *opt,
 		p->root_fds[i] = open(slash ? dir : ".",
 		                      O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 		if (p->root_fds[i] < 0) {
-			int r = -errno;
+			int r = negative_errno();
 			return set_error(p, r, "cannot pin '%s': %s", path,
 			                 strerror(-r));
 		}
@@ -515,7 +515,7 @@ int pinner_add(Pinner *p, const char *path, const PinAddOptions *opt,
 	p->root_fds[i] =
 	        open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (p->root_fds[i] < 0) {
-		int r = -errno;
+		int r = negative_errno();
 		return set_error(p, r, "cannot read directory '%s': %s", path,
 		                 strerror(-r));
 	}
@@ -583,7 +583,7 @@ static int copy_counting(Pinner *p, int fd, int tfd, char *buf,
 		if (k < 0) {
 			if (errno == EINTR)
 				continue;
-			r = -errno;
+			r = negative_errno();
 			break;
 		}
 		if (k == 0)
@@ -938,7 +938,7 @@ int git_workspace_files(const char *top, char ***ret)
 	        "--cached", "--others", "--exclude-standard", NULL};
 	int out[2];
 	if (pipe2(out, O_CLOEXEC) < 0)
-		return -errno;
+		return negative_errno();
 	_cleanup_strv_free_ char **env = NULL;
 	for (char **e = environ; *e; e++)
 		if (!startswith(*e, "GIT_OPTIONAL_LOCKS="))
@@ -1007,12 +1007,12 @@ static int copy_object(const Store *s, const unsigned char md[SHA256_LEN],
 	        dirfd, name,
 	        O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (out < 0)
-		return -errno;
+		return negative_errno();
 	r = reflink_fd(in, out);
 	if (r == -EOPNOTSUPP)
 		r = copy_and_hash(in, out, NULL, NULL);
 	if (r == 0 && fchmod(out, mode & 07777) < 0)
-		r = -errno;
+		r = negative_errno();
 	if (r < 0)
 		(void)unlinkat(dirfd, name, 0);
 	return r;
@@ -1027,7 +1027,7 @@ static int place_file(const Store *s, const ManifestEntry *e, int dirfd,
 			if (!force || S_ISDIR(st.st_mode))
 				return -EEXIST;
 			if (unlinkat(dirfd, name, 0) < 0)
-				return -errno;
+				return negative_errno();
 		}
 	}
 	if (e->kind == ENTRY_LINK)
@@ -1040,7 +1040,7 @@ static int place_file(const Store *s, const ManifestEntry *e, int dirfd,
 		 * count, another file system: a copy will do. */
 		if (errno != EPERM && errno != EMLINK && errno != EXDEV &&
 		    errno != EACCES)
-			return -errno;
+			return negative_errno();
 	}
 	return copy_object(s, e->digest, dirfd, name, e->mode);
 }
@@ -1083,7 +1083,7 @@ int materialize(const Store *s, const Manifest *m, bool single_file,
 		_cleanup_close_ int dfd = open(
 		        dir[0] ? dir : "/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 		if (dfd < 0)
-			return -errno;
+			return negative_errno();
 		int r = place_file(s, &m->entries[0], dfd, slash + 1, mode,
 		                   force);
 		if (r < 0 && ret_error_path)
@@ -1092,22 +1092,22 @@ int materialize(const Store *s, const Manifest *m, bool single_file,
 	}
 	if (mkdir(dest, 0700) < 0 &&
 	    (mode == MATERIALIZE_VIEW || errno != EEXIST))
-		return -errno;
+		return negative_errno();
 	_cleanup_close_ int rootfd =
 	        open(dest, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (rootfd < 0)
-		return -errno;
+		return negative_errno();
 	int r = 0;
 	for (size_t i = 0; i < m->n && r == 0; i++) {
 		const ManifestEntry *e = &m->entries[i];
 		_cleanup_free_ char *name = NULL;
 		_cleanup_close_ int dfd = open_parent(rootfd, e->path, &name);
 		if (dfd < 0) {
-			r = -errno;
+			r = negative_errno();
 		} else if (e->kind == ENTRY_DIR) {
 			if (mkdirat(dfd, name, 0700) < 0) {
 				struct stat st;
-				r = -errno;
+				r = negative_errno();
 				if (r == -EEXIST &&
 				    mode == MATERIALIZE_RESTORE &&
 				    fstatat(dfd, name, &st,
@@ -1152,10 +1152,10 @@ int materialize(const Store *s, const Manifest *m, bool single_file,
 		const ManifestEntry *e = &m->entries[i];
 		if (e->kind == ENTRY_DIR &&
 		    fchmodat(rootfd, e->path, e->mode & 07777, 0) < 0)
-			r = -errno;
+			r = negative_errno();
 	}
 	if (r == 0 && fchmod(rootfd, 0755) < 0)
-		r = -errno;
+		r = negative_errno();
 	return r;
 }
 
@@ -1164,16 +1164,16 @@ static int remove_at(int pfd, const char *name)
 	if (unlinkat(pfd, name, 0) == 0 || errno == ENOENT)
 		return 0;
 	if (errno != EISDIR && errno != EPERM)
-		return -errno;
+		return negative_errno();
 	(void)fchmodat(pfd, name, 0700, 0);
 	int fd = openat(pfd, name,
 	                O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
-		return -errno;
+		return negative_errno();
 	DIR *d = fdopendir(fd);
 	if (!d) {
 		close(fd);
-		return -errno;
+		return negative_errno();
 	}
 	struct dirent *de;
 	int r = 0;
@@ -1185,7 +1185,7 @@ static int remove_at(int pfd, const char *name)
 		}
 	closedir(d);
 	if (unlinkat(pfd, name, AT_REMOVEDIR) < 0 && r == 0)
-		r = -errno;
+		r = negative_errno();
 	return r;
 }
 

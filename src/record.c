@@ -275,7 +275,7 @@ int launcher_info(json_t **ret)
 		return r;
 	struct utsname u;
 	if (uname(&u) < 0)
-		return -errno;
+		return negative_errno();
 	*ret = json_pack("{s:I,s:I,s:s,s:s}", "pid", (json_int_t)getpid(),
 	                 "start_time", (json_int_t)st, "boot_id", boot,
 	                 "hostname", u.nodename);

@@ -88,7 +88,7 @@ static void add_pinned(RefSet *set, const Store *s, const json_t *pinned,
 	Manifest *m = NULL;
 	int r = manifest_load(s, md, &m);
 	if (r < 0) {
-		mr->state = r == -ENOENT || r == -EBADMSG ? r : r;
+		mr->state = r;
 		char *p = xasprintf("the manifest %s of '%s' (run %s) %s", mds,
 		                    root, run,
 		                    r == -ENOENT    ? "is missing"

@@ -787,7 +787,7 @@ int replay_output_dirs(const RunSpec *spec, const char *dir, Sandbox *sb,
 	char **kept = xcalloc(1, sizeof(char *));
 	if (spec->outputs && spec->outputs[0] && mkdir(top, 0755) < 0) {
 		strv_free(kept);
-		return -errno;
+		return negative_errno();
 	}
 	for (size_t i = 0; spec->outputs && spec->outputs[i]; i++) {
 		const char *dest = spec->outputs[i];
@@ -813,7 +813,7 @@ int replay_output_dirs(const RunSpec *spec, const char *dir, Sandbox *sb,
 			                              O_NOFOLLOW,
 			                      0644);
 			if (r == 0 && fd < 0)
-				r = -errno;
+				r = negative_errno();
 			if (fd >= 0)
 				close(fd);
 		} else

@@ -84,7 +84,7 @@ int run_pins_prepare(Store *s, const RunSpec *spec, char *const *outputs,
 	for (char *const *i = spec->inputs; i && *i; i++) {
 		char *real = realpath(*i, NULL);
 		if (!real) {
-			int r = -errno;
+			int r = negative_errno();
 			*ret_error = xasprintf("cannot pin input '%s': %s", *i,
 			                       strerror(-r));
 			return r;
@@ -181,7 +181,7 @@ int run_pins_prepare(Store *s, const RunSpec *spec, char *const *outputs,
 	 * objects per pinned root. */
 	p->view_dir = xasprintf("%s/view-%s", s->tmp, id);
 	if (mkdir(p->view_dir, 0755) < 0) {
-		r = -errno;
+		r = negative_errno();
 		free(p->view_dir);
 		p->view_dir = NULL;
 		*ret_error = xasprintf("cannot make the run's view of its "
@@ -365,7 +365,7 @@ int run_pins_restore(Store *s, const RunSpec *spec, char *const *outputs,
 	*ret = p;
 	p->restored = json_deep_copy(spec->pinned);
 	json_t *inputs = json_object_get(p->restored, "inputs");
-	json_t *roots = json_array();
+	json_auto_t *roots = json_array();
 	json_t *ws = json_object_get(p->restored, "workspace");
 	if (json_is_object(ws))
 		json_array_append(roots, ws);
@@ -373,14 +373,13 @@ int run_pins_restore(Store *s, const RunSpec *spec, char *const *outputs,
 	json_t *in;
 	json_array_foreach (inputs, i, in)
 		json_array_append(roots, in);
-	json_auto_t *owned = roots;
 	if (!sb) {
 		*ret_error = xstrdup("a replay needs the sandbox");
 		return -EINVAL;
 	}
 	p->view_dir = xasprintf("%s/view-%s", s->tmp, id);
 	if (mkdir(p->view_dir, 0755) < 0) {
-		int r = -errno;
+		int r = negative_errno();
 		free(p->view_dir);
 		p->view_dir = NULL;
 		*ret_error = xasprintf("cannot make the run's view of its "

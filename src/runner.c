@@ -185,7 +185,7 @@ static int create_file(const char *dir, const char *name, int extra_flags,
 	                      extra_flags,
 	              0644);
 	if (fd < 0)
-		return -errno;
+		return negative_errno();
 	if (ret_fd)
 		*ret_fd = fd;
 	else
@@ -1077,7 +1077,7 @@ static int run_blocked(Store *s, const RunSpec *spec, RunOutcome *o)
 	int outp[2] = {-1, -1}, errp[2] = {-1, -1};
 	if (r == 0 &&
 	    (pipe2(outp, O_CLOEXEC) < 0 || pipe2(errp, O_CLOEXEC) < 0))
-		r = -errno;
+		r = negative_errno();
 	if (r < 0) {
 		git_probe_free(git);
 		close_pipe(outp);
@@ -1212,11 +1212,13 @@ static int run_blocked(Store *s, const RunSpec *spec, RunOutcome *o)
 	 * for its digest; no output, no file, nothing to sync. The new
 	 * file's name is made durable by the final record's directory
 	 * sync. */
-	for (Stream *st = &x.out; st <= &x.err; st++) {
+	Stream *const streams[] = {&x.out, &x.err};
+	for (size_t i = 0; i < ELEMENTSOF(streams); i++) {
+		Stream *st = streams[i];
 		if (st->file_fd < 0)
 			continue;
 		if (fdatasync(st->file_fd) < 0 && !st->error)
-			st->error = -errno;
+			st->error = negative_errno();
 		close(st->file_fd);
 	}
 
@@ -1237,7 +1239,8 @@ static int run_blocked(Store *s, const RunSpec *spec, RunOutcome *o)
 		finalize_not_started(rec->root, code, why);
 		stdio_results(rec->root, &x);
 		o->status = "failed";
-		r = record_save(rec, true);
+		/* Best effort: the error below is what the user is told. */
+		(void)record_save(rec, true);
 		reap_sandbox(&x);
 		if (setup)
 			return fail(o, -err, 125,

@@ -339,9 +339,10 @@ void sandbox_plan_make_room(Sandbox *sb)
 		if (!have)
 			rooms = strv_push(rooms, p);
 	}
+	if (!rooms)
+		return;
 	size_t n = strv_length(rooms);
-	if (n)
-		qsort(rooms, n, sizeof(char *), cmp_len);
+	qsort(rooms, n, sizeof(char *), cmp_len);
 	for (size_t k = 0; k < n; k++) {
 		/* Before the first step below the room (which its tmpfs
 		 * would otherwise cover), after what it stands on. */
@@ -471,7 +472,7 @@ static int write_text(const char *path, const char *text)
 {
 	_cleanup_close_ int fd = open(path, O_WRONLY | O_CLOEXEC);
 	if (fd < 0)
-		return -errno;
+		return negative_errno();
 	return write_all(fd, text, strlen(text));
 }
 
@@ -539,14 +540,14 @@ static int remount_tree_ro(const char *top, unsigned long extra)
 {
 	struct mount_attr attr = {
 	        .attr_set = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID |
-	                    (extra & MS_NODEV ? MOUNT_ATTR_NODEV : 0) |
-	                    (extra & MS_NOEXEC ? MOUNT_ATTR_NOEXEC : 0),
+	                    ((extra & MS_NODEV) ? MOUNT_ATTR_NODEV : 0) |
+	                    ((extra & MS_NOEXEC) ? MOUNT_ATTR_NOEXEC : 0),
 	};
 	if (syscall(SYS_mount_setattr, AT_FDCWD, top, AT_RECURSIVE, &attr,
 	            sizeof attr) == 0)
 		return 0;
 	if (errno != ENOSYS)
-		return -errno;
+		return negative_errno();
 	return remount_tree_ro_walk(top, extra);
 }
 
@@ -585,7 +586,7 @@ static int remount_tree_ro_walk(const char *top, unsigned long extra)
 			if (errno == EACCES || errno == ENOENT ||
 			    (errno == EINVAL && !streq(f, top)))
 				continue;
-			return -errno;
+			return negative_errno();
 		}
 	}
 	return 0;
@@ -620,7 +621,7 @@ static int make_mount_point(const char *dest, const char *source)
 		return r;
 	int fd = open(dest, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
 	if (fd < 0)
-		return -errno;
+		return negative_errno();
 	close(fd);
 	return 0;
 }
@@ -720,6 +721,9 @@ static void apply_step(const Child *c, const MountStep *m)
 		}
 		break;
 	case MOUNT_SYMLINK:
+		if (!m->source)
+			child_fail(c, EINVAL, "symlink %s has no target",
+			           m->dest);
 		if (symlink(m->source, dest) < 0 && errno != EEXIST)
 			child_fail(c, errno, "creating symlink %s", m->dest);
 		break;
@@ -934,9 +938,9 @@ int sandbox_start(Sandbox *sb, const char *path, char *const argv[],
 {
 	int rep[2], go[2];
 	if (pipe2(rep, O_CLOEXEC) < 0)
-		return -errno;
+		return negative_errno();
 	if (pipe2(go, O_CLOEXEC) < 0) {
-		int r = -errno;
+		int r = negative_errno();
 		close(rep[0]);
 		close(rep[1]);
 		return r;
@@ -949,7 +953,7 @@ int sandbox_start(Sandbox *sb, const char *path, char *const argv[],
 	                           CLONE_NEWUSER | CLONE_NEWPID | SIGCHLD, NULL,
 	                           NULL, NULL, NULL);
 	if (pid < 0) {
-		int r = -errno;
+		int r = negative_errno();
 		close(rep[0]);
 		close(rep[1]);
 		close(go[0]);
@@ -1020,7 +1024,7 @@ int sandbox_read_report(int fd, SandboxReport *ret)
 		n = read(fd, &rep, sizeof rep);
 	while (n < 0 && errno == EINTR);
 	if (n < 0)
-		return -errno;
+		return negative_errno();
 	if (n != (ssize_t)sizeof rep)
 		return -ENODATA;
 	rep.what[sizeof rep.what - 1] = 0;

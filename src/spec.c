@@ -230,7 +230,7 @@ int run_spec_ensure_seed(RunSpec *s)
 		return 0;
 	uint64_t v;
 	if (getrandom(&v, sizeof v, 0) != (ssize_t)sizeof v)
-		return -errno;
+		return negative_errno();
 	s->seed = v;
 	s->has_seed = true;
 	s->seed_source = SEED_GENERATED;

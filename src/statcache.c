@@ -108,10 +108,10 @@ int stat_cache_hash(StatCache *c, const char *path, char **ret_digest,
 {
 	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
 	if (fd < 0)
-		return -errno;
+		return negative_errno();
 	struct stat before, after;
 	if (fstat(fd, &before) < 0)
-		return -errno;
+		return negative_errno();
 	if (c && c->dir) {
 		load(c);
 		json_t *e = json_object_get(c->entries, path);
@@ -284,20 +284,20 @@ static int save_file(const char *dir, const char *name, const void *p, size_t n)
 {
 	unsigned char rnd[6];
 	if (getentropy(rnd, sizeof rnd) < 0)
-		return -errno;
+		return negative_errno();
 	_cleanup_free_ char *hex = hex_encode(rnd, sizeof rnd);
 	_cleanup_free_ char *tmp = xasprintf("%s/.%s.%s.tmp", dir, name, hex);
 	_cleanup_free_ char *dst = path_join(dir, name);
 	int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
 	              0644);
 	if (fd < 0)
-		return -errno;
+		return negative_errno();
 	int r = write_all(fd, p, n);
 	if (close(fd) < 0 && r == 0)
-		r = -errno;
+		r = negative_errno();
 	/* Concurrent writers each rename a whole file: last one wins. */
 	if (r == 0 && rename(tmp, dst) < 0)
-		r = -errno;
+		r = negative_errno();
 	if (r < 0)
 		unlink(tmp);
 	return r;

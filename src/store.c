@@ -76,7 +76,7 @@ char *store_default_root(const char *cwd)
 static int make_dir(const char *p)
 {
 	if (mkdir(p, 0755) < 0 && errno != EEXIST)
-		return -errno;
+		return negative_errno();
 	return 0;
 }
 
@@ -86,9 +86,9 @@ int store_open(const char *root, bool create, Store **ret, bool *ret_created)
 	struct stat st;
 	if (stat(root, &st) < 0) {
 		if (errno != ENOENT || !create)
-			return -errno;
+			return negative_errno();
 		if (mkdir(root, 0755) < 0 && errno != EEXIST)
-			return -errno;
+			return negative_errno();
 		created = true;
 	} else if (!S_ISDIR(st.st_mode))
 		return -ENOTDIR;
@@ -100,7 +100,7 @@ int store_open(const char *root, bool create, Store **ret, bool *ret_created)
 	else {
 		char cwd[4096];
 		if (!getcwd(cwd, sizeof cwd))
-			return -errno;
+			return negative_errno();
 		s->root = path_join(cwd, root);
 	}
 	s->runs = path_join(s->root, "runs");
@@ -148,7 +148,7 @@ int store_new_run(Store *s, char **ret_id, char **ret_dir)
 		if (mkdir(dir, 0755) < 0) {
 			if (errno == EEXIST)
 				continue;
-			return -errno;
+			return negative_errno();
 		}
 		*ret_id = xstrdup(id);
 		*ret_dir = TAKE_PTR(dir);
@@ -177,7 +177,7 @@ static int list_ids(Store *s, char ***ret)
 {
 	DIR *d = opendir(s->runs);
 	if (!d)
-		return -errno;
+		return negative_errno();
 	char **ids = xcalloc(1, sizeof(char *));
 	struct dirent *de;
 	while ((de = readdir(d)))
@@ -185,8 +185,7 @@ static int list_ids(Store *s, char ***ret)
 			ids = strv_push(ids, de->d_name);
 	closedir(d);
 	/* Directory order is arbitrary; lists for people should not be. */
-	if (ids)
-		qsort(ids, strv_length(ids), sizeof(char *), cmp_str);
+	qsort(ids, strv_length(ids), sizeof(char *), cmp_str);
 	*ret = ids;
 	return 0;
 }
@@ -279,7 +278,7 @@ int store_resolve(Store *s, const char *spec, char **ret_path, char **ret_error)
 		if (stat(spec, &st) < 0) {
 			*ret_error = xasprintf("cannot open record '%s': %s",
 			                       spec, strerror(errno));
-			return -errno;
+			return negative_errno();
 		}
 		*ret_path = S_ISDIR(st.st_mode) ? path_join(spec, "record.json")
 		                                : xstrdup(spec);
@@ -358,17 +357,19 @@ int store_object_open(const Store *s, const unsigned char md[SHA256_LEN],
 	_cleanup_free_ char *p = store_object_path(s, md);
 	int fd = open(p, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
 	if (fd < 0)
-		return -errno;
+		return negative_errno();
 	*ret_fd = fd;
 	return 0;
 }
 
 int store_temp_create(const Store *s, char **ret_path, int *ret_fd)
 {
+	*ret_path = NULL;
+	*ret_fd = -1;
 	for (int tries = 0; tries < 16; tries++) {
 		unsigned char rnd[8];
 		if (getentropy(rnd, sizeof rnd) < 0)
-			return -errno;
+			return negative_errno();
 		_cleanup_free_ char *hex = hex_encode(rnd, sizeof rnd);
 		_cleanup_free_ char *p =
 		        xasprintf("%s/obj-%s.tmp", s->tmp, hex);
@@ -380,7 +381,7 @@ int store_temp_create(const Store *s, char **ret_path, int *ret_fd)
 				continue;
 			if (errno == ENOENT && mkdir(s->tmp, 0755) == 0)
 				continue; /* a store from before tmp/ */
-			return -errno;
+			return negative_errno();
 		}
 		*ret_path = TAKE_PTR(p);
 		*ret_fd = fd;
@@ -402,7 +403,7 @@ static int place_object(const char *tmp_path, const char *dst)
 		return 0;
 	}
 	if (errno != EINVAL && errno != ENOSYS)
-		return -errno;
+		return negative_errno();
 	/* A file system without RENAME_NOREPLACE (NFS): link, which does
 	 * not replace either, else rename. */
 	if (link(tmp_path, dst) == 0 || errno == EEXIST) {
@@ -427,7 +428,7 @@ int store_object_commit(const Store *s, const char *tmp_path,
 	*strrchr(dir, '/') = 0;
 	if (mkdir(dir, 0755) < 0 && errno != EEXIST) {
 		if (errno != ENOENT)
-			return -errno;
+			return negative_errno();
 		r = mkdir_p(dir, 0755);
 		if (r < 0)
 			return r;
@@ -447,7 +448,7 @@ int copy_and_hash(int in, int out, unsigned char ret_md[SHA256_LEN],
 		if (k < 0) {
 			if (errno == EINTR)
 				continue;
-			return -errno;
+			return negative_errno();
 		}
 		if (k == 0)
 			break;
@@ -476,7 +477,7 @@ int reflink_fd(int in, int out)
 	    errno == EOPNOTSUPP || errno == ENOSYS || errno == EBADF ||
 	    errno == EPERM)
 		return -EOPNOTSUPP;
-	return -errno;
+	return negative_errno();
 }
 
 static int fsync_parent(const char *path)
@@ -489,16 +490,16 @@ static int fsync_parent(const char *path)
 static int put_temp(const Store *s, int fd, const char *tmp, int tfd,
                     unsigned char md[SHA256_LEN], uint64_t *ret_size)
 {
-	uint64_t size;
+	uint64_t size = 0;
 	int r = reflink_fd(fd, tfd);
 	if (r == 0) {
 		/* The clone shares blocks: hash what was cloned. */
 		if (lseek(tfd, 0, SEEK_SET) < 0)
-			return -errno;
+			return negative_errno();
 		r = copy_and_hash(tfd, -1, md, &size);
 	} else if (r == -EOPNOTSUPP) {
 		if (lseek(fd, 0, SEEK_SET) < 0 && errno != ESPIPE)
-			return -errno;
+			return negative_errno();
 		(void)posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
 		r = copy_and_hash(fd, tfd, md, &size);
 	}
@@ -509,7 +510,7 @@ static int put_temp(const Store *s, int fd, const char *tmp, int tfd,
 		return r;
 	if (r == 0) {
 		if (fsync(tfd) < 0)
-			return -errno;
+			return negative_errno();
 		r = store_object_commit(s, tmp, md);
 		if (r < 0)
 			return r;
@@ -560,7 +561,7 @@ int store_put_mem(const Store *s, const void *p, size_t n,
 			return r;
 		r = write_all(tfd, p, n);
 		if (r == 0 && fsync(tfd) < 0)
-			r = -errno;
+			r = negative_errno();
 		if (r == 0)
 			r = store_object_commit(s, tmp, md);
 		if (r < 0) {
@@ -605,9 +606,9 @@ int store_sync(const Store *s)
 	_cleanup_close_ int fd =
 	        open(s->objects, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
-		return -errno;
+		return negative_errno();
 	if (syncfs(fd) < 0)
-		return -errno;
+		return negative_errno();
 	return 0;
 }
 
@@ -615,7 +616,7 @@ int store_list_objects(const Store *s, StoredObject **ret, size_t *ret_n)
 {
 	DIR *top = opendir(s->objects);
 	if (!top)
-		return -errno;
+		return negative_errno();
 	StoredObject *v = NULL;
 	size_t n = 0, cap = 0;
 	struct dirent *de;

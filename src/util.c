@@ -18,64 +18,6 @@ void strv_free(char **v)
 	free(v);
 }
 
-static _noreturn_ void oom(void)
-{
-	fputs("xrun: out of memory\n", stderr);
-	abort();
-}
-
-void *xmalloc(size_t n)
-{
-	void *p = malloc(n ? n : 1);
-	if (!p)
-		oom();
-	return p;
-}
-
-void *xcalloc(size_t n, size_t m)
-{
-	void *p = calloc(n ? n : 1, m ? m : 1);
-	if (!p)
-		oom();
-	return p;
-}
-
-void *xrealloc(void *p, size_t n)
-{
-	p = realloc(p, n ? n : 1);
-	if (!p)
-		oom();
-	return p;
-}
-
-char *xstrdup(const char *s)
-{
-	char *p = strdup(s);
-	if (!p)
-		oom();
-	return p;
-}
-
-char *xstrndup(const char *s, size_t n)
-{
-	char *p = strndup(s, n);
-	if (!p)
-		oom();
-	return p;
-}
-
-char *xasprintf(const char *fmt, ...)
-{
-	va_list ap;
-	char *p;
-	va_start(ap, fmt);
-	int r = vasprintf(&p, fmt, ap);
-	va_end(ap);
-	if (r < 0)
-		oom();
-	return p;
-}
-
 static void vlog(const char *prefix, int r, const char *fmt, va_list ap)
 {
 	/* %m refers to -r, not to whatever errno happens to be now. */
@@ -200,14 +142,6 @@ char *path_join(const char *a, const char *b)
 		return xstrdup(b);
 	bool slash = a[strlen(a) - 1] == '/';
 	return xasprintf("%s%s%s", a, slash ? "" : "/", b);
-}
-
-size_t strv_length(char *const *v)
-{
-	size_t n = 0;
-	while (v && v[n])
-		n++;
-	return n;
 }
 
 char **strv_copy(char *const *v)
@@ -348,7 +282,7 @@ int parse_u64(const char *s, uint64_t *ret)
 	errno = 0;
 	unsigned long long v = strtoull(s, &end, 10);
 	if (errno)
-		return -errno;
+		return negative_errno();
 	if (*end)
 		return -EINVAL;
 	*ret = v;
@@ -430,7 +364,7 @@ int read_full_fd(int fd, size_t max, char **ret, size_t *ret_len)
 		if (k < 0) {
 			if (errno == EINTR)
 				continue;
-			return -errno;
+			return negative_errno();
 		}
 		if (k == 0)
 			break;
@@ -449,7 +383,7 @@ int read_full_file(const char *path, size_t max, char **ret, size_t *ret_len)
 {
 	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
 	if (fd < 0)
-		return -errno;
+		return negative_errno();
 	return read_full_fd(fd, max, ret, ret_len);
 }
 
@@ -472,7 +406,7 @@ int write_all(int fd, const void *p, size_t n)
 		if (k < 0) {
 			if (errno == EINTR)
 				continue;
-			return -errno;
+			return negative_errno();
 		}
 		c += k;
 		n -= (size_t)k;
@@ -488,15 +422,15 @@ int mkdir_p(const char *path, mode_t mode)
 			continue;
 		*s = 0;
 		if (mkdir(p, mode) < 0 && errno != EEXIST)
-			return -errno;
+			return negative_errno();
 		*s = '/';
 	}
 	if (mkdir(p, mode) < 0) {
 		struct stat st;
 		if (errno != EEXIST)
-			return -errno;
+			return negative_errno();
 		if (stat(p, &st) < 0)
-			return -errno;
+			return negative_errno();
 		if (!S_ISDIR(st.st_mode))
 			return -ENOTDIR;
 	}
@@ -507,9 +441,9 @@ int fsync_dir(const char *dir)
 {
 	_cleanup_close_ int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
-		return -errno;
+		return negative_errno();
 	if (fsync(fd) < 0)
-		return -errno;
+		return negative_errno();
 	return 0;
 }
 
@@ -522,7 +456,7 @@ int write_file_atomic(const char *dir, const char *name, const void *p,
 	/* Unique temp name: pid plus random bits; O_EXCL catches the rest. */
 	for (int tries = 0; tries < 16 && fd < 0; tries++) {
 		if (getentropy(rnd, sizeof rnd) < 0)
-			return -errno;
+			return negative_errno();
 		_cleanup_free_ char *hex = hex_encode(rnd, sizeof rnd);
 		free(tmp);
 		tmp = xasprintf("%s/.%s.%ld.%s.tmp", dir, name, (long)getpid(),
@@ -531,18 +465,18 @@ int write_file_atomic(const char *dir, const char *name, const void *p,
 		          O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
 		          mode);
 		if (fd < 0 && errno != EEXIST)
-			return -errno;
+			return negative_errno();
 	}
 	if (fd < 0)
 		return -EEXIST;
 	int r = write_all(fd, p, n);
 	if (r == 0 && fsync(fd) < 0)
-		r = -errno;
+		r = negative_errno();
 	if (close(fd) < 0 && r == 0)
-		r = -errno;
+		r = negative_errno();
 	_cleanup_free_ char *dst = path_join(dir, name);
 	if (r == 0 && rename(tmp, dst) < 0)
-		r = -errno;
+		r = negative_errno();
 	if (r < 0) {
 		unlink(tmp);
 		return r;
@@ -649,9 +583,14 @@ json_t *json_bytes(const char *s, size_t n)
 char *json_bytes_decode(const json_t *j, size_t *ret_len)
 {
 	if (json_is_string(j)) {
+		/* All of it: a JSON string may hold \u0000. */
+		size_t n = json_string_length(j);
+		char *s = xmalloc(n + 1);
+		memcpy(s, json_string_value(j), n);
+		s[n] = 0;
 		if (ret_len)
-			*ret_len = json_string_length(j);
-		return xstrndup(json_string_value(j), json_string_length(j));
+			*ret_len = n;
+		return s;
 	}
 	const char *b = json_get_string(j, "base64");
 	if (!b)

@@ -17,6 +17,7 @@
 #define _unused_ __attribute__((unused))
 #define _noreturn_ __attribute__((noreturn))
 #define _printf_(a, b) __attribute__((format(printf, a, b)))
+#define _nonnull_return_ __attribute__((returns_nonnull))
 #define _cleanup_(f) __attribute__((cleanup(f)))
 
 #define ELEMENTSOF(x) (sizeof(x) / sizeof((x)[0]))
@@ -25,12 +26,18 @@
 
 /* Hand ownership on: return the pointer and leave NULL behind so the
  * cleanup attribute of the old owner does nothing. */
+#ifdef __CPPCHECK__
+/* cppcheck reads a statement expression's "(p) = NULL" as done before
+ * the value is used; to it, taking a pointer is reading it. */
+#define TAKE_PTR(p) (p)
+#else
 #define TAKE_PTR(p)                      \
 	({                               \
 		__typeof__(p) _p_ = (p); \
 		(p) = NULL;              \
 		_p_;                     \
 	})
+#endif
 #define TAKE_FD(fd)              \
 	({                       \
 		int _fd_ = (fd); \
@@ -66,13 +73,25 @@ static inline void strv_freep(char ***v)
 #define _cleanup_fclose_ _cleanup_(fclosep)
 #define _cleanup_strv_free_ _cleanup_(strv_freep)
 
+/* -errno after a call that failed: that call set errno, so it is never
+ * 0, but a static analyzer cannot know it (and a 0 would pass a failure
+ * off as success): -EIO then. */
+static inline int negative_errno(void)
+{
+	int e = errno, r = e > 0 ? -e : -EIO;
+#ifdef __clang_analyzer__
+	__builtin_assume(r < 0); /* clang 14 cannot negate a symbol */
+#endif
+	return r;
+}
+
 /* Allocation failure is not something xrun can recover from usefully. */
-void *xmalloc(size_t n);
-void *xcalloc(size_t n, size_t m);
-void *xrealloc(void *p, size_t n);
-char *xstrdup(const char *s);
-char *xstrndup(const char *s, size_t n);
-char *xasprintf(const char *fmt, ...) _printf_(1, 2);
+void *xmalloc(size_t n) _nonnull_return_;
+void *xcalloc(size_t n, size_t m) _nonnull_return_;
+void *xrealloc(void *p, size_t n) _nonnull_return_;
+char *xstrdup(const char *s) _nonnull_return_;
+char *xstrndup(const char *s, size_t n) _nonnull_return_;
+char *xasprintf(const char *fmt, ...) _printf_(1, 2) _nonnull_return_;
 
 /* Logging: only cmd-*.c and xrun.c should call these; library code
  * returns -errno instead. log_error_errno() returns r (negative) so it
@@ -90,13 +109,20 @@ void log_warn_errno(int r, const char *fmt, ...) _printf_(2, 3);
 bool startswith(const char *s, const char *prefix);
 bool endswith(const char *s, const char *suffix);
 bool utf8_valid(const char *s, size_t n);
-char *path_join(const char *a, const char *b);
-size_t strv_length(char *const *v);
+char *path_join(const char *a, const char *b) _nonnull_return_;
+static inline size_t strv_length(char *const *v)
+{
+	size_t n = 0;
+	while (v && v[n])
+		n++;
+	return n;
+}
 char **strv_copy(char *const *v);
 /* Append a copy of s (v may be NULL); returns the new vector. */
-char **strv_push(char **v, const char *s);
+char **strv_push(char **v, const char *s) _nonnull_return_;
 /* strv_push of a formatted string */
-char **strv_pushf(char **v, const char *fmt, ...) _printf_(2, 3);
+char **strv_pushf(char **v, const char *fmt, ...)
+        _printf_(2, 3) _nonnull_return_;
 /* The value of NAME in an environment vector (NAME=VALUE entries), or
  * NULL; the first entry wins, as for getenv(3). */
 const char *strv_env_get(char *const *envp, const char *name);
