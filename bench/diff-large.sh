@@ -24,6 +24,20 @@ a=$(sed -n 1p "$dir/records")
 b=$(sed -n 2p "$dir/records")
 cd "$dir"
 "$XRUN" diff "$a" "$b" | tail -n 4 || true
-hyperfine --warmup 3 --min-runs 20 -i \
+hyperfine --warmup 3 --min-runs 20 -i --export-json "$dir/diff.json" \
 	-n "xrun diff ($N files, $K differ)" "'$XRUN' diff '$a' '$b'" \
-	-n "xrun diff --json" "'$XRUN' diff --json '$a' '$b'"
+	-n "xrun diff --json" "'$XRUN' diff --json '$a' '$b'" >&2
+/usr/bin/python3 - "$dir/diff.json" <<'PY'
+import json, os, statistics, sys
+for r in json.load(open(sys.argv[1]))["results"]:
+    m = statistics.median(r["times"]) * 1000
+    print(f"{r['command']:40} median {m:8.1f} ms (target < 500 ms: "
+          f"{'met' if m < 500 else 'NOT met'})")
+    out = os.environ.get("BENCH_ROWS")
+    if out:
+        with open(out, "a") as f:
+            f.write(json.dumps({"bench": "diff", "what": r["command"],
+                                "median_ms": m, "vs": "", "vs_ms": None,
+                                "result": f"{m:.0f} ms", "target": "< 500 ms",
+                                "met": m < 500}) + "\n")
+PY

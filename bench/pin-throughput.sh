@@ -70,8 +70,15 @@ for set in large small; do
 	hyperfine -N --runs 20 --warmup 2 --export-json "$dir/$set-re.json" \
 		-n "re-pin" "$XRUN -q --store $store run -i $data --no-sandbox true" >&2
 	after=$(du -sb "$store/objects" | cut -f1)
-	/usr/bin/python3 - "$dir/$set-sha.json" "$dir/$set-first.json" "$dir/$set-re.json" "$before" "$after" "$size" <<'PY'
+	/usr/bin/python3 - "$dir/$set-sha.json" "$dir/$set-first.json" "$dir/$set-re.json" "$before" "$after" "$size" "$set ($n files, $((size >> 20)) MiB)" <<'PY'
 import json, statistics, sys
+def row(**kw):
+    """One line for bench/run's table, when it asked for them."""
+    import json, os
+    out = os.environ.get("BENCH_ROWS")
+    if out:
+        with open(out, "a") as f:
+            f.write(json.dumps(kw) + "\n")
 med = lambda p: statistics.median(json.load(open(p))["results"][0]["times"])
 sha, first, re_ = (med(p) for p in sys.argv[1:4])
 before, after, size = (int(x) for x in sys.argv[4:7])
@@ -80,6 +87,16 @@ print(f"  sha256sum        {sha:8.3f} s  {mb / sha:8.0f} MB/s")
 print(f"  first pin        {first:8.3f} s  {mb / first:8.0f} MB/s   {sha / first:6.2f}x faster than sha256sum (target 5x: {'met' if sha / first >= 5 else 'not met'})")
 print(f"  re-pin           {re_ * 1000:8.1f} ms {mb / re_:8.0f} MB/s   {first / re_:6.1f}x faster than the first pin (target 50x: {'met' if first / re_ >= 50 else 'not met'})")
 print(f"  store objects    {before} bytes before the re-pins, {after} after: {after - before} extra (target 0: {'met' if after == before else 'not met'})")
+name = sys.argv[7]
+row(bench=f"pin {name}", what="first pin", median_ms=first * 1000,
+    vs="sha256sum", vs_ms=sha * 1000, result=f"{sha / first:.2f}x faster",
+    target=">= 5x", met=sha / first >= 5)
+row(bench=f"pin {name}", what="re-pin", median_ms=re_ * 1000,
+    vs="first pin", vs_ms=first * 1000, result=f"{first / re_:.0f}x faster",
+    target=">= 50x", met=first / re_ >= 50)
+row(bench=f"pin {name}", what="store growth on re-pin", median_ms=None,
+    vs="", vs_ms=None, result=f"{after - before} bytes", target="0",
+    met=after == before)
 PY
 	rm -rf "$store"
 	sleep 2

@@ -48,10 +48,21 @@ hyperfine -N --warmup 1 --runs "$RUNS_LONG" --export-json "$dir/long.json" \
 	-n 'xrun replay (of it)' "$XRUN -q replay $long" >&2
 $PY - "$dir/short.json" "$dir/long.json" <<'EOF'
 import json, sys
+def row(**kw):
+    """One line for bench/run's table, when it asked for them."""
+    import json, os
+    out = os.environ.get("BENCH_ROWS")
+    if out:
+        with open(out, "a") as f:
+            f.write(json.dumps(kw) + "\n")
 for f, unit, target in ((sys.argv[1], "ms", "<= 10 ms"), (sys.argv[2], "%", "<= 5%")):
     r = json.load(open(f))["results"]
     run, rep = r[0]["median"], r[1]["median"]
     over = (rep - run) * 1000 if unit == "ms" else (rep / run - 1) * 100
     print("%-40s median %9.2f ms" % (r[0]["command"], run * 1000))
     print("%-40s median %9.2f ms   overhead %+.2f %s (target %s)" % (r[1]["command"], rep * 1000, over, unit, target))
+    row(bench="replay", what=r[1]["command"], median_ms=rep * 1000,
+        vs=r[0]["command"], vs_ms=run * 1000,
+        result="%+.2f %s" % (over, unit), target=target,
+        met=over <= (10 if unit == "ms" else 5))
 EOF
