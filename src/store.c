@@ -20,6 +20,8 @@ Store *store_free(Store *s)
 	free(s->cache);
 	free(s->tmp);
 	free(s->objects);
+	if (s->objects_fd >= 0)
+		close(s->objects_fd);
 	free(s);
 	return NULL;
 }
@@ -94,6 +96,7 @@ int store_open(const char *root, bool create, Store **ret, bool *ret_created)
 		return -ENOTDIR;
 
 	Store *s = xcalloc(1, sizeof *s);
+	s->objects_fd = -1;
 	_cleanup_store_ Store *owned = s;
 	if (root[0] == '/')
 		s->root = xstrdup(root);
@@ -131,6 +134,10 @@ int store_open(const char *root, bool create, Store **ret, bool *ret_created)
 		}
 	} else if (!is_dir(s->runs))
 		return -ENOENT;
+	/* A re-pin asks for thousands of objects: from here each is a
+	 * two-component lookup instead of a walk from /. */
+	s->objects_fd =
+	        open(s->objects, O_PATH | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
 	if (ret_created)
 		*ret_created = created;
 	*ret = TAKE_PTR(owned);
@@ -344,11 +351,20 @@ char *store_object_path(const Store *s, const unsigned char md[SHA256_LEN])
 
 int store_object_exists(const Store *s, const unsigned char md[SHA256_LEN])
 {
-	_cleanup_free_ char *p = store_object_path(s, md);
 	struct stat st;
-	if (lstat(p, &st) == 0)
+	int r;
+	if (s->objects_fd >= 0) {
+		char d[DIGEST_STR_LEN + 1], rel[DIGEST_STR_LEN + 1];
+		digest_format(md, d);
+		snprintf(rel, sizeof rel, "%.2s/%s", d + 7, d + 9);
+		r = fstatat(s->objects_fd, rel, &st, AT_SYMLINK_NOFOLLOW);
+	} else {
+		_cleanup_free_ char *p = store_object_path(s, md);
+		r = lstat(p, &st);
+	}
+	if (r == 0)
 		return S_ISREG(st.st_mode) ? 1 : -EUCLEAN;
-	return errno == ENOENT ? 0 : -errno;
+	return errno == ENOENT ? 0 : negative_errno();
 }
 
 int store_object_open(const Store *s, const unsigned char md[SHA256_LEN],

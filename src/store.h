@@ -11,11 +11,12 @@
 #define STORE_DIRNAME ".xrun"
 
 typedef struct Store {
-	char *root;    /* absolute path of the .xrun directory */
-	char *runs;    /* root/runs */
-	char *cache;   /* root/cache */
-	char *tmp;     /* root/tmp */
-	char *objects; /* root/objects/sha256 */
+	char *root;     /* absolute path of the .xrun directory */
+	char *runs;     /* root/runs */
+	char *cache;    /* root/cache */
+	char *tmp;      /* root/tmp */
+	char *objects;  /* root/objects/sha256 */
+	int objects_fd; /* O_PATH of objects, or -1: short lookups */
 } Store;
 
 /* Walk up from cwd to / looking for a .xrun directory: -ENOENT if none. */
