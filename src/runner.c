@@ -195,8 +195,12 @@ static int create_file(const char *dir, const char *name, int extra_flags,
 
 static int write_params(const RunSpec *spec, const char *dir)
 {
-	_cleanup_free_ char *text =
-	        json_dumps(spec->params, JSON_INDENT(2) | JSON_SORT_KEYS);
+	/* 0.1 as 0.1, not 0.10000000000000001: the program and its user
+	 * read this file. */
+	_cleanup_free_ char *text = json_dumps(
+	        spec->params,
+	        JSON_INDENT(2) | JSON_SORT_KEYS |
+	                JSON_REAL_PRECISION(json_real_precision(spec->params)));
 	if (!text)
 		return -ENOMEM;
 	_cleanup_close_ int fd = -1;
