@@ -62,7 +62,25 @@ static char *run_being_set_up(const Store *s, int64_t cutoff)
 	return found;
 }
 
-/* tmp/: temp objects and views that dead launchers left behind. */
+/* Whether run id's launcher is alive (its record says running and the
+ * launcher is still there, or on another host where it cannot be told):
+ * its view is mounted into a program that may run for days. */
+static bool run_is_live(const Store *s, const char *id)
+{
+	_cleanup_free_ char *dir = path_join(s->runs, id);
+	_cleanup_free_ char *p = path_join(dir, "record.json");
+	Record *rec = NULL;
+	_cleanup_free_ char *err = NULL;
+	if (record_load(p, &rec, &err) < 0)
+		return false;
+	const char *st = record_status(rec);
+	bool live = st && streq(st, "running");
+	record_free(rec);
+	return live;
+}
+
+/* tmp/: temp objects and views that dead launchers left behind (a live
+ * run's view is its program's file system, however old). */
 static void sweep_tmp(const Store *s, int64_t cutoff, bool dry_run,
                       size_t *ret_n)
 {
@@ -78,6 +96,9 @@ static void sweep_tmp(const Store *s, int64_t cutoff, bool dry_run,
 		if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) <
 		            0 ||
 		    mtime_ns(&st) >= cutoff)
+			continue;
+		if (startswith(de->d_name, "view-") &&
+		    run_is_live(s, de->d_name + 5))
 			continue;
 		_cleanup_free_ char *p = path_join(s->tmp, de->d_name);
 		if (dry_run || remove_tree(p) == 0)

@@ -137,6 +137,29 @@ out=$("$XRUN" gc --grace 0)
 like "$out" "^deleted 1 object \(7 B\)" "gc deletes an unreferenced object and says how much it freed"
 is "$(find .xrun/objects -type f | wc -l)" "$before" "... and only that one"
 
+# gc during a run (--grace 0: everything in tmp/ is old enough) leaves
+# the run's view alone: the program still reads its pinned files.
+mkdir "$T/live" && cd "$T/live" || exit 1
+printf 'still here\n' >data.txt
+"$XRUN" -q run -- sh -c 'while [ ! -e /tmp/go ]; do sleep 0.1; done; cat data.txt' >out.txt 2>&1 &
+runner=$!
+for _ in $(seq 100); do
+	ls .xrun/tmp 2>/dev/null | grep -q '^view-' && break
+	sleep 0.1
+done
+"$XRUN" gc --grace 0 >gc.txt 2>&1
+is "$?" 0 "gc while a run is live succeeds"
+ok $(ls .xrun/tmp | grep -q '^view-'; echo $?) "... and keeps the live run's view"
+# The sandbox's /tmp is its own: reach it through the run's pid 1.
+sleep 0.3
+for p in $(pgrep -f 'while \[ ! -e /tmp/go'); do
+	touch "/proc/$p/root/tmp/go" 2>/dev/null
+done
+wait $runner
+is "$?" 0 "... the run succeeds"
+is "$(cat out.txt)" "still here" "... and read its pinned file after gc"
+cd "$T/work" || exit 1
+
 # A corrupt object: verify finds it.
 obj=$(jget "$(latest_record)" 'd["inputs"][0]["digest"]' | sed 's/sha256://')
 f=.xrun/objects/sha256/${obj:0:2}/${obj:2}
