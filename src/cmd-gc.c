@@ -79,11 +79,58 @@ static bool run_is_live(const Store *s, const char *id)
 	return live;
 }
 
+/* tmp/views/: the views runs share. One is removed when no run is live
+ * (a live run's view is its program's file system) and none took it
+ * within the grace period; it is renamed out of the way first and looked
+ * at again, so that a run taking it meanwhile (which touches it first)
+ * keeps it. Views half made by dead launchers (.new-*) go too. */
+static void sweep_views(const Store *s, int64_t cutoff, bool any_live,
+                        bool dry_run, size_t *ret_n)
+{
+	_cleanup_free_ char *views = path_join(s->tmp, "views");
+	DIR *d = opendir(views);
+	if (!d)
+		return;
+	struct dirent *de;
+	while ((de = readdir(d))) {
+		const char *n = de->d_name;
+		bool partial = startswith(n, ".new-");
+		if (!partial && (strlen(n) != 64 || any_live))
+			continue;
+		struct stat st;
+		if (fstatat(dirfd(d), n, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+		    mtime_ns(&st) >= cutoff)
+			continue;
+		if (dry_run) {
+			(*ret_n)++;
+			continue;
+		}
+		_cleanup_free_ char *p = path_join(views, n);
+		if (partial) {
+			if (remove_tree(p) == 0)
+				(*ret_n)++;
+			continue;
+		}
+		_cleanup_free_ char *del =
+		        xasprintf("%s/.del-%s-%d", views, n, (int)getpid());
+		if (rename(p, del) < 0)
+			continue;
+		if (stat(del, &st) == 0 && mtime_ns(&st) >= cutoff &&
+		    renameat2(AT_FDCWD, del, AT_FDCWD, p, RENAME_NOREPLACE) ==
+		            0)
+			continue; /* taken meanwhile: back in place */
+		if (remove_tree(del) == 0)
+			(*ret_n)++;
+	}
+	closedir(d);
+}
+
 /* tmp/: temp objects and views that dead launchers left behind (a live
  * run's view is its program's file system, however old). */
-static void sweep_tmp(const Store *s, int64_t cutoff, bool dry_run,
-                      size_t *ret_n)
+static void sweep_tmp(const Store *s, int64_t cutoff, bool any_live,
+                      bool dry_run, size_t *ret_n)
 {
+	sweep_views(s, cutoff, any_live, dry_run, ret_n);
 	DIR *d = opendir(s->tmp);
 	if (!d)
 		return;
@@ -167,8 +214,13 @@ int cmd_gc(int argc, char **argv, Context *ctx)
 		return 2;
 	}
 	_cleanup_ref_set_ RefSet *set = ref_set_new();
-	for (size_t i = 0; i < n_recs; i++)
+	bool any_live = false;
+	for (size_t i = 0; i < n_recs; i++) {
 		ref_set_add_record(set, s, recs[i]);
+		const char *st = record_status(recs[i]);
+		if (st && streq(st, "running"))
+			any_live = true;
+	}
 	records_free(recs, n_recs);
 	if (bad) {
 		log_error("%zu record%s cannot be read, so what %s reference%s "
@@ -223,13 +275,13 @@ int cmd_gc(int argc, char **argv, Context *ctx)
 	}
 	free(objs);
 	size_t tmp_removed = 0;
-	sweep_tmp(s, cutoff, dry_run, &tmp_removed);
+	sweep_tmp(s, cutoff, any_live, dry_run, &tmp_removed);
 	_cleanup_free_ char *hb = format_bytes(freed);
 	printf("%s %zu object%s (%s)%s; kept %zu referenced object%s and %zu "
 	       "younger than the grace period\n",
 	       dry_run ? "would delete" : "deleted", removed,
 	       removed == 1 ? "" : "s", hb,
-	       tmp_removed ? " and leftovers of dead runs in tmp/" : "", kept,
-	       kept == 1 ? "" : "s", young);
+	       tmp_removed ? " and unused views and leftovers in tmp/" : "",
+	       kept, kept == 1 ? "" : "s", young);
 	return finish_stdout(failed ? 1 : 0);
 }

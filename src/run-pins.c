@@ -3,7 +3,9 @@
 #include "run-pins.h"
 
 #include "format.h"
+#include "hash.h"
 
+#include <fcntl.h>
 #include <inttypes.h>
 
 #include <sys/stat.h>
@@ -66,6 +68,72 @@ static char **hidden_paths(Sandbox *sb, const char *cwd, const char *home)
 		if (sb->mounts[i].kind == MOUNT_HIDE)
 			v = strv_push(v, sb->mounts[i].dest);
 	return v;
+}
+
+/* The name of root's shared view: what it holds (the tree, whether it is
+ * one file, the mount points left in it) and whose it is (its files and
+ * directories belong to the user who made it). */
+static char *view_key(const PinRoot *root)
+{
+	Hasher *h = hasher_new();
+	char head[64];
+	int n = snprintf(head, sizeof head, "xrun-view-1 uid %u %s\n",
+	                 (unsigned)getuid(), root->is_dir ? "dir" : "file");
+	hasher_update(h, head, (size_t)n);
+	hasher_update(h, root->manifest_digest, SHA256_LEN);
+	for (size_t k = 0; k < root->n_holes; k++) {
+		hasher_update(h, root->hole_is_dir[k] ? "d" : "f", 1);
+		hasher_update(h, root->holes[k], strlen(root->holes[k]) + 1);
+	}
+	unsigned char md[SHA256_LEN];
+	hasher_finish_raw(h, md);
+	return hex_encode(md, SHA256_LEN);
+}
+
+/* tmp/views/KEY/v: made once (in tmp/views/.new-ID-I, then renamed into
+ * place, so that a view under its name is whole), then reused by every
+ * run of the same tree. Its directory's mtime says when a run last took
+ * it (gc keeps the views used within its grace period, and all of them
+ * while any run is live). */
+static int shared_view(Store *s, const PinRoot *root, const char *id, size_t i,
+                       char **ret)
+{
+	_cleanup_free_ char *views = path_join(s->tmp, "views");
+	_cleanup_free_ char *key = view_key(root);
+	_cleanup_free_ char *dir = path_join(views, key);
+	if (utimensat(AT_FDCWD, dir, NULL, AT_SYMLINK_NOFOLLOW) == 0) {
+		*ret = path_join(dir, "v");
+		return 0;
+	}
+	if (errno != ENOENT)
+		return negative_errno();
+	if (mkdir(views, 0755) < 0 && errno != EEXIST)
+		return negative_errno();
+	_cleanup_free_ char *tmp = xasprintf("%s/.new-%s-%zu", views, id, i);
+	if (mkdir(tmp, 0755) < 0)
+		return negative_errno();
+	_cleanup_free_ char *v = path_join(tmp, "v");
+	int r = materialize(s, root->manifest, !root->is_dir, root, v,
+	                    MATERIALIZE_VIEW, false, NULL);
+	if (r == 0 &&
+	    renameat2(AT_FDCWD, tmp, AT_FDCWD, dir, RENAME_NOREPLACE) < 0) {
+		r = negative_errno();
+		/* No RENAME_NOREPLACE here: a directory is not renamed over
+		 * one that holds something either. */
+		if ((r == -EINVAL || r == -ENOSYS) && rename(tmp, dir) == 0)
+			r = 0;
+	}
+	if (r == -EEXIST || r == -ENOTEMPTY) {
+		/* Another run made it first: take theirs. */
+		(void)remove_tree(tmp);
+		if (utimensat(AT_FDCWD, dir, NULL, AT_SYMLINK_NOFOLLOW) < 0)
+			return negative_errno();
+		r = 0;
+	} else if (r < 0)
+		(void)remove_tree(tmp);
+	if (r == 0)
+		*ret = path_join(dir, "v");
+	return r;
 }
 
 int run_pins_prepare(Store *s, const RunSpec *spec, char *const *outputs,
@@ -177,8 +245,29 @@ int run_pins_prepare(Store *s, const RunSpec *spec, char *const *outputs,
 	if (!sb)
 		return 0;
 
-	/* The views: one directory per run, a tree of hard links to the
-	 * objects per pinned root. */
+	/* The views: a tree of hard links to the objects per pinned root,
+	 * shared by the runs that pin the same tree (views never change,
+	 * like the objects); else one directory per run. */
+	_cleanup_strv_free_ char **views = NULL, **dests = NULL;
+	bool shared = true;
+	for (size_t i = 0; shared && i < pinner_n_roots(p->pinner); i++) {
+		const PinRoot *root = pinner_root(p->pinner, i);
+		char *view = NULL;
+		if (shared_view(s, root, id, i, &view) < 0) {
+			shared = false;
+			break;
+		}
+		views = strv_push(views, view);
+		free(view);
+		dests = strv_push(dests, root->path);
+	}
+	if (shared) {
+		sandbox_plan_pinned(sb, views, dests);
+		return 0;
+	}
+	strv_free(views);
+	strv_free(dests);
+	views = dests = NULL;
 	p->view_dir = xasprintf("%s/view-%s", s->tmp, id);
 	if (mkdir(p->view_dir, 0755) < 0) {
 		r = negative_errno();
@@ -189,7 +278,6 @@ int run_pins_prepare(Store *s, const RunSpec *spec, char *const *outputs,
 		                       s->tmp, strerror(-r));
 		return r;
 	}
-	_cleanup_strv_free_ char **views = NULL, **dests = NULL;
 	for (size_t i = 0; i < pinner_n_roots(p->pinner); i++) {
 		const PinRoot *root = pinner_root(p->pinner, i);
 		_cleanup_free_ char *view = xasprintf("%s/%zu", p->view_dir, i);

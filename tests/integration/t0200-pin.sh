@@ -141,23 +141,34 @@ is "$(find .xrun/objects -type f | wc -l)" "$before" "... and only that one"
 # the run's view alone: the program still reads its pinned files.
 mkdir "$T/live" && cd "$T/live" || exit 1
 printf 'still here\n' >data.txt
-"$XRUN" -q run -- sh -c 'while [ ! -e /tmp/go ]; do sleep 0.1; done; cat data.txt' >out.txt 2>&1 &
+"$XRUN" -q run --timeout 60 -o sig -- sh -c 'while [ ! -e sig/go ]; do sleep 0.1; done; cat data.txt' >out.txt 2>&1 &
 runner=$!
+# The program starts once its start record is written.
 for _ in $(seq 100); do
-	ls .xrun/tmp 2>/dev/null | grep -q '^view-' && break
+	ls .xrun/runs/*/record.json >/dev/null 2>&1 && break
 	sleep 0.1
 done
+views() { find .xrun/tmp -mindepth 1 -maxdepth 2 \( -name 'view-*' -o -regex '.*/views/[0-9a-f]*' \) | wc -l; }
+is "$(views)" 1 "a running run has a view"
 "$XRUN" gc --grace 0 >gc.txt 2>&1
 is "$?" 0 "gc while a run is live succeeds"
-ok $(ls .xrun/tmp | grep -q '^view-'; echo $?) "... and keeps the live run's view"
-# The sandbox's /tmp is its own: reach it through the run's pid 1.
-sleep 0.3
-for p in $(pgrep -f 'while \[ ! -e /tmp/go'); do
-	touch "/proc/$p/root/tmp/go" 2>/dev/null
-done
+is "$(views)" 1 "... and keeps the live run's view"
+touch sig/go # the -o directory is the host's
 wait $runner
 is "$?" 0 "... the run succeeds"
 is "$(cat out.txt)" "still here" "... and read its pinned file after gc"
+# Views are shared: the same tree again takes the same one.
+"$XRUN" gc --grace 0 >gc.txt 2>&1
+is "$(views)" 0 "gc --grace 0 with no run live removes the views"
+"$XRUN" -q run -- cat data.txt >/dev/null 2>&1
+"$XRUN" -q run -- cat data.txt >/dev/null 2>&1
+is "$(views)" 1 "runs of the same tree share one view"
+printf 'changed\n' >data.txt
+is "$("$XRUN" -q run -- cat data.txt 2>&1)" changed "a changed tree gets a view of its own"
+is "$(views)" 2 "... beside the other"
+"$XRUN" gc --grace 0 >gc.txt 2>&1
+is "$(views)" 0 "... gc removes both"
+is "$("$XRUN" -q run -- cat data.txt 2>&1)" changed "... and the next run makes its view again"
 cd "$T/work" || exit 1
 
 # A corrupt object: verify finds it.
