@@ -84,7 +84,8 @@ static bool run_is_live(const Store *s, const char *id)
  * (a live run's view is its program's file system) and none took it
  * within the grace period; it is renamed out of the way first and looked
  * at again, so that a run taking it meanwhile (which touches it first)
- * keeps it. Views half made by dead launchers (.new-*) go too. */
+ * keeps it. Views half made by dead launchers (.new-*) or half removed
+ * by an interrupted gc (.del-*) go too, once older than the grace. */
 static void sweep_views(const Store *s, int64_t cutoff, bool any_live,
                         bool dry_run, size_t *ret_n)
 {
@@ -95,7 +96,8 @@ static void sweep_views(const Store *s, int64_t cutoff, bool any_live,
 	struct dirent *de;
 	while ((de = readdir(d))) {
 		const char *n = de->d_name;
-		bool partial = startswith(n, ".new-");
+		/* half made by a dead launcher, or half removed by a gc */
+		bool partial = startswith(n, ".new-") || startswith(n, ".del-");
 		if (!partial && (strlen(n) != 64 || any_live))
 			continue;
 		struct stat st;
@@ -116,10 +118,15 @@ static void sweep_views(const Store *s, int64_t cutoff, bool any_live,
 		        xasprintf("%s/.del-%s-%d", views, n, (int)getpid());
 		if (rename(p, del) < 0)
 			continue;
-		if (stat(del, &st) == 0 && mtime_ns(&st) >= cutoff &&
-		    renameat2(AT_FDCWD, del, AT_FDCWD, p, RENAME_NOREPLACE) ==
-		            0)
-			continue; /* taken meanwhile: back in place */
+		if (stat(del, &st) == 0 && mtime_ns(&st) >= cutoff) {
+			/* Taken meanwhile: back in place (a directory is not
+			 * renamed over one that holds something). */
+			if (renameat2(AT_FDCWD, del, AT_FDCWD, p,
+			              RENAME_NOREPLACE) == 0 ||
+			    ((errno == EINVAL || errno == ENOSYS) &&
+			     rename(del, p) == 0))
+				continue;
+		}
 		if (remove_tree(del) == 0)
 			(*ret_n)++;
 	}

@@ -168,6 +168,13 @@ is "$("$XRUN" -q run -- cat data.txt 2>&1)" changed "a changed tree gets a view 
 is "$(views)" 2 "... beside the other"
 "$XRUN" gc --grace 0 >gc.txt 2>&1
 is "$(views)" 0 "... gc removes both"
+# What a dead launcher or an interrupted gc left in views/ goes once old.
+mkdir -p .xrun/tmp/views/.new-dead-0/v .xrun/tmp/views/.del-$(printf '%064d' 0)-1/v
+touch -d '2 hours ago' .xrun/tmp/views/.new-dead-0 .xrun/tmp/views/.del-*
+mkdir .xrun/tmp/views/.new-young-0
+"$XRUN" gc >gc.txt 2>&1
+is "$(ls -A .xrun/tmp/views | tr '\n' ' ')" ".new-young-0 " "gc removes old leftovers in views/, not a young one"
+rmdir .xrun/tmp/views/.new-young-0
 is "$("$XRUN" -q run -- cat data.txt 2>&1)" changed "... and the next run makes its view again"
 cd "$T/work" || exit 1
 
