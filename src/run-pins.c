@@ -90,6 +90,30 @@ static char *view_key(const PinRoot *root)
 	return hex_encode(md, SHA256_LEN);
 }
 
+/* Take the view in dir: it must be what xrun makes (a directory of this
+ * user's holding v, a directory or a file; nothing a link could send
+ * elsewhere), and its mtime says it was used now. -ENOENT when there is
+ * none; -EPERM when something else is there (the caller makes a view of
+ * its own instead). */
+static int take_view(const char *dir)
+{
+	struct stat st;
+	if (lstat(dir, &st) < 0)
+		return negative_errno();
+	if (!S_ISDIR(st.st_mode) || st.st_uid != getuid())
+		return -EPERM;
+	_cleanup_free_ char *v = path_join(dir, "v");
+	if (lstat(v, &st) < 0) {
+		int r = negative_errno();
+		return r == -ENOENT ? -EPERM : r;
+	}
+	if (!S_ISDIR(st.st_mode) && !S_ISREG(st.st_mode))
+		return -EPERM;
+	if (utimensat(AT_FDCWD, dir, NULL, AT_SYMLINK_NOFOLLOW) < 0)
+		return negative_errno();
+	return 0;
+}
+
 /* tmp/views/KEY/v: made once (in tmp/views/.new-ID-I, then renamed into
  * place, so that a view under its name is whole), then reused by every
  * run of the same tree. Its directory's mtime says when a run last took
@@ -101,20 +125,21 @@ static int shared_view(Store *s, const PinRoot *root, const char *id, size_t i,
 	_cleanup_free_ char *views = path_join(s->tmp, "views");
 	_cleanup_free_ char *key = view_key(root);
 	_cleanup_free_ char *dir = path_join(views, key);
-	if (utimensat(AT_FDCWD, dir, NULL, AT_SYMLINK_NOFOLLOW) == 0) {
+	int r = take_view(dir);
+	if (r == 0) {
 		*ret = path_join(dir, "v");
 		return 0;
 	}
-	if (errno != ENOENT)
-		return negative_errno();
+	if (r != -ENOENT)
+		return r;
 	if (mkdir(views, 0755) < 0 && errno != EEXIST)
 		return negative_errno();
 	_cleanup_free_ char *tmp = xasprintf("%s/.new-%s-%zu", views, id, i);
 	if (mkdir(tmp, 0755) < 0)
 		return negative_errno();
 	_cleanup_free_ char *v = path_join(tmp, "v");
-	int r = materialize(s, root->manifest, !root->is_dir, root, v,
-	                    MATERIALIZE_VIEW, false, NULL);
+	r = materialize(s, root->manifest, !root->is_dir, root, v,
+	                MATERIALIZE_VIEW, false, NULL);
 	if (r == 0 &&
 	    renameat2(AT_FDCWD, tmp, AT_FDCWD, dir, RENAME_NOREPLACE) < 0) {
 		r = negative_errno();
@@ -126,9 +151,7 @@ static int shared_view(Store *s, const PinRoot *root, const char *id, size_t i,
 	if (r == -EEXIST || r == -ENOTEMPTY) {
 		/* Another run made it first: take theirs. */
 		(void)remove_tree(tmp);
-		if (utimensat(AT_FDCWD, dir, NULL, AT_SYMLINK_NOFOLLOW) < 0)
-			return negative_errno();
-		r = 0;
+		r = take_view(dir);
 	} else if (r < 0)
 		(void)remove_tree(tmp);
 	if (r == 0)

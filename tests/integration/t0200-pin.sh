@@ -168,6 +168,14 @@ is "$("$XRUN" -q run -- cat data.txt 2>&1)" changed "a changed tree gets a view 
 is "$(views)" 2 "... beside the other"
 "$XRUN" gc --grace 0 >gc.txt 2>&1
 is "$(views)" 0 "... gc removes both"
+# A view that is not what xrun makes (a link to elsewhere) is not taken.
+mkdir "$T/elsewhere" && printf 'not pinned\n' >"$T/elsewhere/data.txt"
+"$XRUN" -q run -- cat data.txt >/dev/null 2>&1
+v=$(find .xrun/tmp/views -mindepth 1 -maxdepth 1 -regex '.*/[0-9a-f]*')
+rm -rf "$v" && mkdir "$v" && ln -s "$T/elsewhere" "$v/v"
+is "$("$XRUN" -q run -- cat data.txt 2>&1)" changed "a view whose content is a symlink is not taken"
+rm -rf "$v"
+"$XRUN" gc --grace 0 >gc.txt 2>&1
 # What a dead launcher or an interrupted gc left in views/ goes once old.
 mkdir -p .xrun/tmp/views/.new-dead-0/v .xrun/tmp/views/.del-$(printf '%064d' 0)-1/v
 touch -d '2 hours ago' .xrun/tmp/views/.new-dead-0 .xrun/tmp/views/.del-*
