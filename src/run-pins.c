@@ -488,16 +488,6 @@ int run_pins_restore(Store *s, const RunSpec *spec, char *const *outputs,
 		*ret_error = xstrdup("a replay needs the sandbox");
 		return -EINVAL;
 	}
-	p->view_dir = xasprintf("%s/view-%s", s->tmp, id);
-	if (mkdir(p->view_dir, 0755) < 0) {
-		int r = negative_errno();
-		free(p->view_dir);
-		p->view_dir = NULL;
-		*ret_error = xasprintf("cannot make the run's view of its "
-		                       "pinned files in '%s': %s",
-		                       s->tmp, strerror(-r));
-		return r;
-	}
 	_cleanup_strv_free_ char **views = NULL, **dests = NULL;
 	json_t *root;
 	json_array_foreach (roots, i, root) {
@@ -524,10 +514,31 @@ int run_pins_restore(Store *s, const RunSpec *spec, char *const *outputs,
 		PinRoot h = {0};
 		if (!is_file)
 			replay_holes(&h, path, spec, outputs, sb, s, inputs);
-		_cleanup_free_ char *view = xasprintf("%s/%zu", p->view_dir, i);
-		_cleanup_free_ char *bad = NULL;
-		r = materialize(s, m, is_file, &h, view, MATERIALIZE_VIEW,
-		                false, &bad);
+		/* The view the original run took, or one like it. */
+		h.manifest = m;
+		h.is_dir = !is_file;
+		memcpy(h.manifest_digest, md, SHA256_LEN);
+		_cleanup_free_ char *view = NULL, *bad = NULL;
+		r = shared_view(s, &h, id, i, &view);
+		if (r < 0) {
+			r = 0;
+			if (!p->view_dir) {
+				p->view_dir =
+				        xasprintf("%s/view-%s", s->tmp, id);
+				if (mkdir(p->view_dir, 0755) < 0) {
+					r = negative_errno();
+					free(p->view_dir);
+					p->view_dir = NULL;
+				}
+			}
+			free(view);
+			view = p->view_dir ? xasprintf("%s/%zu", p->view_dir, i)
+			                   : xstrdup(s->tmp);
+			if (r == 0)
+				r = materialize(s, m, is_file, &h, view,
+				                MATERIALIZE_VIEW, false, &bad);
+		}
+		h.manifest = NULL;
 		holes_clear(&h);
 		if (r < 0) {
 			*ret_error = xasprintf(
