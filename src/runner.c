@@ -648,10 +648,11 @@ static void supervise(Exec *x, int sfd)
 			}
 		}
 	}
-	for (Stream *s = &x->out; s <= &x->err; s++)
-		if (s->pipe_fd >= 0) {
-			close(s->pipe_fd);
-			s->pipe_fd = -1;
+	Stream *const streams[] = {&x->out, &x->err};
+	for (size_t i = 0; i < ELEMENTSOF(streams); i++)
+		if (streams[i]->pipe_fd >= 0) {
+			close(streams[i]->pipe_fd);
+			streams[i]->pipe_fd = -1;
 		}
 }
 
@@ -818,11 +819,11 @@ static void finalize_record(json_t *rec, Exec *x, const char *dir,
 		     malformed, malformed == 1 ? "" : "s", mpath,
 		     malformed == 1 ? "is" : "are",
 		     malformed == 1 ? "was" : "were");
-	for (Stream *s = &x->out; s <= &x->err; s++)
-		if (s->error)
+	const Stream *const streams[] = {&x->out, &x->err};
+	for (size_t i = 0; i < ELEMENTSOF(streams); i++)
+		if (streams[i]->error)
 			warn(o, "capturing the program's %s failed: %s",
-			     s == &x->out ? "stdout" : "stderr",
-			     strerror(-s->error));
+			     streams[i]->name, strerror(-streams[i]->error));
 
 	_cleanup_free_ char *finished = format_rfc3339(x->finished_ns);
 	_cleanup_free_ char *started = format_rfc3339(x->started_ns);
