@@ -106,14 +106,6 @@ static bool streq_ptr(const char *a, const char *b)
 	return a && b && streq(a, b);
 }
 
-static bool strv_has(char *const *v, const char *s)
-{
-	for (; v && *v; v++)
-		if (streq(*v, s))
-			return true;
-	return false;
-}
-
 /* Whether a file is still the one we looked at, without reading it:
  * device, inode, size, and mtime and ctime in nanoseconds (ctime catches
  * writers that restore mtime, like cp -p and tar). "-" stands for a

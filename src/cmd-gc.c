@@ -63,23 +63,6 @@ static char *run_being_set_up(const Store *s, int64_t cutoff)
 	return found;
 }
 
-/* Whether run id's launcher is alive (its record says running and the
- * launcher is still there, or on another host where it cannot be told):
- * its view is mounted into a program that may run for days. */
-static bool run_is_live(const Store *s, const char *id)
-{
-	_cleanup_free_ char *dir = path_join(s->runs, id);
-	_cleanup_free_ char *p = path_join(dir, "record.json");
-	Record *rec = NULL;
-	_cleanup_free_ char *err = NULL;
-	if (record_load(p, &rec, &err) < 0)
-		return false;
-	const char *st = record_status(rec);
-	bool live = st && streq(st, "running");
-	record_free(rec);
-	return live;
-}
-
 /* tmp/views/: the views runs share. One is removed when no run is live
  * (a live run's view is its program's file system) and none took it
  * within the grace period; it is renamed out of the way first and looked
@@ -134,11 +117,13 @@ static void sweep_views(const Store *s, int64_t cutoff, bool any_live,
 }
 
 /* tmp/: temp objects and views that dead launchers left behind (a live
- * run's view is its program's file system, however old). */
-static void sweep_tmp(const Store *s, int64_t cutoff, bool any_live,
+ * run's view is its program's file system, however old). live: the ids
+ * of the runs whose records say running and whose launchers are there
+ * (or on another host, where that cannot be told). */
+static void sweep_tmp(const Store *s, int64_t cutoff, char *const *live,
                       bool dry_run, size_t *ret_n)
 {
-	sweep_views(s, cutoff, any_live, dry_run, ret_n);
+	sweep_views(s, cutoff, live != NULL, dry_run, ret_n);
 	DIR *d = opendir(s->tmp);
 	if (!d)
 		return;
@@ -153,7 +138,7 @@ static void sweep_tmp(const Store *s, int64_t cutoff, bool any_live,
 		    mtime_ns(&st) >= cutoff)
 			continue;
 		if (startswith(de->d_name, "view-") &&
-		    run_is_live(s, de->d_name + 5))
+		    strv_has(live, de->d_name + 5))
 			continue;
 		_cleanup_free_ char *p = path_join(s->tmp, de->d_name);
 		if (dry_run || remove_tree(p) == 0)
@@ -222,12 +207,12 @@ int cmd_gc(int argc, char **argv, Context *ctx)
 		return 2;
 	}
 	_cleanup_ref_set_ RefSet *set = ref_set_new();
-	bool any_live = false;
+	_cleanup_strv_free_ char **live = NULL;
 	for (size_t i = 0; i < n_recs; i++) {
 		ref_set_add_record(set, s, recs[i]);
 		const char *st = record_status(recs[i]);
-		if (st && streq(st, "running"))
-			any_live = true;
+		if (st && streq(st, "running") && record_id(recs[i]))
+			live = strv_push(live, record_id(recs[i]));
 	}
 	records_free(recs, n_recs);
 	if (bad) {
@@ -283,7 +268,7 @@ int cmd_gc(int argc, char **argv, Context *ctx)
 	}
 	free(objs);
 	size_t tmp_removed = 0;
-	sweep_tmp(s, cutoff, any_live, dry_run, &tmp_removed);
+	sweep_tmp(s, cutoff, live, dry_run, &tmp_removed);
 	_cleanup_free_ char *hb = format_bytes(freed);
 	printf("%s %zu object%s (%s)%s; kept %zu referenced object%s and %zu "
 	       "younger than the grace period\n",

@@ -333,10 +333,7 @@ void sandbox_plan_make_room(Sandbox *sb)
 				break;
 			*(slash == p ? slash + 1 : slash) = 0;
 		}
-		bool have = false;
-		for (char **r = rooms; r && *r && !have; r++)
-			have = streq(*r, p);
-		if (!have)
+		if (!strv_has(rooms, p))
 			rooms = strv_push(rooms, p);
 	}
 	if (!rooms)

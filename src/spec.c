@@ -298,32 +298,28 @@ char *path_normalize(const char *cwd, const char *path)
 	return out;
 }
 
-int run_spec_add_output(RunSpec *s, const char *path, const char *cwd)
+/* An -i or -o path, absolute and normalized, once. */
+static int add_path(char ***v, const char *path, const char *cwd)
 {
 	if (!*path)
 		return -EINVAL;
 	_cleanup_free_ char *p = path_normalize(cwd, path);
 	if (streq(p, "/"))
 		return -EINVAL;
-	for (char **o = s->outputs; o && *o; o++)
-		if (streq(*o, p))
-			return -EEXIST;
-	s->outputs = strv_push(s->outputs, p);
+	if (strv_has(*v, p))
+		return -EEXIST;
+	*v = strv_push(*v, p);
 	return 0;
+}
+
+int run_spec_add_output(RunSpec *s, const char *path, const char *cwd)
+{
+	return add_path(&s->outputs, path, cwd);
 }
 
 int run_spec_add_input(RunSpec *s, const char *path, const char *cwd)
 {
-	if (!*path)
-		return -EINVAL;
-	_cleanup_free_ char *p = path_normalize(cwd, path);
-	if (streq(p, "/"))
-		return -EINVAL;
-	for (char **o = s->inputs; o && *o; o++)
-		if (streq(*o, p))
-			return -EEXIST;
-	s->inputs = strv_push(s->inputs, p);
-	return 0;
+	return add_path(&s->inputs, path, cwd);
 }
 
 void run_spec_set_deterministic(RunSpec *s, long cpus)

@@ -153,6 +153,14 @@ char **strv_copy(char *const *v)
 	return c;
 }
 
+bool strv_has(char *const *v, const char *s)
+{
+	for (; v && *v; v++)
+		if (streq(*v, s))
+			return true;
+	return false;
+}
+
 char **strv_push(char **v, const char *s)
 {
 	size_t n = strv_length(v);

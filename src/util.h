@@ -118,6 +118,8 @@ static inline size_t strv_length(char *const *v)
 	return n;
 }
 char **strv_copy(char *const *v);
+/* Whether s is one of v's strings (v may be NULL). */
+bool strv_has(char *const *v, const char *s);
 /* Append a copy of s (v may be NULL); returns the new vector. */
 char **strv_push(char **v, const char *s) _nonnull_return_;
 /* strv_push of a formatted string */
