@@ -22,6 +22,8 @@ extern char **environ;
  * they are hashed, in one pass. */
 #define SMALL_FILE (256 * 1024)
 #define CHUNK (4 << 20)
+#define DIRECT_ALIGN 4096 /* O_DIRECT's alignment, 512 or 4096 */
+#define DISK_WRITERS 6
 #define GIT_LIST_MAX ((size_t)512 << 20)
 
 typedef struct Job {
@@ -570,6 +572,39 @@ static void count(Pinner *p, uint64_t bytes, uint64_t files)
 	__atomic_fetch_add(&p->files_done, files, __ATOMIC_RELAXED);
 }
 
+/* Large objects are written with O_DIRECT: the copy goes from the
+ * buffer to the disk without a second copy of the file in the page
+ * cache, and each thread's wait for the disk overlaps the others'
+ * hashing. Buffered writes of a gigabyte cost more in page allocation
+ * than the disk takes to write it, and then syncfs waits for all of it
+ * at the end. Where the store's file system refuses O_DIRECT, or a read
+ * came back short of a block, the rest is written through the cache. */
+static void direct_off(int tfd, bool *direct)
+{
+	if (*direct)
+		(void)fcntl(tfd, F_SETFL, 0);
+	*direct = false;
+}
+
+static int write_chunk(int tfd, const char *buf, size_t k, bool *direct)
+{
+	if (k % DIRECT_ALIGN != 0)
+		direct_off(tfd, direct);
+	if (*direct) {
+		ssize_t w = write(tfd, buf, k);
+		if (w == (ssize_t)k)
+			return 0;
+		if (w < 0 && errno != EINVAL && errno != EINTR)
+			return negative_errno();
+		direct_off(tfd, direct);
+		if (w > 0) {
+			buf += w;
+			k -= (size_t)w;
+		}
+	}
+	return write_all(tfd, buf, k);
+}
+
 /* Read fd from the start into tfd (or only hash it, tfd < 0), hashing,
  * counting progress as it goes. */
 static int copy_counting(Pinner *p, int fd, int tfd, char *buf,
@@ -578,6 +613,8 @@ static int copy_counting(Pinner *p, int fd, int tfd, char *buf,
 	Hasher *h = hasher_new();
 	uint64_t total = 0;
 	int r = 0;
+	bool direct = tfd >= 0 && fcntl(tfd, F_SETFL, O_DIRECT) == 0;
+	/* (the buffer is aligned for it: see worker()) */
 	for (;;) {
 		ssize_t k = read(fd, buf, CHUNK);
 		if (k < 0) {
@@ -589,7 +626,8 @@ static int copy_counting(Pinner *p, int fd, int tfd, char *buf,
 		if (k == 0)
 			break;
 		hasher_update(h, buf, (size_t)k);
-		if (tfd >= 0 && (r = write_all(tfd, buf, (size_t)k)) < 0)
+		if (tfd >= 0 &&
+		    (r = write_chunk(tfd, buf, (size_t)k, &direct)) < 0)
 			break;
 		total += (uint64_t)k;
 		count(p, (uint64_t)k, 0);
@@ -734,7 +772,7 @@ static int do_job(Pinner *p, const Job *j, char *buf)
 static void *worker(void *arg)
 {
 	Pinner *p = arg;
-	_cleanup_free_ char *buf = xmalloc(CHUNK);
+	_cleanup_free_ char *buf = xmalloc_aligned(DIRECT_ALIGN, CHUNK);
 	for (;;) {
 		pthread_mutex_lock(&p->lock);
 		bool stop = p->failed || p->next_job >= p->n_jobs;
@@ -784,7 +822,11 @@ static int run_pool(Pinner *p, PinProgressFn fn, void *data)
 	if (p->n_jobs == 0)
 		return 0;
 	qsort(p->jobs, p->n_jobs, sizeof *p->jobs, cmp_job_size);
+	/* A thread per core hashes; with large files, a few more keep
+	 * writes queued at the disk while those hash. */
 	unsigned n = cpu_count();
+	if (p->jobs[0].st.st_size > SMALL_FILE)
+		n += DISK_WRITERS;
 	if (n > p->n_jobs)
 		n = (unsigned)p->n_jobs;
 	_cleanup_free_ pthread_t *t = xcalloc(n, sizeof *t);

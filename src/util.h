@@ -87,6 +87,7 @@ static inline int negative_errno(void)
 
 /* Allocation failure is not something xrun can recover from usefully. */
 void *xmalloc(size_t n) _nonnull_return_;
+void *xmalloc_aligned(size_t align, size_t n) _nonnull_return_;
 void *xcalloc(size_t n, size_t m) _nonnull_return_;
 void *xrealloc(void *p, size_t n) _nonnull_return_;
 char *xstrdup(const char *s) _nonnull_return_;
