@@ -455,20 +455,81 @@ int fsync_dir(const char *dir)
 	return 0;
 }
 
+/* A fresh name for a temp file beside dir/name: pid plus random bits;
+ * O_EXCL or linkat's EEXIST catch the rest. */
+static char *temp_path(const char *dir, const char *name)
+{
+	unsigned char rnd[6];
+	if (getentropy(rnd, sizeof rnd) < 0)
+		return NULL;
+	_cleanup_free_ char *hex = hex_encode(rnd, sizeof rnd);
+	return xasprintf("%s/.%s.%ld.%s.tmp", dir, name, (long)getpid(), hex);
+}
+
+static int link_fd(int fd, const char *dst)
+{
+	char proc[64];
+	snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
+	if (linkat(AT_FDCWD, proc, AT_FDCWD, dst, AT_SYMLINK_FOLLOW) < 0)
+		return negative_errno();
+	return 0;
+}
+
+/* The file is written and made durable before it has a name (O_TMPFILE):
+ * its fsync then has no new directory entry to write, and a crash
+ * leaves no temp file behind. A first write takes its name in one step;
+ * a replacement gets a temp name, then is renamed over the old. 1 when
+ * the file system or a missing /proc rules it out: the caller uses a
+ * named temp file instead. */
+static int write_unnamed(const char *dir, const char *dst, const char *name,
+                         const void *p, size_t n, mode_t mode)
+{
+	_cleanup_close_ int fd =
+	        open(dir, O_TMPFILE | O_WRONLY | O_CLOEXEC, mode);
+	if (fd < 0)
+		return 1;
+	int r = write_all(fd, p, n);
+	if (r == 0 && fsync(fd) < 0)
+		r = negative_errno();
+	if (r < 0)
+		return r;
+	r = link_fd(fd, dst);
+	if (r != -EEXIST)
+		return r == 0 ? 0 : 1;
+	_cleanup_free_ char *tmp = NULL;
+	for (int tries = 0; tries < 16 && r == -EEXIST; tries++) {
+		free(tmp);
+		tmp = temp_path(dir, name);
+		if (!tmp)
+			return negative_errno();
+		r = link_fd(fd, tmp);
+	}
+	if (r < 0)
+		return 1;
+	if (rename(tmp, dst) < 0) {
+		r = negative_errno();
+		unlink(tmp);
+		return r;
+	}
+	return 0;
+}
+
 int write_file_atomic(const char *dir, const char *name, const void *p,
                       size_t n, mode_t mode, bool sync_dir)
 {
-	unsigned char rnd[6];
+	_cleanup_free_ char *dst = path_join(dir, name);
+	int r = write_unnamed(dir, dst, name, p, n, mode);
+	if (r == 0)
+		return sync_dir ? fsync_dir(dir) : 0;
+	if (r < 0)
+		return r;
 	int fd = -1;
 	_cleanup_free_ char *tmp = NULL;
-	/* Unique temp name: pid plus random bits; O_EXCL catches the rest. */
 	for (int tries = 0; tries < 16 && fd < 0; tries++) {
-		if (getentropy(rnd, sizeof rnd) < 0)
-			return negative_errno();
-		_cleanup_free_ char *hex = hex_encode(rnd, sizeof rnd);
 		free(tmp);
-		tmp = xasprintf("%s/.%s.%ld.%s.tmp", dir, name, (long)getpid(),
-		                hex);
+		tmp = temp_path(dir, name);
+		if (!tmp)
+			return negative_errno();
 		fd = open(tmp,
 		          O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
 		          mode);
@@ -477,12 +538,11 @@ int write_file_atomic(const char *dir, const char *name, const void *p,
 	}
 	if (fd < 0)
 		return -EEXIST;
-	int r = write_all(fd, p, n);
+	r = write_all(fd, p, n);
 	if (r == 0 && fsync(fd) < 0)
 		r = negative_errno();
 	if (close(fd) < 0 && r == 0)
 		r = negative_errno();
-	_cleanup_free_ char *dst = path_join(dir, name);
 	if (r == 0 && rename(tmp, dst) < 0)
 		r = negative_errno();
 	if (r < 0) {

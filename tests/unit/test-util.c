@@ -3,7 +3,10 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <seccomp.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 
 #include "util.h"
 
@@ -371,6 +374,58 @@ static void test_write_file_atomic(void)
 	rm_rf(dir);
 }
 
+/* A file system without O_TMPFILE (NFS, FAT) answers EOPNOTSUPP; a
+ * seccomp filter in a child gives the same answer here, and
+ * write_file_atomic() must fall back to a named temp file. The child
+ * exits with the number of the first check that failed. */
+static int no_tmpfile_child(const char *dir)
+{
+	scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
+	if (!ctx || prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 ||
+	    seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EOPNOTSUPP), SCMP_SYS(openat),
+	                     1,
+	                     SCMP_A2(SCMP_CMP_MASKED_EQ, O_TMPFILE,
+	                             O_TMPFILE)) < 0 ||
+	    seccomp_load(ctx) < 0)
+		return 1;
+	if (open(dir, O_TMPFILE | O_WRONLY, 0600) >= 0 || errno != EOPNOTSUPP)
+		return 2;
+	if (write_file_atomic(dir, "g.txt", "one", 3, 0644, true) < 0)
+		return 3;
+	if (write_file_atomic(dir, "g.txt", "two!", 4, 0600, false) < 0)
+		return 4;
+	_cleanup_free_ char *path = path_join(dir, "g.txt");
+	_cleanup_free_ char *got = NULL;
+	size_t n = 0;
+	struct stat st;
+	if (read_full_file(path, 1 << 20, &got, &n) < 0 || n != 4 ||
+	    memcmp(got, "two!", 4) != 0)
+		return 5;
+	if (stat(path, &st) < 0 || (st.st_mode & 07777) != 0600)
+		return 6;
+	if (count_entries(dir) != 1)
+		return 7;
+	return 0;
+}
+
+static void test_write_file_atomic_no_tmpfile(void)
+{
+	_cleanup_free_ char *dir = make_tmpdir();
+	mode_t old = umask(022);
+	pid_t pid = fork();
+	if (pid == 0)
+		_exit(no_tmpfile_child(dir));
+	int st = -1;
+	waitpid(pid, &st, 0);
+	ok(WIFEXITED(st) && WEXITSTATUS(st) != 1,
+	   "a filter refusing O_TMPFILE could be installed");
+	is_int(WIFEXITED(st) ? WEXITSTATUS(st) : -1, 0,
+	       "write_file_atomic without O_TMPFILE: named temp file, "
+	       "replaced, no junk left (0 = every check passed)");
+	umask(old);
+	rm_rf(dir);
+}
+
 static void test_mkdir_p(void)
 {
 	_cleanup_free_ char *dir = make_tmpdir();
@@ -527,6 +582,7 @@ int main(void)
 	test_path_join();
 	test_strv();
 	test_write_file_atomic();
+	test_write_file_atomic_no_tmpfile();
 	test_mkdir_p();
 	test_read_full_file();
 	test_strings();
