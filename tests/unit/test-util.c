@@ -382,10 +382,9 @@ static int no_tmpfile_child(const char *dir)
 {
 	scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
 	if (!ctx || prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 ||
-	    seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EOPNOTSUPP), SCMP_SYS(openat),
-	                     1,
-	                     SCMP_A2(SCMP_CMP_MASKED_EQ, O_TMPFILE,
-	                             O_TMPFILE)) < 0 ||
+	    seccomp_rule_add(
+	            ctx, SCMP_ACT_ERRNO(EOPNOTSUPP), SCMP_SYS(openat), 1,
+	            SCMP_A2(SCMP_CMP_MASKED_EQ, O_TMPFILE, O_TMPFILE)) < 0 ||
 	    seccomp_load(ctx) < 0)
 		return 1;
 	if (open(dir, O_TMPFILE | O_WRONLY, 0600) >= 0 || errno != EOPNOTSUPP)
