@@ -11,6 +11,7 @@
 #include "format.h"
 #include "pin.h"
 #include "refs.h"
+#include "statcache.h"
 #include "util.h"
 
 #define GC_GRACE_S 3600.0
@@ -191,6 +192,20 @@ int cmd_gc(int argc, char **argv, Context *ctx)
 	Store *s = ctx->store;
 	int64_t start = now_ns();
 	int64_t cutoff = start - (int64_t)(grace * 1e9);
+	/* First a new gc token: pins take an object noted under the old one
+	 * as stored without looking (statcache.h). Then the check for runs
+	 * being set up, which covers a pin that read the old token. */
+	if (!dry_run) {
+		int r = stat_cache_new_gc_token(s->cache);
+		if (r < 0) {
+			log_error_errno(
+			        r,
+			        "cannot write '%s/gc-token': %m; nothing "
+			        "was deleted",
+			        s->cache);
+			return 2;
+		}
+	}
 	_cleanup_free_ char *busy = run_being_set_up(s, cutoff);
 	if (busy) {
 		log_error("a run is being set up in '%s' and has no record "

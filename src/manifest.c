@@ -59,6 +59,9 @@ const ManifestEntry *manifest_find(const Manifest *m, const char *path)
 /* Sorted, unique, and every parent a directory listed before it. */
 static int check_sorted(const Manifest *m, size_t *ret_bad)
 {
+	/* The last parent found: siblings, most of a tree, need no search. */
+	const char *known = NULL;
+	size_t known_len = 0;
 	for (size_t i = 0; i < m->n; i++) {
 		const ManifestEntry *e = &m->entries[i];
 		if (i > 0) {
@@ -71,21 +74,34 @@ static int check_sorted(const Manifest *m, size_t *ret_bad)
 		const char *slash = strrchr(e->path, '/');
 		if (!slash)
 			continue;
-		_cleanup_free_ char *parent =
-		        xstrndup(e->path, (size_t)(slash - e->path));
+		size_t len = (size_t)(slash - e->path);
+		if (known && len == known_len &&
+		    memcmp(known, e->path, len) == 0)
+			continue;
+		_cleanup_free_ char *parent = xstrndup(e->path, len);
 		const ManifestEntry *p = manifest_find(m, parent);
 		if (!p || p->kind != ENTRY_DIR) {
 			*ret_bad = i;
 			return -EINVAL;
 		}
+		known = e->path;
+		known_len = len;
 	}
 	return 0;
+}
+
+static bool is_sorted(const Manifest *m)
+{
+	for (size_t i = 1; i < m->n; i++)
+		if (strcmp(m->entries[i - 1].path, m->entries[i].path) >= 0)
+			return false;
+	return true;
 }
 
 int manifest_sort(Manifest *m)
 {
 	size_t bad;
-	if (m->n > 1)
+	if (!is_sorted(m))
 		qsort(m->entries, m->n, sizeof *m->entries, cmp_entry);
 	return check_sorted(m, &bad);
 }
@@ -156,20 +172,46 @@ static void buf_escaped(Buf *b, const char *s)
 	b->p[b->len] = 0;
 }
 
+/* Decimal digits of v at the end of buf[21]; returns where they start. */
+static char *format_u64(uint64_t v, char *end)
+{
+	char *p = end;
+	do
+		*--p = (char)('0' + v % 10);
+	while (v /= 10);
+	return p;
+}
+
 int manifest_format(const Manifest *m, char **ret, size_t *ret_len)
 {
 	Buf b = {0};
 	buf_add(&b, MANIFEST_HEADER, strlen(MANIFEST_HEADER));
 	for (size_t i = 0; i < m->n; i++) {
 		const ManifestEntry *e = &m->entries[i];
-		char head[64 + DIGEST_STR_LEN];
-		char digest[DIGEST_STR_LEN + 1] = "-";
-		if (e->kind == ENTRY_FILE)
+		/* kind TAB mode (4 octal digits) TAB size TAB digest-or-"-"
+		 * TAB path [TAB target] */
+		char head[8 + 21 + DIGEST_STR_LEN + 2];
+		char *w = head;
+		unsigned mode = (unsigned)(e->mode & 07777);
+		*w++ = (char)e->kind;
+		*w++ = '\t';
+		for (int shift = 9; shift >= 0; shift -= 3)
+			*w++ = (char)('0' + ((mode >> shift) & 7));
+		*w++ = '\t';
+		char num[21];
+		char *d = format_u64(e->size, num + sizeof num);
+		memcpy(w, d, (size_t)(num + sizeof num - d));
+		w += num + sizeof num - d;
+		*w++ = '\t';
+		if (e->kind == ENTRY_FILE) {
+			char digest[DIGEST_STR_LEN + 1];
 			digest_format(e->digest, digest);
-		int n = snprintf(head, sizeof head,
-		                 "%c\t%04o\t%" PRIu64 "\t%s\t", (char)e->kind,
-		                 (unsigned)(e->mode & 07777), e->size, digest);
-		buf_add(&b, head, (size_t)n);
+			memcpy(w, digest, DIGEST_STR_LEN);
+			w += DIGEST_STR_LEN;
+		} else
+			*w++ = '-';
+		*w++ = '\t';
+		buf_add(&b, head, (size_t)(w - head));
 		buf_escaped(&b, e->path);
 		if (e->kind == ENTRY_LINK) {
 			buf_add(&b, "\t", 1);

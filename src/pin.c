@@ -231,7 +231,61 @@ static bool link_stays_inside(const char *rel, const char *target)
 
 /* One entry at rel (dirfd/name): record it, or fail naming it. */
 static int walk_entry(Walk *w, int dirfd, const char *name, const char *rel,
-                      const struct stat *st);
+                      const struct stat *st, bool contents);
+
+/* One step of a directory's walk, in the order its key sorts: an entry
+ * is listed at its name, and a directory's contents follow at name
+ * plus "/", so that the walk lists the tree in the manifest's order
+ * (bytewise by path: "a", "a-b", "a/c") and nothing is sorted again. */
+typedef struct Step {
+	char *key;   /* name, or name + "/" for the contents */
+	bool inside; /* the directory's contents, not its entry */
+	struct stat st;
+} Step;
+
+static int cmp_step(const void *a, const void *b)
+{
+	return strcmp(((const Step *)a)->key, ((const Step *)b)->key);
+}
+
+static void steps_free(Step *steps, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(steps[i].key);
+	free(steps);
+}
+
+static void add_step(Step **steps, size_t *n, size_t *cap, char *key,
+                     bool inside, const struct stat *st)
+{
+	if (*n == *cap) {
+		*cap = *cap ? *cap * 2 : 64;
+		*steps = xrealloc(*steps, *cap * sizeof **steps);
+	}
+	(*steps)[(*n)++] = (Step){.key = key, .inside = inside, .st = *st};
+}
+
+static int walk_dir(Walk *w, int dirfd, const char *name, const char *rel);
+
+static int walk_steps(Walk *w, int dfd, const char *rel, Step *steps, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		Step *st = &steps[i];
+		if (st->inside)
+			st->key[strlen(st->key) - 1] = 0; /* the name again */
+		_cleanup_free_ char *sub =
+		        rel[0] ? xasprintf("%s/%s", rel, st->key)
+		               : xstrdup(st->key);
+		int r = st->inside ? (walk_dir(w, dfd, st->key, sub) < 0
+		                              ? w->p->err
+		                              : 0)
+		                   : walk_entry(w, dfd, st->key, sub, &st->st,
+		                                false);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
 
 static int walk_dir(Walk *w, int dirfd, const char *name, const char *rel)
 {
@@ -252,6 +306,8 @@ static int walk_dir(Walk *w, int dirfd, const char *name, const char *rel)
 	int dfd = fd;
 	struct dirent *de;
 	int r = 0;
+	Step *steps = NULL;
+	size_t n = 0, cap = 0;
 	errno = 0;
 	while ((de = readdir(d))) {
 		if (streq(de->d_name, ".") || streq(de->d_name, ".."))
@@ -261,22 +317,28 @@ static int walk_dir(Walk *w, int dirfd, const char *name, const char *rel)
 		if (w->opt->skip_dot_git && (streq(de->d_name, ".git") ||
 		                             streq(de->d_name, STORE_DIRNAME)))
 			continue;
-		_cleanup_free_ char *sub =
-		        rel[0] ? xasprintf("%s/%s", rel, de->d_name)
-		               : xstrdup(de->d_name);
 		struct stat st;
 		if (fstatat(dfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
-			if (errno == ENOENT)
+			if (errno == ENOENT) {
+				errno = 0;
 				continue; /* gone meanwhile */
+			}
 			r = negative_errno();
+			_cleanup_free_ char *sub =
+			        rel[0] ? xasprintf("%s/%s", rel, de->d_name)
+			               : xstrdup(de->d_name);
 			_cleanup_free_ char *path = entry_path(p, w->root, sub);
 			set_error(p, r, "cannot read '%s': %s", path,
 			          strerror(-r));
 			break;
 		}
-		r = walk_entry(w, dfd, de->d_name, sub, &st);
-		if (r < 0)
-			break;
+		add_step(&steps, &n, &cap, xstrdup(de->d_name), false, &st);
+		/* An excluded directory is a hole: its entry alone, which
+		 * walk_entry() drops. */
+		if (S_ISDIR(st.st_mode) && !excluded(w, &st))
+			add_step(&steps, &n, &cap, xasprintf("%s/", de->d_name),
+			         true, &st);
+		errno = 0;
 	}
 	if (r == 0 && errno && !de) {
 		r = negative_errno();
@@ -284,6 +346,11 @@ static int walk_dir(Walk *w, int dirfd, const char *name, const char *rel)
 		set_error(p, r, "cannot read directory '%s': %s", path,
 		          strerror(-r));
 	}
+	if (r == 0) {
+		qsort(steps, n, sizeof *steps, cmp_step);
+		r = walk_steps(w, dfd, rel, steps, n);
+	}
+	steps_free(steps, n);
 	closedir(d);
 	return r;
 }
@@ -296,8 +363,10 @@ static int check_limit(Walk *w)
 	return 0;
 }
 
+/* contents: walk a directory's contents now (else walk_dir() has a step
+ * for them). */
 static int walk_entry(Walk *w, int dirfd, const char *name, const char *rel,
-                      const struct stat *st)
+                      const struct stat *st, bool contents)
 {
 	Pinner *p = w->p;
 	PinRoot *root = &p->roots[w->root];
@@ -306,7 +375,9 @@ static int walk_entry(Walk *w, int dirfd, const char *name, const char *rel,
 	if (S_ISDIR(st->st_mode)) {
 		manifest_add(root->manifest, ENTRY_DIR, rel, st->st_mode, 0,
 		             NULL);
-		return walk_dir(w, dirfd, name, rel) < 0 ? p->err : 0;
+		if (contents)
+			return walk_dir(w, dirfd, name, rel) < 0 ? p->err : 0;
+		return 0;
 	}
 	if (S_ISLNK(st->st_mode)) {
 		char buf[4097];
@@ -412,7 +483,7 @@ static int walk_list(Walk *w, int topfd)
 				continue;
 		}
 		/* A submodule is listed as its directory: walk it. */
-		int r = walk_entry(w, slash ? pfd : topfd, name, *f, &st);
+		int r = walk_entry(w, slash ? pfd : topfd, name, *f, &st, true);
 		if (r < 0)
 			return r;
 		if (S_ISDIR(st.st_mode))
@@ -669,11 +740,14 @@ static int do_job(Pinner *p, const Job *j, char *buf)
 	        p->root_prefix[j->root] ? p->root_prefix[j->root] : e->path;
 	unsigned char md[SHA256_LEN];
 	int r;
-	if (stat_cache_lookup(p->cache, &j->st, md)) {
-		r = store_object_exists(p->store, md);
+	bool stored;
+	if (stat_cache_lookup(p->cache, &j->st, md, &stored)) {
+		r = stored ? 1 : store_object_exists(p->store, md);
 		if (r < 0)
 			return job_fail(p, j, FAIL_STORE, r);
 		if (r > 0) {
+			if (!stored)
+				stat_cache_seen(p->cache, &j->st);
 			memcpy(e->digest, md, SHA256_LEN);
 			count(p, (uint64_t)j->st.st_size, 1);
 			return 0;
@@ -803,6 +877,26 @@ static int cmp_job_size(const void *a, const void *b)
 	return x < y ? 1 : x > y ? -1 : 0;
 }
 
+/* The large files first, largest first; the small ones after, as the
+ * walk met them (sorting 20,000 of them costs more than it saves). */
+static void order_jobs(Pinner *p)
+{
+	size_t n_large = 0;
+	for (size_t i = 0; i < p->n_jobs; i++)
+		n_large += p->jobs[i].st.st_size > SMALL_FILE;
+	if (n_large == 0)
+		return;
+	Job *sorted = xmalloc(p->n_jobs * sizeof *sorted);
+	size_t large = 0, small = n_large;
+	for (size_t i = 0; i < p->n_jobs; i++)
+		sorted[p->jobs[i].st.st_size > SMALL_FILE ? large++ : small++] =
+		        p->jobs[i];
+	qsort(sorted, n_large, sizeof *sorted, cmp_job_size);
+	free(p->jobs);
+	p->jobs = sorted;
+	p->cap_jobs = p->n_jobs;
+}
+
 static void progress_now(Pinner *p, PinProgressFn fn, void *data, int64_t start,
                          bool finished)
 {
@@ -821,7 +915,7 @@ static int run_pool(Pinner *p, PinProgressFn fn, void *data)
 {
 	if (p->n_jobs == 0)
 		return 0;
-	qsort(p->jobs, p->n_jobs, sizeof *p->jobs, cmp_job_size);
+	order_jobs(p);
 	/* A thread per core hashes; with large files, a few more keep
 	 * writes queued at the disk while those hash. */
 	unsigned n = cpu_count();

@@ -16,15 +16,21 @@
  * when many different programs are run. */
 #define STAT_CACHE_MAX 4096
 
-#define PIN_TABLE_FILE "pin-v1.bin"
-#define PIN_TABLE_MAGIC "xrunpin1"
-/* 72 bytes an entry: 10 million files is a 720 MB table. */
+#define PIN_TABLE_FILE "pin-v2.bin"
+#define PIN_TABLE_MAGIC "xrunpin2"
+/* 80 bytes an entry: 10 million files is an 800 MB table. */
 #define PIN_TABLE_MAX (10u * 1000 * 1000)
+/* Written by xrun gc, anew, before it deletes any object. */
+#define GC_TOKEN_FILE "gc-token"
 
 typedef struct PinKey {
 	uint64_t dev, ino, size;
 	int64_t mtime_ns, ctime_ns;
 	unsigned char md[SHA256_LEN];
+	/* The gc token under which the object was last seen in the store:
+	 * while it is still the store's, no gc has run since, and the
+	 * object is there without a stat of it. 0: not known. */
+	uint64_t seen;
 } PinKey;
 
 struct StatCache {
@@ -38,6 +44,7 @@ struct StatCache {
 	unsigned char *used;
 	size_t n_slots, n_used;
 	bool pin_loaded, pin_dirty;
+	uint64_t token; /* the store's gc token when the table was loaded */
 };
 
 StatCache *stat_cache_new(const char *cache_dir)
@@ -201,6 +208,40 @@ static void pin_insert(StatCache *c, const PinKey *k)
 	c->slots[i] = *k;
 }
 
+static int write_gc_token(const char *cache_dir, bool sync_dir)
+{
+	uint64_t v = 0;
+	while (v == 0 || v == UINT64_MAX)
+		if (getentropy(&v, sizeof v) < 0)
+			return negative_errno();
+	char text[32];
+	int n = snprintf(text, sizeof text, "%016" PRIx64 "\n", v);
+	return write_file_atomic(cache_dir, GC_TOKEN_FILE, text, (size_t)n,
+	                         0644, sync_dir);
+}
+
+/* The store's gc token; a store without one (no gc yet) gets one, with
+ * no need for it to be durable: a token lost is a new one, and notes
+ * under the old are void. 0 (nothing is known) when it cannot be had. */
+static uint64_t read_gc_token(const char *cache_dir)
+{
+	_cleanup_free_ char *path = path_join(cache_dir, GC_TOKEN_FILE);
+	for (int tries = 0; tries < 2; tries++) {
+		_cleanup_free_ char *text = NULL;
+		int r = read_one_line(path, &text);
+		if (r == -ENOENT && tries == 0 &&
+		    write_gc_token(cache_dir, false) == 0)
+			continue;
+		if (r < 0)
+			return 0;
+		char *end;
+		errno = 0;
+		unsigned long long v = strtoull(text, &end, 16);
+		return errno || *end || !*text ? 0 : (uint64_t)v;
+	}
+	return 0;
+}
+
 static void pin_load(StatCache *c)
 {
 	if (c->pin_loaded)
@@ -209,6 +250,9 @@ static void pin_load(StatCache *c)
 	pin_grow(c);
 	if (!c->dir)
 		return;
+	/* Read before the table, and (by the callers) after the run
+	 * directory exists: see stat_cache_new_gc_token(). */
+	c->token = read_gc_token(c->dir);
 	_cleanup_free_ char *p = path_join(c->dir, PIN_TABLE_FILE);
 	_cleanup_close_ int fd =
 	        open(p, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
@@ -232,8 +276,9 @@ static void pin_load(StatCache *c)
 }
 
 bool stat_cache_lookup(StatCache *c, const struct stat *st,
-                       unsigned char ret_md[SHA256_LEN])
+                       unsigned char ret_md[SHA256_LEN], bool *ret_stored)
 {
+	*ret_stored = false;
 	if (!c || !c->dir)
 		return false;
 	pthread_mutex_lock(&c->lock);
@@ -244,10 +289,33 @@ bool stat_cache_lookup(StatCache *c, const struct stat *st,
 	bool hit = k && k->size == (uint64_t)st->st_size &&
 	           k->mtime_ns == ts_ns(st->st_mtim) &&
 	           k->ctime_ns == ts_ns(st->st_ctim);
-	if (hit)
+	if (hit) {
 		memcpy(ret_md, k->md, SHA256_LEN);
+		*ret_stored = k->seen != 0 && k->seen == c->token;
+	}
 	pthread_mutex_unlock(&c->lock);
 	return hit;
+}
+
+void stat_cache_seen(StatCache *c, const struct stat *st)
+{
+	if (!c || !c->dir)
+		return;
+	pthread_mutex_lock(&c->lock);
+	pin_load(c);
+	size_t i;
+	PinKey *k = pin_slot(c, (uint64_t)st->st_dev, (uint64_t)st->st_ino, &i);
+	if (k && c->token && k->seen != c->token) {
+		k->seen = c->token;
+		c->pin_dirty = true;
+	}
+	pthread_mutex_unlock(&c->lock);
+}
+
+int stat_cache_new_gc_token(const char *cache_dir)
+{
+	int r = mkdir_p(cache_dir, 0755);
+	return r < 0 ? r : write_gc_token(cache_dir, true);
 }
 
 void stat_cache_remember(StatCache *c, const struct stat *before,
@@ -316,8 +384,12 @@ static int pin_save(StatCache *c)
 			off += sizeof(PinKey);
 		}
 	int r = save_file(c->dir, PIN_TABLE_FILE, buf, len);
-	if (r == 0)
+	if (r == 0) {
 		c->pin_dirty = false;
+		/* the table of xrun before the gc token, replaced by this */
+		_cleanup_free_ char *old = path_join(c->dir, "pin-v1.bin");
+		(void)unlink(old);
+	}
 	return r;
 }
 

@@ -35,10 +35,23 @@ int stat_cache_save(StatCache *c);
  * of fixed records in the cache directory, loaded on first use. Both
  * calls are safe from many threads. */
 bool stat_cache_lookup(StatCache *c, const struct stat *st,
-                       unsigned char ret_md[SHA256_LEN]);
+                       unsigned char ret_md[SHA256_LEN], bool *ret_stored);
 /* Remember st's digest: only when the file was stable while it was read
  * (before and after are its stat before and after reading) and its
  * ctime is more than two seconds old, as for stat_cache_hash(). */
 void stat_cache_remember(StatCache *c, const struct stat *before,
                          const struct stat *after,
                          const unsigned char md[SHA256_LEN]);
+
+/* Whether a hit's object is in the store, without a stat of it: the
+ * table notes, per entry, the gc token under which its object was last
+ * seen there (*ret_stored of stat_cache_lookup: the token is still the
+ * store's). stat_cache_seen() notes it for st's entry, once the object
+ * was found. Objects leave a store only through xrun gc, which calls
+ * stat_cache_new_gc_token() before it deletes any: every note is void
+ * from then on. The token is read when the table is loaded; a pin
+ * loads it after its run directory exists, and gc refuses to run
+ * while a young run directory has no record, so a pin that read the old
+ * token never meets a gc deleting under it. */
+void stat_cache_seen(StatCache *c, const struct stat *st);
+int stat_cache_new_gc_token(const char *cache_dir);
