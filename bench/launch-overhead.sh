@@ -24,6 +24,7 @@ trap 'rm -rf "$dir"' EXIT
 # run) holds nothing but the store, not the floor's files.
 mkdir "$dir/work"
 cd "$dir/work"
+sh "$here/settle.sh" "$dir" # see there
 "$XRUN" -q run --no-sandbox -- /bin/true # create the store, warm the caches
 # The floor: spawn + two durable record writes and nothing else.
 cc -O2 -o "$dir/floor" "$here/floor.c"

@@ -6,6 +6,7 @@
 #
 #   bench/replay-overhead.sh [XRUN] [RUNS_LONG] [RUNS_SHORT]
 set -eu
+here=$(cd "$(dirname "$0")" && pwd)
 XRUN=${1:-./xrun}
 RUNS_LONG=${2:-3}
 RUNS_SHORT=${3:-100}
@@ -19,6 +20,7 @@ dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
 mkdir "$dir/work"
 cd "$dir/work"
+sh "$here/settle.sh" "$dir" # see there
 # About 10 s of hashing on one core (calibrated here once); the digest is
 # the output, so a replay verifies it.
 cat >work.py <<'EOF'

@@ -9,6 +9,7 @@
 # runs as the user xrun-test (created when missing, as the tests do) and
 # is skipped when this script is not run as root.
 set -eu
+here=$(cd "$(dirname "$0")" && pwd)
 XRUN=${1:-./xrun}
 RUNS=${2:-200}
 case $XRUN in /*) ;; *) XRUN=$(pwd)/$XRUN ;; esac
@@ -21,6 +22,7 @@ done
 dir=$(mktemp -d)
 chmod 755 "$dir"
 trap 'rm -rf "$dir"' EXIT
+sh "$here/settle.sh" "$dir" # see there
 BWRAP="bwrap --unshare-all --die-with-parent --ro-bind / / --proc /proc --dev /dev --tmpfs /tmp /bin/true"
 
 echo "== machine: $(uname -srm), $(nproc) CPUs, $(sed -n 's/^model name[^:]*: //p' /proc/cpuinfo | head -n 1)"
