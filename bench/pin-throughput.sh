@@ -23,6 +23,7 @@
 # just before a pin make its creates ten times slower. That is the
 # benchmark's own doing, not the pin's.
 set -eu
+here=$(cd "$(dirname "$0")" && pwd)
 XRUN=${1:-./xrun}
 case $XRUN in /*) ;; *) XRUN=$(pwd)/$XRUN ;; esac
 BASE=${2:-$(pwd)}
@@ -57,6 +58,7 @@ sync
 # The stat cache trusts no file changed in the last two seconds (racy
 # timestamps); and the disk settles after the writes.
 sleep 5
+sh "$here/settle.sh" "$dir" # see there
 
 for set in large small; do
 	data=$dir/$set
