@@ -347,7 +347,8 @@ static int walk_dir(Walk *w, int dirfd, const char *name, const char *rel)
 		          strerror(-r));
 	}
 	if (r == 0) {
-		qsort(steps, n, sizeof *steps, cmp_step);
+		if (n > 1)
+			qsort(steps, n, sizeof *steps, cmp_step);
 		r = walk_steps(w, dfd, rel, steps, n);
 	}
 	steps_free(steps, n);
