@@ -178,7 +178,8 @@ typedef struct Walk {
 	dev_t *ex_dev;
 	ino_t *ex_ino;
 	size_t n_ex;
-	json_t *dirs; /* git mode: directories already listed */
+	json_t *dirs;          /* git mode: directories already listed */
+	struct StatPool *pool; /* made at the first large directory */
 } Walk;
 
 static void add_hole(PinRoot *r, const char *rel, bool is_dir)
@@ -287,6 +288,141 @@ static int walk_steps(Walk *w, int dfd, const char *rel, Step *steps, size_t n)
 	return 0;
 }
 
+/* The stat calls of a large directory are shared out among a few
+ * threads: on an unchanged tree they are most of a re-pin's time. The
+ * threads are started at the first directory of STAT_PARALLEL_MIN
+ * entries (a small workspace never starts one) and wait for the next
+ * directory between batches; they only call fstatat. */
+#define STAT_PARALLEL_MIN 64
+static unsigned cpu_count(void);
+#define STAT_GRAB 16
+
+typedef struct StatPool {
+	pthread_t *threads;
+	unsigned n_threads;
+	pthread_mutex_t lock;
+	pthread_cond_t work, done;
+	uint64_t gen; /* the batch's number; 0: none yet */
+	bool quit;
+	unsigned busy; /* threads still on the batch */
+	/* the batch */
+	int dfd;
+	char **names;
+	struct stat *sts;
+	int *errs;
+	size_t n, next;
+} StatPool;
+
+static void stat_some(StatPool *sp)
+{
+	for (;;) {
+		size_t i = __atomic_fetch_add(&sp->next, STAT_GRAB,
+		                              __ATOMIC_RELAXED);
+		if (i >= sp->n)
+			return;
+		size_t end = i + STAT_GRAB < sp->n ? i + STAT_GRAB : sp->n;
+		for (; i < end; i++)
+			sp->errs[i] =
+			        fstatat(sp->dfd, sp->names[i], &sp->sts[i],
+			                AT_SYMLINK_NOFOLLOW) < 0
+			                ? errno
+			                : 0;
+	}
+}
+
+static void *stat_thread(void *arg)
+{
+	StatPool *sp = arg;
+	uint64_t seen = 0;
+	pthread_mutex_lock(&sp->lock);
+	for (;;) {
+		while (!sp->quit && sp->gen == seen)
+			pthread_cond_wait(&sp->work, &sp->lock);
+		if (sp->quit)
+			break;
+		seen = sp->gen;
+		pthread_mutex_unlock(&sp->lock);
+		stat_some(sp);
+		pthread_mutex_lock(&sp->lock);
+		if (--sp->busy == 0)
+			pthread_cond_signal(&sp->done);
+	}
+	pthread_mutex_unlock(&sp->lock);
+	return NULL;
+}
+
+static StatPool *stat_pool_new(void)
+{
+	unsigned n = cpu_count();
+	if (n < 2)
+		return NULL;
+	StatPool *sp = xcalloc(1, sizeof *sp);
+	pthread_mutex_init(&sp->lock, NULL);
+	pthread_cond_init(&sp->work, NULL);
+	pthread_cond_init(&sp->done, NULL);
+	sp->threads = xcalloc(n - 1, sizeof *sp->threads);
+	sigset_t all, old;
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	for (unsigned i = 0; i < n - 1; i++) {
+		if (pthread_create(&sp->threads[i], NULL, stat_thread, sp) != 0)
+			break;
+		sp->n_threads++;
+	}
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	return sp;
+}
+
+static void stat_pool_free(StatPool *sp)
+{
+	if (!sp)
+		return;
+	pthread_mutex_lock(&sp->lock);
+	sp->quit = true;
+	pthread_cond_broadcast(&sp->work);
+	pthread_mutex_unlock(&sp->lock);
+	for (unsigned i = 0; i < sp->n_threads; i++)
+		pthread_join(sp->threads[i], NULL);
+	pthread_cond_destroy(&sp->work);
+	pthread_cond_destroy(&sp->done);
+	pthread_mutex_destroy(&sp->lock);
+	free(sp->threads);
+	free(sp);
+}
+
+/* fstatat each name in dfd: sts[i], or errs[i] the errno. */
+static void stat_names(Walk *w, int dfd, char **names, size_t n,
+                       struct stat *sts, int *errs)
+{
+	if (n >= STAT_PARALLEL_MIN && !w->pool)
+		w->pool = stat_pool_new();
+	StatPool *sp = w->pool;
+	if (n < STAT_PARALLEL_MIN || !sp || sp->n_threads == 0) {
+		for (size_t i = 0; i < n; i++)
+			errs[i] = fstatat(dfd, names[i], &sts[i],
+			                  AT_SYMLINK_NOFOLLOW) < 0
+			                  ? errno
+			                  : 0;
+		return;
+	}
+	pthread_mutex_lock(&sp->lock);
+	sp->dfd = dfd;
+	sp->names = names;
+	sp->sts = sts;
+	sp->errs = errs;
+	sp->n = n;
+	sp->next = 0;
+	sp->busy = sp->n_threads;
+	sp->gen++;
+	pthread_cond_broadcast(&sp->work);
+	pthread_mutex_unlock(&sp->lock);
+	stat_some(sp);
+	pthread_mutex_lock(&sp->lock);
+	while (sp->busy > 0)
+		pthread_cond_wait(&sp->done, &sp->lock);
+	pthread_mutex_unlock(&sp->lock);
+}
+
 static int walk_dir(Walk *w, int dirfd, const char *name, const char *rel)
 {
 	Pinner *p = w->p;
@@ -306,8 +442,8 @@ static int walk_dir(Walk *w, int dirfd, const char *name, const char *rel)
 	int dfd = fd;
 	struct dirent *de;
 	int r = 0;
-	Step *steps = NULL;
-	size_t n = 0, cap = 0;
+	_cleanup_strv_free_ char **names = NULL;
+	size_t n_names = 0, cap_names = 0;
 	errno = 0;
 	while ((de = readdir(d))) {
 		if (streq(de->d_name, ".") || streq(de->d_name, ".."))
@@ -317,34 +453,50 @@ static int walk_dir(Walk *w, int dirfd, const char *name, const char *rel)
 		if (w->opt->skip_dot_git && (streq(de->d_name, ".git") ||
 		                             streq(de->d_name, STORE_DIRNAME)))
 			continue;
-		struct stat st;
-		if (fstatat(dfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
-			if (errno == ENOENT) {
-				errno = 0;
-				continue; /* gone meanwhile */
-			}
-			r = negative_errno();
-			_cleanup_free_ char *sub =
-			        rel[0] ? xasprintf("%s/%s", rel, de->d_name)
-			               : xstrdup(de->d_name);
-			_cleanup_free_ char *path = entry_path(p, w->root, sub);
-			set_error(p, r, "cannot read '%s': %s", path,
-			          strerror(-r));
-			break;
+		if (n_names + 1 >= cap_names) {
+			cap_names = cap_names ? cap_names * 2 : 64;
+			names = xrealloc(names, cap_names * sizeof *names);
 		}
-		add_step(&steps, &n, &cap, xstrdup(de->d_name), false, &st);
-		/* An excluded directory is a hole: its entry alone, which
-		 * walk_entry() drops. */
-		if (S_ISDIR(st.st_mode) && !excluded(w, &st))
-			add_step(&steps, &n, &cap, xasprintf("%s/", de->d_name),
-			         true, &st);
-		errno = 0;
+		names[n_names++] = xstrdup(de->d_name);
+		names[n_names] = NULL;
 	}
-	if (r == 0 && errno && !de) {
+	if (errno && !de) {
 		r = negative_errno();
 		_cleanup_free_ char *path = entry_path(p, w->root, rel);
 		set_error(p, r, "cannot read directory '%s': %s", path,
 		          strerror(-r));
+	}
+	Step *steps = NULL;
+	size_t n = 0, cap = 0;
+	if (r == 0 && n_names > 0) {
+		_cleanup_free_ struct stat *sts =
+		        xmalloc(n_names * sizeof *sts);
+		_cleanup_free_ int *errs = xmalloc(n_names * sizeof *errs);
+		stat_names(w, dfd, names, n_names, sts, errs);
+		for (size_t i = 0; i < n_names; i++) {
+			if (errs[i] == ENOENT)
+				continue; /* gone meanwhile */
+			if (errs[i]) {
+				r = -errs[i];
+				_cleanup_free_ char *sub =
+				        rel[0] ? xasprintf("%s/%s", rel,
+				                           names[i])
+				               : xstrdup(names[i]);
+				_cleanup_free_ char *path =
+				        entry_path(p, w->root, sub);
+				set_error(p, r, "cannot read '%s': %s", path,
+				          strerror(-r));
+				break;
+			}
+			add_step(&steps, &n, &cap, xstrdup(names[i]), false,
+			         &sts[i]);
+			/* An excluded directory is a hole: its entry alone,
+			 * which walk_entry() drops. */
+			if (S_ISDIR(sts[i].st_mode) && !excluded(w, &sts[i]))
+				add_step(&steps, &n, &cap,
+				         xasprintf("%s/", names[i]), true,
+				         &sts[i]);
+		}
 	}
 	if (r == 0) {
 		if (n > 1)
@@ -453,28 +605,41 @@ static bool walk_parents(Walk *w, int topfd, const char *rel)
 
 static int walk_list(Walk *w, int topfd)
 {
-	for (char *const *f = w->opt->only; *f; f++) {
-		if (!manifest_path_valid(*f))
+	/* The files' stat calls first, shared out like a directory's. */
+	size_t n = 0;
+	for (char *const *f = w->opt->only; *f; f++)
+		n++;
+	_cleanup_free_ char **valid = xcalloc(n + 1, sizeof *valid);
+	size_t n_valid = 0;
+	for (char *const *f = w->opt->only; *f; f++)
+		if (manifest_path_valid(*f))
+			valid[n_valid++] = *f;
+	_cleanup_free_ struct stat *sts = xcalloc(n_valid + 1, sizeof *sts);
+	_cleanup_free_ int *errs = xcalloc(n_valid + 1, sizeof *errs);
+	stat_names(w, topfd, valid, n_valid, sts, errs);
+	for (size_t i = 0; i < n_valid; i++) {
+		const char *f = valid[i];
+		if (!walk_parents(w, topfd, f))
 			continue;
-		if (!walk_parents(w, topfd, *f))
-			continue;
-		if (manifest_find(w->p->roots[w->root].manifest, *f))
+		if (manifest_find(w->p->roots[w->root].manifest, f))
 			continue; /* a directory listed by a deeper path */
-		struct stat st;
-		if (fstatat(topfd, *f, &st, AT_SYMLINK_NOFOLLOW) < 0) {
-			if (errno == ENOENT)
-				continue; /* deleted, still in the index */
-			int r = negative_errno();
+		if (errs[i] == ENOENT)
+			continue; /* deleted, still in the index */
+		if (errs[i]) {
+			int r = -errs[i];
 			_cleanup_free_ char *path =
-			        entry_path(w->p, w->root, *f);
+			        entry_path(w->p, w->root, f);
 			return set_error(w->p, r, "cannot read '%s': %s", path,
 			                 strerror(-r));
 		}
-		_cleanup_free_ char *dir = xstrdup(*f);
+		const struct stat *st = &sts[i];
+		_cleanup_free_ char *dir = xstrdup(f);
 		char *slash = strrchr(dir, '/');
-		const char *name = *f;
+		const char *name = f;
 		_cleanup_close_ int pfd = -1;
-		if (slash) {
+		/* The parent is opened for what is read through it: a
+		 * link's target, a directory's contents. */
+		if (slash && (S_ISLNK(st->st_mode) || S_ISDIR(st->st_mode))) {
 			*slash = 0;
 			name = slash + 1;
 			pfd = openat(topfd, dir,
@@ -484,11 +649,12 @@ static int walk_list(Walk *w, int topfd)
 				continue;
 		}
 		/* A submodule is listed as its directory: walk it. */
-		int r = walk_entry(w, slash ? pfd : topfd, name, *f, &st, true);
+		int r = walk_entry(w, pfd >= 0 ? pfd : topfd, name, f, st,
+		                   true);
 		if (r < 0)
 			return r;
-		if (S_ISDIR(st.st_mode))
-			json_object_set_new(w->dirs, *f, json_true());
+		if (S_ISDIR(st->st_mode))
+			json_object_set_new(w->dirs, f, json_true());
 	}
 	/* Entries came in git's order (and directories as met): sorting
 	 * happens once, when the manifest is written. */
@@ -600,6 +766,7 @@ int pinner_add(Pinner *p, const char *path, const PinAddOptions *opt,
 		json_decref(w.dirs);
 	} else
 		r = walk_dir(&w, p->root_fds[i], ".", "");
+	stat_pool_free(w.pool);
 	if (r < 0)
 		return p->err ? p->err : r;
 	add_holes(root, opt->exclude);
