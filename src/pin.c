@@ -296,6 +296,8 @@ static int walk_steps(Walk *w, int dfd, const char *rel, Step *steps, size_t n)
 #define STAT_PARALLEL_MIN 64
 static unsigned cpu_count(void);
 #define STAT_GRAB 16
+/* stat calls stop getting faster well before a big machine's cores */
+#define STAT_THREADS_MAX 16
 
 typedef struct StatPool {
 	pthread_t *threads;
@@ -356,6 +358,8 @@ static StatPool *stat_pool_new(void)
 	unsigned n = cpu_count();
 	if (n < 2)
 		return NULL;
+	if (n > STAT_THREADS_MAX)
+		n = STAT_THREADS_MAX;
 	StatPool *sp = xcalloc(1, sizeof *sp);
 	pthread_mutex_init(&sp->lock, NULL);
 	pthread_cond_init(&sp->work, NULL);
