@@ -230,9 +230,22 @@ int cmd_replay(int argc, char **argv, Context *ctx)
 			fputs(replay_usage, stdout);
 			return finish_stdout(0);
 		default:
+			if (optopt == 'q' || optopt == 'v')
+				return bad_usage(optopt == 'q'
+				                         ? "%s is an option of "
+				                           "xrun itself: "
+				                           "put it before the "
+				                           "command (xrun "
+				                           "-q replay ...)"
+				                         : "%s is an option of "
+				                           "xrun itself: "
+				                           "put it before the "
+				                           "command (xrun "
+				                           "-v replay ...)",
+				                 optopt == 'q' ? "-q" : "-v");
 			if (optopt && optopt < 256)
 				return bad_usage("unknown or incomplete option "
-				                 "'-%c'",
+				                 "'-%s'",
 				                 (char[]){(char)optopt, 0});
 			return bad_usage("unknown or incomplete option '%s'",
 			                 argv[optind - 1]);

@@ -26,6 +26,14 @@ like "$err" "^xrun: unknown .*'--bogus'" "unknown global option is named"
 err=$("$XRUN" run --bogus true 2>&1)
 is "$?" 125 "unknown run option: 125"
 like "$err" "'--bogus'.*xrun run --help" "the message says where to look"
+err=$("$XRUN" run -Z true 2>&1)
+is "$?" 125 "unknown short run option: 125"
+like "$err" "unknown or incomplete option '-Z'; see xrun run --help" "... named as typed"
+err=$("$XRUN" replay -Z latest 2>&1)
+like "$err" "unknown or incomplete option '-Z'; see xrun replay --help" "an unknown short replay option is named as typed"
+err=$("$XRUN" run -q true 2>&1)
+is "$?" 125 "a global option after the command: 125"
+like "$err" "-q is an option of xrun itself: put it before the command \(xrun -q run" "... says where it goes"
 err=$("$XRUN" --color=sometimes true 2>&1)
 is "$?" 125 "bad --color value: 125"
 err=$("$XRUN" run 2>&1)
