@@ -24,6 +24,8 @@ extern char **environ;
 #define CHUNK (4 << 20)
 #define DIRECT_ALIGN 4096 /* O_DIRECT's alignment, 512 or 4096 */
 #define DISK_WRITERS 6
+/* from two chunks on, a file's copy is written by a thread of its own */
+#define PIPELINE_MIN (2 * CHUNK)
 #define GIT_LIST_MAX ((size_t)512 << 20)
 
 typedef struct Job {
@@ -848,9 +850,99 @@ static int write_chunk(int tfd, const char *buf, size_t k, bool *direct)
 	return write_all(tfd, buf, k);
 }
 
+/* A large file's copy is written by a thread of its own, a chunk
+ * behind the reading and hashing: one file then copies at the speed of
+ * its hash rather than of its hash and its write one after the other
+ * (a single 1 GiB file: 1.5 s -> see NEWS). The two take turns with two
+ * buffers. */
+typedef struct Writer {
+	pthread_t thread;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	int fd;
+	bool direct;
+	const char *buf; /* the chunk to write; NULL: none */
+	size_t len;
+	bool quit;
+	int err; /* the first error, sticky */
+} Writer;
+
+static void *writer_thread(void *arg)
+{
+	Writer *w = arg;
+	pthread_mutex_lock(&w->lock);
+	for (;;) {
+		while (!w->buf && !w->quit)
+			pthread_cond_wait(&w->cond, &w->lock);
+		if (!w->buf)
+			break;
+		const char *buf = w->buf;
+		size_t len = w->len;
+		pthread_mutex_unlock(&w->lock);
+		int r = w->err ? 0 : write_chunk(w->fd, buf, len, &w->direct);
+		pthread_mutex_lock(&w->lock);
+		if (r < 0 && !w->err)
+			w->err = r;
+		w->buf = NULL;
+		pthread_cond_broadcast(&w->cond);
+	}
+	pthread_mutex_unlock(&w->lock);
+	return NULL;
+}
+
+/* Wait until the writer has written what it was given; its error. */
+static int writer_wait(Writer *w)
+{
+	pthread_mutex_lock(&w->lock);
+	while (w->buf)
+		pthread_cond_wait(&w->cond, &w->lock);
+	int r = w->err;
+	pthread_mutex_unlock(&w->lock);
+	return r;
+}
+
+static void writer_give(Writer *w, const char *buf, size_t len)
+{
+	pthread_mutex_lock(&w->lock);
+	w->buf = buf;
+	w->len = len;
+	pthread_cond_broadcast(&w->cond);
+	pthread_mutex_unlock(&w->lock);
+}
+
+static bool writer_start(Writer *w, int fd, bool direct)
+{
+	*w = (Writer){.fd = fd, .direct = direct};
+	pthread_mutex_init(&w->lock, NULL);
+	pthread_cond_init(&w->cond, NULL);
+	sigset_t all, old;
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	bool ok = pthread_create(&w->thread, NULL, writer_thread, w) == 0;
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (!ok) {
+		pthread_cond_destroy(&w->cond);
+		pthread_mutex_destroy(&w->lock);
+	}
+	return ok;
+}
+
+static int writer_stop(Writer *w)
+{
+	int r = writer_wait(w);
+	pthread_mutex_lock(&w->lock);
+	w->quit = true;
+	pthread_cond_broadcast(&w->cond);
+	pthread_mutex_unlock(&w->lock);
+	pthread_join(w->thread, NULL);
+	pthread_cond_destroy(&w->cond);
+	pthread_mutex_destroy(&w->lock);
+	return r;
+}
+
 /* Read fd from the start into tfd (or only hash it, tfd < 0), hashing,
- * counting progress as it goes. */
-static int copy_counting(Pinner *p, int fd, int tfd, char *buf,
+ * counting progress as it goes. size: what the walk saw, to choose. */
+static int copy_counting(Pinner *p, int fd, int tfd, char *buf, uint64_t size,
                          unsigned char md[SHA256_LEN], uint64_t *ret_size)
 {
 	Hasher *h = hasher_new();
@@ -858,8 +950,14 @@ static int copy_counting(Pinner *p, int fd, int tfd, char *buf,
 	int r = 0;
 	bool direct = tfd >= 0 && fcntl(tfd, F_SETFL, O_DIRECT) == 0;
 	/* (the buffer is aligned for it: see worker()) */
+	Writer w;
+	bool piped = tfd >= 0 && size >= PIPELINE_MIN &&
+	             writer_start(&w, tfd, direct);
+	_cleanup_free_ char *other =
+	        piped ? xmalloc_aligned(DIRECT_ALIGN, CHUNK) : NULL;
+	char *cur = buf;
 	for (;;) {
-		ssize_t k = read(fd, buf, CHUNK);
+		ssize_t k = read(fd, cur, CHUNK);
 		if (k < 0) {
 			if (errno == EINTR)
 				continue;
@@ -868,12 +966,23 @@ static int copy_counting(Pinner *p, int fd, int tfd, char *buf,
 		}
 		if (k == 0)
 			break;
-		hasher_update(h, buf, (size_t)k);
-		if (tfd >= 0 &&
-		    (r = write_chunk(tfd, buf, (size_t)k, &direct)) < 0)
+		hasher_update(h, cur, (size_t)k);
+		if (piped) {
+			/* the other buffer is free once its write is done */
+			if ((r = writer_wait(&w)) < 0)
+				break;
+			writer_give(&w, cur, (size_t)k);
+			cur = cur == buf ? other : buf;
+		} else if (tfd >= 0 &&
+		           (r = write_chunk(tfd, cur, (size_t)k, &direct)) < 0)
 			break;
 		total += (uint64_t)k;
 		count(p, (uint64_t)k, 0);
+	}
+	if (piped) {
+		int wr = writer_stop(&w);
+		if (r == 0)
+			r = wr;
 	}
 	if (r < 0) {
 		hasher_free(h);
@@ -984,8 +1093,9 @@ static int do_job(Pinner *p, const Job *j, char *buf)
 		}
 		/* A clone shares the blocks: hash the clone, which cannot
 		 * change under us; else copy while hashing. */
-		r = cloned ? copy_counting(p, tfd, -1, buf, md, &size)
-		           : copy_counting(p, fd, tfd, buf, md, &size);
+		uint64_t seen = (uint64_t)before.st_size;
+		r = cloned ? copy_counting(p, tfd, -1, buf, seen, md, &size)
+		           : copy_counting(p, fd, tfd, buf, seen, md, &size);
 		if (r < 0) {
 			(void)unlink(tmp);
 			free(tmp);

@@ -23,5 +23,14 @@ is "$(jget "$rec" 'd["status"]')" failed "the run is recorded as failed"
 like "$(jget "$rec" 'd["result"]["cause"]')" "No space left on device" "... with the cause"
 check "the record validates" -- validate "$rec"
 
+# A file of many chunks, whose copy a writer thread of its own writes:
+# its error reaches the run just the same.
+umount "$T/small" && mount -t tmpfs -o size=4m tmpfs "$T/small" || exit 1
+head -c 20000000 /dev/urandom >data/big
+err=$("$XRUN" --store "$T/small/.xrun" run -i data true 2>&1)
+is "$?" 125 "a full store, a file copied by a writer thread: 125"
+like "$err" "cannot store '$PWD/data/big' in '$T/small/.xrun': No space left on device; free space there" "... the same clear error"
+is "$(find "$T/small/.xrun/tmp" -type f | wc -l)" 0 "... no temp file left"
+
 cd "$T" && umount "$T/small"
 done_testing
