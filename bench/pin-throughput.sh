@@ -1,6 +1,7 @@
 #!/bin/sh
-# Pinning throughput, side by side in one run, on two generated data
-# sets: 1 GiB in 8 large files, and 20,000 small files (about 200 MiB).
+# Pinning throughput, side by side in one run, on three generated data
+# sets: 1 GiB in 8 large files, the same 1 GiB as one file, and 20,000
+# small files (about 200 MiB).
 #
 #   sha256sum      coreutils over the same files (one core)
 #   first pin      xrun run -i DATA --no-sandbox true, a fresh store each
@@ -16,7 +17,7 @@
 # DIR (default: the current directory) must be on the disk to measure:
 # the data and the stores are made in a temp directory there.
 #
-# Each first pin gets a fresh store, and the previous one is moved aside
+# Each first pin gets a fresh store; a store of small files is moved aside
 # rather than deleted until the end: ext4 without a journal (as on some
 # cloud VMs) will not reuse an inode freed in the last minute, and
 # scans past each such inode on every create, so 20,000 objects deleted
@@ -34,7 +35,7 @@ command -v hyperfine >/dev/null || {
 dir=$(mktemp -d "$BASE/xrun-pin-bench.XXXXXX")
 trap 'rm -rf "$dir"' EXIT
 cd "$dir"
-mkdir large small work
+mkdir large one small work
 
 echo "== machine: $(uname -srm), $(nproc) CPUs, $(sed -n 's/^model name[^:]*: //p' /proc/cpuinfo | head -n 1)"
 echo "== file system: $(df -T "$dir" | awk 'NR == 2 {print $2}')"
@@ -60,7 +61,8 @@ sync
 sleep 5
 sh "$here/settle.sh" "$dir" # see there
 
-for set in large small; do
+cat large/f1 large/f2 large/f3 large/f4 large/f5 large/f6 large/f7 large/f8 >one/all
+for set in large one small; do
 	data=$dir/$set
 	store=$dir/store-$set
 	n=$(find "$data" -type f | wc -l)
@@ -68,11 +70,16 @@ for set in large small; do
 	echo "== $set: $n files, $size bytes"
 	cd "$dir/work"
 	runs=5
-	[ "$set" = large ] && runs=3
+	[ "$set" = small ] || runs=3
+	# A store of a few large objects is deleted between first pins; one
+	# of 20,000 is moved aside (see the top).
+	aside="rm -rf $store"
+	[ "$set" = small ] &&
+		aside="mkdir -p $dir/old && if [ -e $store ]; then mv $store \$(mktemp -d $dir/old/s.XXXXXX); fi"
 	hyperfine -N --runs "$runs" --warmup 1 --export-json "$dir/$set-sha.json" \
 		-n "sha256sum" "sh -c 'find $data -type f -print0 | xargs -0 sha256sum >/dev/null'" >&2
 	hyperfine --runs "$runs" --export-json "$dir/$set-first.json" \
-		--prepare "mkdir -p $dir/old && if [ -e $store ]; then mv $store \$(mktemp -d $dir/old/s.XXXXXX); fi; sync; sleep 2" \
+		--prepare "$aside; sync; sleep 2" \
 		-n "first pin" "$XRUN -q --store $store run -i $data --no-sandbox true" >&2
 	"$XRUN" -q --store "$store" run -i "$data" --no-sandbox true
 	before=$(du -sb "$store/objects" | cut -f1)
