@@ -86,7 +86,7 @@ for set in large one small; do
 	hyperfine -N --runs 20 --warmup 2 --export-json "$dir/$set-re.json" \
 		-n "re-pin" "$XRUN -q --store $store run -i $data --no-sandbox true" >&2
 	after=$(du -sb "$store/objects" | cut -f1)
-	/usr/bin/python3 - "$dir/$set-sha.json" "$dir/$set-first.json" "$dir/$set-re.json" "$before" "$after" "$size" "$set ($n files, $((size >> 20)) MiB)" <<'PY'
+	/usr/bin/python3 - "$dir/$set-sha.json" "$dir/$set-first.json" "$dir/$set-re.json" "$before" "$after" "$size" "$set ($n file$([ "$n" = 1 ] || echo s), $((size >> 20)) MiB)" <<'PY'
 import json, statistics, sys
 def row(**kw):
     """One line for bench/run's table, when it asked for them."""
@@ -104,12 +104,17 @@ print(f"  first pin        {first:8.3f} s  {mb / first:8.0f} MB/s   {sha / first
 print(f"  re-pin           {re_ * 1000:8.1f} ms {mb / re_:8.0f} MB/s   {first / re_:6.1f}x faster than the first pin (target 50x: {'met' if first / re_ >= 50 else 'not met'})")
 print(f"  store objects    {before} bytes before the re-pins, {after} after: {after - before} extra (target 0: {'met' if after == before else 'not met'})")
 name = sys.argv[7]
+# The issue's targets are for the 8 large files and the small ones; the
+# single file is shown for what it is.
+targeted = not name.startswith("one")
 row(bench=f"pin {name}", what="first pin", median_ms=first * 1000,
     vs="sha256sum", vs_ms=sha * 1000, result=f"{sha / first:.2f}x faster",
-    target=">= 5x", met=sha / first >= 5)
+    target=">= 5x" if targeted else "",
+    met=sha / first >= 5 if targeted else None)
 row(bench=f"pin {name}", what="re-pin", median_ms=re_ * 1000,
     vs="first pin", vs_ms=first * 1000, result=f"{first / re_:.0f}x faster",
-    target=">= 50x", met=first / re_ >= 50)
+    target=">= 50x" if targeted else "",
+    met=first / re_ >= 50 if targeted else None)
 row(bench=f"pin {name}", what="store growth on re-pin", median_ms=None,
     vs="", vs_ms=None, result=f"{after - before} bytes", target="0",
     met=after == before)
