@@ -21,7 +21,7 @@
  *                            search; rebuilt (about 15 ms) when dpkg's
  *                            status file or info directory changes.
  *
- * All three are written without fsync through a temp file and rename:
+ * All three are written without fsync (write_file_replace()):
  * a crash or a concurrent xrun leaves an old or a new file, never a torn
  * one, and anything unreadable is simply rebuilt. */
 #include "config.h"
@@ -202,39 +202,14 @@ static json_t *cache_load(const char *dir, const char *name)
 	return j;
 }
 
-/* write_file_atomic() without the fsync: a cache lost in a crash is
- * rebuilt, and the fsync would cost more than the whole warm capture. */
+/* No fsync: a cache lost in a crash is rebuilt, and the fsync would
+ * cost more than the whole warm capture. */
 static int cache_write(const char *dir, const char *name, const void *p,
                        size_t n)
 {
-	static unsigned counter;
-	_cleanup_free_ char *tmp = NULL;
-	int fd = -1;
 	/* made here, not up front: a warm capture never writes */
 	int r = mkdir_p(dir, 0755);
-	if (r < 0)
-		return r;
-	for (int tries = 0; tries < 8 && fd < 0; tries++) {
-		free(tmp);
-		tmp = xasprintf("%s/.%s.%ld.%" PRId64 ".%u.tmp", dir, name,
-		                (long)getpid(), monotonic_ns(), counter++);
-		fd = open(tmp,
-		          O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-		          0644);
-		if (fd < 0 && errno != EEXIST)
-			return negative_errno();
-	}
-	if (fd < 0)
-		return -EEXIST;
-	r = write_all(fd, p, n);
-	if (close(fd) < 0 && r == 0)
-		r = negative_errno();
-	_cleanup_free_ char *dst = path_join(dir, name);
-	if (r == 0 && rename(tmp, dst) < 0)
-		r = negative_errno();
-	if (r < 0)
-		unlink(tmp);
-	return r;
+	return r < 0 ? r : write_file_replace(dir, name, p, n, 0644);
 }
 
 static int cache_write_json(const char *dir, const char *name, const json_t *j)

@@ -229,26 +229,11 @@ int cmd_replay(int argc, char **argv, Context *ctx)
 		case 'h':
 			fputs(replay_usage, stdout);
 			return finish_stdout(0);
-		default:
-			if (optopt == 'q' || optopt == 'v')
-				return bad_usage(optopt == 'q'
-				                         ? "%s is an option of "
-				                           "xrun itself: "
-				                           "put it before the "
-				                           "command (xrun "
-				                           "-q replay ...)"
-				                         : "%s is an option of "
-				                           "xrun itself: "
-				                           "put it before the "
-				                           "command (xrun "
-				                           "-v replay ...)",
-				                 optopt == 'q' ? "-q" : "-v");
-			if (optopt && optopt < 256)
-				return bad_usage("unknown or incomplete option "
-				                 "'-%s'",
-				                 (char[]){(char)optopt, 0});
-			return bad_usage("unknown or incomplete option '%s'",
-			                 argv[optind - 1]);
+		default: {
+			_cleanup_free_ char *msg = unknown_option_message(
+			        "replay", optopt, argv[optind - 1]);
+			return bad_usage("%s", msg);
+		}
 		}
 	}
 	if (argc - optind != 1)

@@ -331,26 +331,11 @@ int run_options_parse(int argc, char **argv, Context *ctx, RunSpec *spec,
 			fputs(extra ? extra->usage : run_usage, stdout);
 			r = finish_stdout(0);
 			return r ? r : RUN_OPTIONS_HELP;
-		default:
-			if (optopt == 'q' || optopt == 'v')
-				return bad_usage(optopt == 'q'
-				                         ? "%s is an option of "
-				                           "xrun itself: "
-				                           "put it before the "
-				                           "command (xrun "
-				                           "-q run ...)"
-				                         : "%s is an option of "
-				                           "xrun itself: "
-				                           "put it before the "
-				                           "command (xrun "
-				                           "-v run ...)",
-				                 optopt == 'q' ? "-q" : "-v");
-			if (optopt && optopt < 256)
-				return bad_usage("unknown or incomplete option "
-				                 "'-%s'",
-				                 (char[]){(char)optopt, 0});
-			return bad_usage("unknown or incomplete option '%s'",
-			                 argv[optind - 1]);
+		default: {
+			_cleanup_free_ char *msg = unknown_option_message(
+			        usage_cmd, optopt, argv[optind - 1]);
+			return bad_usage("%s", msg);
+		}
 		}
 	}
 	if (spec->no_sandbox && spec->pids)

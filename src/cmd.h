@@ -56,3 +56,6 @@ int context_find_store(Context *ctx, bool required);
 int load_run(Context *ctx, const char *spec, Record **ret);
 /* Flush stdout and report a failed write (git's run_builtin). */
 int finish_stdout(int status);
+/* What getopt_long refused, for "xrun CMD: ...; see xrun CMD --help":
+ * the option as typed, or that -q/-v belong before CMD. */
+char *unknown_option_message(const char *cmd, int optopt, const char *arg);

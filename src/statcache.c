@@ -208,7 +208,8 @@ static void pin_insert(StatCache *c, const PinKey *k)
 	c->slots[i] = *k;
 }
 
-static int write_gc_token(const char *cache_dir, bool sync_dir)
+/* durable: gc's, before it deletes (a pin's may be lost: see below) */
+static int write_gc_token(const char *cache_dir, bool durable)
 {
 	uint64_t v = 0;
 	while (v == 0 || v == UINT64_MAX)
@@ -216,8 +217,10 @@ static int write_gc_token(const char *cache_dir, bool sync_dir)
 			return negative_errno();
 	char text[32];
 	int n = snprintf(text, sizeof text, "%016" PRIx64 "\n", v);
-	return write_file_atomic(cache_dir, GC_TOKEN_FILE, text, (size_t)n,
-	                         0644, sync_dir);
+	return durable ? write_file_atomic(cache_dir, GC_TOKEN_FILE, text,
+	                                   (size_t)n, 0644, true)
+	               : write_file_replace(cache_dir, GC_TOKEN_FILE, text,
+	                                    (size_t)n, 0644);
 }
 
 /* The store's gc token; a store without one (no gc yet) gets one, with
@@ -348,29 +351,6 @@ void stat_cache_remember(StatCache *c, const struct stat *before,
 	pthread_mutex_unlock(&c->lock);
 }
 
-static int save_file(const char *dir, const char *name, const void *p, size_t n)
-{
-	unsigned char rnd[6];
-	if (getentropy(rnd, sizeof rnd) < 0)
-		return negative_errno();
-	_cleanup_free_ char *hex = hex_encode(rnd, sizeof rnd);
-	_cleanup_free_ char *tmp = xasprintf("%s/.%s.%s.tmp", dir, name, hex);
-	_cleanup_free_ char *dst = path_join(dir, name);
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-	              0644);
-	if (fd < 0)
-		return negative_errno();
-	int r = write_all(fd, p, n);
-	if (close(fd) < 0 && r == 0)
-		r = negative_errno();
-	/* Concurrent writers each rename a whole file: last one wins. */
-	if (r == 0 && rename(tmp, dst) < 0)
-		r = negative_errno();
-	if (r < 0)
-		unlink(tmp);
-	return r;
-}
-
 static int pin_save(StatCache *c)
 {
 	if (!c->pin_dirty)
@@ -383,7 +363,7 @@ static int pin_save(StatCache *c)
 			memcpy(buf + off, &c->slots[i], sizeof(PinKey));
 			off += sizeof(PinKey);
 		}
-	int r = save_file(c->dir, PIN_TABLE_FILE, buf, len);
+	int r = write_file_replace(c->dir, PIN_TABLE_FILE, buf, len, 0644);
 	if (r == 0) {
 		c->pin_dirty = false;
 		/* the table of xrun before the gc token, replaced by this */
@@ -405,7 +385,8 @@ int stat_cache_save(StatCache *c)
 	_cleanup_free_ char *text = json_dumps(c->entries, JSON_COMPACT);
 	if (!text)
 		return -ENOMEM;
-	int r2 = save_file(c->dir, STAT_CACHE_FILE, text, strlen(text));
+	int r2 = write_file_replace(c->dir, STAT_CACHE_FILE, text, strlen(text),
+	                            0644);
 	if (r2 == 0)
 		c->dirty = false;
 	return r < 0 ? r : r2;

@@ -482,14 +482,14 @@ static int link_fd(int fd, const char *dst)
  * the file system or a missing /proc rules it out: the caller uses a
  * named temp file instead. */
 static int write_unnamed(const char *dir, const char *dst, const char *name,
-                         const void *p, size_t n, mode_t mode)
+                         const void *p, size_t n, mode_t mode, bool durable)
 {
 	_cleanup_close_ int fd =
 	        open(dir, O_TMPFILE | O_WRONLY | O_CLOEXEC, mode);
 	if (fd < 0)
 		return 1;
 	int r = write_all(fd, p, n);
-	if (r == 0 && fsync(fd) < 0)
+	if (r == 0 && durable && fsync(fd) < 0)
 		r = negative_errno();
 	if (r < 0)
 		return r;
@@ -514,14 +514,13 @@ static int write_unnamed(const char *dir, const char *dst, const char *name,
 	return 0;
 }
 
-int write_file_atomic(const char *dir, const char *name, const void *p,
-                      size_t n, mode_t mode, bool sync_dir)
+/* durable: fsync the file before it takes the name */
+static int write_file(const char *dir, const char *name, const void *p,
+                      size_t n, mode_t mode, bool durable)
 {
 	_cleanup_free_ char *dst = path_join(dir, name);
-	int r = write_unnamed(dir, dst, name, p, n, mode);
-	if (r == 0)
-		return sync_dir ? fsync_dir(dir) : 0;
-	if (r < 0)
+	int r = write_unnamed(dir, dst, name, p, n, mode, durable);
+	if (r <= 0)
 		return r;
 	int fd = -1;
 	_cleanup_free_ char *tmp = NULL;
@@ -539,17 +538,30 @@ int write_file_atomic(const char *dir, const char *name, const void *p,
 	if (fd < 0)
 		return -EEXIST;
 	r = write_all(fd, p, n);
-	if (r == 0 && fsync(fd) < 0)
+	if (r == 0 && durable && fsync(fd) < 0)
 		r = negative_errno();
 	if (close(fd) < 0 && r == 0)
 		r = negative_errno();
 	if (r == 0 && rename(tmp, dst) < 0)
 		r = negative_errno();
-	if (r < 0) {
+	if (r < 0)
 		unlink(tmp);
+	return r;
+}
+
+int write_file_atomic(const char *dir, const char *name, const void *p,
+                      size_t n, mode_t mode, bool sync_dir)
+{
+	int r = write_file(dir, name, p, n, mode, true);
+	if (r < 0)
 		return r;
-	}
 	return sync_dir ? fsync_dir(dir) : 0;
+}
+
+int write_file_replace(const char *dir, const char *name, const void *p,
+                       size_t n, mode_t mode)
+{
+	return write_file(dir, name, p, n, mode, false);
 }
 
 int64_t now_ns(void)

@@ -147,12 +147,17 @@ int read_full_file(const char *path, size_t max, char **ret, size_t *ret_len);
 int read_one_line(const char *path, char **ret);
 int write_all(int fd, const void *p, size_t n);
 int mkdir_p(const char *path, mode_t mode);
-/* Write data atomically to dir/name: temp file in dir opened
- * O_CREAT|O_EXCL|O_NOFOLLOW, fsync, rename over name, and with sync_dir
- * fsync of dir (callers that pass false must fsync_dir() later: until
- * then a crash may leave the old file, never a torn one). */
+/* Write data atomically to dir/name: an unnamed file in dir (O_TMPFILE;
+ * where there is none, a temp file opened O_CREAT|O_EXCL|O_NOFOLLOW),
+ * fsync, linked or renamed over name, and with sync_dir fsync of dir
+ * (callers that pass false must fsync_dir() later: until then a crash
+ * may leave the old file, never a torn one). */
 int write_file_atomic(const char *dir, const char *name, const void *p,
                       size_t n, mode_t mode, bool sync_dir);
+/* The same without any fsync, for caches: a reader sees the old file or
+ * the new one whole, but a crash may lose the new one. */
+int write_file_replace(const char *dir, const char *name, const void *p,
+                       size_t n, mode_t mode);
 int fsync_dir(const char *dir);
 
 /* Time */

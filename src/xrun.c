@@ -94,6 +94,17 @@ int finish_stdout(int status)
 	return status;
 }
 
+char *unknown_option_message(const char *cmd, int optopt, const char *arg)
+{
+	if (optopt == 'q' || optopt == 'v')
+		return xasprintf("-%c is an option of xrun itself: put it "
+		                 "before the command (xrun -%c %s ...)",
+		                 optopt, optopt, cmd);
+	if (optopt && optopt < 256)
+		return xasprintf("unknown or incomplete option '-%c'", optopt);
+	return xasprintf("unknown or incomplete option '%s'", arg);
+}
+
 int context_find_store(Context *ctx, bool required)
 {
 	if (ctx->store)
