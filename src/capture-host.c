@@ -435,7 +435,7 @@ int capture_host(json_t **ret)
 	if (uname(&u) < 0)
 		return negative_errno();
 	_cleanup_free_ char *boot_id = NULL;
-	int r = read_one_line("/proc/sys/kernel/random/boot_id", &boot_id);
+	int r = read_boot_id(&boot_id);
 	if (r < 0)
 		boot_id = NULL;
 

@@ -27,6 +27,7 @@ Record *record_new(json_t *root, const char *dir)
 	r->root = root;
 	r->dir = xstrdup(dir);
 	r->path = path_join(dir, "record.json");
+	r->next_fd = -1;
 	return r;
 }
 
@@ -35,6 +36,8 @@ Record *record_free(Record *r)
 	if (!r)
 		return NULL;
 	json_decref(r->root);
+	if (r->next_fd >= 0)
+		close(r->next_fd);
 	free(r->path);
 	free(r->dir);
 	free(r);
@@ -136,6 +139,7 @@ int record_load(const char *path, Record **ret, char **ret_error)
 	Record *rec = record_new(root, dir);
 	free(rec->path);
 	rec->path = xstrdup(path);
+	rec->saved = true;
 	*ret = rec;
 	return 0;
 }
@@ -167,7 +171,7 @@ int record_check_digest(const Record *r)
 	return streq(got, want) ? 1 : -EBADMSG;
 }
 
-int record_save(const Record *r, bool sync_dir)
+int record_save(Record *r, bool sync_dir)
 {
 	_cleanup_free_ char *digest = record_digest(r->root);
 	if (!digest)
@@ -180,8 +184,21 @@ int record_save(const Record *r, bool sync_dir)
 	text = xrealloc(text, n + 2);
 	text[n++] = '\n';
 	text[n] = 0;
-	return write_file_atomic(r->dir, "record.json", text, n, 0644,
-	                         sync_dir);
+	int fd = r->next_fd;
+	r->next_fd = -1;
+	int ret = write_file_atomic_fd(fd, r->dir, "record.json", text, n, 0644,
+	                               r->saved, sync_dir);
+	if (ret == 0)
+		r->saved = true;
+	return ret;
+}
+
+void record_prepare_save(Record *r)
+{
+	if (r->next_fd < 0) {
+		int fd = open_unnamed(r->dir, 0644);
+		r->next_fd = fd < 0 ? -1 : fd;
+	}
 }
 
 const char *record_id(const Record *r)
@@ -244,7 +261,7 @@ static bool launcher_gone(const json_t *launcher)
 	if (uname(&u) < 0 || !streq(u.nodename, host))
 		return false;
 	_cleanup_free_ char *our_boot = NULL;
-	if (read_one_line("/proc/sys/kernel/random/boot_id", &our_boot) < 0)
+	if (read_boot_id(&our_boot) < 0)
 		return false;
 	if (!streq(our_boot, boot))
 		return true;
@@ -270,7 +287,7 @@ int launcher_info(json_t **ret)
 	if (r < 0)
 		return r;
 	_cleanup_free_ char *boot = NULL;
-	r = read_one_line("/proc/sys/kernel/random/boot_id", &boot);
+	r = read_boot_id(&boot);
 	if (r < 0)
 		return r;
 	struct utsname u;

@@ -12,8 +12,10 @@
 
 typedef struct Record {
 	json_t *root;
-	char *path; /* record.json */
-	char *dir;  /* its run directory */
+	char *path;  /* record.json */
+	char *dir;   /* its run directory */
+	int next_fd; /* an unnamed file for the next save, or -1 */
+	bool saved;  /* record.json exists: a save replaces it */
 } Record;
 
 bool run_id_valid(const char *id);
@@ -36,7 +38,10 @@ int record_parse(const char *text, size_t len, json_t **ret, char **ret_error);
  * sync_dir an fsync of the directory), with "record_sha256": the
  * SHA-256 of the record's canonical JSON (compact, keys sorted) without
  * that field, so that a record edited by hand can be told. */
-int record_save(const Record *r, bool sync_dir);
+int record_save(Record *r, bool sync_dir);
+/* Make the file of the next record_save() now, while nothing waits
+ * (the program runs): a save then allocates no inode. */
+void record_prepare_save(Record *r);
 /* 1 when the record's "record_sha256" matches its content, 0 when it
  * has none (written by xrun 0.x before digests), -EBADMSG when it does
  * not match (edited after xrun wrote it). */

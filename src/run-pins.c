@@ -55,14 +55,10 @@ static int cmp_len(const void *a, const void *b)
 /* The paths the sandbox hides (secret stores in the home directory): a
  * workspace never copies them into the store, with or without the
  * sandbox. */
-static char **hidden_paths(Sandbox *sb, const char *cwd, const char *home)
+static char **hidden_paths(Sandbox *sb, const char *home)
 {
-	_cleanup_sandbox_ Sandbox *plan = NULL;
-	if (!sb) {
-		plan = sandbox_new();
-		(void)sandbox_plan_default(plan, cwd, NULL, home);
-		sb = plan;
-	}
+	if (!sb)
+		return sandbox_secret_paths(home);
 	char **v = xcalloc(1, sizeof(char *));
 	for (size_t i = 0; i < sb->n_mounts; i++)
 		if (sb->mounts[i].kind == MOUNT_HIDE)
@@ -207,8 +203,7 @@ int run_pins_prepare(Store *s, const RunSpec *spec, char *const *outputs,
 				free(w);
 			}
 		}
-		_cleanup_strv_free_ char **exclude =
-		        hidden_paths(sb, spec->cwd, home);
+		_cleanup_strv_free_ char **exclude = hidden_paths(sb, home);
 		exclude = strv_push(exclude, s->root);
 		for (char *const *o = outputs; o && *o; o++)
 			exclude = strv_push(exclude, *o);

@@ -8,8 +8,8 @@
 #include <gnu/libc-version.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
@@ -203,14 +203,14 @@ static int write_params(const RunSpec *spec, const char *dir)
 	                JSON_REAL_PRECISION(json_real_precision(spec->params)));
 	if (!text)
 		return -ENOMEM;
+	size_t n = strlen(text);
+	text = xrealloc(text, n + 2);
+	text[n++] = '\n';
 	_cleanup_close_ int fd = -1;
 	int r = create_file(dir, "params.json", 0, &fd);
 	if (r < 0)
 		return r;
-	r = write_all(fd, text, strlen(text));
-	if (r == 0)
-		r = write_all(fd, "\n", 1);
-	return r;
+	return write_all(fd, text, n);
 }
 
 static json_t *argv_json(char *const *argv)
@@ -459,34 +459,72 @@ typedef struct Exec {
 	Stream out, err;
 } Exec;
 
+/* What the program's process does between clone and execve. It runs on
+ * a stack of its own in the launcher's memory, while the launcher waits
+ * (CLONE_VFORK): only system calls, no allocation, no locks. */
+typedef struct SpawnArgs {
+	const char *path;
+	char *const *argv, *const *env;
+	const char *cwd;
+	int out_w, err_w;
+	int err; /* the child's errno when it could not exec */
+} SpawnArgs;
+
+static int spawn_child(void *p)
+{
+	SpawnArgs *a = p;
+	/* The forwarded signals, SIGPIPE (xrun ignores it) and SIGCHLD
+	 * start at their defaults; caught ones are reset by execve. All
+	 * signals stay blocked until then, so no handler of the launcher
+	 * runs here. */
+	struct sigaction dfl = {.sa_handler = SIG_DFL};
+	for (size_t i = 0; i < ELEMENTSOF(forwarded_signals); i++)
+		(void)sigaction(forwarded_signals[i], &dfl, NULL);
+	(void)sigaction(SIGPIPE, &dfl, NULL);
+	(void)sigaction(SIGCHLD, &dfl, NULL);
+	/* A session of its own: the terminal's ^C reaches xrun, which
+	 * forwards it, instead of racing the program. */
+	sigset_t none;
+	sigemptyset(&none);
+	if (setsid() < 0 || dup2(a->out_w, STDOUT_FILENO) < 0 ||
+	    dup2(a->err_w, STDERR_FILENO) < 0 || chdir(a->cwd) < 0 ||
+	    sigprocmask(SIG_SETMASK, &none, NULL) < 0)
+		goto fail;
+	execve(a->path, a->argv, a->env);
+fail:
+	a->err = errno ? errno : EINVAL;
+	_exit(127);
+}
+
+/* posix_spawn would do the same, but resets all 64 signals in the
+ * child one system call at a time, while the launcher waits. */
 static int spawn_program(const RunSpec *spec, const Command *cmd,
                          char *const *env, int out_w, int err_w, pid_t *ret)
 {
-	posix_spawn_file_actions_t fa;
-	posix_spawnattr_t at;
-	sigset_t none, defaults;
-	posix_spawn_file_actions_init(&fa);
-	posix_spawnattr_init(&at);
-	posix_spawn_file_actions_adddup2(&fa, out_w, STDOUT_FILENO);
-	posix_spawn_file_actions_adddup2(&fa, err_w, STDERR_FILENO);
-	posix_spawn_file_actions_addchdir_np(&fa, spec->cwd);
-	sigemptyset(&none);
-	sigemptyset(&defaults);
-	for (size_t i = 0; i < ELEMENTSOF(forwarded_signals); i++)
-		sigaddset(&defaults, forwarded_signals[i]);
-	sigaddset(&defaults, SIGPIPE);
-	sigaddset(&defaults, SIGCHLD);
-	posix_spawnattr_setsigmask(&at, &none);
-	posix_spawnattr_setsigdefault(&at, &defaults);
-	/* A session of its own: the terminal's ^C reaches xrun, which
-	 * forwards it, instead of racing the program. */
-	posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK |
-	                                      POSIX_SPAWN_SETSIGDEF |
-	                                      POSIX_SPAWN_SETSID);
-	int r = posix_spawn(ret, cmd->path, &fa, &at, spec->argv, env);
-	posix_spawn_file_actions_destroy(&fa);
-	posix_spawnattr_destroy(&at);
-	return -r;
+	SpawnArgs a = {.path = cmd->path,
+	               .argv = spec->argv,
+	               .env = env,
+	               .cwd = spec->cwd,
+	               .out_w = out_w,
+	               .err_w = err_w};
+	/* Enough for the few system calls above; the launcher's own stack
+	 * is not touched while the child runs (CLONE_VFORK). */
+	static _Alignas(64) char stack[32768];
+	sigset_t all, old;
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	pid_t pid = clone(spawn_child, stack + sizeof stack,
+	                  CLONE_VM | CLONE_VFORK | SIGCHLD, &a);
+	int err = pid < 0 ? errno : 0;
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (pid < 0)
+		return -err;
+	if (a.err) {
+		(void)waitpid(pid, NULL, 0);
+		return -a.err;
+	}
+	*ret = pid;
+	return 0;
 }
 
 static void *sync_dir_thread(void *dir)
@@ -1210,6 +1248,7 @@ static int run_blocked(Store *s, const RunSpec *spec, RunOutcome *o)
 		            "cannot run '%s': %m", spec->argv[0]);
 	}
 	sync_dir_in_background(dir);
+	record_prepare_save(rec);
 	supervise(&x, sfd);
 	if (x.report_fd >= 0)
 		close(x.report_fd);

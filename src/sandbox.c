@@ -179,25 +179,39 @@ int sandbox_plan_default(Sandbox *sb, const char *cwd, char *const *outputs,
 		sandbox_add_mount(sb, MOUNT_RO_BIND, cwd, cwd, 0);
 	for (char *const *o = outputs; o && *o; o++)
 		sandbox_add_mount(sb, MOUNT_RW_BIND, *o, *o, 0);
+	_cleanup_strv_free_ char **secrets = sandbox_secret_paths(home);
+	for (char **p = secrets; p && *p; p++)
+		sandbox_add_mount(sb, MOUNT_HIDE, *p, *p, 0);
+	return 0;
+}
+
+char **sandbox_secret_paths(const char *home)
+{
 	/* $HOME, or the account's home directory when it is unset (the
 	 * account lookup may go through NSS: not on every run). */
 	if (!home || home[0] != '/') {
 		struct passwd *pw = getpwuid(getuid());
 		home = pw ? pw->pw_dir : NULL;
 	}
-	if (home && home[0] == '/')
-		for (size_t i = 0; i < ELEMENTSOF(home_secrets); i++) {
-			_cleanup_free_ char *p =
-			        path_join(home, home_secrets[i]);
-			/* A secret kept elsewhere and linked into the home
-			 * (stow, chezmoi, home-manager) is hidden where it
-			 * lives; a dangling link hides nothing. */
-			_cleanup_free_ char *real = realpath(p, NULL);
-			if (real && !streq(real, "/"))
-				sandbox_add_mount(sb, MOUNT_HIDE, real, real,
-				                  0);
-		}
-	return 0;
+	char **v = xcalloc(1, sizeof(char *));
+	if (!home || home[0] != '/')
+		return v;
+	_cleanup_close_ int dir = open(home, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	for (size_t i = 0; dir >= 0 && i < ELEMENTSOF(home_secrets); i++) {
+		/* Most are absent: one stat says so, where resolving the
+		 * path would read every link on the way. */
+		struct stat st;
+		if (fstatat(dir, home_secrets[i], &st, AT_SYMLINK_NOFOLLOW) < 0)
+			continue;
+		_cleanup_free_ char *p = path_join(home, home_secrets[i]);
+		/* A secret kept elsewhere and linked into the home (stow,
+		 * chezmoi, home-manager) is hidden where it lives; a
+		 * dangling link hides nothing. */
+		_cleanup_free_ char *real = realpath(p, NULL);
+		if (real && !streq(real, "/"))
+			v = strv_push(v, real);
+	}
+	return v;
 }
 
 void sandbox_plan_store(Sandbox *sb, const char *store_root, const char *params,

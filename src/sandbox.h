@@ -69,6 +69,10 @@ void sandbox_add_mount(Sandbox *sb, MountKind kind, const char *source,
  * (the caller creates them). */
 int sandbox_plan_default(Sandbox *sb, const char *cwd, char *const *outputs,
                          const char *home);
+/* The real paths of the credential stores in home (the account's home
+ * directory when home is NULL or relative) that exist: what the
+ * default plan hides. A NULL-terminated vector. */
+char **sandbox_secret_paths(const char *home);
 /* The store hidden but for this run's params file (read-only) and
  * metrics file (writable), which must exist. */
 void sandbox_plan_store(Sandbox *sb, const char *store_root, const char *params,

@@ -406,6 +406,27 @@ int read_one_line(const char *path, char **ret)
 	return 0;
 }
 
+int read_boot_id(char **ret)
+{
+	/* It cannot change while this process lives: read once. */
+	static char *cached;
+	char *c = __atomic_load_n(&cached, __ATOMIC_ACQUIRE);
+	if (!c) {
+		int r = read_one_line("/proc/sys/kernel/random/boot_id", &c);
+		if (r < 0)
+			return r;
+		char *none = NULL;
+		if (!__atomic_compare_exchange_n(&cached, &none, c, false,
+		                                 __ATOMIC_ACQ_REL,
+		                                 __ATOMIC_ACQUIRE)) {
+			free(c); /* another thread was first */
+			c = none;
+		}
+	}
+	*ret = xstrdup(c);
+	return 0;
+}
+
 int write_all(int fd, const void *p, size_t n)
 {
 	const char *c = p;
@@ -475,25 +496,34 @@ static int link_fd(int fd, const char *dst)
 	return 0;
 }
 
+int open_unnamed(const char *dir, mode_t mode)
+{
+	int fd = open(dir, O_TMPFILE | O_WRONLY | O_CLOEXEC, mode);
+	return fd < 0 ? negative_errno() : fd;
+}
+
 /* The file is written and made durable before it has a name (O_TMPFILE):
  * its fsync then has no new directory entry to write, and a crash
  * leaves no temp file behind. A first write takes its name in one step;
- * a replacement gets a temp name, then is renamed over the old. 1 when
- * the file system or a missing /proc rules it out: the caller uses a
- * named temp file instead. */
-static int write_unnamed(const char *dir, const char *dst, const char *name,
-                         const void *p, size_t n, mode_t mode, bool durable)
+ * a replacement gets a temp name, then is renamed over the old. fd is
+ * an unnamed file made ahead (open_unnamed()), or -1. 1 when the file
+ * system or a missing /proc rules it out: the caller uses a named temp
+ * file instead. */
+static int write_unnamed(int fd, const char *dir, const char *dst,
+                         const char *name, const void *p, size_t n, mode_t mode,
+                         bool durable, bool replacing)
 {
-	_cleanup_close_ int fd =
-	        open(dir, O_TMPFILE | O_WRONLY | O_CLOEXEC, mode);
+	if (fd < 0)
+		fd = open(dir, O_TMPFILE | O_WRONLY | O_CLOEXEC, mode);
 	if (fd < 0)
 		return 1;
+	_cleanup_close_ int own = fd;
 	int r = write_all(fd, p, n);
 	if (r == 0 && durable && fsync(fd) < 0)
 		r = negative_errno();
 	if (r < 0)
 		return r;
-	r = link_fd(fd, dst);
+	r = replacing ? -EEXIST : link_fd(fd, dst);
 	if (r != -EEXIST)
 		return r == 0 ? 0 : 1;
 	_cleanup_free_ char *tmp = NULL;
@@ -515,14 +545,15 @@ static int write_unnamed(const char *dir, const char *dst, const char *name,
 }
 
 /* durable: fsync the file before it takes the name */
-static int write_file(const char *dir, const char *name, const void *p,
-                      size_t n, mode_t mode, bool durable)
+static int write_file(int fd, const char *dir, const char *name, const void *p,
+                      size_t n, mode_t mode, bool durable, bool replacing)
 {
 	_cleanup_free_ char *dst = path_join(dir, name);
-	int r = write_unnamed(dir, dst, name, p, n, mode, durable);
+	int r = write_unnamed(fd, dir, dst, name, p, n, mode, durable,
+	                      replacing);
 	if (r <= 0)
 		return r;
-	int fd = -1;
+	fd = -1;
 	_cleanup_free_ char *tmp = NULL;
 	for (int tries = 0; tries < 16 && fd < 0; tries++) {
 		free(tmp);
@@ -552,7 +583,14 @@ static int write_file(const char *dir, const char *name, const void *p,
 int write_file_atomic(const char *dir, const char *name, const void *p,
                       size_t n, mode_t mode, bool sync_dir)
 {
-	int r = write_file(dir, name, p, n, mode, true);
+	return write_file_atomic_fd(-1, dir, name, p, n, mode, false, sync_dir);
+}
+
+int write_file_atomic_fd(int fd, const char *dir, const char *name,
+                         const void *p, size_t n, mode_t mode, bool replacing,
+                         bool sync_dir)
+{
+	int r = write_file(fd, dir, name, p, n, mode, true, replacing);
 	if (r < 0)
 		return r;
 	return sync_dir ? fsync_dir(dir) : 0;
@@ -561,7 +599,7 @@ int write_file_atomic(const char *dir, const char *name, const void *p,
 int write_file_replace(const char *dir, const char *name, const void *p,
                        size_t n, mode_t mode)
 {
-	return write_file(dir, name, p, n, mode, false);
+	return write_file(-1, dir, name, p, n, mode, false, false);
 }
 
 int64_t now_ns(void)
@@ -589,9 +627,10 @@ char *format_rfc3339(int64_t ns)
 	time_t t = (time_t)sec;
 	struct tm tm;
 	gmtime_r(&t, &tm);
-	char buf[64];
-	strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
-	return xasprintf("%s.%06ldZ", buf, (long)(frac / 1000));
+	/* Not strftime: it loads the time zone (/etc/localtime) first. */
+	return xasprintf("%04d-%02d-%02dT%02d:%02d:%02d.%06ldZ",
+	                 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+	                 tm.tm_hour, tm.tm_min, tm.tm_sec, (long)(frac / 1000));
 }
 
 static bool parse_digits(const char **p, int n, int *ret)

@@ -145,6 +145,8 @@ int parse_size(const char *s, uint64_t *ret);
 int read_full_fd(int fd, size_t max, char **ret, size_t *ret_len);
 int read_full_file(const char *path, size_t max, char **ret, size_t *ret_len);
 int read_one_line(const char *path, char **ret);
+/* /proc/sys/kernel/random/boot_id, read once per process */
+int read_boot_id(char **ret);
 int write_all(int fd, const void *p, size_t n);
 int mkdir_p(const char *path, mode_t mode);
 /* Write data atomically to dir/name: an unnamed file in dir (O_TMPFILE;
@@ -154,6 +156,16 @@ int mkdir_p(const char *path, mode_t mode);
  * may leave the old file, never a torn one). */
 int write_file_atomic(const char *dir, const char *name, const void *p,
                       size_t n, mode_t mode, bool sync_dir);
+/* The same into fd, an unnamed file made ahead by open_unnamed() (or -1),
+ * which it closes; replacing: name exists already (it is then not tried
+ * as a first link). */
+int write_file_atomic_fd(int fd, const char *dir, const char *name,
+                         const void *p, size_t n, mode_t mode, bool replacing,
+                         bool sync_dir);
+/* An unnamed file in dir (O_TMPFILE), made before its contents are
+ * known, so that the inode is not allocated while someone waits; a
+ * negative errno where the file system has none. */
+int open_unnamed(const char *dir, mode_t mode);
 /* The same without any fsync, for caches: a reader sees the old file or
  * the new one whole, but a crash may lose the new one. */
 int write_file_replace(const char *dir, const char *name, const void *p,

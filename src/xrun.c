@@ -2,6 +2,9 @@
 #include "config.h"
 
 #include <getopt.h>
+#include <jansson.h>
+#include <stdint.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 
 #include "cmd.h"
@@ -197,6 +200,10 @@ int main(int argc, char **argv)
 	        {0},
 	};
 	Context ctx = {.store_arg = getenv("XRUN_STORE"), .color = COLOR_AUTO};
+	/* jansson would open /dev/urandom for its hash seed. */
+	uint32_t seed;
+	if (getrandom(&seed, sizeof seed, GRND_NONBLOCK) == sizeof seed && seed)
+		json_object_seed(seed);
 	if (ctx.store_arg && !*ctx.store_arg)
 		ctx.store_arg = NULL;
 	int c;
