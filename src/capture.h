@@ -23,7 +23,7 @@
  *             "node_list","partition","cpus_on_node","submit_dir", "variables":
  * {…}} | null
  * } */
-int capture_host(json_t **ret);
+int capture_host(const char *cache_dir, json_t **ret);
 
 /* software: {
  *   "libraries": [ {"path", "soname", "sha256", "package": str|null,

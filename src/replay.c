@@ -627,7 +627,7 @@ int replay_differences(const Record *rec, const RunSpec *spec,
 {
 	char **out = xcalloc(1, sizeof(char *));
 	json_t *host = NULL;
-	int r = capture_host(&host);
+	int r = capture_host(cache_dir, &host);
 	if (r < 0) {
 		strv_free(out);
 		return r;

@@ -306,7 +306,7 @@ static int build_start_record(const RunSpec *spec, const Command *cmd,
 	json_object_set_new(rec, "environment", json_null());
 
 	json_t *host = NULL;
-	r = capture_host(&host);
+	r = capture_host(store_cache, &host);
 	if (r < 0) {
 		warn(o, "cannot capture the host description: %s",
 		     strerror(-r));

@@ -84,11 +84,15 @@ static int cmp_i64(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-static void test_host(void)
+/* Everything the host section says, checked against the system's own
+ * tools; cache_dir: the store cache the CPU description is kept in, or
+ * NULL. */
+static void test_host(const char *cache_dir)
 {
 	json_t *h = NULL;
-	int r = capture_host(&h);
-	is_int(r, 0, "capture_host succeeds");
+	int r = capture_host(cache_dir, &h);
+	is_int(r, 0, "capture_host succeeds (%s)",
+	       cache_dir ? "with a cache" : "without a cache");
 	if (r < 0)
 		return;
 	json_auto_t *host = h;
@@ -195,7 +199,7 @@ static void test_slurm(void)
 	setenv("SLURM_ARRAY_TASK_ID", "7", 1);
 	setenv("SLURM_CUSTOM_THING", "x=y", 1);
 	json_t *h = NULL;
-	is_int(capture_host(&h), 0, "capture_host under slurm");
+	is_int(capture_host(NULL, &h), 0, "capture_host under slurm");
 	json_auto_t *host = h;
 	json_t *s = json_object_get(host, "slurm");
 	str_is(jstr(s, "job_id", NULL), "4242", "slurm job_id");
@@ -215,20 +219,22 @@ static void test_slurm(void)
 	unsetenv("SLURM_CUSTOM_THING");
 }
 
-static void time_host(void)
+static void time_host(const char *cache_dir)
 {
 	enum { N = 201 };
 	int64_t t[N];
 	for (int i = 0; i < N; i++) {
 		json_t *h = NULL;
 		int64_t t0 = monotonic_ns();
-		capture_host(&h);
+		capture_host(cache_dir, &h);
 		t[i] = monotonic_ns() - t0;
 		json_decref(h);
 	}
 	qsort(t, N, sizeof t[0], cmp_i64);
-	printf("# capture_host: median %.1f us, min %.1f us, max %.1f us\n",
-	       t[N / 2] / 1e3, t[0] / 1e3, t[N - 1] / 1e3);
+	printf("# capture_host (%s): median %.1f us, min %.1f us, max %.1f "
+	       "us\n",
+	       cache_dir ? "cached" : "uncached", t[N / 2] / 1e3, t[0] / 1e3,
+	       t[N - 1] / 1e3);
 }
 
 /* Run the probe in dir; returns the "git" value (a new reference). */
@@ -511,11 +517,66 @@ static void test_source(void)
 	sh("rm -rf %s", tmp);
 }
 
+static const char *cpu_model(const char *cache_dir)
+{
+	static char model[256];
+	json_t *h = NULL;
+	if (capture_host(cache_dir, &h) < 0)
+		return "";
+	json_auto_t *host = h;
+	const char *m = jstr(host, "cpu", "model");
+	snprintf(model, sizeof model, "%s", m ? m : "");
+	return model;
+}
+
+/* The CPU description comes from the cache only under this boot's key,
+ * and a stale or broken cache is read again from /proc/cpuinfo. */
+static void test_cpu_cache(const char *dir)
+{
+	_cleanup_free_ char *path = xasprintf("%s/cpu-v1.json", dir);
+	_cleanup_free_ char *real = xstrdup(cpu_model(NULL));
+	_cleanup_free_ char *boot =
+	        sh_out("cat /proc/sys/kernel/random/boot_id");
+	_cleanup_free_ char *ucode =
+	        sh_out("cat /sys/devices/system/cpu/cpu0/microcode/version "
+	               "2>/dev/null || echo -");
+	ok(access(path, F_OK) == 0, "the first capture wrote %s", path);
+	static const char fake[] =
+	        "\"cpu\": {\"model\": \"Fake CPU\", \"count\": 1, "
+	        "\"flags_sha256\": \"sha256:00\", \"flags_count\": 1}}";
+	sh("printf '{\"key\": \"boot %s microcode %s\", %s' > %s", boot,
+	   ucode, fake, path);
+	str_is(cpu_model(dir), "Fake CPU",
+	       "this boot's entry is used without reading /proc/cpuinfo");
+	sh("printf '{\"key\": \"boot 0 microcode %s\", %s' > %s", ucode,
+	   fake, path);
+	str_is(cpu_model(dir), real, "another boot's entry is read again");
+	_cleanup_free_ char *kept = sh_out("cat %s", path);
+	ok(kept && !strstr(kept, "Fake CPU") && strstr(kept, boot),
+	   "and replaced under this boot's key");
+	sh("printf '{broken' > %s", path);
+	str_is(cpu_model(dir), real, "a broken cache is read again");
+	str_is(cpu_model("/nonexistent/cache"), real,
+	       "a cache that cannot be written is no error");
+}
+
 int main(void)
 {
-	test_host();
+	test_host(NULL);
+	char tmpl[] = "/tmp/xrun-test-cpu-XXXXXX";
+	char *cache = mkdtemp(tmpl);
+	if (cache) {
+		test_host(cache); /* writes the cache */
+		test_host(cache); /* reads it */
+		test_cpu_cache(cache);
+	} else {
+		ok(0, "mkdtemp");
+	}
 	test_slurm();
-	time_host();
+	time_host(NULL);
+	time_host(cache);
+	if (cache)
+		sh("rm -rf %s", cache);
 	if (sh("git --version >/dev/null 2>&1") == 0)
 		test_source();
 	else
