@@ -486,10 +486,11 @@ int capture_host(const char *cache_dir, json_t **ret)
 	        json_string_or_null(boot_id), "kernel", "sysname",
 	        json_bstr(u.sysname), "release", json_bstr(u.release),
 	        "version", json_bstr(u.version), "machine",
-	        json_bstr(u.machine), "os", capture_os(), "cpu", capture_cpu_cached(cache_dir),
-	        "memory", capture_memory(), "libc", capture_libc(), "gpus",
-	        capture_gpus(), "nvidia", capture_nvidia(), "container",
-	        capture_container(), "slurm", capture_slurm());
+	        json_bstr(u.machine), "os", capture_os(), "cpu",
+	        capture_cpu_cached(cache_dir), "memory", capture_memory(),
+	        "libc", capture_libc(), "gpus", capture_gpus(), "nvidia",
+	        capture_nvidia(), "container", capture_container(), "slurm",
+	        capture_slurm());
 	if (!host)
 		return -ENOMEM;
 	*ret = host;

@@ -144,20 +144,21 @@ int record_load(const char *path, Record **ret, char **ret_error)
 	return 0;
 }
 
-/* The canonical text a record's digest covers: the record without its
- * "record_sha256", compact, keys sorted. Reformatting the file leaves
- * it alone; changing a value does not. */
-static char *record_digest(json_t *root)
+/* The text a record's digest covers: the record without its
+ * "record_sha256", compact, in the record's own key order; with sorted,
+ * its keys sorted (how earlier builds digested records, still accepted).
+ * Reformatting the file leaves it alone; changing a value does not. */
+static char *record_compact(json_t *root, bool sorted)
 {
 	/* Out for the dump and back in, rather than a deep copy of the
 	 * whole record on every save. */
 	json_t *own = json_incref(json_object_get(root, "record_sha256"));
 	json_object_del(root, "record_sha256");
-	_cleanup_free_ char *text =
-	        json_dumps(root, JSON_COMPACT | JSON_SORT_KEYS);
+	char *text =
+	        json_dumps(root, JSON_COMPACT | (sorted ? JSON_SORT_KEYS : 0));
 	if (own)
 		json_object_set_new(root, "record_sha256", own);
-	return text ? sha256_mem(text, strlen(text)) : NULL;
+	return text;
 }
 
 int record_check_digest(const Record *r)
@@ -165,23 +166,38 @@ int record_check_digest(const Record *r)
 	const char *want = json_get_string(r->root, "record_sha256");
 	if (!want)
 		return 0;
-	_cleanup_free_ char *got = record_digest(r->root);
-	if (!got)
-		return -ENOMEM;
-	return streq(got, want) ? 1 : -EBADMSG;
+	for (int sorted = 0; sorted < 2; sorted++) {
+		_cleanup_free_ char *text = record_compact(r->root, sorted);
+		if (!text)
+			return -ENOMEM;
+		_cleanup_free_ char *got = sha256_mem(text, strlen(text));
+		if (streq(got, want))
+			return 1;
+	}
+	return -EBADMSG;
 }
 
 int record_save(Record *r, bool sync_dir)
 {
-	_cleanup_free_ char *digest = record_digest(r->root);
-	if (!digest)
+	/* One dump serves both: the digest covers the compact text, and
+	 * the file is that text indented, with the digest as its last
+	 * member (where json_object_set_new puts it). */
+	json_object_del(r->root, "record_sha256");
+	_cleanup_free_ char *compact = json_dumps(r->root, JSON_COMPACT);
+	if (!compact)
 		return -ENOMEM;
+	size_t clen = strlen(compact);
+	_cleanup_free_ char *digest = sha256_mem(compact, clen);
 	json_object_set_new(r->root, "record_sha256", json_string(digest));
-	_cleanup_free_ char *text = json_dumps(r->root, JSON_INDENT(2));
-	if (!text)
-		return -ENOMEM;
-	size_t n = strlen(text);
-	text = xrealloc(text, n + 2);
+	/* compact ends with '}': the member goes in before it. */
+	_cleanup_free_ char *whole = xmalloc(clen + strlen(digest) + 32);
+	char *p = mempcpy(whole, compact, clen - 1);
+	p = stpcpy(p,
+	           clen > 2 ? ",\"record_sha256\":\"" : "\"record_sha256\":\"");
+	p = stpcpy(p, digest);
+	strcpy(p, "\"}");
+	size_t n;
+	_cleanup_free_ char *text = json_indent_compact(whole, &n);
 	text[n++] = '\n';
 	text[n] = 0;
 	int fd = r->next_fd;

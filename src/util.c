@@ -728,6 +728,76 @@ const char *json_get_string(const json_t *obj, const char *key)
 	return json_string_value(json_object_get(obj, key));
 }
 
+/* One pass of json_indent_compact(): writes to out when it is not NULL;
+ * returns the length either way. */
+static size_t indent_pass(const char *c, size_t n, char *out)
+{
+	size_t len = 0;
+	int depth = 0;
+#define PUT(ch)                          \
+	do {                             \
+		if (out)                 \
+			out[len] = (ch); \
+		len++;                   \
+	} while (0)
+#define NEWLINE()                                   \
+	do {                                        \
+		PUT('\n');                          \
+		for (int k = 0; k < depth * 2; k++) \
+			PUT(' ');                   \
+	} while (0)
+	for (size_t i = 0; i < n; i++) {
+		char ch = c[i];
+		if (ch == '"') {
+			/* A string, escapes and all, as it is. */
+			size_t j = i + 1;
+			while (j < n && c[j] != '"')
+				j += c[j] == '\\' ? 2 : 1;
+			if (j >= n)
+				j = n - 1;
+			if (out)
+				memcpy(out + len, c + i, j - i + 1);
+			len += j - i + 1;
+			i = j;
+		} else if (ch == '{' || ch == '[') {
+			PUT(ch);
+			if (i + 1 < n && c[i + 1] == (ch == '{' ? '}' : ']')) {
+				PUT(c[i + 1]); /* {} and [] stay as they are */
+				i++;
+			} else {
+				depth++;
+				NEWLINE();
+			}
+		} else if (ch == '}' || ch == ']') {
+			depth--;
+			NEWLINE();
+			PUT(ch);
+		} else if (ch == ',') {
+			PUT(',');
+			NEWLINE();
+		} else if (ch == ':') {
+			PUT(':');
+			PUT(' ');
+		} else
+			PUT(ch);
+	}
+#undef NEWLINE
+#undef PUT
+	return len;
+}
+
+char *json_indent_compact(const char *c, size_t *ret_len)
+{
+	size_t n = strlen(c);
+	size_t len = indent_pass(c, n, NULL);
+	char *buf = xmalloc(len + 2); /* room for a newline the caller adds */
+	indent_pass(c, n, buf);
+	buf[len] = 0;
+	if (ret_len)
+		*ret_len = len;
+	return buf;
+}
+
 char *json_dump_pretty(const json_t *j)
 {
 	return json_dumps(j, JSON_INDENT(2));

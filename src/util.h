@@ -195,4 +195,7 @@ const char *json_get_string(const json_t *obj, const char *key);
  * or NULL where a step is missing or not an object. */
 json_t *json_get_path(const json_t *o, const char *dotted);
 /* Dump compactly or indented; the returned string is owned by the caller. */
+/* jansson's JSON_COMPACT text c as JSON_INDENT(2) would have written it
+ * (byte for byte), without dumping the values again. */
+char *json_indent_compact(const char *c, size_t *ret_len);
 char *json_dump_pretty(const json_t *j);

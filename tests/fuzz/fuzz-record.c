@@ -4,6 +4,7 @@
 #include "config.h"
 
 #include <stdint.h>
+#include <stdlib.h>
 
 #include "diff.h"
 #include "format.h"
@@ -34,6 +35,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	touch_text(record_status(rec));
 	touch_text(record_created(rec));
 	(void)record_check_digest(rec);
+	/* The record file is written as its compact text indented: that
+	 * must be what jansson itself indents, for any record. */
+	_cleanup_free_ char *compact = json_dumps(root, JSON_COMPACT);
+	_cleanup_free_ char *indented = json_dumps(root, JSON_INDENT(2));
+	if (compact && indented) {
+		_cleanup_free_ char *mine = json_indent_compact(compact, NULL);
+		if (!streq(mine, indented))
+			abort();
+	}
 	static const char *const paths[] = {
 	        "command.argv",
 	        "times.created",

@@ -544,12 +544,12 @@ static void test_cpu_cache(const char *dir)
 	static const char fake[] =
 	        "\"cpu\": {\"model\": \"Fake CPU\", \"count\": 1, "
 	        "\"flags_sha256\": \"sha256:00\", \"flags_count\": 1}}";
-	sh("printf '{\"key\": \"boot %s microcode %s\", %s' > %s", boot,
-	   ucode, fake, path);
+	sh("printf '{\"key\": \"boot %s microcode %s\", %s' > %s", boot, ucode,
+	   fake, path);
 	str_is(cpu_model(dir), "Fake CPU",
 	       "this boot's entry is used without reading /proc/cpuinfo");
-	sh("printf '{\"key\": \"boot 0 microcode %s\", %s' > %s", ucode,
-	   fake, path);
+	sh("printf '{\"key\": \"boot 0 microcode %s\", %s' > %s", ucode, fake,
+	   path);
 	str_is(cpu_model(dir), real, "another boot's entry is read again");
 	_cleanup_free_ char *kept = sh_out("cat %s", path);
 	ok(kept && !strstr(kept, "Fake CPU") && strstr(kept, boot),

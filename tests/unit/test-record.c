@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 
+#include "hash.h"
 #include "record.h"
 #include "util.h"
 
@@ -224,9 +225,37 @@ static void test_save_load(void)
 	           text[n - 1] == '\n',
 	   "record_save: file ends with a newline");
 
+	_cleanup_free_ char *jansson = json_dumps(rec->root, JSON_INDENT(2));
+	ok(text && jansson && strlen(text) == strlen(jansson) + 1 &&
+	           strneq(text, jansson, strlen(jansson)),
+	   "record_save: the file is jansson's indented text, digest last");
+
 	_cleanup_record_ Record *loaded = NULL;
 	char *err = NULL;
 	is_int(record_load(path, &loaded, &err), 0, "record_load: ok");
+	is_int(loaded ? record_check_digest(loaded) : -1, 1,
+	       "record_check_digest: a saved record matches");
+	if (loaded) {
+		json_t *keep = json_incref(json_object_get(loaded->root, "id"));
+		json_object_set_new(loaded->root, "id", json_string("x"));
+		is_int(record_check_digest(loaded), -EBADMSG,
+		       "record_check_digest: a changed value does not");
+		json_object_set_new(loaded->root, "id", keep);
+		/* How records before 0.2 were digested: keys sorted. */
+		json_t *own = json_incref(
+		        json_object_get(loaded->root, "record_sha256"));
+		json_object_del(loaded->root, "record_sha256");
+		_cleanup_free_ char *sorted =
+		        json_dumps(loaded->root, JSON_COMPACT | JSON_SORT_KEYS);
+		_cleanup_free_ char *old_digest =
+		        sha256_mem(sorted, strlen(sorted));
+		json_object_set_new(loaded->root, "record_sha256",
+		                    json_string(old_digest));
+		is_int(record_check_digest(loaded), 1,
+		       "record_check_digest: an older record's sorted digest "
+		       "matches");
+		json_object_set_new(loaded->root, "record_sha256", own);
+	}
 	ok(loaded && json_equal(loaded->root, rec->root),
 	   "record_load: same JSON as saved");
 	is_str(loaded ? loaded->path : NULL, path, "record_load: path");

@@ -251,6 +251,40 @@ static void test_rfc3339(void)
 	       "format_rfc3339: 1.5 ms before the epoch");
 }
 
+/* json_indent_compact() writes what jansson's JSON_INDENT(2) writes,
+ * strings with quotes, backslashes and structural characters inside
+ * included. */
+static void test_json_indent(void)
+{
+	static const char *const docs[] = {
+	        "{}",
+	        "[]",
+	        "{\"a\":1}",
+	        "{\"a\":[],\"b\":{},\"c\":[{}],\"d\":[[],[1,2]]}",
+	        "{\"s\":\"a, b: {c} [d]\",\"t\":\"quote \\\" and \\\\\"}",
+	        "{\"end\\\\\":\"\\\\\",\"u\":\"h\\u00e9 \\n \\t\",\"e\":\"\"}",
+	        "[1,-2.5,true,false,null,\"x\",{\"deep\":{\"er\":[[[0]]]}}]",
+	        "{\"nul\":\"a\\u0000b\",\"r\":1e300,\"k\":{\"\":[]}}",
+	};
+	for (size_t i = 0; i < ELEMENTSOF(docs); i++) {
+		json_error_t e;
+		json_auto_t *j = json_loads(
+		        docs[i], JSON_DECODE_ANY | JSON_ALLOW_NUL, &e);
+		if (!j) {
+			ok(0, "test document %zu parses: %s", i, e.text);
+			continue;
+		}
+		_cleanup_free_ char *compact =
+		        json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY);
+		_cleanup_free_ char *want =
+		        json_dumps(j, JSON_INDENT(2) | JSON_ENCODE_ANY);
+		size_t n = 0;
+		_cleanup_free_ char *got = json_indent_compact(compact, &n);
+		is_str(got, want, "json_indent_compact: document %zu", i);
+		is_int((long)n, (long)strlen(want), "and its length");
+	}
+}
+
 static void test_parse_u64(void)
 {
 	uint64_t v = 99;
@@ -572,6 +606,7 @@ static void test_parse_duration_size(void)
 
 int main(void)
 {
+	test_json_indent();
 	test_utf8();
 	test_base64();
 	test_json_bytes();
