@@ -527,31 +527,70 @@ static int spawn_program(const RunSpec *spec, const Command *cmd,
 	return 0;
 }
 
-static void *sync_dir_thread(void *dir)
+/* A thread beside the program. It makes the start record's directory
+ * entry durable while the program runs (nobody waits for that: the
+ * final record's directory sync covers it too), then holds the start
+ * record open until the final record has replaced it, and lets go of it
+ * while the launcher syncs the directory: freeing its blocks can cost a
+ * device round trip (ext4 mounted with discard), and needs none of the
+ * launcher's time. */
+typedef struct Finisher {
+	char *dir;
+	int start_fd; /* the start record, or -1 */
+	pthread_t thread;
+	bool started;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	bool release;
+} Finisher;
+
+static void *finisher_thread(void *p)
 {
-	(void)fsync_dir(dir);
-	free(dir);
+	Finisher *f = p;
+	(void)fsync_dir(f->dir);
+	pthread_mutex_lock(&f->lock);
+	while (!f->release)
+		pthread_cond_wait(&f->cond, &f->lock);
+	pthread_mutex_unlock(&f->lock);
+	if (f->start_fd >= 0)
+		close(f->start_fd);
 	return NULL;
 }
 
-/* The start record's rename is made durable while the program runs, off
- * the launcher's path: the final record's own directory sync covers it
- * anyway, so nobody waits for this one. */
-static void sync_dir_in_background(const char *dir)
+static void finisher_start(Finisher *f, const char *dir, const char *record)
 {
-	pthread_t t;
-	pthread_attr_t a;
-	char *copy = xstrdup(dir);
-	if (pthread_attr_init(&a) == 0) {
-		pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
-		if (pthread_create(&t, &a, sync_dir_thread, copy) == 0)
-			copy = NULL;
-		pthread_attr_destroy(&a);
-	}
-	if (copy) {
-		(void)fsync_dir(copy);
-		free(copy);
-	}
+	*f = (Finisher){.dir = xstrdup(dir),
+	                .start_fd = open(record, O_RDONLY | O_CLOEXEC),
+	                .lock = PTHREAD_MUTEX_INITIALIZER,
+	                .cond = PTHREAD_COND_INITIALIZER};
+	f->started = pthread_create(&f->thread, NULL, finisher_thread, f) == 0;
+	if (!f->started)
+		(void)fsync_dir(dir);
+}
+
+/* The final record is in place (or will not be): the start record can
+ * go. */
+static void finisher_release(Finisher *f)
+{
+	if (!f->dir)
+		return;
+	pthread_mutex_lock(&f->lock);
+	f->release = true;
+	pthread_cond_signal(&f->cond);
+	pthread_mutex_unlock(&f->lock);
+}
+
+static void finisher_done(Finisher *f)
+{
+	if (!f->dir)
+		return;
+	finisher_release(f);
+	if (f->started)
+		pthread_join(f->thread, NULL);
+	else if (f->start_fd >= 0)
+		close(f->start_fd);
+	free(f->dir);
+	f->dir = NULL;
 }
 
 static void forward_signal(const Exec *x, int sig)
@@ -1247,7 +1286,8 @@ static int run_blocked(Store *s, const RunSpec *spec, RunOutcome *o)
 		return fail(o, r, r == -ENOENT ? 127 : 126,
 		            "cannot run '%s': %m", spec->argv[0]);
 	}
-	sync_dir_in_background(dir);
+	_cleanup_(finisher_done) Finisher fin;
+	finisher_start(&fin, dir, rec->path);
 	record_prepare_save(rec);
 	supervise(&x, sfd);
 	if (x.report_fd >= 0)
@@ -1312,7 +1352,10 @@ static int run_blocked(Store *s, const RunSpec *spec, RunOutcome *o)
 		json_object_set_new(rec->root, "verification", v);
 		o->verification = json_incref(v);
 	}
-	r = record_save(rec, true);
+	r = record_save(rec, false);
+	finisher_release(&fin);
+	if (r == 0)
+		r = fsync_dir(dir);
 	reap_sandbox(&x);
 	if (r < 0) {
 		/* The program ran: keep its exit status, but say loudly that
