@@ -728,74 +728,88 @@ const char *json_get_string(const json_t *obj, const char *key)
 	return json_string_value(json_object_get(obj, key));
 }
 
-/* One pass of json_indent_compact(): writes to out when it is not NULL;
- * returns the length either way. */
-static size_t indent_pass(const char *c, size_t n, char *out)
+typedef struct Out {
+	char *buf;
+	size_t len, cap;
+} Out;
+
+static void out_reserve(Out *o, size_t more)
 {
-	size_t len = 0;
-	int depth = 0;
-#define PUT(ch)                          \
-	do {                             \
-		if (out)                 \
-			out[len] = (ch); \
-		len++;                   \
-	} while (0)
-#define NEWLINE()                                   \
-	do {                                        \
-		PUT('\n');                          \
-		for (int k = 0; k < depth * 2; k++) \
-			PUT(' ');                   \
-	} while (0)
-	for (size_t i = 0; i < n; i++) {
-		char ch = c[i];
-		if (ch == '"') {
-			/* A string, escapes and all, as it is. */
-			size_t j = i + 1;
-			while (j < n && c[j] != '"')
-				j += c[j] == '\\' ? 2 : 1;
-			if (j >= n)
-				j = n - 1;
-			if (out)
-				memcpy(out + len, c + i, j - i + 1);
-			len += j - i + 1;
-			i = j;
-		} else if (ch == '{' || ch == '[') {
-			PUT(ch);
-			if (i + 1 < n && c[i + 1] == (ch == '{' ? '}' : ']')) {
-				PUT(c[i + 1]); /* {} and [] stay as they are */
-				i++;
-			} else {
-				depth++;
-				NEWLINE();
-			}
-		} else if (ch == '}' || ch == ']') {
-			depth--;
-			NEWLINE();
-			PUT(ch);
-		} else if (ch == ',') {
-			PUT(',');
-			NEWLINE();
-		} else if (ch == ':') {
-			PUT(':');
-			PUT(' ');
-		} else
-			PUT(ch);
-	}
-#undef NEWLINE
-#undef PUT
-	return len;
+	if (o->cap - o->len >= more)
+		return;
+	while (o->cap - o->len < more)
+		o->cap = o->cap * 2 + 64;
+	o->buf = xrealloc(o->buf, o->cap);
+}
+
+static void out_newline(Out *o, int depth)
+{
+	size_t w = depth > 0 ? (size_t)depth * 2 : 0;
+	out_reserve(o, w + 1);
+	o->buf[o->len++] = '\n';
+	memset(o->buf + o->len, ' ', w);
+	o->len += w;
 }
 
 char *json_indent_compact(const char *c, size_t *ret_len)
 {
 	size_t n = strlen(c);
-	size_t len = indent_pass(c, n, NULL);
-	char *buf = xmalloc(len + 2); /* room for a newline the caller adds */
-	indent_pass(c, n, buf);
-	buf[len] = 0;
+	/* Records nest a few levels: twice the input is mostly enough. */
+	Out o = {.buf = xmalloc(2 * n + 64), .cap = 2 * n + 64};
+	int depth = 0;
+	for (size_t i = 0; i < n;) {
+		char ch = c[i];
+		if (ch == '"') {
+			/* A string, escapes and all, as it is. */
+			size_t j = i + 1;
+			for (;;) {
+				j += strcspn(c + j, "\"\\");
+				if (c[j] == '\\' && c[j + 1])
+					j += 2;
+				else
+					break;
+			}
+			if (c[j] == '"')
+				j++;
+			out_reserve(&o, j - i);
+			memcpy(o.buf + o.len, c + i, j - i);
+			o.len += j - i;
+			i = j;
+			continue;
+		}
+		out_reserve(&o, 2);
+		if (ch == '{' || ch == '[') {
+			o.buf[o.len++] = ch;
+			if (c[i + 1] == (ch == '{' ? '}' : ']')) {
+				o.buf[o.len++] =
+				        c[++i]; /* {} and [] as they are */
+			} else
+				out_newline(&o, ++depth);
+		} else if (ch == '}' || ch == ']') {
+			out_newline(&o, --depth);
+			o.buf[o.len++] = ch;
+		} else if (ch == ',') {
+			o.buf[o.len++] = ',';
+			out_newline(&o, depth);
+		} else if (ch == ':') {
+			o.buf[o.len++] = ':';
+			o.buf[o.len++] = ' ';
+		} else {
+			/* A number or a literal, up to what follows it. */
+			size_t k = strcspn(c + i, ",:{}[]\"");
+			out_reserve(&o, k);
+			memcpy(o.buf + o.len, c + i, k);
+			o.len += k;
+			i += k;
+			continue;
+		}
+		i++;
+	}
+	out_reserve(&o, 2); /* room for a newline the caller adds */
+	o.buf[o.len] = 0;
 	if (ret_len)
-		*ret_len = len;
-	return buf;
+		*ret_len = o.len;
+	return o.buf;
 }
 
 char *json_dump_pretty(const json_t *j)
