@@ -7,21 +7,65 @@
 #include "hash.h"
 #include "util.h"
 
+/* A name is a secret's when one of its words (split at '_', '-' and
+ * '.', any case) is one of these: HF_TOKEN, AWS_SECRET_ACCESS_KEY,
+ * NPM_CONFIG__AUTH. Words, not substrings: TOKENIZERS_PARALLELISM,
+ * TIKTOKEN_CACHE_DIR, GIT_AUTHOR_NAME and KEYBOARD are not secrets, and
+ * replaying without them would change the run. */
+static const char *const secret_words[] = {
+        "TOKEN",     "TOKENS", "SECRET",     "SECRETS",     "PASSWORD",
+        "PASSWORDS", "PASSWD", "PASS",       "PASSPHRASE",  "KEY",
+        "KEYS",      "APIKEY", "CREDENTIAL", "CREDENTIALS", "CREDS",
+        "AUTH",      "COOKIE", "COOKIES",    "SESSION",
+};
+/* ... or its last word ends with one of these: OPENAI_APIKEY,
+ * GHTOKEN, DBPASSWORD. */
+static const char *const secret_endings[] = {
+        "TOKEN",  "SECRET",    "PASSWORD",  "PASSWD",
+        "APIKEY", "ACCESSKEY", "SECRETKEY", "PRIVATEKEY",
+};
+
 bool env_name_is_secret(const char *name)
 {
-	static const char *const words[] = {
-	        "TOKEN",      "SECRET", "PASSWORD", "PASSWD",  "KEY",
-	        "CREDENTIAL", "AUTH",   "COOKIE",   "SESSION",
-	};
 	char up[256];
 	size_t n = 0;
 	for (; n < sizeof up - 1 && name[n]; n++)
 		up[n] = (char)toupper((unsigned char)name[n]);
 	up[n] = 0;
-	for (size_t i = 0; i < ELEMENTSOF(words); i++)
-		if (strstr(up, words[i]))
-			return true;
+	for (char *w = up, *end; *w; w = end + (*end != 0)) {
+		size_t len = strcspn(w, "_-.");
+		end = w + len;
+		if (!len)
+			continue;
+		for (size_t i = 0; i < ELEMENTSOF(secret_words); i++)
+			if (strlen(secret_words[i]) == len &&
+			    strneq(w, secret_words[i], len))
+				return true;
+		if (*end)
+			continue;
+		for (size_t i = 0; i < ELEMENTSOF(secret_endings); i++) {
+			size_t k = strlen(secret_endings[i]);
+			if (len >= k && streq(end - k, secret_endings[i]))
+				return true;
+		}
+	}
 	return false;
+}
+
+bool env_value_is_secret(const char *value)
+{
+	/* A URL with a password: scheme://user:password@host... */
+	const char *p = strstr(value, "://");
+	if (!p || p == value)
+		return false;
+	for (const char *s = value; s < p; s++)
+		if (!isalnum((unsigned char)*s) && *s != '+' && *s != '-' &&
+		    *s != '.')
+			return false;
+	p += 3;
+	size_t authority = strcspn(p, "/?#");
+	const char *at = memrchr(p, '@', authority);
+	return at && memchr(p, ':', (size_t)(at - p)) != NULL;
 }
 
 int capture_environment(char *const *envp, json_t **ret)
@@ -45,7 +89,7 @@ int capture_environment(char *const *envp, json_t **ret)
 		if (json_object_get(vars, name))
 			continue;
 		json_t *v;
-		if (env_name_is_secret(name)) {
+		if (env_name_is_secret(name) || env_value_is_secret(value)) {
 			_cleanup_free_ char *d =
 			        sha256_mem(value, strlen(value));
 			v = json_pack("{s:s}", "redacted", d);

@@ -64,5 +64,9 @@ GitProbe *git_probe_free(GitProbe *p);
 /* environment: {"variables": {NAME: value | {"base64": …} | {"redacted":
  * "sha256:…"}}, "redacted": [NAME…], "undecodable": [ base64 of NAME=VALUE … ],
  *               "sha256": "sha256:…"} */
+/* Whether a variable is recorded by the hash of its value only: its name
+ * has a secret's word (TOKEN, KEY, PASSWORD, ...), or its value is a URL
+ * with a password. */
 bool env_name_is_secret(const char *name);
+bool env_value_is_secret(const char *value);
 int capture_environment(char *const *envp, json_t **ret);

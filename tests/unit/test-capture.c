@@ -91,20 +91,62 @@ static char *ref_sha256(const void *p, size_t n)
 static void test_secret_names(void)
 {
 	static const char *const secret[] = {
-	        "GITHUB_TOKEN", "aws_secret_access_key",
-	        "DB_PASSWORD",  "API_KEY",
-	        "SESSION_ID",   "MYSQL_PASSWD",
-	        "Credentials",  "HTTP_COOKIE",
-	        "BASIC_AUTH",
+	        "GITHUB_TOKEN",     "aws_secret_access_key",
+	        "DB_PASSWORD",      "API_KEY",
+	        "SESSION_ID",       "MYSQL_PASSWD",
+	        "Credentials",      "HTTP_COOKIE",
+	        "BASIC_AUTH",       "HF_TOKEN",
+	        "WANDB_API_KEY",    "OPENAI_APIKEY",
+	        "NPM_CONFIG__AUTH", "SMTP_PASS",
+	        "GPG_PASSPHRASE",   "AWS_SESSION_TOKEN",
+	        "ghtoken",          "my-secret.key",
 	};
 	for (size_t i = 0; i < ELEMENTSOF(secret); i++)
 		ok(env_name_is_secret(secret[i]), "env_name_is_secret(%s)",
 		   secret[i]);
 	static const char *const plain[] = {
-	        "HOME", "PATH", "LANG", "USER", "CUDA_VISIBLE_DEVICES", ""};
+	        "HOME",
+	        "PATH",
+	        "LANG",
+	        "USER",
+	        "CUDA_VISIBLE_DEVICES",
+	        "",
+	        "TOKENIZERS_PARALLELISM",
+	        "TIKTOKEN_CACHE_DIR",
+	        "GIT_AUTHOR_NAME",
+	        "GIT_AUTHOR_EMAIL",
+	        "XAUTHORITY",
+	        "KEYBOARD_LAYOUT",
+	        "PWD",
+	        "OLDPWD",
+	        "PASSAGE_LENGTH",
+	        "SESSIONS_DIR",
+	};
 	for (size_t i = 0; i < ELEMENTSOF(plain); i++)
 		ok(!env_name_is_secret(plain[i]), "!env_name_is_secret(%s)",
 		   plain[i]);
+	static const char *const secret_values[] = {
+	        "postgres://user:pw@db.example.com:5432/x",
+	        "https://x-access-token:ghs_abc@github.com/o/r.git",
+	        "http://u:p@proxy:3128",
+	        "redis://:pw@localhost:6379/0",
+	};
+	for (size_t i = 0; i < ELEMENTSOF(secret_values); i++)
+		ok(env_value_is_secret(secret_values[i]),
+		   "env_value_is_secret(%s)", secret_values[i]);
+	static const char *const plain_values[] = {
+	        "http://proxy.example.com:3128",
+	        "https://github.com/o/r.git",
+	        "git@github.com:o/r.git",
+	        "ssh://git@github.com/o/r",
+	        "https://example.com/a@b:c",
+	        "/home/me/data",
+	        "://:x@y",
+	        "",
+	};
+	for (size_t i = 0; i < ELEMENTSOF(plain_values); i++)
+		ok(!env_value_is_secret(plain_values[i]),
+		   "!env_value_is_secret(%s)", plain_values[i]);
 }
 
 static json_t *capture(char *const *envp)
