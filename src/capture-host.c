@@ -8,6 +8,7 @@
 
 #include "capture.h"
 
+#include <ctype.h>
 #include <dirent.h>
 #include <dlfcn.h>
 #include <fcntl.h>
@@ -215,19 +216,33 @@ static json_t *capture_cpu(void)
  * microcode update, which may change the flags) and kept in the store's
  * cache: the kernel formats even one processor's entry slowly (about
  * 0.1 ms on a small VM, on every launch). The processor count is read
- * every time: CPUs come and go online. */
-#define CPU_CACHE_FILE "cpu-v1.json"
+ * every time: CPUs come and go online. One file per host name, so that
+ * the nodes of a cluster sharing a store do not take turns rewriting
+ * one. */
+static char *cpu_cache_file(const char *host)
+{
+	char name[96] = "cpu-v1-";
+	size_t n = strlen(name);
+	for (const char *p = host; *p && n < sizeof name - 6; p++)
+		name[n++] = isalnum((unsigned char)*p) || *p == '-' ||
+		                            *p == '_' || *p == '.'
+		                    ? *p
+		                    : '_';
+	strcpy(name + n, ".json");
+	return xstrdup(name);
+}
 
-static json_t *capture_cpu_cached(const char *cache_dir)
+static json_t *capture_cpu_cached(const char *cache_dir, const char *host)
 {
 	_cleanup_free_ char *boot = NULL, *ucode = NULL;
 	if (!cache_dir || read_boot_id(&boot) < 0)
 		return capture_cpu();
+	_cleanup_free_ char *file = cpu_cache_file(host);
 	(void)read_one_line("/sys/devices/system/cpu/cpu0/microcode/version",
 	                    &ucode);
 	_cleanup_free_ char *key =
 	        xasprintf("boot %s microcode %s", boot, ucode ? ucode : "-");
-	_cleanup_free_ char *path = path_join(cache_dir, CPU_CACHE_FILE);
+	_cleanup_free_ char *path = path_join(cache_dir, file);
 	_cleanup_free_ char *text = NULL;
 	size_t len = 0;
 	json_auto_t *cached = NULL;
@@ -250,8 +265,8 @@ static json_t *capture_cpu_cached(const char *cache_dir)
 	_cleanup_free_ char *out = entry ? json_dumps(entry, 0) : NULL;
 	/* A cache: a store we cannot write just means reading again. */
 	if (out)
-		(void)write_file_replace(cache_dir, CPU_CACHE_FILE, out,
-		                         strlen(out), 0644);
+		(void)write_file_replace(cache_dir, file, out, strlen(out),
+		                         0644);
 	return cpu;
 }
 
@@ -487,10 +502,10 @@ int capture_host(const char *cache_dir, json_t **ret)
 	        json_bstr(u.sysname), "release", json_bstr(u.release),
 	        "version", json_bstr(u.version), "machine",
 	        json_bstr(u.machine), "os", capture_os(), "cpu",
-	        capture_cpu_cached(cache_dir), "memory", capture_memory(),
-	        "libc", capture_libc(), "gpus", capture_gpus(), "nvidia",
-	        capture_nvidia(), "container", capture_container(), "slurm",
-	        capture_slurm());
+	        capture_cpu_cached(cache_dir, u.nodename), "memory",
+	        capture_memory(), "libc", capture_libc(), "gpus",
+	        capture_gpus(), "nvidia", capture_nvidia(), "container",
+	        capture_container(), "slurm", capture_slurm());
 	if (!host)
 		return -ENOMEM;
 	*ret = host;

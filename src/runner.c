@@ -1286,7 +1286,7 @@ static int run_blocked(Store *s, const RunSpec *spec, RunOutcome *o)
 		return fail(o, r, r == -ENOENT ? 127 : 126,
 		            "cannot run '%s': %m", spec->argv[0]);
 	}
-	_cleanup_(finisher_done) Finisher fin;
+	_cleanup_(finisher_done) Finisher fin = {.start_fd = -1};
 	finisher_start(&fin, dir, rec->path);
 	record_prepare_save(rec);
 	supervise(&x, sfd);

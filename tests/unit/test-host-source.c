@@ -533,7 +533,10 @@ static const char *cpu_model(const char *cache_dir)
  * and a stale or broken cache is read again from /proc/cpuinfo. */
 static void test_cpu_cache(const char *dir)
 {
-	_cleanup_free_ char *path = xasprintf("%s/cpu-v1.json", dir);
+	struct utsname u;
+	uname(&u);
+	_cleanup_free_ char *path =
+	        xasprintf("%s/cpu-v1-%s.json", dir, u.nodename);
 	_cleanup_free_ char *real = xstrdup(cpu_model(NULL));
 	_cleanup_free_ char *boot =
 	        sh_out("cat /proc/sys/kernel/random/boot_id");
