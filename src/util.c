@@ -505,19 +505,13 @@ int open_unnamed(const char *dir, mode_t mode)
 /* The file is written and made durable before it has a name (O_TMPFILE):
  * its fsync then has no new directory entry to write, and a crash
  * leaves no temp file behind. A first write takes its name in one step;
- * a replacement gets a temp name, then is renamed over the old. fd is
- * an unnamed file made ahead (open_unnamed()), or -1. 1 when the file
- * system or a missing /proc rules it out: the caller uses a named temp
- * file instead. */
-static int write_unnamed(int fd, const char *dir, const char *dst,
-                         const char *name, const void *p, size_t n, mode_t mode,
+ * a replacement gets a temp name, then is renamed over the old. 1 when
+ * a missing /proc rules it out: the caller uses a named temp file
+ * instead. */
+static int fill_and_link(int fd, const char *dir, const char *dst,
+                         const char *name, const void *p, size_t n,
                          bool durable, bool replacing)
 {
-	if (fd < 0)
-		fd = open(dir, O_TMPFILE | O_WRONLY | O_CLOEXEC, mode);
-	if (fd < 0)
-		return 1;
-	_cleanup_close_ int own = fd;
 	int r = write_all(fd, p, n);
 	if (r == 0 && durable && fsync(fd) < 0)
 		r = negative_errno();
@@ -542,6 +536,21 @@ static int write_unnamed(int fd, const char *dir, const char *dst,
 		return r;
 	}
 	return 0;
+}
+
+/* fd: an unnamed file made ahead (open_unnamed()), or -1 for one made
+ * here; closed either way. 1 when the file system has no O_TMPFILE. */
+static int write_unnamed(int fd, const char *dir, const char *dst,
+                         const char *name, const void *p, size_t n, mode_t mode,
+                         bool durable, bool replacing)
+{
+	if (fd < 0)
+		fd = open(dir, O_TMPFILE | O_WRONLY | O_CLOEXEC, mode);
+	if (fd < 0)
+		return 1;
+	int r = fill_and_link(fd, dir, dst, name, p, n, durable, replacing);
+	close(fd);
+	return r;
 }
 
 /* durable: fsync the file before it takes the name */
