@@ -37,7 +37,6 @@
 #include <limits.h>
 #include <poll.h>
 #include <signal.h>
-#include <spawn.h>
 #ifdef HAVE_SYS_PLATFORM_X86_H
 #include <sys/platform/x86.h>
 #endif
@@ -1500,30 +1499,16 @@ static int run_python(const char *interp, char *const *envp, json_t **ret)
 	_cleanup_close_ int rd = p[0];
 	_cleanup_close_ int wr = p[1];
 
-	posix_spawn_file_actions_t fa;
-	posix_spawnattr_t attr;
-	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-	posix_spawn_file_actions_adddup2(&fa, wr, 1);
-	posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
-	posix_spawnattr_init(&attr);
-	sigset_t mask, def;
-	sigemptyset(&mask);
-	sigemptyset(&def);
-	const int sigs[] = {SIGPIPE, SIGINT, SIGTERM, SIGQUIT, SIGHUP, SIGCHLD};
-	for (size_t i = 0; i < ELEMENTSOF(sigs); i++)
-		sigaddset(&def, sigs[i]);
-	posix_spawnattr_setsigmask(&attr, &mask);
-	posix_spawnattr_setsigdefault(&attr, &def);
-	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK |
-	                                        POSIX_SPAWN_SETSIGDEF);
 	char *argv[] = {(char *)interp, (char *)"-c", (char *)python_code,
 	                NULL};
+	SpawnSpec s = {.path = interp,
+	               .argv = argv,
+	               .envp = envp ? envp : environ,
+	               .stdin_fd = SPAWN_NULL,
+	               .stdout_fd = wr,
+	               .stderr_fd = SPAWN_NULL};
 	pid_t pid;
-	int k = posix_spawn(&pid, interp, &fa, &attr, argv,
-	                    envp ? envp : environ);
-	posix_spawn_file_actions_destroy(&fa);
-	posix_spawnattr_destroy(&attr);
+	int k = -spawn_process(&s, &pid);
 	close(TAKE_FD(wr));
 	if (k != 0)
 		return -k;

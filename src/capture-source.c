@@ -60,7 +60,6 @@
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
-#include <spawn.h>
 #include <strings.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -204,25 +203,7 @@ static int find_toplevel(const char *cwd, char *const *envp, char **ret)
  * entries are skipped: a ./git in the user's tree is not run. */
 static char *find_git(char *const *envp)
 {
-	const char *path = strv_env_get(envp, "PATH");
-	if (!path)
-		path = "/usr/local/bin:/usr/bin:/bin";
-	for (const char *p = path; *p;) {
-		size_t n = strcspn(p, ":");
-		if (n && p[0] == '/') {
-			_cleanup_free_ char *dir = xstrndup(p, n);
-			char *exe = path_join(dir, "git");
-			struct stat st;
-			if (stat(exe, &st) == 0 && S_ISREG(st.st_mode) &&
-			    access(exe, X_OK) == 0)
-				return exe;
-			free(exe);
-		}
-		p += n;
-		if (*p == ':')
-			p++;
-	}
-	return NULL;
+	return find_in_path("git", strv_env_get(envp, "PATH"));
 }
 
 /* The program's environment with git made predictable: C locale for
@@ -263,31 +244,15 @@ static int spawn_git(const char *git, const char *cwd, char *const *env,
 		close(out[1]);
 		return r;
 	}
-	posix_spawn_file_actions_t fa;
-	posix_spawnattr_t at;
-	posix_spawn_file_actions_init(&fa);
-	posix_spawnattr_init(&at);
-	posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, "/dev/null",
-	                                 O_RDONLY, 0);
-	posix_spawn_file_actions_adddup2(&fa, out[1], STDOUT_FILENO);
-	posix_spawn_file_actions_adddup2(&fa, err[1], STDERR_FILENO);
-	posix_spawn_file_actions_addchdir_np(&fa, cwd);
-	sigset_t none, defaults;
-	sigemptyset(&none);
-	sigemptyset(&defaults);
-	sigaddset(&defaults, SIGPIPE);
-	sigaddset(&defaults, SIGCHLD);
-	sigaddset(&defaults, SIGINT);
-	sigaddset(&defaults, SIGTERM);
-	sigaddset(&defaults, SIGHUP);
-	posix_spawnattr_setsigmask(&at, &none);
-	posix_spawnattr_setsigdefault(&at, &defaults);
-	posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK |
-	                                      POSIX_SPAWN_SETSIGDEF);
+	SpawnSpec s = {.path = git,
+	               .argv = (char *const *)argv,
+	               .envp = env,
+	               .cwd = cwd,
+	               .stdin_fd = SPAWN_NULL,
+	               .stdout_fd = out[1],
+	               .stderr_fd = err[1]};
 	pid_t pid;
-	int e = posix_spawn(&pid, git, &fa, &at, (char *const *)argv, env);
-	posix_spawn_file_actions_destroy(&fa);
-	posix_spawnattr_destroy(&at);
+	int e = -spawn_process(&s, &pid);
 	close(out[1]);
 	close(err[1]);
 	if (e != 0) {

@@ -7,7 +7,6 @@
 #include <linux/openat2.h>
 #include <pthread.h>
 #include <sched.h>
-#include <spawn.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -1362,17 +1361,16 @@ int git_workspace_files(const char *top, char ***ret)
 		if (!startswith(*e, "GIT_OPTIONAL_LOCKS="))
 			env = strv_push(env, *e);
 	env = strv_push(env, "GIT_OPTIONAL_LOCKS=0");
-	posix_spawn_file_actions_t fa;
-	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, "/dev/null",
-	                                 O_RDONLY, 0);
-	posix_spawn_file_actions_addopen(&fa, STDERR_FILENO, "/dev/null",
-	                                 O_WRONLY, 0);
-	posix_spawn_file_actions_adddup2(&fa, out[1], STDOUT_FILENO);
-	posix_spawn_file_actions_addchdir_np(&fa, top);
+	_cleanup_free_ char *git = find_in_path("git", getenv("PATH"));
+	SpawnSpec s = {.path = git,
+	               .argv = (char *const *)argv,
+	               .envp = env,
+	               .cwd = top,
+	               .stdin_fd = SPAWN_NULL,
+	               .stdout_fd = out[1],
+	               .stderr_fd = SPAWN_NULL};
 	pid_t pid;
-	int e = posix_spawnp(&pid, "git", &fa, NULL, (char *const *)argv, env);
-	posix_spawn_file_actions_destroy(&fa);
+	int e = git ? -spawn_process(&s, &pid) : ENOENT;
 	close(out[1]);
 	if (e != 0) {
 		close(out[0]);

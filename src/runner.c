@@ -8,7 +8,6 @@
 #include <gnu/libc-version.h>
 #include <poll.h>
 #include <pthread.h>
-#include <sched.h>
 #include <signal.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
@@ -459,72 +458,20 @@ typedef struct Exec {
 	Stream out, err;
 } Exec;
 
-/* What the program's process does between clone and execve. It runs on
- * a stack of its own in the launcher's memory, while the launcher waits
- * (CLONE_VFORK): only system calls, no allocation, no locks. */
-typedef struct SpawnArgs {
-	const char *path;
-	char *const *argv, *const *env;
-	const char *cwd;
-	int out_w, err_w;
-	int err; /* the child's errno when it could not exec */
-} SpawnArgs;
-
-static int spawn_child(void *p)
-{
-	SpawnArgs *a = p;
-	/* The forwarded signals, SIGPIPE (xrun ignores it) and SIGCHLD
-	 * start at their defaults; caught ones are reset by execve. All
-	 * signals stay blocked until then, so no handler of the launcher
-	 * runs here. */
-	struct sigaction dfl = {.sa_handler = SIG_DFL};
-	for (size_t i = 0; i < ELEMENTSOF(forwarded_signals); i++)
-		(void)sigaction(forwarded_signals[i], &dfl, NULL);
-	(void)sigaction(SIGPIPE, &dfl, NULL);
-	(void)sigaction(SIGCHLD, &dfl, NULL);
-	/* A session of its own: the terminal's ^C reaches xrun, which
-	 * forwards it, instead of racing the program. */
-	sigset_t none;
-	sigemptyset(&none);
-	if (setsid() < 0 || dup2(a->out_w, STDOUT_FILENO) < 0 ||
-	    dup2(a->err_w, STDERR_FILENO) < 0 || chdir(a->cwd) < 0 ||
-	    sigprocmask(SIG_SETMASK, &none, NULL) < 0)
-		goto fail;
-	execve(a->path, a->argv, a->env);
-fail:
-	a->err = errno ? errno : EINVAL;
-	_exit(127);
-}
-
-/* posix_spawn would do the same, but resets all 64 signals in the
- * child one system call at a time, while the launcher waits. */
 static int spawn_program(const RunSpec *spec, const Command *cmd,
                          char *const *env, int out_w, int err_w, pid_t *ret)
 {
-	SpawnArgs a = {.path = cmd->path,
+	/* A session of its own: the terminal's ^C reaches xrun, which
+	 * forwards it, instead of racing the program. */
+	SpawnSpec s = {.path = cmd->path,
 	               .argv = spec->argv,
-	               .env = env,
+	               .envp = env,
 	               .cwd = spec->cwd,
-	               .out_w = out_w,
-	               .err_w = err_w};
-	/* Enough for the few system calls above; the launcher's own stack
-	 * is not touched while the child runs (CLONE_VFORK). */
-	static _Alignas(64) char stack[32768];
-	sigset_t all, old;
-	sigfillset(&all);
-	pthread_sigmask(SIG_BLOCK, &all, &old);
-	pid_t pid = clone(spawn_child, stack + sizeof stack,
-	                  CLONE_VM | CLONE_VFORK | SIGCHLD, &a);
-	int err = pid < 0 ? errno : 0;
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	if (pid < 0)
-		return -err;
-	if (a.err) {
-		(void)waitpid(pid, NULL, 0);
-		return -a.err;
-	}
-	*ret = pid;
-	return 0;
+	               .stdin_fd = SPAWN_INHERIT,
+	               .stdout_fd = out_w,
+	               .stderr_fd = err_w,
+	               .new_session = true};
+	return spawn_process(&s, ret);
 }
 
 /* A thread beside the program. It makes the start record's directory

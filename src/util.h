@@ -173,6 +173,27 @@ int write_file_replace(const char *dir, const char *name, const void *p,
 int fsync_dir(const char *dir);
 
 /* Time */
+/* Start a program the way posix_spawn(3) would, without its reset of
+ * every signal one system call at a time in the child while the caller
+ * waits: clone(CLONE_VM | CLONE_VFORK), the signals xrun handles back
+ * to their defaults, an empty signal mask, the standard descriptors,
+ * the directory, a new session if asked, execve. A negative errno when
+ * the program could not be started (ENOENT, EACCES, ENOEXEC...). */
+#define SPAWN_INHERIT (-1) /* the caller's descriptor */
+#define SPAWN_NULL (-2)    /* /dev/null */
+typedef struct SpawnSpec {
+	const char *path;
+	char *const *argv;
+	char *const *envp;
+	const char *cwd; /* NULL: the caller's */
+	int stdin_fd, stdout_fd, stderr_fd;
+	bool new_session;
+} SpawnSpec;
+int spawn_process(const SpawnSpec *s, pid_t *ret);
+/* The first executable regular file name in path's absolute entries
+ * (a default path when NULL), or NULL. */
+char *find_in_path(const char *name, const char *path);
+
 int64_t now_ns(void);       /* CLOCK_REALTIME */
 int64_t monotonic_ns(void); /* CLOCK_MONOTONIC */
 /* RFC 3339 UTC with microseconds: 2026-11-22T13:28:34.123456Z */
