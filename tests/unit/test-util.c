@@ -285,6 +285,109 @@ static void test_json_indent(void)
 	}
 }
 
+/* Run sh -c script through spawn_process() with stdout into a pipe;
+ * returns the exit status, the output in out. */
+static int spawn_sh(const char *script, const char *cwd, bool new_session,
+                    int stdin_fd, char *out, size_t outsz)
+{
+	int p[2];
+	if (pipe2(p, O_CLOEXEC) < 0)
+		return -1;
+	char *argv[] = {(char *)"sh", (char *)"-c", (char *)script, NULL};
+	extern char **environ;
+	SpawnSpec s = {.path = "/bin/sh",
+	               .argv = argv,
+	               .envp = environ,
+	               .cwd = cwd,
+	               .stdin_fd = stdin_fd,
+	               .stdout_fd = p[1],
+	               .stderr_fd = SPAWN_INHERIT,
+	               .new_session = new_session};
+	pid_t pid;
+	int r = spawn_process(&s, &pid);
+	close(p[1]);
+	if (r < 0) {
+		close(p[0]);
+		return r;
+	}
+	size_t n = 0;
+	ssize_t k;
+	while (n < outsz - 1 && (k = read(p[0], out + n, outsz - 1 - n)) > 0)
+		n += (size_t)k;
+	out[n] = 0;
+	close(p[0]);
+	int status;
+	waitpid(pid, &status, 0);
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
+}
+
+static void test_spawn_process(void)
+{
+	char out[512];
+	is_int(spawn_sh("echo hi; exit 3", NULL, false, SPAWN_INHERIT, out,
+	                sizeof out),
+	       3, "spawn_process: exit status");
+	is_str(out, "hi\n", "spawn_process: stdout into the pipe");
+	spawn_sh("pwd", "/", false, SPAWN_INHERIT, out, sizeof out);
+	is_str(out, "/\n", "spawn_process: cwd");
+	spawn_sh("cat; echo end", NULL, false, SPAWN_NULL, out, sizeof out);
+	is_str(out, "end\n", "spawn_process: SPAWN_NULL stdin is /dev/null");
+	/* The child starts with no blocked signal and SIGPIPE at its
+	 * default, whatever the caller had. */
+	sigset_t block, old;
+	sigemptyset(&block);
+	sigaddset(&block, SIGINT);
+	sigprocmask(SIG_BLOCK, &block, &old);
+	void (*prev)(int) = signal(SIGPIPE, SIG_IGN);
+	spawn_sh("grep -E '^(SigBlk|SigIgn)' /proc/self/status", NULL, false,
+	         SPAWN_INHERIT, out, sizeof out);
+	const char *ign = strstr(out, "SigIgn:\t");
+	unsigned long long ignored = ign ? strtoull(ign + 8, NULL, 16) : ~0ULL;
+	ok(strstr(out, "SigBlk:\t0000000000000000") &&
+	           !(ignored & (1ULL << (SIGPIPE - 1))),
+	   "spawn_process: no signal blocked, SIGPIPE not ignored in the "
+	   "child (%s)",
+	   out);
+	signal(SIGPIPE, prev);
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	char sid[64];
+	snprintf(sid, sizeof sid, "%d", (int)getsid(0));
+	spawn_sh("read pid comm state ppid pgrp sid rest </proc/self/stat; "
+	         "printf %s \"$sid\"",
+	         NULL, true, SPAWN_INHERIT, out, sizeof out);
+	ok(*out && !streq(out, sid), "spawn_process: a session of its own (%s)",
+	   out);
+	char *argv[] = {(char *)"x", NULL};
+	SpawnSpec missing = {.path = "/nonexistent/xrun-no-such",
+	                     .argv = argv,
+	                     .envp = argv + 1,
+	                     .stdin_fd = SPAWN_INHERIT,
+	                     .stdout_fd = SPAWN_INHERIT,
+	                     .stderr_fd = SPAWN_INHERIT};
+	pid_t pid;
+	is_int(spawn_process(&missing, &pid), -ENOENT,
+	       "spawn_process: a missing program is -ENOENT");
+	char tmpl[] = "/tmp/xrun-test-noexec-XXXXXX";
+	int fd = mkstemp(tmpl);
+	if (fd >= 0)
+		close(fd);
+	SpawnSpec noexec = missing;
+	noexec.path = tmpl;
+	is_int(spawn_process(&noexec, &pid), -EACCES,
+	       "spawn_process: a file without x is -EACCES");
+	unlink(tmpl);
+	SpawnSpec badcwd = missing;
+	badcwd.path = "/bin/true";
+	badcwd.cwd = "/nonexistent/dir";
+	is_int(spawn_process(&badcwd, &pid), -ENOENT,
+	       "spawn_process: a missing directory is -ENOENT");
+	_cleanup_free_ char *sh = find_in_path("sh", "relative:/bin:/usr/bin");
+	ok(sh && (streq(sh, "/bin/sh") || streq(sh, "/usr/bin/sh")),
+	   "find_in_path skips relative entries (%s)", sh ? sh : "NULL");
+	ok(!find_in_path("xrun-no-such-program", NULL),
+	   "find_in_path: NULL when absent");
+}
+
 static void test_parse_u64(void)
 {
 	uint64_t v = 99;
@@ -607,6 +710,7 @@ static void test_parse_duration_size(void)
 int main(void)
 {
 	test_json_indent();
+	test_spawn_process();
 	test_utf8();
 	test_base64();
 	test_json_bytes();
