@@ -901,17 +901,21 @@ fail:
 int spawn_process(const SpawnSpec *s, pid_t *ret)
 {
 	SpawnChild c = {.spec = s};
-	/* The child's few system calls need little; the caller's own stack
-	 * is not touched while it runs. Not static: threads may spawn at
-	 * once. */
+	/* The child's few system calls need little stack. Not the caller's
+	 * own: what the child leaves there (AddressSanitizer's poisoned
+	 * frames, for one) would meet the caller's later frames. One stack
+	 * serves all; the lock is held only until the child has exec'd. */
 	enum { STACK = 32768 };
-	_Alignas(64) char stack[STACK];
+	static _Alignas(64) char stack[STACK];
+	static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 	sigset_t all, old;
 	sigfillset(&all);
 	pthread_sigmask(SIG_BLOCK, &all, &old);
+	pthread_mutex_lock(&lock);
 	pid_t pid = clone(spawn_child, stack + STACK,
 	                  CLONE_VM | CLONE_VFORK | SIGCHLD, &c);
 	int err = pid < 0 ? errno : 0;
+	pthread_mutex_unlock(&lock);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (pid < 0)
 		return -err;
