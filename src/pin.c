@@ -316,6 +316,17 @@ typedef struct StatPool {
 	size_t n, next;
 } StatPool;
 
+/* fstatat names[from..to) in dfd: sts[i], or errs[i] the errno. */
+static void stat_range(int dfd, char **names, struct stat *sts, int *errs,
+                       size_t from, size_t to)
+{
+	for (size_t i = from; i < to; i++)
+		errs[i] =
+		        fstatat(dfd, names[i], &sts[i], AT_SYMLINK_NOFOLLOW) < 0
+		                ? errno
+		                : 0;
+}
+
 static void stat_some(StatPool *sp)
 {
 	for (;;) {
@@ -324,12 +335,7 @@ static void stat_some(StatPool *sp)
 		if (i >= sp->n)
 			return;
 		size_t end = i + STAT_GRAB < sp->n ? i + STAT_GRAB : sp->n;
-		for (; i < end; i++)
-			sp->errs[i] =
-			        fstatat(sp->dfd, sp->names[i], &sp->sts[i],
-			                AT_SYMLINK_NOFOLLOW) < 0
-			                ? errno
-			                : 0;
+		stat_range(sp->dfd, sp->names, sp->sts, sp->errs, i, end);
 	}
 }
 
@@ -366,15 +372,9 @@ static StatPool *stat_pool_new(void)
 	pthread_cond_init(&sp->work, NULL);
 	pthread_cond_init(&sp->done, NULL);
 	sp->threads = xcalloc(n - 1, sizeof *sp->threads);
-	sigset_t all, old;
-	sigfillset(&all);
-	pthread_sigmask(SIG_BLOCK, &all, &old);
-	for (unsigned i = 0; i < n - 1; i++) {
-		if (pthread_create(&sp->threads[i], NULL, stat_thread, sp) != 0)
-			break;
+	while (sp->n_threads < n - 1 &&
+	       thread_start(&sp->threads[sp->n_threads], stat_thread, sp))
 		sp->n_threads++;
-	}
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	return sp;
 }
 
@@ -403,11 +403,7 @@ static void stat_names(Walk *w, int dfd, char **names, size_t n,
 		w->pool = stat_pool_new();
 	StatPool *sp = w->pool;
 	if (n < STAT_PARALLEL_MIN || !sp || sp->n_threads == 0) {
-		for (size_t i = 0; i < n; i++)
-			errs[i] = fstatat(dfd, names[i], &sts[i],
-			                  AT_SYMLINK_NOFOLLOW) < 0
-			                  ? errno
-			                  : 0;
+		stat_range(dfd, names, sts, errs, 0, n);
 		return;
 	}
 	pthread_mutex_lock(&sp->lock);
@@ -914,11 +910,7 @@ static bool writer_start(Writer *w, int fd, bool direct)
 	*w = (Writer){.fd = fd, .direct = direct};
 	pthread_mutex_init(&w->lock, NULL);
 	pthread_cond_init(&w->cond, NULL);
-	sigset_t all, old;
-	sigfillset(&all);
-	pthread_sigmask(SIG_BLOCK, &all, &old);
-	bool ok = pthread_create(&w->thread, NULL, writer_thread, w) == 0;
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	bool ok = thread_start(&w->thread, writer_thread, w);
 	if (!ok) {
 		pthread_cond_destroy(&w->cond);
 		pthread_mutex_destroy(&w->lock);

@@ -510,7 +510,7 @@ static void finisher_start(Finisher *f, const char *dir, const char *record)
 	                .start_fd = open(record, O_RDONLY | O_CLOEXEC),
 	                .lock = PTHREAD_MUTEX_INITIALIZER,
 	                .cond = PTHREAD_COND_INITIALIZER};
-	f->started = pthread_create(&f->thread, NULL, finisher_thread, f) == 0;
+	f->started = thread_start(&f->thread, finisher_thread, f);
 	if (!f->started)
 		(void)fsync_dir(dir);
 }

@@ -898,6 +898,16 @@ fail:
 	_exit(127);
 }
 
+bool thread_start(pthread_t *t, void *(*fn)(void *), void *arg)
+{
+	sigset_t all, old;
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	bool ok = pthread_create(t, NULL, fn, arg) == 0;
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	return ok;
+}
+
 int spawn_process(const SpawnSpec *s, pid_t *ret)
 {
 	SpawnChild c = {.spec = s};

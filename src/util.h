@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <jansson.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -190,6 +191,9 @@ typedef struct SpawnSpec {
 	bool new_session;
 } SpawnSpec;
 int spawn_process(const SpawnSpec *s, pid_t *ret);
+/* A helper thread with every signal blocked, so that signals (and a
+ * signalfd's) stay with the thread that handles them. */
+bool thread_start(pthread_t *t, void *(*fn)(void *), void *arg);
 /* The first executable regular file name in path's absolute entries
  * (a default path when NULL), or NULL. */
 char *find_in_path(const char *name, const char *path);
