@@ -1,0 +1,19 @@
+#!/bin/bash
+# What a new user meets in the first hour on a fresh clone (issue 23):
+# the build's own set-up, the example run in a git work tree, the
+# messages for the first mistakes.
+. "$top_srcdir/tests/integration/lib.sh"
+cd "$T" || exit 1
+
+# autoreconf warns "couldn't open directory 'm4'" when configure.ac names
+# a macro directory that the tree does not have.
+m4dir=$(sed -n 's/^AC_CONFIG_MACRO_DIRS\{0,1\}(\[\{0,1\}\([^])]*\).*/\1/p' "$top_srcdir/configure.ac")
+if [ -z "$m4dir" ] || [ -d "$top_srcdir/$m4dir" ]; then
+	ok 0 "configure.ac names no macro directory that the tree lacks"
+else
+	ok 1 "configure.ac names no macro directory that the tree lacks ('$m4dir')"
+fi
+grep -q -- '-I m4' "$top_srcdir/Makefile.am" && [ ! -d "$top_srcdir/m4" ]
+ok $((!$?)) "Makefile.am's ACLOCAL_AMFLAGS names no missing directory"
+
+done_testing
