@@ -16,4 +16,20 @@ fi
 grep -q -- '-I m4' "$top_srcdir/Makefile.am" && [ ! -d "$top_srcdir/m4" ]
 ok $((!$?)) "Makefile.am's ACLOCAL_AMFLAGS names no missing directory"
 
+# The README's first command, in a clone: the example run leaves the
+# work tree clean (out/ and .xrun/ are ignored).
+if [ ! -f "$top_srcdir/.gitignore" ] || ! command -v git >/dev/null; then
+	ok 0 "# SKIP no .gitignore here (a release tarball) or no git"
+else
+	mkdir clone && cd clone || exit 1
+	cp "$top_srcdir/.gitignore" .gitignore
+	mkdir examples && cp "$top_srcdir/examples/train.py" examples/
+	git init -q . && git add -A &&
+		git -c user.name=t -c user.email=t@t commit -q -m init
+	PATH=/usr/bin:/bin "$XRUN" -q run -p lr=0.05 -p epochs=2 -o out examples/train.py >/dev/null 2>&1
+	is "$?" 0 "the README's example run succeeds in a clone"
+	is "$(git status --porcelain)" "" "... and leaves 'git status' clean"
+	cd "$T" || exit 1
+fi
+
 done_testing
