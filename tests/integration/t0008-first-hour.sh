@@ -32,4 +32,16 @@ else
 	cd "$T" || exit 1
 fi
 
+# XRUN_PARAM_<KEY> keeps the key's case; the help, the README and the
+# man page say so, and the program sees it that way.
+help=$("$XRUN" run --help)
+like "$help" 'XRUN_PARAM_<KEY> with KEY.s case' "run --help says XRUN_PARAM_<KEY> keeps the key's case"
+like "$help" 'XRUN_PARAM_lr' "... with an example"
+grep -q 'XRUN_PARAM_lr' "$top_srcdir/doc/xrun.1"
+ok $? "xrun(1) says so"
+grep -q 'XRUN_PARAM_lr' "$top_srcdir/README"
+ok $? "the README says so"
+out=$("$XRUN" -q run -p lr=0.1 -- /bin/sh -c 'echo "lr=${XRUN_PARAM_lr-unset} LR=${XRUN_PARAM_LR-unset}"')
+is "$out" "lr=0.1 LR=unset" "the program sees XRUN_PARAM_lr, not XRUN_PARAM_LR"
+
 done_testing
