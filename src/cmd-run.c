@@ -223,6 +223,10 @@ int run_options_parse(int argc, char **argv, Context *ctx, RunSpec *spec,
 				        "param given twice: '%s'; give "
 				        "each -p key once",
 				        optarg);
+			if (r < 0 && !strchr(optarg, '='))
+				return bad_usage("-p takes KEY=VALUE: '%s' has "
+				                 "no '=VALUE'",
+				                 optarg);
 			if (r < 0)
 				return bad_usage(
 				        "-p takes KEY=VALUE with a key "

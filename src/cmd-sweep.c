@@ -96,6 +96,12 @@ static int sweep_option(int c, const char *arg, void *data)
 			        key, key);
 			return 125;
 		}
+		if (r < 0 && !strchr(arg, '=')) {
+			log_error("-p takes KEY=V1,V2,…: '%s' has no "
+			          "'=VALUES'; see xrun sweep --help",
+			          arg);
+			return 125;
+		}
 		if (r < 0) {
 			log_error("-p takes KEY=V1,V2,… with a key of letters, "
 			          "digits, '_', '.' or '-', not '%s'; see xrun "

@@ -44,4 +44,15 @@ ok $? "the README says so"
 out=$("$XRUN" -q run -p lr=0.1 -- /bin/sh -c 'echo "lr=${XRUN_PARAM_lr-unset} LR=${XRUN_PARAM_LR-unset}"')
 is "$out" "lr=0.1 LR=unset" "the program sees XRUN_PARAM_lr, not XRUN_PARAM_LR"
 
+# -p without '=VALUE' says that the value is missing, not that the key
+# is bad.
+err=$("$XRUN" run -p lr -- true 2>&1)
+is "$?" 125 "run -p lr (no '='): 125"
+like "$err" "-p takes KEY=VALUE: 'lr' has no '=VALUE'" "... says the '=VALUE' is missing"
+err=$("$XRUN" sweep -p lr -- true 2>&1)
+is "$?" 125 "sweep -p lr (no '='): 125"
+like "$err" "-p takes KEY=V1,V2,…: 'lr' has no '=VALUES'" "... says the '=VALUES' are missing"
+err=$("$XRUN" run -p 'l r=1' -- true 2>&1)
+like "$err" "with a key of letters, digits" "a bad key still says what a key is"
+
 done_testing
