@@ -126,7 +126,7 @@ int cmd_diff(int argc, char **argv, Context *ctx)
 	                    json_bstr(b->path));
 
 	if (json) {
-		if (json_dumpf(d, stdout, JSON_INDENT(2)) == 0)
+		if (json_dumpf_shortest(d, stdout, JSON_INDENT(2)) == 0)
 			putchar('\n');
 	} else {
 		_cleanup_free_ char *text =

@@ -351,7 +351,7 @@ int cmd_ls(int argc, char **argv, Context *ctx)
 		       mt ? mt : "", mt ? "  " : "", name ? name : "",
 		       name ? "  " : "", cmd);
 	}
-	if (json && json_dumpf(arr, stdout, JSON_INDENT(2)) == 0)
+	if (json && json_dumpf_shortest(arr, stdout, JSON_INDENT(2)) == 0)
 		putchar('\n');
 	records_free(v, n);
 	if (bad)

@@ -98,8 +98,8 @@ static void print_plan(const RunSpec *spec, const Record *rec,
 	for (char **a = spec->argv; *a; a++)
 		printf(" '%s'", *a);
 	printf("\ncwd: '%s'\nseed: %" PRIu64 "\n", spec->cwd, spec->seed);
-	_cleanup_free_ char *params =
-	        json_dumps(spec->params, JSON_COMPACT | JSON_SORT_KEYS);
+	_cleanup_free_ char *params = json_dumps_shortest(
+	        spec->params, JSON_COMPACT | JSON_SORT_KEYS);
 	printf("params: %s\n", params ? params : "{}");
 	/* The environment against the caller's. */
 	_cleanup_strv_free_ char **env = strv_copy(spec->env_base);

@@ -285,7 +285,7 @@ int cmd_show(int argc, char **argv, Context *ctx)
 		 * reads as abandoned (the file is left as it is). */
 		json_object_set_new(r->root, "status",
 		                    json_string(record_status(r)));
-		if (json_dumpf(r->root, stdout, JSON_INDENT(2)) == 0)
+		if (json_dumpf_shortest(r->root, stdout, JSON_INDENT(2)) == 0)
 			putchar('\n');
 	} else
 		show_readable(r, want_color(ctx, STDOUT_FILENO));

@@ -690,9 +690,7 @@ int cmd_sweep(int argc, char **argv, Context *ctx)
 	for (char **a = spec->argv; *a; a++)
 		json_array_append_new(av, json_string(*a));
 	json_object_set_new(desc, "argv", av);
-	_cleanup_free_ char *text = json_dumps(
-	        desc, JSON_INDENT(2) |
-	                      JSON_REAL_PRECISION(json_real_precision(desc)));
+	_cleanup_free_ char *text = json_dumps_shortest(desc, JSON_INDENT(2));
 	r = write_file_atomic(dir, "grid.json", text, strlen(text), 0644, true);
 	if (r < 0) {
 		log_error_errno(r, "cannot write '%s/grid.json': %m", dir);

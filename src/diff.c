@@ -882,8 +882,8 @@ static char *object_text(const json_t *v)
 		        value_text(json_object_get(v, "sha256"));
 		return xasprintf("%s %s", b, d);
 	}
-	_cleanup_free_ char *s =
-	        json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
+	_cleanup_free_ char *s = json_dumps_shortest(
+	        v, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
 	return s ? escape_bytes(s, strlen(s)) : xstrdup("?");
 }
 

@@ -121,7 +121,7 @@ char *format_value(const json_t *v)
 		return xstrdup(json_string_value(v));
 	if (json_is_real(v))
 		return format_double(json_real_value(v));
-	char *s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+	char *s = json_dumps_shortest(v, JSON_COMPACT | JSON_ENCODE_ANY);
 	return s ? s : xstrdup("?");
 }
 

@@ -145,17 +145,20 @@ int record_load(const char *path, Record **ret, char **ret_error)
 }
 
 /* The text a record's digest covers: the record without its
- * "record_sha256", compact, in the record's own key order; with sorted,
- * its keys sorted (how earlier builds digested records, still accepted).
- * Reformatting the file leaves it alone; changing a value does not. */
-static char *record_compact(json_t *root, bool sorted)
+ * "record_sha256", compact, in the record's own key order, reals in their
+ * shortest form; with sorted, its keys sorted, and with !shortest, reals
+ * in jansson's 17 digits (how earlier builds digested records, still
+ * accepted). Reformatting the file leaves it alone; changing a value does
+ * not. */
+static char *record_compact(json_t *root, bool sorted, bool shortest)
 {
 	/* Out for the dump and back in, rather than a deep copy of the
 	 * whole record on every save. */
 	json_t *own = json_incref(json_object_get(root, "record_sha256"));
 	json_object_del(root, "record_sha256");
-	char *text =
-	        json_dumps(root, JSON_COMPACT | (sorted ? JSON_SORT_KEYS : 0));
+	size_t flags = JSON_COMPACT | (sorted ? JSON_SORT_KEYS : 0);
+	char *text = shortest ? json_dumps_shortest(root, flags)
+	                      : json_dumps(root, flags);
 	if (own)
 		json_object_set_new(root, "record_sha256", own);
 	return text;
@@ -166,8 +169,9 @@ int record_check_digest(const Record *r)
 	const char *want = json_get_string(r->root, "record_sha256");
 	if (!want)
 		return 0;
-	for (int sorted = 0; sorted < 2; sorted++) {
-		_cleanup_free_ char *text = record_compact(r->root, sorted);
+	for (int i = 0; i < 4; i++) {
+		_cleanup_free_ char *text =
+		        record_compact(r->root, i & 2, !(i & 1));
 		if (!text)
 			return -ENOMEM;
 		_cleanup_free_ char *got = sha256_mem(text, strlen(text));
@@ -183,7 +187,8 @@ int record_save(Record *r, bool sync_dir)
 	 * the file is that text indented, with the digest as its last
 	 * member (where json_object_set_new puts it). */
 	json_object_del(r->root, "record_sha256");
-	_cleanup_free_ char *compact = json_dumps(r->root, JSON_COMPACT);
+	_cleanup_free_ char *compact =
+	        json_dumps_shortest(r->root, JSON_COMPACT);
 	if (!compact)
 		return -ENOMEM;
 	size_t clen = strlen(compact);

@@ -503,7 +503,7 @@ static char *text_of(const json_t *v)
 		return xstrdup("none");
 	if (json_is_string(v))
 		return xstrdup(json_string_value(v));
-	char *s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+	char *s = json_dumps_shortest(v, JSON_COMPACT | JSON_ENCODE_ANY);
 	return s ? s : xstrdup("?");
 }
 

@@ -196,10 +196,8 @@ static int write_params(const RunSpec *spec, const char *dir)
 {
 	/* 0.1 as 0.1, not 0.10000000000000001: the program and its user
 	 * read this file. */
-	_cleanup_free_ char *text = json_dumps(
-	        spec->params,
-	        JSON_INDENT(2) | JSON_SORT_KEYS |
-	                JSON_REAL_PRECISION(json_real_precision(spec->params)));
+	_cleanup_free_ char *text = json_dumps_shortest(
+	        spec->params, JSON_INDENT(2) | JSON_SORT_KEYS);
 	if (!text)
 		return -ENOMEM;
 	size_t n = strlen(text);

@@ -81,7 +81,7 @@ char *param_json_text(const json_t *v)
 		}
 		return d;
 	}
-	char *t = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
+	char *t = json_dumps_shortest(v, JSON_ENCODE_ANY | JSON_COMPACT);
 	return t ? t : xstrdup("null");
 }
 
@@ -187,48 +187,6 @@ int run_spec_add_tag(RunSpec *s, const char *kv)
 	return 0;
 }
 
-/* The digits a double needs to read back as itself (15 to 17). */
-static int double_precision(double d)
-{
-	for (int prec = 15; prec < 17; prec++) {
-		char s[64];
-		snprintf(s, sizeof s, "%.*g", prec, d);
-		if (strtod(s, NULL) == d)
-			return prec;
-	}
-	return 17;
-}
-
-int json_real_precision(const json_t *v)
-{
-	int p = 15;
-	if (json_is_real(v))
-		return double_precision(json_real_value(v));
-	if (json_is_object(v)) {
-		const char *k;
-		json_t *m;
-		json_object_foreach ((json_t *)v, k, m) {
-			int q = json_real_precision(m);
-			p = q > p ? q : p;
-		}
-	} else if (json_is_array(v)) {
-		size_t i;
-		json_t *m;
-		json_array_foreach (v, i, m) {
-			int q = json_real_precision(m);
-			p = q > p ? q : p;
-		}
-	}
-	return p;
-}
-
-char *format_double(double d)
-{
-	/* The shortest form that reads back as the same double: 0.1, not
-	 * 0.10000000000000001. */
-	return xasprintf("%.*g", double_precision(d), d);
-}
-
 char *param_value_to_env(const json_t *v)
 {
 	if (json_is_string(v))
@@ -240,7 +198,7 @@ char *param_value_to_env(const json_t *v)
 			return xasprintf("%s.0", t);
 		return TAKE_PTR(t);
 	}
-	return json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+	return json_dumps_shortest(v, JSON_COMPACT | JSON_ENCODE_ANY);
 }
 
 char *param_env_name(const char *key)

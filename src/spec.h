@@ -100,11 +100,6 @@ char *param_value_to_env(const json_t *v);
 /* A param value as the JSON text -p reads back to the same value, reals
  * in their shortest form: 0.1, "a,b", true. */
 char *param_json_text(const json_t *v);
-/* The shortest decimal text that reads back as d. */
-char *format_double(double d);
-/* The precision (15 to 17 digits) that every real in v needs to read
- * back as itself: for json_dumps' JSON_REAL_PRECISION. */
-int json_real_precision(const json_t *v);
 /* The environment variable name for a param key: XRUN_PARAM_ + key with
  * every character outside [A-Za-z0-9_] turned into '_'. */
 char *param_env_name(const char *key);

@@ -827,7 +827,111 @@ char *json_indent_compact(const char *c, size_t *ret_len)
 
 char *json_dump_pretty(const json_t *j)
 {
-	return json_dumps(j, JSON_INDENT(2));
+	return json_dumps_shortest(j, JSON_INDENT(2));
+}
+
+int format_double_shortest(double d, char buf[static FORMAT_DOUBLE_MAX])
+{
+	/* As Python's repr: the fewest digits that read back as d. */
+	int n = 0;
+	for (int prec = 15; prec <= 17; prec++) {
+		n = snprintf(buf, FORMAT_DOUBLE_MAX, "%.*g", prec, d);
+		if (prec == 17 || strtod(buf, NULL) == d)
+			break;
+	}
+	return n;
+}
+
+char *format_double(double d)
+{
+	char buf[FORMAT_DOUBLE_MAX];
+	format_double_shortest(d, buf);
+	return xstrdup(buf);
+}
+
+/* The text of a JSON real as jansson writes it (it always has a '.' or an
+ * exponent) in its shortest form, still a real: "0.050000000000000003"
+ * becomes "0.05", "1.0" stays "1.0". */
+static void out_real(Out *o, const char *tok, size_t k)
+{
+	char orig[64], buf[FORMAT_DOUBLE_MAX + 2];
+	if (k >= sizeof orig) {
+		out_reserve(o, k);
+		memcpy(o->buf + o->len, tok, k);
+		o->len += k;
+		return;
+	}
+	memcpy(orig, tok, k);
+	orig[k] = 0;
+	int n = format_double_shortest(strtod(orig, NULL), buf);
+	if (!strpbrk(buf, ".eEn")) {
+		memcpy(buf + n, ".0", 3);
+		n += 2;
+	}
+	out_reserve(o, (size_t)n);
+	memcpy(o->buf + o->len, buf, (size_t)n);
+	o->len += (size_t)n;
+}
+
+/* jansson's text c with every real rewritten by out_real(); strings and
+ * everything else as they are. */
+static char *json_text_shortest(const char *c)
+{
+	size_t n = strlen(c);
+	Out o = {.buf = xmalloc(n + 64), .cap = n + 64};
+	for (size_t i = 0; i < n;) {
+		size_t j = i;
+		if (c[i] == '"') {
+			j++;
+			for (;;) {
+				j += strcspn(c + j, "\"\\");
+				if (c[j] == '\\' && c[j + 1])
+					j += 2;
+				else
+					break;
+			}
+			if (c[j] == '"')
+				j++;
+		} else if (c[i] == '-' || (c[i] >= '0' && c[i] <= '9')) {
+			j += strspn(c + i, "-+0123456789.eE");
+			if (memchr(c + i, '.', j - i) ||
+			    memchr(c + i, 'e', j - i) ||
+			    memchr(c + i, 'E', j - i)) {
+				out_real(&o, c + i, j - i);
+				i = j;
+				continue;
+			}
+		} else
+			j += strcspn(c + i, "\"-0123456789");
+		out_reserve(&o, j - i);
+		memcpy(o.buf + o.len, c + i, j - i);
+		o.len += j - i;
+		i = j;
+	}
+	out_reserve(&o, 1);
+	o.buf[o.len] = 0;
+	return o.buf;
+}
+
+char *json_dumps_shortest(const json_t *v, size_t flags)
+{
+	/* JSON_REAL_PRECISION holds for a whole dump: one real that needs
+	 * 17 digits would give every other real 17 as well. */
+	flags &= ~(size_t)JSON_REAL_PRECISION(31);
+	_cleanup_free_ char *text =
+	        json_dumps(v, flags | JSON_REAL_PRECISION(17));
+	if (!text)
+		return NULL;
+	return json_text_shortest(text);
+}
+
+int json_dumpf_shortest(const json_t *v, FILE *f, size_t flags)
+{
+	_cleanup_free_ char *text = json_dumps_shortest(v, flags);
+	if (!text)
+		return -1;
+	size_t n = strlen(text);
+	return fwrite(text, 1, n, f) == n ? 0 : -1;
 }
 
 json_t *json_get_path(const json_t *o, const char *dotted)

@@ -224,3 +224,19 @@ json_t *json_get_path(const json_t *o, const char *dotted);
  * (byte for byte), without dumping the values again. */
 char *json_indent_compact(const char *c, size_t *ret_len);
 char *json_dump_pretty(const json_t *j);
+/* json_dumps() and json_dumpf() with every real in the shortest text that
+ * reads back as the same double (what format_double_shortest() gives, with
+ * ".0" added where that has no '.' or exponent, so that it stays a real):
+ * 0.05, not 0.050000000000000003. JSON_REAL_PRECISION in flags is
+ * ignored.
+ * json_dumpf_shortest() returns 0, or -1 (as jansson's). */
+char *json_dumps_shortest(const json_t *v, size_t flags);
+int json_dumpf_shortest(const json_t *v, FILE *f, size_t flags);
+
+/* Doubles as text: the shortest of %.15g, %.16g and %.17g that strtod
+ * reads back as the same double (Python's repr tries the same): 0.1, not
+ * 0.10000000000000001. format_double_shortest() writes it into buf and
+ * returns its length; format_double() returns a new string. */
+#define FORMAT_DOUBLE_MAX 32
+int format_double_shortest(double d, char buf[static FORMAT_DOUBLE_MAX]);
+char *format_double(double d);

@@ -55,4 +55,58 @@ like "$err" "-p takes KEY=V1,V2,…: 'lr' has no '=VALUES'" "... says the '=VALU
 err=$("$XRUN" run -p 'l r=1' -- true 2>&1)
 like "$err" "with a key of letters, digits" "a bad key still says what a key is"
 
+# Reals in their shortest form (what Python's repr gives): -p lr=0.05 is
+# 0.05 everywhere, not 0.050000000000000003, also beside a real that needs
+# all 17 digits.
+mkdir reals && cd reals || exit 1
+out=$("$XRUN" -q run --seed 1 -p lr=0.05 -p sum=0.30000000000000004 -p one=1.0 \
+	-- /bin/sh -c 'cat "$XRUN_PARAMS"; echo "env=$XRUN_PARAM_lr"')
+like "$out" '"lr": 0.05,?$' "params.json says 0.05"
+like "$out" '"sum": 0.30000000000000004' "... and 0.30000000000000004 in full"
+like "$out" '"one": 1.0' "... and 1.0 stays a real"
+like "$out" 'env=0.05' "XRUN_PARAM_lr is 0.05"
+rec=$(latest_record)
+check "the record validates" -- validate "$rec"
+grep -qE '"lr": 0\.05,?$' "$rec" && ! grep -q 0.050000000000000003 "$rec"
+ok $? "the record says 0.05"
+"$XRUN" -q run --seed 1 -p lr=0.1 -p sum=0.30000000000000004 -p one=1.0 -- true
+# Every real in a --json output as Python's repr writes it (within the
+# range where repr and %.15g..%.17g agree on the notation).
+shortest() {
+	"$PYTHON3" -c '
+import re, sys
+text = sys.stdin.read()
+bad = []
+for m in re.finditer(r"\"(?:[^\"\\]|\\.)*\"|(-?[0-9][-+0-9.eE]*)", text):
+    t = m.group(1)
+    if t and re.search("[.eE]", t) and 1e-4 <= abs(float(t)) < 1e15:
+        if repr(float(t)) != t:
+            bad.append(t)
+print(" ".join(bad))
+sys.exit(1 if bad else 0)'
+}
+for cmd in "show --json latest~1" "ls --json" "diff --json latest~1 latest"; do
+	# shellcheck disable=SC2086
+	out=$("$XRUN" $cmd)
+	bad=$(printf '%s' "$out" | shortest)
+	is "$bad" "" "xrun $cmd prints every real as Python's repr would"
+done
+out=$("$XRUN" diff --json latest~1 latest)
+like "$out" '": 0\.05,?$' "xrun diff --json says 0.05"
+out=$("$XRUN" diff latest~1 latest)
+like "$out" 'lr +0\.05 → 0\.1' "xrun diff says lr 0.05 → 0.1"
+# A record from before: 17 digits, and a digest over them. It still
+# replays without "was changed".
+"$PYTHON3" "$top_srcdir/tests/integration/old-reals.py" "$rec"
+grep -qE '"lr": 0\.050000000000000003,?$' "$rec"
+ok $? "(the record now reads as an older xrun wrote it)"
+err=$("$XRUN" replay "$rec" 2>&1)
+is "$?" 0 "a record with 17-digit reals replays"
+if printf '%s' "$err" | grep -q 'was changed'; then
+	ok 1 "... and its digest still matches"
+else
+	ok 0 "... and its digest still matches"
+fi
+cd "$T" || exit 1
+
 done_testing

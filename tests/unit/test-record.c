@@ -210,6 +210,9 @@ static void test_save_load(void)
 	json_object_set_new(root, "bytes", json_bytes("\xff\x00", 2));
 	json_object_set_new(root, "text",
 	                    json_string("h\xc3\xa9 \"quoted\"\n"));
+	json_object_set_new(
+	        root, "params",
+	        json_pack("{s:f,s:f}", "lr", 0.05, "sum", 0.1 + 0.2));
 	_cleanup_record_ Record *rec = record_new(root, dir);
 	_cleanup_free_ char *path = path_join(dir, "record.json");
 	is_str(rec->dir, dir, "record_new: dir");
@@ -225,10 +228,15 @@ static void test_save_load(void)
 	           text[n - 1] == '\n',
 	   "record_save: file ends with a newline");
 
-	_cleanup_free_ char *jansson = json_dumps(rec->root, JSON_INDENT(2));
+	_cleanup_free_ char *jansson =
+	        json_dumps_shortest(rec->root, JSON_INDENT(2));
 	ok(text && jansson && strlen(text) == strlen(jansson) + 1 &&
 	           strneq(text, jansson, strlen(jansson)),
 	   "record_save: the file is jansson's indented text, digest last");
+	ok(text && strstr(text, "\"lr\": 0.05,") &&
+	           strstr(text, "\"sum\": 0.30000000000000004"),
+	   "record_save: each real in its shortest form (0.05, not "
+	   "0.050000000000000003)");
 
 	_cleanup_record_ Record *loaded = NULL;
 	char *err = NULL;
@@ -254,6 +262,20 @@ static void test_save_load(void)
 		is_int(record_check_digest(loaded), 1,
 		       "record_check_digest: an older record's sorted digest "
 		       "matches");
+		/* How records before the shortest reals were digested:
+		 * every real in 17 digits. */
+		json_object_del(loaded->root, "record_sha256");
+		_cleanup_free_ char *long_reals =
+		        json_dumps(loaded->root, JSON_COMPACT);
+		ok(long_reals && strstr(long_reals, "0.050000000000000003"),
+		   "(jansson's own dump gives 0.05 17 digits)");
+		_cleanup_free_ char *long_digest =
+		        sha256_mem(long_reals, strlen(long_reals));
+		json_object_set_new(loaded->root, "record_sha256",
+		                    json_string(long_digest));
+		is_int(record_check_digest(loaded), 1,
+		       "record_check_digest: an older record's 17-digit "
+		       "digest matches");
 		json_object_set_new(loaded->root, "record_sha256", own);
 	}
 	ok(loaded && json_equal(loaded->root, rec->root),

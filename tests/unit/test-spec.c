@@ -238,30 +238,6 @@ static void test_format_double(void)
 	}
 }
 
-static void test_json_real_precision(void)
-{
-	json_auto_t *a = json_pack("{s:f,s:f,s:i,s:[f]}", "lr", 0.1, "wd", 3e-4,
-	                           "n", 3, "l", 2.5);
-	is_int(json_real_precision(a), 15, "json_real_precision: 15 suffice");
-	_cleanup_free_ char *t = json_dumps(
-	        a, JSON_COMPACT | JSON_SORT_KEYS |
-	                   JSON_REAL_PRECISION(json_real_precision(a)));
-	is_str(t, "{\"l\":[2.5],\"lr\":0.1,\"n\":3,\"wd\":0.0003}",
-	       "... and params print as written");
-	json_object_set_new(a, "third", json_real(1.0 / 3));
-	json_object_set_new(a, "sum", json_real(0.1 + 0.2));
-	is_int(json_real_precision(a), 17,
-	       "json_real_precision: 0.1+0.2 needs 17");
-	_cleanup_free_ char *u = json_dumps(
-	        a, JSON_COMPACT | JSON_REAL_PRECISION(json_real_precision(a)));
-	json_auto_t *back = json_loads(u, 0, NULL);
-	ok(back && json_real_value(json_object_get(back, "sum")) == 0.1 + 0.2 &&
-	           json_real_value(json_object_get(back, "third")) == 1.0 / 3,
-	   "... and every real reads back as itself");
-	json_auto_t *none = json_pack("{s:s}", "k", "v");
-	is_int(json_real_precision(none), 15, "json_real_precision: no reals");
-}
-
 static void test_env_tag_seed(void)
 {
 	_cleanup_run_spec_ RunSpec *s = run_spec_new();
@@ -348,7 +324,6 @@ int main(void)
 	test_load_params();
 	test_env();
 	test_format_double();
-	test_json_real_precision();
 	test_env_tag_seed();
 	test_outputs();
 

@@ -707,9 +707,70 @@ static void test_parse_duration_size(void)
 	}
 }
 
+static void test_json_dumps_shortest(void)
+{
+	/* One dump, one precision in jansson: 0.1+0.2 needs 17 digits, and
+	 * used to give 0.05 its 17 as well (0.050000000000000003). */
+	json_auto_t *a = json_pack("{s:f,s:f,s:i,s:[f,f],s:f,s:s}", "lr", 0.05,
+	                           "sum", 0.1 + 0.2, "n", 3, "l", 2.5, 1.0,
+	                           "wd", 3e-4, "s", "0.050000000000000003");
+	_cleanup_free_ char *t = json_dumps_shortest(a, JSON_COMPACT);
+	is_str(t,
+	       "{\"lr\":0.05,\"sum\":0.30000000000000004,\"n\":3,"
+	       "\"l\":[2.5,1.0],\"wd\":0.0003,\"s\":\"0.050000000000000003\"}",
+	       "json_dumps_shortest: each real in its shortest form, strings "
+	       "as they are");
+	json_auto_t *back = t ? json_loads(t, 0, NULL) : NULL;
+	ok(back && json_equal(back, a),
+	   "... and the text reads back as the same values");
+	ok(json_is_real(json_object_get(back, "l")
+	                        ? json_array_get(json_object_get(back, "l"), 1)
+	                        : NULL),
+	   "... 1.0 stays a real");
+
+	static const double samples[] = {-0.0,
+	                                 1e-7,
+	                                 123456.789,
+	                                 6.02214076e23,
+	                                 2.2250738585072014e-308,
+	                                 1e300,
+	                                 0.7,
+	                                 1.0 / 3,
+	                                 1234567890123450.0,
+	                                 1e16,
+	                                 -2.5e-5};
+	for (size_t i = 0; i < ELEMENTSOF(samples); i++) {
+		json_auto_t *v = json_real(samples[i]);
+		_cleanup_free_ char *s =
+		        json_dumps_shortest(v, JSON_ENCODE_ANY | JSON_COMPACT);
+		char want[FORMAT_DOUBLE_MAX];
+		format_double_shortest(samples[i], want);
+		json_auto_t *b =
+		        s ? json_loads(s, JSON_DECODE_ANY, NULL) : NULL;
+		ok(b && json_is_real(b) && json_real_value(b) == samples[i] &&
+		           strncmp(s, want, strlen(want)) == 0,
+		   "json_dumps_shortest(%s) reads back as a real (%s)", want,
+		   s ? s : "(null)");
+	}
+
+	json_auto_t *nested = json_pack("{s:{s:[{s:f}]},s:s}", "a", "b", "c",
+	                                0.1, "d", "x\\\"1.5");
+	_cleanup_free_ char *p = json_dumps_shortest(nested, JSON_INDENT(2));
+	_cleanup_free_ char *q =
+	        json_dumps(nested, JSON_INDENT(2) | JSON_REAL_PRECISION(15));
+	is_str(p, q, "json_dumps_shortest: indented, nested, escaped strings");
+
+	char buf[FORMAT_DOUBLE_MAX];
+	format_double_shortest(0.05, buf);
+	is_str(buf, "0.05", "format_double_shortest(0.05)");
+	format_double_shortest(0.1 + 0.2, buf);
+	is_str(buf, "0.30000000000000004", "format_double_shortest(0.1+0.2)");
+}
+
 int main(void)
 {
 	test_json_indent();
+	test_json_dumps_shortest();
 	test_spawn_process();
 	test_utf8();
 	test_base64();
