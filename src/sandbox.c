@@ -172,6 +172,16 @@ int sandbox_plan_default(Sandbox *sb, const char *cwd, char *const *outputs,
 	sandbox_add_mount(sb, MOUNT_SYMLINK, "/dev/shm", "/run/shm", 0);
 	sandbox_add_mount(sb, MOUNT_TMPFS, NULL, "/run/lock", 01777);
 	sandbox_add_mount(sb, MOUNT_REMOUNT_RO, NULL, "/run", 0);
+	/* The host's /sys lists the host's network interfaces; the run's
+	 * network namespace has only lo. */
+	static const char *const net_sysfs[] = {"class/net",
+	                                        "devices/virtual/net"};
+	for (size_t i = 0; !sb->share_net && i < ELEMENTSOF(net_sysfs); i++) {
+		_cleanup_free_ char *p = path_join("/sys", net_sysfs[i]);
+		if (exists(p))
+			sandbox_add_mount(sb, MOUNT_NET_SYSFS, net_sysfs[i], p,
+			                  0);
+	}
 	/* The working directory is read-only through the root already;
 	 * naming it makes the record say so, and a bind of its own keeps
 	 * it visible if it lies under /tmp. */
@@ -410,6 +420,8 @@ static const char *mount_kind_name(MountKind k)
 		return "symlink";
 	case MOUNT_REMOUNT_RO:
 		return "remount-ro";
+	case MOUNT_NET_SYSFS:
+		return "net-sysfs";
 	}
 	return "unknown";
 }
@@ -656,13 +668,47 @@ static void protect_proc(const Child *c, const char *proc)
 	}
 }
 
+/* A sysfs mounted now shows the network namespace of the one who mounts
+ * it: the run's, with only lo. Its part m->source goes read-only over
+ * dest. The kernel refuses a new sysfs in a user namespace where the
+ * host's /sys has parts covered by other mounts (a container's masked
+ * paths): then an empty read-only tmpfs hides the host's interfaces. */
+static void net_sysfs(const Child *c, const MountStep *m, const char *dest)
+{
+	static const char stage[] = "/net-sysfs";
+	char src[PATH_MAX];
+	int n = snprintf(src, sizeof src, "%s/%s", stage, m->source);
+	if (n < 0 || (size_t)n >= sizeof src)
+		child_fail(c, ENAMETOOLONG, "sysfs path %s", m->source);
+	if (mkdir(stage, 0755) < 0 && errno != EEXIST)
+		child_fail(c, errno, "creating %s", stage);
+	bool fresh =
+	        mount("sysfs", stage, "sysfs",
+	              MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_RDONLY, NULL) == 0;
+	if (fresh) {
+		if (mount(src, dest, NULL, MS_BIND, NULL) < 0)
+			child_fail(c, errno, "binding the run's sysfs at %s",
+			           m->dest);
+		if (umount2(stage, MNT_DETACH) < 0)
+			child_fail(c, errno, "detaching %s", stage);
+	} else if (mount("tmpfs", dest, "tmpfs",
+	                 MS_NOSUID | MS_NODEV | MS_NOEXEC,
+	                 "mode=0755,size=4k") < 0)
+		child_fail(c, errno, "hiding %s", m->dest);
+	if (mount(NULL, dest, NULL,
+	          MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV |
+	                  MS_NOEXEC,
+	          NULL) < 0)
+		child_fail(c, errno, "making %s read-only", m->dest);
+}
+
 static void apply_step(const Child *c, const MountStep *m)
 {
 	char dest[PATH_MAX], src[PATH_MAX];
 	struct stat st;
 	int r;
 	below(c, dest, sizeof dest, NEW, m->dest);
-	if (m->source && m->kind != MOUNT_SYMLINK)
+	if (m->source && m->kind != MOUNT_SYMLINK && m->kind != MOUNT_NET_SYSFS)
 		below(c, src, sizeof src, OLD, m->source);
 	switch (m->kind) {
 	case MOUNT_RO_BIND:
@@ -744,6 +790,9 @@ static void apply_step(const Child *c, const MountStep *m)
 		                  (locked_flags(dest) & MS_NODEV),
 		          NULL) < 0)
 			child_fail(c, errno, "making %s read-only", m->dest);
+		break;
+	case MOUNT_NET_SYSFS:
+		net_sysfs(c, m, dest);
 		break;
 	}
 }

@@ -26,6 +26,10 @@ typedef enum {
 	                     /dev/null over a file */
 	MOUNT_SYMLINK,    /* dest -> source (in /dev) */
 	MOUNT_REMOUNT_RO, /* make dest (a tmpfs made above) read-only */
+	MOUNT_NET_SYSFS,  /* source (a path in a sysfs mounted in the run's
+	                     network namespace: class/net) read-only at dest;
+	                     an empty read-only tmpfs where the kernel
+	                     refuses that sysfs */
 } MountKind;
 
 typedef struct MountStep {

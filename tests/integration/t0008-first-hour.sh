@@ -109,4 +109,68 @@ else
 fi
 cd "$T" || exit 1
 
+# The sandbox's /sys/class/net is the run's network namespace's (only
+# lo), not the host's; its /run holds what the README says. As root and as
+# the test user; and where the kernel refuses a new sysfs (the host's /sys
+# has a masked path, as in a container), the entries are empty.
+mkdir -p sys && chmod 777 sys && cd sys || exit 1
+host_net=$(ls /sys/class/net | tr '\n' ' ')
+probe='ls /sys/class/net | tr "\n" " "; echo "|"; ls /sys/devices/virtual/net | tr "\n" " "; echo "|"; ls -A /run | tr "\n" " "'
+sys_cases() {
+	local who=$1
+	shift
+	local out
+	out=$("$@" "$XRUN" -q --store "$PWD/store" run -- /bin/sh -c "$probe" 2>&1)
+	is "$out" "lo |
+lo |
+lock shm " "$who: /sys/class/net and /sys/devices/virtual/net show only lo; /run holds lock and shm"
+	out=$("$@" "$XRUN" -q --store "$PWD/store" run --net -- /bin/sh -c 'ls /sys/class/net | tr "\n" " "' 2>&1)
+	is "$out" "$host_net" "$who: with --net, the host's interfaces"
+	out=$("$@" "$XRUN" -q --store "$PWD/store" run -- /bin/sh -c 'touch /sys/class/net/x 2>/dev/null && echo writable; cat /sys/class/net/lo/address' 2>&1)
+	is "$out" "00:00:00:00:00:00" "$who: lo's entries are there, read-only"
+}
+if [ ! -d /sys/class/net ]; then
+	ok 0 "# SKIP no /sys/class/net on the host"
+else
+	sys_cases root
+	rec=$("$XRUN" --store "$PWD/store" ls --json --limit 1 |
+		"$PYTHON3" -c 'import json,sys; print(json.load(sys.stdin)[0]["record"])')
+	check "the record validates" -- validate "$rec"
+	is "$(jget "$rec" '[m["dest"] for m in d["sandbox"]["mounts"] if m["type"] == "net-sysfs"]')" \
+		'["/sys/class/net", "/sys/devices/virtual/net"]' "the record's mount plan names both"
+	if have_test_user; then
+		rm -rf store
+		sys_cases "test user" as_user
+	else
+		ok 0 "# SKIP no test user (needs root, useradd and setpriv)"
+	fi
+	# A masked path in the host's /sys (a tmpfs over /sys/firmware, as a
+	# container has): the kernel refuses a sysfs in a user namespace.
+	masked() {
+		"$@" unshare -m --propagation private /bin/sh -c \
+			'mount -t tmpfs tmpfs /sys/firmware && exec "$0" "$@"' \
+			"$XRUN" -q --store "$PWD/store" run -- /bin/sh -c "$probe" 2>&1
+	}
+	if [ "$(id -u)" = 0 ] && [ -d /sys/firmware ] && command -v unshare >/dev/null; then
+		rm -rf store
+		is "$(masked)" "|
+|
+lock shm " "root, /sys masked: the host's interfaces are hidden all the same"
+		if have_test_user; then
+			# The test user in a user namespace of its own (a rootless
+			# container).
+			rm -rf store
+			is "$(masked as_user unshare -Ur)" "|
+|
+lock shm " "test user, /sys masked: the host's interfaces are hidden all the same"
+		else
+			ok 0 "# SKIP no test user"
+		fi
+	else
+		ok 0 "# SKIP needs root, /sys/firmware and unshare"
+		ok 0 "# SKIP needs root, /sys/firmware and unshare"
+	fi
+fi
+cd "$T" || exit 1
+
 done_testing
