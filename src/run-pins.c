@@ -2,6 +2,7 @@
 
 #include "run-pins.h"
 
+#include "du.h"
 #include "format.h"
 #include "hash.h"
 
@@ -11,6 +12,34 @@
 #include <sys/stat.h>
 
 #include "util.h"
+
+/* "; the largest: 'data/train/' 2.9 GiB, ..." for a workspace over its
+ * limit, or "" when nothing can be said. */
+static char *largest_text(const char *top, char *const *files,
+                          char *const *exclude)
+{
+	DuOptions opt = {.only = files, .exclude = exclude};
+	DuEntry *e = NULL;
+	size_t n = 0;
+	bool truncated = false;
+	if (du_largest(top, &opt, 3, &e, &n, &truncated) < 0 || n == 0) {
+		du_entries_free(e, n);
+		return xstrdup("");
+	}
+	char *text = xstrdup("; the largest: ");
+	for (size_t i = 0; i < n; i++) {
+		/* Small ones beside a big one say nothing. */
+		if (i > 0 && e[i].bytes < e[0].bytes / 20)
+			break;
+		_cleanup_free_ char *b = format_bytes(e[i].bytes);
+		char *t = xasprintf("%s%s'%s' %s%s", text, i ? ", " : "",
+		                    e[i].path, truncated ? "at least " : "", b);
+		free(text);
+		text = t;
+	}
+	du_entries_free(e, n);
+	return text;
+}
 
 struct RunPins {
 	Pinner *pinner;
@@ -220,13 +249,18 @@ int run_pins_prepare(Store *s, const RunSpec *spec, char *const *outputs,
 		int r = pinner_add(p->pinner, top, &opt, &p->workspace);
 		if (r == -EFBIG) {
 			_cleanup_free_ char *lim = format_bytes(opt.limit);
+			_cleanup_free_ char *big =
+			        largest_text(top, files, exclude);
 			*ret_error = xasprintf(
 			        "the workspace '%s' holds more than %s, the "
-			        "limit of what a run pins by itself; declare "
+			        "limit of what a run pins by itself%s; declare "
 			        "big data with --input PATH (it is then left "
-			        "out of the workspace), or raise the limit "
+			        "out of the workspace)%s, or raise the limit "
 			        "with --workspace-limit SIZE",
-			        top, lim);
+			        top, lim, big,
+			        git ? ", list what the run does not read in "
+			              ".gitignore"
+			            : "");
 			return r;
 		}
 		if (r < 0) {

@@ -173,4 +173,44 @@ lock shm " "test user, /sys masked: the host's interfaces are hidden all the sam
 fi
 cd "$T" || exit 1
 
+# A workspace over the limit: the message names what made it big (as du
+# would, followed down into the directory that holds most of it) and says
+# what to do: --input, .gitignore in a git work tree. As root and as the
+# test user.
+big_cases() {
+	local who=$1
+	shift
+	rm -rf big && mkdir -p big/data/train big/data/val big/src && cd big || return
+	head -c 3000000 /dev/zero >data/train/shard0.bin
+	head -c 100000 /dev/zero >data/val/shard0.bin
+	head -c 900000 /dev/zero >model.pt
+	echo 'print(1)' >src/train.py
+	[ -n "$*" ] && chown -R "$TEST_USER:" .
+	local err
+	err=$("$@" "$XRUN" --store "$T/bigws/store-${who% *}" run --workspace-limit 1M -- true 2>&1)
+	is "$?" 125 "$who: a workspace over the limit: 125"
+	like "$err" "holds more than 1.0 MiB.*the largest: 'data/train/shard0.bin' 2.9 MiB, 'model.pt' 878.9 KiB;" \
+		"$who: ... names the largest entries, data/ followed down to its big file"
+	if printf '%s' "$err" | grep -q "src/train.py"; then
+		ok 1 "$who: ... and not the small ones"
+	else
+		ok 0 "$who: ... and not the small ones"
+	fi
+	like "$err" "declare big data with --input PATH" "$who: ... suggests --input"
+	"$@" git init -q . && echo model.pt >.gitignore && [ -z "$*" ] || chown -R "$TEST_USER:" .
+	err=$("$@" "$XRUN" --store "$T/bigws/store-${who% *}" run --workspace-limit 1M -- true 2>&1)
+	like "$err" "the largest: 'data/train/shard0.bin' 2.9 MiB;" \
+		"$who: in a git work tree, an ignored file is not named"
+	like "$err" "list what the run does not read in .gitignore" "$who: ... and .gitignore is suggested"
+	cd .. || return
+}
+mkdir -p bigws && chmod 777 bigws && cd bigws || exit 1
+big_cases root
+if have_test_user && command -v git >/dev/null; then
+	big_cases "test user" as_user
+else
+	ok 0 "# SKIP no test user or no git"
+fi
+cd "$T" || exit 1
+
 done_testing
