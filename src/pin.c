@@ -7,6 +7,7 @@
 #include <linux/openat2.h>
 #include <pthread.h>
 #include <sched.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -26,6 +27,7 @@ extern char **environ;
 /* from two chunks on, a file's copy is written by a thread of its own */
 #define PIPELINE_MIN (2 * CHUNK)
 #define GIT_LIST_MAX ((size_t)512 << 20)
+#define GIT_STDERR_MAX 4096
 
 typedef struct Job {
 	size_t root;
@@ -1354,13 +1356,16 @@ int git_workspace_files(const char *top, char ***ret)
 			env = strv_push(env, *e);
 	env = strv_push(env, "GIT_OPTIONAL_LOCKS=0");
 	_cleanup_free_ char *git = find_in_path("git", getenv("PATH"));
+	/* git's complaint, read once it has exited: a file, not a pipe,
+	 * so that neither side waits for the other. */
+	_cleanup_close_ int err = memfd_create("git-stderr", MFD_CLOEXEC);
 	SpawnSpec s = {.path = git,
 	               .argv = (char *const *)argv,
 	               .envp = env,
 	               .cwd = top,
 	               .stdin_fd = SPAWN_NULL,
 	               .stdout_fd = out[1],
-	               .stderr_fd = SPAWN_NULL};
+	               .stderr_fd = err >= 0 ? err : SPAWN_NULL};
 	pid_t pid;
 	int e = git ? -spawn_process(&s, &pid) : ENOENT;
 	close(out[1]);
@@ -1377,8 +1382,16 @@ int git_workspace_files(const char *top, char ***ret)
 		;
 	if (r < 0)
 		return r;
-	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+		char msg[GIT_STDERR_MAX + 1];
+		ssize_t n = err >= 0 ? pread(err, msg, GIT_STDERR_MAX, 0) : -1;
+		msg[n > 0 ? n : 0] = 0;
+		/* safe.directory: git refuses a repository that another
+		 * user owns ("detected dubious ownership"). */
+		if (strstr(msg, "dubious ownership"))
+			return -EPERM;
 		return -EIO;
+	}
 	char **v = xcalloc(1, sizeof(char *));
 	for (size_t off = 0; off < len;) {
 		size_t n = strnlen(text + off, len - off);

@@ -84,7 +84,9 @@ char *const *pinner_warnings(const Pinner *p);
 
 /* The files of a git work tree (tracked, and untracked but not
  * ignored), relative to top: git ls-files, run with
- * GIT_OPTIONAL_LOCKS=0. -ENOENT when git is not there. */
+ * GIT_OPTIONAL_LOCKS=0. -ENOENT when git is not there, -EPERM when git
+ * refuses the repository as owned by another user (its safe.directory
+ * check), -EIO when git fails otherwise. */
 int git_workspace_files(const char *top, char ***ret);
 /* The top of the git work tree that holds dir, or NULL. */
 char *git_work_tree_top(const char *dir);

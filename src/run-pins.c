@@ -222,7 +222,21 @@ int run_pins_prepare(Store *s, const RunSpec *spec, char *const *outputs,
 	if (!streq(top, "/")) {
 		if (git) {
 			int r = git_workspace_files(top, &files);
-			if (r < 0) {
+			if (r == -EPERM) {
+				char *w = xasprintf(
+				        "git refuses the work tree '%s': it "
+				        "belongs to another user (git's "
+				        "safe.directory check), so its whole "
+				        "directory is pinned and the record "
+				        "has "
+				        "no commit or diff; if you trust it, "
+				        "run: git "
+				        "config --global --add safe.directory "
+				        "'%s'",
+				        top, top);
+				p->warnings = strv_push(p->warnings, w);
+				free(w);
+			} else if (r < 0) {
 				char *w = xasprintf(
 				        "cannot list the git work tree '%s' "
 				        "with git ls-files (%s): its whole "

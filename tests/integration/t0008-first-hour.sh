@@ -213,4 +213,40 @@ else
 fi
 cd "$T" || exit 1
 
+# A repository that another user owns: git refuses it (safe.directory),
+# and the warning says so and how to trust it, not "Input/output error".
+# The test user on root's repository, and root on the test user's; the
+# fix the message gives then works.
+safe_case() {
+	local who=$1 owner=$2 home=$3
+	shift 3
+	rm -rf "$T/safe/repo" && mkdir -p "$T/safe/repo" && cd "$T/safe/repo" || return
+	git init -q . && echo x >a && git add a &&
+		git -c user.name=t -c user.email=t@t commit -q -m init
+	chown -R "$owner" . && chmod -R a+rX .
+	local err
+	err=$("$@" env HOME="$home" "$XRUN" -q --store "$T/safe/store-${who% *}" run -- true 2>&1)
+	is "$?" 0 "$who, another user's repository: the run goes on"
+	like "$err" "git refuses the work tree '$T/safe/repo': it belongs to another user \(git's safe.directory check\)" \
+		"$who: ... the warning names git's safe.directory check"
+	like "$err" "git config --global --add safe.directory '$T/safe/repo'" "$who: ... and gives the fix"
+	if printf '%s' "$err" | grep -q "Input/output error"; then
+		ok 1 "$who: ... not 'Input/output error'"
+	else
+		ok 0 "$who: ... not 'Input/output error'"
+	fi
+	"$@" env HOME="$home" git config --global --add safe.directory "$T/safe/repo"
+	err=$("$@" env HOME="$home" "$XRUN" -q --store "$T/safe/store-${who% *}" run -- true 2>&1)
+	is "$err" "" "$who: after the fix, no warning"
+	cd "$T" || return
+}
+if have_test_user && command -v git >/dev/null; then
+	mkdir -p "$T/safe/home-root" "$T/safe/home-user" "$T/safe/store-test" &&
+		chmod 755 "$T/safe" && chown "$TEST_USER:" "$T/safe/home-user" "$T/safe/store-test"
+	safe_case "test user" 0:0 "$T/safe/home-user" as_user
+	safe_case root "$TEST_USER:" "$T/safe/home-root"
+else
+	ok 0 "# SKIP needs root, the test user and git"
+fi
+
 done_testing
