@@ -46,7 +46,7 @@ EOF
 	out=$(OMP_NUM_THREADS=2 run_xrun -q replay latest 2>/dev/null)
 	is "$out" 1 "... its replay with OMP_NUM_THREADS=2 in the caller's environment gets 1"
 else
-	for i in $(seq 9); do echo "ok $((_tap_n + 1)) # SKIP python3-sklearn is not installed (build-aux/install-deps)"; _tap_n=$((_tap_n + 1)); done
+	for i in $(seq 9); do echo "ok $((_tap_n + 1)) # SKIP python3-sklearn is not installed (build-aux/install-deps --test)"; _tap_n=$((_tap_n + 1)); done
 fi
 
 if command -v svm-train >/dev/null 2>&1; then
@@ -78,5 +78,5 @@ EOF
 	is "$(jget "$rep" 'd["outputs"][0]["digest"]')" "$(jget "$orig" 'd["outputs"][0]["digest"]')" "... identical model digests"
 	is "$(sha256sum svm/svm.model | cut -d' ' -f1)" "$sum" "... the original's model untouched"
 else
-	for i in $(seq 5); do echo "ok $((_tap_n + 1)) # SKIP libsvm-tools is not installed (build-aux/install-deps)"; _tap_n=$((_tap_n + 1)); done
+	for i in $(seq 5); do echo "ok $((_tap_n + 1)) # SKIP libsvm-tools is not installed (build-aux/install-deps --test)"; _tap_n=$((_tap_n + 1)); done
 fi

@@ -283,7 +283,7 @@ ts = [threading.Thread(target=lambda i=i: r.append(float((np.eye(64) * i).sum())
 print(sorted(r))' 2>&1)
 	is "$out" "[0.0, 64.0, 128.0, 192.0]" "numpy in four Python threads"
 else
-	skip "python3-numpy is not installed (build-aux/install-deps installs it)"
+	skip "python3-numpy is not installed (build-aux/install-deps --test installs it)"
 fi
 is "$(xr "$PYTHON3" -c 'import multiprocessing as m; print(m.Pool(2).map(abs, [-1,-2]))' 2>&1)" "[1, 2]" \
 	"a multiprocessing Pool (semaphores in /dev/shm)"

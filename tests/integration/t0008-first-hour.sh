@@ -249,4 +249,28 @@ else
 	ok 0 "# SKIP needs root, the test user and git"
 fi
 
+# build-aux/install-deps: the first README command installs what building
+# and running need, not the test tool chain; --test adds it, and the
+# README's test command and .ci/run use --test.
+deps=$top_srcdir/build-aux/install-deps
+base=$(sh "$deps" --list | tr '\n' ' ')
+all=$(sh "$deps" --test --list | tr '\n' ' ')
+like "$base" "libseccomp-dev .*git python3" "install-deps: what building and running need"
+for p in slurm-wlm munge clang valgrind cppcheck python3-sklearn python3-torch faketime python3-jsonschema; do
+	case " $base " in *" $p "*) ok 1 "install-deps leaves out $p" ;; *) ok 0 "install-deps leaves out $p" ;; esac
+	case " $all " in *" $p "*) ok 0 "install-deps --test adds $p" ;; *) ok 1 "install-deps --test adds $p" ;; esac
+done
+for p in $base; do
+	case " $all " in *" $p "*) ;; *) ok 1 "install-deps --test has $p too" ;; esac
+done
+readme=$(grep -E '^    \./build-aux/install-deps' "$top_srcdir/README")
+like "$(printf '%s\n' "$readme" | sed -n 1p)" '^    \./build-aux/install-deps && .*xrun run' "the README's first command: install-deps without --test"
+like "$(printf '%s\n' "$readme" | sed -n 2p)" '^    \./build-aux/install-deps --test && .*make -j2 check' "the README's test command: --test"
+if [ -f "$top_srcdir/.ci/run" ]; then
+	grep -q '^\./build-aux/install-deps --test' "$top_srcdir/.ci/run"
+	ok $? ".ci/run uses --test"
+fi
+sh "$deps" --bogus 2>/dev/null
+is "$?" 2 "install-deps refuses an unknown option"
+
 done_testing
