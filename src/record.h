@@ -61,3 +61,17 @@ bool status_valid(const char *s);
 /* {"pid", "start_time", "boot_id", "hostname"} of this process, so
  * that a later reader can tell whether the launcher is still alive. */
 int launcher_info(json_t **ret);
+/* The same identity in a file name, for what a launcher leaves in the
+ * store while it works (temp objects, the marker of its run directory):
+ * "PID-STARTTIME-BOOT-HOST", BOOT the first 8 hex digits of the boot id
+ * and HOST those of the SHA-256 of the host name. */
+int launcher_token(char **ret);
+/* The length of the token that s starts with (0: none), and its parts. */
+size_t launcher_token_parse(const char *s, long *ret_pid,
+                            unsigned long long *ret_start, char ret_boot[9],
+                            char ret_host[9]);
+/* 1 while the launcher of token lives, 0 when it is gone (another boot,
+ * no such process, a process of another start time), -EREMOTE when it
+ * ran on another host (cannot be told from here), -EINVAL when token
+ * is not one. */
+int launcher_token_alive(const char *token);

@@ -1170,6 +1170,7 @@ static int run_blocked(Store *s, const RunSpec *spec, RunOutcome *o)
 	}
 	o->id = xstrdup(id);
 	o->record_path = xstrdup(rec->path);
+	store_run_started(s, id);
 	if (pin_r < 0) {
 		close_pipe(outp);
 		close_pipe(errp);
