@@ -205,8 +205,10 @@ int record_save(Record *r, bool sync_dir)
 	r->next_fd = -1;
 	int ret = write_file_atomic_fd(fd, r->dir, "record.json", text, n, 0644,
 	                               r->saved, sync_dir);
-	if (ret == 0)
+	if (ret == 0) {
 		r->saved = true;
+		r->saved_len = n;
+	}
 	return ret;
 }
 
@@ -216,6 +218,21 @@ void record_prepare_save(Record *r)
 		int fd = open_unnamed(r->dir, 0644);
 		r->next_fd = fd < 0 ? -1 : fd;
 	}
+}
+
+int record_reserve(Record *r)
+{
+	if (r->next_fd < 0) {
+		int fd = open_unnamed(r->dir, 0644);
+		if (fd < 0)
+			return fd;
+		r->next_fd = fd;
+	}
+	/* Blocks, not a size: the save writes from offset 0 and cuts the
+	 * file to what it wrote. */
+	off_t want = (off_t)(2 * r->saved_len + (64 << 10));
+	int e = posix_fallocate(r->next_fd, 0, want);
+	return e ? -e : 0;
 }
 
 const char *record_id(const Record *r)

@@ -12,10 +12,11 @@
 
 typedef struct Record {
 	json_t *root;
-	char *path;  /* record.json */
-	char *dir;   /* its run directory */
-	int next_fd; /* an unnamed file for the next save, or -1 */
-	bool saved;  /* record.json exists: a save replaces it */
+	char *path;       /* record.json */
+	char *dir;        /* its run directory */
+	int next_fd;      /* an unnamed file for the next save, or -1 */
+	bool saved;       /* record.json exists: a save replaces it */
+	size_t saved_len; /* the size of the last save */
 } Record;
 
 bool run_id_valid(const char *id);
@@ -42,6 +43,13 @@ int record_save(Record *r, bool sync_dir);
 /* Make the file of the next record_save() now, while nothing waits
  * (the program runs): a save then allocates no inode. */
 void record_prepare_save(Record *r);
+/* Make that file now and reserve room in it for a record twice the size
+ * of the last save and 64 KiB more (fallocate), so that a save after it
+ * does not need the file system to have space left (a record can always
+ * be finalized). -ENOSPC/-EDQUOT when there is no room; other errors
+ * (a file system without O_TMPFILE or fallocate) leave the save
+ * unreserved. */
+int record_reserve(Record *r);
 /* 1 when the record's "record_sha256" matches its content, 0 when it
  * has none (written by xrun 0.x before digests), -EBADMSG when it does
  * not match (edited after xrun wrote it). */
