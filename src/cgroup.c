@@ -2,6 +2,7 @@
 
 #include "cgroup.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <sys/stat.h>
@@ -278,4 +279,53 @@ RunCgroup *run_cgroup_free(RunCgroup *cg)
 		dir_done(&cg->pids);
 	free(cg);
 	return NULL;
+}
+
+/* The xrun-* directories in parent. */
+static char **list_in(char **v, const char *parent)
+{
+	DIR *d = opendir(parent);
+	if (!d)
+		return v;
+	struct dirent *de;
+	while ((de = readdir(d)))
+		if (startswith(de->d_name, "xrun-") && de->d_type == DT_DIR) {
+			_cleanup_free_ char *p = path_join(parent, de->d_name);
+			if (!strv_has(v, p))
+				v = strv_push(v, p);
+		}
+	closedir(d);
+	return v;
+}
+
+char **run_cgroup_list(void)
+{
+	char **v = xcalloc(1, sizeof(char *));
+	static const char *const ctrls[] = {"memory", "pids"};
+	for (size_t i = 0; i < ELEMENTSOF(ctrls); i++) {
+		_cleanup_free_ char *v1 =
+		        xasprintf("/sys/fs/cgroup/%s", ctrls[i]);
+		_cleanup_free_ char *own = NULL;
+		if (!is_cgroup2(v1) && access(v1, F_OK) == 0 &&
+		    own_cgroup(1, ctrls[i], &own) == 0) {
+			_cleanup_free_ char *parent =
+			        xasprintf("%s%s", v1, own);
+			v = list_in(v, parent);
+		}
+	}
+	for (size_t i = 0; i < ELEMENTSOF(v2_mounts); i++) {
+		_cleanup_free_ char *own = NULL;
+		if (is_cgroup2(v2_mounts[i]) &&
+		    own_cgroup(2, NULL, &own) == 0) {
+			_cleanup_free_ char *parent =
+			        xasprintf("%s%s", v2_mounts[i], own);
+			v = list_in(v, parent);
+		}
+	}
+	return v;
+}
+
+int run_cgroup_remove(const char *dir)
+{
+	return rmdir(dir) < 0 ? negative_errno() : 0;
 }

@@ -33,6 +33,12 @@ int run_cgroup_enter(const RunCgroup *cg);
 void run_cgroup_leave(const RunCgroup *cg);
 /* How many processes the OOM killer killed in it (0 when unknown). */
 uint64_t run_cgroup_oom_kills(const RunCgroup *cg);
+/* The cgroups named xrun-<id> where this process's runs would make
+ * theirs (below its own cgroup, in each hierarchy above), as paths: what
+ * launchers killed before they removed theirs left. */
+char **run_cgroup_list(void);
+/* Remove one (rmdir: -EBUSY while a process is in it). */
+int run_cgroup_remove(const char *dir);
 /* Remove the cgroup (its processes are gone) and free cg. */
 RunCgroup *run_cgroup_free(RunCgroup *cg);
 static inline void run_cgroup_freep(RunCgroup **cg)

@@ -1,6 +1,8 @@
-/* xrun checkout [--force] RUN [PATH] */
+/* xrun checkout [--force | --clean] RUN [PATH] */
 #include "config.h"
 
+#include <dirent.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <sys/stat.h>
@@ -12,19 +14,40 @@
 #include "util.h"
 
 static const char checkout_usage[] =
-        "usage: xrun checkout [--force] RUN [PATH]\n"
+        "usage: xrun checkout [--force | --clean] RUN [PATH]\n"
         "\n"
         "Restore the outputs of RUN (its -o paths, as they were when it "
         "ended)\n"
         "from the store: at their original paths, or with PATH each under\n"
         "PATH by its base name. Files are copies (reflinks where the file\n"
-        "system can) with their recorded modes; existing directories are\n"
-        "filled in.\n"
+        "system can) with their recorded modes, never with a setuid or\n"
+        "setgid bit or file capabilities; each is hashed as it is copied, "
+        "and\n"
+        "a corrupt or missing object stops the checkout, with what it "
+        "wrote\n"
+        "removed. Existing directories are filled in.\n"
         "\n"
         "Options:\n"
         "  -f, --force   overwrite files that exist (default: refuse, "
         "change\n"
-        "                nothing)\n";
+        "                nothing); files the run did not produce are left "
+        "and\n"
+        "                counted\n"
+        "  --clean       as --force, and remove what the run did not "
+        "produce:\n"
+        "                each output becomes exactly the run's (links are "
+        "removed,\n"
+        "                never followed)\n";
+
+/* One output being checked out. */
+typedef struct Target {
+	Manifest *m;
+	char *dest;
+	bool single;
+	bool existed; /* dest was there before */
+	bool *had;    /* per entry: its path was there before */
+	bool started; /* materialize ran (to clean up after) */
+} Target;
 
 /* Nothing is written unless everything can be: a file in the way is
  * found before the first write. */
@@ -46,19 +69,197 @@ static const char *first_in_way(const Manifest *m, bool single,
 	return NULL;
 }
 
+/* The first file whose object is not in the store, or NULL. */
+static const ManifestEntry *first_missing(const Store *s, const Manifest *m)
+{
+	for (size_t i = 0; i < m->n; i++)
+		if (m->entries[i].kind == ENTRY_FILE &&
+		    store_object_exists(s, m->entries[i].digest) != 1)
+			return &m->entries[i];
+	return NULL;
+}
+
+static void note_existing(Target *t)
+{
+	struct stat st;
+	t->existed = lstat(t->dest, &st) == 0;
+	t->had = xcalloc(t->m->n + 1, sizeof(bool));
+	for (size_t i = 0; t->existed && !t->single && i < t->m->n; i++) {
+		_cleanup_free_ char *p =
+		        path_join(t->dest, t->m->entries[i].path);
+		t->had[i] = lstat(p, &st) == 0;
+	}
+}
+
+/* Undo a checkout that failed part way: what it made goes (a file it
+ * replaced under --force stays replaced). */
+static void undo(const Target *t)
+{
+	if (!t->started)
+		return;
+	if (!t->existed) {
+		(void)remove_tree(t->dest);
+		return;
+	}
+	if (t->single)
+		return;
+	for (size_t i = t->m->n; i-- > 0;) {
+		if (t->had[i])
+			continue;
+		_cleanup_free_ char *p =
+		        path_join(t->dest, t->m->entries[i].path);
+		struct stat st;
+		if (lstat(p, &st) < 0)
+			continue;
+		if (S_ISDIR(st.st_mode))
+			(void)rmdir(p);
+		else
+			(void)unlink(p);
+	}
+}
+
+/* What dirfd (the directory at rel of the output) holds that the
+ * manifest does not: counted, and with clean removed (a link is removed,
+ * never followed; a directory of the run is entered only when it is one
+ * here too). */
+static void sweep_extra(const Manifest *m, int dirfd, const char *rel,
+                        bool clean, size_t *n, char **example, int *ret_err)
+{
+	DIR *d = fdopendir(dirfd);
+	if (!d) {
+		close(dirfd);
+		return;
+	}
+	struct dirent *de;
+	while ((de = readdir(d))) {
+		const char *name = de->d_name;
+		if (streq(name, ".") || streq(name, ".."))
+			continue;
+		_cleanup_free_ char *p =
+		        *rel ? xasprintf("%s/%s", rel, name) : xstrdup(name);
+		const ManifestEntry *e = manifest_find(m, p);
+		struct stat st;
+		if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+			continue;
+		if (e && e->kind == ENTRY_DIR && S_ISDIR(st.st_mode)) {
+			int fd = openat(dirfd, name,
+			                O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+			                        O_CLOEXEC);
+			if (fd >= 0)
+				sweep_extra(m, fd, p, clean, n, example,
+				            ret_err);
+			continue;
+		}
+		if (e)
+			continue;
+		if (clean) {
+			int r = remove_tree_at(dirfd, name);
+			if (r < 0) {
+				if (!*ret_err)
+					*ret_err = r;
+				if (!*example)
+					*example = xstrdup(p);
+				continue;
+			}
+		} else if (!*example)
+			*example = xstrdup(p);
+		(*n)++;
+	}
+	closedir(d);
+}
+
+/* After a checkout of a directory: say what it holds that the run did
+ * not produce, or with clean remove it. 0, or 1 when something could
+ * not be removed. */
+static int report_extra(const Target *t, const char *run, bool clean)
+{
+	if (t->single || !t->existed)
+		return 0;
+	int fd = open(t->dest, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	size_t n = 0;
+	_cleanup_free_ char *example = NULL;
+	int err = 0;
+	sweep_extra(t->m, fd, "", clean, &n, &example, &err);
+	if (err) {
+		log_error_errno(err, "cannot remove '%s/%s': %m", t->dest,
+		                example);
+		return 1;
+	}
+	if (n == 0)
+		return 0;
+	if (clean)
+		log_info("removed %zu path%s from '%s' that run %s did not "
+		         "produce",
+		         n, n == 1 ? "" : "s", t->dest, run);
+	else
+		log_warn("'%s' still holds %zu path%s that run %s did not "
+		         "produce (such as '%s'); pass --clean to remove them",
+		         t->dest, n, n == 1 ? "" : "s", run, example);
+	return 0;
+}
+
+/* The setuid and setgid bits the run's files had, which a checkout
+ * never restores. */
+static void report_stripped(const Target *t)
+{
+	size_t n = 0;
+	const char *example = NULL;
+	for (size_t i = 0; i < t->m->n; i++) {
+		const ManifestEntry *e = &t->m->entries[i];
+		if (e->kind == ENTRY_FILE && (e->mode & 06000)) {
+			n++;
+			example = example ? example : e->path;
+		}
+	}
+	if (n == 0)
+		return;
+	_cleanup_free_ char *p =
+	        t->single ? xstrdup(t->dest) : path_join(t->dest, example);
+	log_warn("stripped the setuid/setgid bits of %zu file%s (such as "
+	         "'%s'): a checkout never restores them",
+	         n, n == 1 ? "" : "s", p);
+}
+
+/* The first directory of path that does not exist (what a mkdir_p of
+ * path would make first), or NULL. */
+static char *first_missing_dir(const char *path)
+{
+	_cleanup_free_ char *p = xstrdup(path);
+	char *found = NULL;
+	for (;;) {
+		struct stat st;
+		if (lstat(p, &st) == 0)
+			break;
+		free(found);
+		found = xstrdup(p);
+		char *slash = strrchr(p, '/');
+		if (!slash || slash == p)
+			break;
+		*slash = 0;
+	}
+	return found;
+}
+
 int cmd_checkout(int argc, char **argv, Context *ctx)
 {
+	enum { OPT_CLEAN = 256 };
 	static const struct option opts[] = {
 	        {"force", no_argument, NULL, 'f'},
+	        {"clean", no_argument, NULL, OPT_CLEAN},
 	        {"help", no_argument, NULL, 'h'},
 	        {0},
 	};
-	bool force = false;
+	bool force = false, clean = false;
 	int c;
 	while ((c = getopt_long(argc, argv, "fh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'f':
 			force = true;
+			break;
+		case OPT_CLEAN:
+			clean = force = true;
 			break;
 		case 'h':
 			fputs(checkout_usage, stdout);
@@ -79,29 +280,26 @@ int cmd_checkout(int argc, char **argv, Context *ctx)
 	int st = load_run(ctx, argv[optind], &rec);
 	if (st)
 		return st;
+	(void)warn_if_edited(rec);
+	char run[9];
+	snprintf(run, sizeof run, "%.8s", record_id(rec));
 	_cleanup_free_ char *into =
 	        argc - optind == 2 ? path_normalize(ctx->cwd, argv[optind + 1])
 	                           : NULL;
 	const json_t *outs = json_object_get(rec->root, "outputs");
 	if (json_array_size(outs) == 0) {
-		log_error("run %.8s has no outputs to check out; only -o paths "
+		log_error("run %s has no outputs to check out; only -o paths "
 		          "are kept",
-		          record_id(rec));
+		          run);
 		return 1;
 	}
-	if (into) {
-		int r = mkdir_p(into, 0755);
-		if (r < 0) {
-			log_error_errno(r, "cannot create '%s': %m", into);
-			return 1;
-		}
-	}
-	/* Every output is checked before any is written. */
+	/* Every output is checked before any is written: its manifest, its
+	 * objects, what is in the way. */
 	size_t n = json_array_size(outs);
-	_cleanup_free_ Manifest **ms = xcalloc(n + 1, sizeof(Manifest *));
-	_cleanup_strv_free_ char **dests = xcalloc(n + 1, sizeof(char *));
+	_cleanup_free_ Target *ts = xcalloc(n + 1, sizeof(Target));
 	int status = 0;
 	for (size_t i = 0; i < n && !status; i++) {
+		Target *t = &ts[i];
 		const json_t *o = json_array_get(outs, i);
 		_cleanup_free_ char *path =
 		        json_bytes_decode(json_object_get(o, "path"), NULL);
@@ -116,58 +314,108 @@ int cmd_checkout(int argc, char **argv, Context *ctx)
 			break;
 		}
 		const char *base = strrchr(path, '/') + 1;
-		dests[i] = into ? path_join(into, base) : xstrdup(path);
-		int r = manifest_load(ctx->store, md, &ms[i]);
+		t->dest = into ? path_join(into, base) : xstrdup(path);
+		t->single = streq(json_string_value(json_object_get(o, "kind"))
+		                          ?: "",
+		                  "file");
+		int r = manifest_load(ctx->store, md, &t->m);
 		if (r < 0) {
 			char d[DIGEST_STR_LEN + 1];
 			digest_format(md, d);
 			log_error_errno(
 			        r,
 			        "cannot read the manifest %s of '%s': %s; "
-			        "see xrun verify",
+			        "nothing was checked out; see xrun verify",
 			        d, path,
 			        r == -EBADMSG ? "it is corrupt"
 			                      : "it is missing");
 			status = 1;
 			break;
 		}
-		bool single = streq(
-		        json_string_value(json_object_get(o, "kind")) ?: "",
-		        "file");
+		const ManifestEntry *miss = first_missing(ctx->store, t->m);
+		if (miss) {
+			char d[DIGEST_STR_LEN + 1];
+			digest_format(miss->digest, d);
+			_cleanup_free_ char *p =
+			        t->single ? xstrdup(path)
+			                  : path_join(path, miss->path);
+			log_error("the object %s of '%s' is missing from the "
+			          "store; nothing was checked out; see xrun "
+			          "verify",
+			          d, p);
+			status = 1;
+			break;
+		}
 		_cleanup_free_ char *way = NULL;
-		if (!force && first_in_way(ms[i], single, dests[i], &way)) {
+		if (!force && first_in_way(t->m, t->single, t->dest, &way)) {
 			log_error("'%s' exists; pass --force to overwrite it, "
 			          "or give a PATH to check out into",
 			          way);
 			status = 1;
 		}
 	}
-	for (size_t i = 0; i < n && !status; i++) {
-		const json_t *o = json_array_get(outs, i);
-		bool single = streq(
-		        json_string_value(json_object_get(o, "kind")) ?: "",
-		        "file");
-		_cleanup_free_ char *bad = NULL;
-		int r = materialize(ctx->store, ms[i], single, NULL, dests[i],
-		                    MATERIALIZE_RESTORE, force, &bad);
+	_cleanup_free_ char *made_into = NULL;
+	if (into && !status) {
+		made_into = first_missing_dir(into);
+		int r = mkdir_p(into, 0755);
 		if (r < 0) {
-			log_error_errno(r, "cannot check out '%s': %m%s",
-			                bad ? bad : dests[i],
-			                r == -ENOENT
-			                        ? "; an object is missing, "
-			                          "see xrun verify"
-			                        : "");
+			log_error_errno(r, "cannot create '%s': %m", into);
 			status = 1;
+		}
+	}
+	for (size_t i = 0; i < n && !status; i++) {
+		Target *t = &ts[i];
+		note_existing(t);
+		t->started = true;
+		_cleanup_free_ char *bad = NULL;
+		int r = materialize(ctx->store, t->m, t->single, NULL, t->dest,
+		                    MATERIALIZE_RESTORE, force, &bad);
+		if (r == -EBADMSG && bad) {
+			const char *rel =
+			        t->single ? NULL : bad + strlen(t->dest) + 1;
+			const ManifestEntry *e = rel ? manifest_find(t->m, rel)
+			                             : &t->m->entries[0];
+			char d[DIGEST_STR_LEN + 1] = "?";
+			if (e && e->kind == ENTRY_FILE)
+				digest_format(e->digest, d);
+			_cleanup_free_ char *obj =
+			        e && e->kind == ENTRY_FILE
+			                ? store_object_path(ctx->store,
+			                                    e->digest)
+			                : xstrdup("?");
+			log_error("the object %s ('%s') for '%s' is corrupt: "
+			          "its bytes no longer match its digest; "
+			          "nothing was checked out; see xrun verify",
+			          d, obj, bad);
+			status = 1;
+		} else if (r < 0) {
+			log_error_errno(r, "cannot check out '%s': %m",
+			                bad ? bad : t->dest);
+			status = 1;
+		}
+		if (status) {
+			for (size_t k = 0; k <= i; k++)
+				undo(&ts[k]);
+			if (made_into)
+				(void)remove_tree(made_into);
 			break;
 		}
-		_cleanup_free_ char *hb = format_bytes(manifest_bytes(ms[i]));
-		log_info("checked out '%s' (%" PRIu64 " file%s, %s) from run "
-		         "%.8s",
-		         dests[i], manifest_files(ms[i]),
-		         manifest_files(ms[i]) == 1 ? "" : "s", hb,
-		         record_id(rec));
 	}
-	for (size_t i = 0; i < n; i++)
-		manifest_free(ms[i]);
+	for (size_t i = 0; i < n && !status; i++) {
+		Target *t = &ts[i];
+		if (report_extra(t, run, clean))
+			status = 1;
+		report_stripped(t);
+		_cleanup_free_ char *hb = format_bytes(manifest_bytes(t->m));
+		log_info("checked out '%s' (%" PRIu64 " file%s, %s) from run "
+		         "%s",
+		         t->dest, manifest_files(t->m),
+		         manifest_files(t->m) == 1 ? "" : "s", hb, run);
+	}
+	for (size_t i = 0; i < n; i++) {
+		manifest_free(ts[i].m);
+		free(ts[i].dest);
+		free(ts[i].had);
+	}
 	return finish_stdout(status);
 }

@@ -108,6 +108,8 @@ int cmd_diff(int argc, char **argv, Context *ctx)
 	if (load_run(ctx, argv[optind], &a) ||
 	    load_run(ctx, argv[optind + 1], &b))
 		return 2;
+	(void)warn_if_edited(a);
+	(void)warn_if_edited(b);
 	/* What a reader should believe: a dead launcher's record reads as
 	 * abandoned, as in xrun show. */
 	json_object_set_new(a->root, "status", json_string(record_status(a)));

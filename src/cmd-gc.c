@@ -6,7 +6,9 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <sys/stat.h>
+#include <time.h>
 
+#include "cgroup.h"
 #include "cmd.h"
 #include "format.h"
 #include "pin.h"
@@ -21,11 +23,15 @@ static const char gc_usage[] =
         "\n"
         "Delete the stored objects that no record references (through its\n"
         "workspace, inputs or outputs), views no run took within the grace\n"
-        "period (while no run is live), and leftovers of runs that died in\n"
-        "tmp/. Objects younger than the grace period (default 1h) are kept,\n"
-        "so that the pins of runs starting meanwhile survive; gc refuses to\n"
-        "run while a run directory younger than that has no record yet, or\n"
-        "when a record or a referenced manifest cannot be read.\n"
+        "period (while no run is live), and, at once, what launchers that\n"
+        "died left: run directories without a record, temp files and views\n"
+        "in tmp/, empty xrun-<id> cgroups. A launcher is alive while a\n"
+        "process of its pid and start time runs in this boot; what a live\n"
+        "one uses is never touched. Objects younger than the grace period\n"
+        "(default 1h) are kept, so that the pins of runs starting meanwhile\n"
+        "survive. No object is deleted while a live launcher is setting up\n"
+        "a run (gc waits up to 5s for it), or when a record or a\n"
+        "referenced manifest cannot be read.\n"
         "\n"
         "Options:\n"
         "  -n, --dry-run         say what would be deleted, delete nothing\n"
@@ -38,55 +44,208 @@ static int64_t mtime_ns(const struct stat *st)
 	return (int64_t)st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec;
 }
 
-/* A run directory without a record, younger than the grace period: a
- * launcher between its first pin and its start record. */
-static char *run_being_set_up(const Store *s, int64_t cutoff)
+/* Who is behind what the store holds, decided by the launchers' pid,
+ * start time and boot id (record.h), not by age. Age (the grace period)
+ * decides only for what a launcher on another host made, and for what
+ * carries no owner (written by an xrun before owners were named). */
+typedef struct Owners {
+	const Store *s;
+	int64_t cutoff;
+	json_t *markers;   /* run id -> launcher_token_alive() of its marker */
+	json_t *live;      /* run id -> true: its launcher is at work */
+	json_t *dead;      /* run id -> true: its launcher is gone */
+	char **setting_up; /* run directories whose live launcher has not
+	                    * written their record yet */
+	char **orphans;    /* run directories without a record whose
+	                    * launcher is gone */
+} Owners;
+
+static void owners_clear(Owners *o)
 {
-	DIR *d = opendir(s->runs);
+	json_decref(o->markers);
+	json_decref(o->live);
+	json_decref(o->dead);
+	strv_free(o->setting_up);
+	strv_free(o->orphans);
+	*o = (Owners){0};
+}
+
+static int aged_state(const struct stat *st, int64_t cutoff)
+{
+	return mtime_ns(st) < cutoff ? 0 : 1;
+}
+
+/* tmp/run-<id>-<token>: the owners of the run directories. */
+static void read_markers(Owners *o)
+{
+	json_decref(o->markers);
+	o->markers = json_object();
+	DIR *d = opendir(o->s->tmp);
 	if (!d)
-		return NULL;
-	char *found = NULL;
+		return;
 	struct dirent *de;
-	while (!found && (de = readdir(d))) {
-		if (de->d_name[0] == '.')
+	while ((de = readdir(d))) {
+		const char *n = de->d_name;
+		if (!startswith(n, STORE_RUN_MARKER))
 			continue;
-		struct stat st, rs;
-		if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) <
-		            0 ||
-		    !S_ISDIR(st.st_mode) || mtime_ns(&st) < cutoff)
+		n += strlen(STORE_RUN_MARKER);
+		if (strlen(n) < 38 || n[36] != '-')
 			continue;
-		_cleanup_free_ char *rec =
-		        xasprintf("%s/record.json", de->d_name);
-		if (fstatat(dirfd(d), rec, &rs, AT_SYMLINK_NOFOLLOW) < 0)
-			found = path_join(s->runs, de->d_name);
+		_cleanup_free_ char *id = xstrndup(n, 36);
+		if (!run_id_valid(id))
+			continue;
+		int alive = launcher_token_alive(n + 37);
+		if (alive < 0) {
+			struct stat st;
+			if (fstatat(dirfd(d), de->d_name, &st,
+			            AT_SYMLINK_NOFOLLOW) < 0)
+				continue;
+			alive = aged_state(&st, o->cutoff);
+		}
+		json_t *old = json_object_get(o->markers, id);
+		/* Two markers for one id: either one alive keeps it. */
+		if (!old || alive > json_integer_value(old))
+			json_object_set_new(o->markers, id,
+			                    json_integer(alive));
 	}
 	closedir(d);
-	return found;
+}
+
+static bool has_record(const Store *s, const char *id)
+{
+	_cleanup_free_ char *p = xasprintf("%s/%s/record.json", s->runs, id);
+	struct stat st;
+	return lstat(p, &st) == 0 || errno != ENOENT;
+}
+
+/* The run directories without a record: being set up by a live
+ * launcher, or left by a dead one. */
+static void find_unrecorded(Owners *o)
+{
+	strv_free(o->setting_up);
+	strv_free(o->orphans);
+	o->setting_up = o->orphans = NULL;
+	read_markers(o);
+	DIR *d = opendir(o->s->runs);
+	if (!d)
+		return;
+	struct dirent *de;
+	while ((de = readdir(d))) {
+		const char *id = de->d_name;
+		struct stat st;
+		if (!run_id_valid(id) || has_record(o->s, id) ||
+		    fstatat(dirfd(d), id, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+		    !S_ISDIR(st.st_mode))
+			continue;
+		json_t *m = json_object_get(o->markers, id);
+		int alive;
+		if (m)
+			alive = (int)json_integer_value(m);
+		else if (has_record(o->s, id))
+			continue; /* started meanwhile: its marker went */
+		else
+			alive = aged_state(&st, o->cutoff);
+		if (alive)
+			o->setting_up = strv_push(o->setting_up, id);
+		else
+			o->orphans = strv_push(o->orphans, id);
+	}
+	closedir(d);
+}
+
+/* Wait a little for the launchers setting up runs: their pins are not
+ * in any record yet. */
+static void wait_for_setups(Owners *o)
+{
+	for (int i = 0; i < 50 && o->setting_up; i++) {
+		nanosleep(&(struct timespec){0, 100 * 1000 * 1000}, NULL);
+		find_unrecorded(o);
+	}
+}
+
+static void owners_add_records(Owners *o, Record **recs, size_t n)
+{
+	o->live = json_object();
+	o->dead = json_object();
+	for (size_t i = 0; i < n; i++) {
+		const char *id = record_id(recs[i]);
+		const char *st = record_status(recs[i]);
+		if (!id)
+			continue;
+		json_object_set_new(st && streq(st, "running") ? o->live
+		                                               : o->dead,
+		                    id, json_true());
+	}
+	for (char **p = o->setting_up; p && *p; p++)
+		json_object_set_new(o->live, *p, json_true());
+	for (char **p = o->orphans; p && *p; p++)
+		json_object_set_new(o->dead, *p, json_true());
+	const char *id;
+	json_t *v;
+	json_object_foreach (o->markers, id, v)
+		if (!json_object_get(o->live, id) &&
+		    !json_object_get(o->dead, id))
+			json_object_set_new(json_integer_value(v) ? o->live
+			                                          : o->dead,
+			                    id, json_true());
+}
+
+/* Whether what is named for run id (its view) belongs to a live run:
+ * 1, 0, or by age for an id this store does not know. */
+static int run_alive(const Owners *o, const char *id, const struct stat *st)
+{
+	if (json_object_get(o->live, id))
+		return 1;
+	if (json_object_get(o->dead, id))
+		return 0;
+	return aged_state(st, o->cutoff);
+}
+
+/* The owner of a name that holds a launcher token at t: 1, 0, or by
+ * age where it cannot be told. */
+static int token_alive(const char *t, const struct stat *st, int64_t cutoff)
+{
+	int alive = launcher_token_parse(t, NULL, NULL, NULL, NULL)
+	                    ? launcher_token_alive(t)
+	                    : -EINVAL;
+	return alive >= 0 ? alive : aged_state(st, cutoff);
 }
 
 /* tmp/views/: the views runs share. One is removed when no run is live
  * (a live run's view is its program's file system) and none took it
  * within the grace period; it is renamed out of the way first and looked
  * at again, so that a run taking it meanwhile (which touches it first)
- * keeps it. Views half made by dead launchers (.new-*) or half removed
- * by an interrupted gc (.del-*) go too, once older than the grace. */
-static void sweep_views(const Store *s, int64_t cutoff, bool any_live,
-                        bool dry_run, size_t *ret_n)
+ * keeps it. Views half made by launchers that died (.new-<id>-<i>) or
+ * half removed by a gc that died (.del-<key>-<token>) go at once. */
+static void sweep_views(const Owners *o, bool any_live, bool dry_run,
+                        size_t *ret_n)
 {
+	const Store *s = o->s;
 	_cleanup_free_ char *views = path_join(s->tmp, "views");
 	DIR *d = opendir(views);
 	if (!d)
 		return;
+	_cleanup_free_ char *token = NULL;
+	if (launcher_token(&token) < 0)
+		token = xasprintf("%d", (int)getpid());
 	struct dirent *de;
 	while ((de = readdir(d))) {
 		const char *n = de->d_name;
-		/* half made by a dead launcher, or half removed by a gc */
 		bool partial = startswith(n, ".new-") || startswith(n, ".del-");
 		if (!partial && (strlen(n) != 64 || any_live))
 			continue;
 		struct stat st;
-		if (fstatat(dirfd(d), n, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
-		    mtime_ns(&st) >= cutoff)
+		if (fstatat(dirfd(d), n, &st, AT_SYMLINK_NOFOLLOW) < 0)
+			continue;
+		if (startswith(n, ".new-")) {
+			_cleanup_free_ char *id = xstrndup(n + 5, 36);
+			if (run_alive(o, id, &st))
+				continue;
+		} else if (startswith(n, ".del-")) {
+			const char *t = strlen(n) > 70 ? n + 70 : "";
+			if (token_alive(t, &st, o->cutoff))
+				continue;
+		} else if (mtime_ns(&st) >= o->cutoff)
 			continue;
 		if (dry_run) {
 			(*ret_n)++;
@@ -99,10 +258,10 @@ static void sweep_views(const Store *s, int64_t cutoff, bool any_live,
 			continue;
 		}
 		_cleanup_free_ char *del =
-		        xasprintf("%s/.del-%s-%d", views, n, (int)getpid());
+		        xasprintf("%s/.del-%s-%s", views, n, token);
 		if (rename(p, del) < 0)
 			continue;
-		if (stat(del, &st) == 0 && mtime_ns(&st) >= cutoff) {
+		if (stat(del, &st) == 0 && mtime_ns(&st) >= o->cutoff) {
 			/* Taken meanwhile: back in place (a directory is not
 			 * renamed over one that holds something). */
 			if (renameat2(AT_FDCWD, del, AT_FDCWD, p,
@@ -117,35 +276,88 @@ static void sweep_views(const Store *s, int64_t cutoff, bool any_live,
 	closedir(d);
 }
 
-/* tmp/: temp objects and views that dead launchers left behind (a live
- * run's view is its program's file system, however old). live: the ids
- * of the runs whose records say running and whose launchers are there
- * (or on another host, where that cannot be told). */
-static void sweep_tmp(const Store *s, int64_t cutoff, char *const *live,
-                      bool dry_run, size_t *ret_n)
+/* tmp/: what launchers that died left there, at once: temp objects
+ * (obj-<token>-…), the markers of their run directories (run-<id>-<token>;
+ * a marker whose run has a record goes too: the record names its
+ * launcher), and their views (view-<id>). */
+static void sweep_tmp(const Owners *o, bool dry_run, size_t *ret_n)
 {
-	sweep_views(s, cutoff, live != NULL, dry_run, ret_n);
+	const Store *s = o->s;
+	sweep_views(o, json_object_size(o->live) > 0, dry_run, ret_n);
 	DIR *d = opendir(s->tmp);
 	if (!d)
 		return;
 	struct dirent *de;
 	while ((de = readdir(d))) {
-		if (!startswith(de->d_name, "obj-") &&
-		    !startswith(de->d_name, "view-"))
-			continue;
+		const char *n = de->d_name;
 		struct stat st;
-		if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) <
-		            0 ||
-		    mtime_ns(&st) >= cutoff)
+		if (!startswith(n, STORE_TEMP_PREFIX) &&
+		    !startswith(n, "view-") && !startswith(n, STORE_RUN_MARKER))
 			continue;
-		if (startswith(de->d_name, "view-") &&
-		    strv_has(live, de->d_name + 5))
+		if (fstatat(dirfd(d), n, &st, AT_SYMLINK_NOFOLLOW) < 0)
 			continue;
-		_cleanup_free_ char *p = path_join(s->tmp, de->d_name);
+		if (startswith(n, STORE_TEMP_PREFIX)) {
+			if (token_alive(n + strlen(STORE_TEMP_PREFIX), &st,
+			                o->cutoff))
+				continue;
+		} else if (startswith(n, "view-")) {
+			if (run_alive(o, n + 5, &st))
+				continue;
+		} else {
+			const char *id = n + strlen(STORE_RUN_MARKER);
+			_cleanup_free_ char *rid = xstrndup(id, 36);
+			if (!has_record(s, rid) &&
+			    token_alive(strlen(id) > 37 ? id + 37 : "", &st,
+			                o->cutoff))
+				continue;
+		}
+		_cleanup_free_ char *p = path_join(s->tmp, n);
 		if (dry_run || remove_tree(p) == 0)
 			(*ret_n)++;
 	}
 	closedir(d);
+}
+
+/* Run directories that launchers which died left without a record. */
+static void remove_orphans(const Owners *o, bool dry_run, size_t *ret_n)
+{
+	for (char **id = o->orphans; id && *id; id++) {
+		if (has_record(o->s, *id))
+			continue;
+		_cleanup_free_ char *p = path_join(o->s->runs, *id);
+		if (dry_run || remove_tree(p) == 0)
+			(*ret_n)++;
+	}
+}
+
+/* The cgroups xrun-<id> of this store's runs whose launchers are gone
+ * (a cgroup of a run this store does not know may be another store's). */
+static void sweep_cgroups(const Owners *o, bool dry_run, size_t *ret_n)
+{
+	_cleanup_strv_free_ char **cgs = run_cgroup_list();
+	for (char **p = cgs; p && *p; p++) {
+		const char *id = strrchr(*p, '/') + 1 + strlen("xrun-");
+		if (!json_object_get(o->dead, id) ||
+		    json_object_get(o->live, id))
+			continue;
+		if (dry_run || run_cgroup_remove(*p) == 0)
+			(*ret_n)++;
+	}
+}
+
+/* A new gc token before anything is deleted (statcache.h). On a full
+ * file system, where no new file can be written, the old one is
+ * removed instead: a store without a token voids every note just the
+ * same. */
+static int renew_gc_token(const Store *s)
+{
+	int r = stat_cache_new_gc_token(s->cache);
+	if (r != -ENOSPC && r != -EDQUOT)
+		return r;
+	_cleanup_free_ char *p = path_join(s->cache, "gc-token");
+	if (unlink(p) < 0 && errno != ENOENT)
+		return r;
+	return fsync_dir(s->cache) < 0 ? r : 0;
 }
 
 int cmd_gc(int argc, char **argv, Context *ctx)
@@ -193,10 +405,10 @@ int cmd_gc(int argc, char **argv, Context *ctx)
 	int64_t start = now_ns();
 	int64_t cutoff = start - (int64_t)(grace * 1e9);
 	/* First a new gc token: pins take an object noted under the old one
-	 * as stored without looking (statcache.h). Then the check for runs
+	 * as stored without looking (statcache.h). Then the look for runs
 	 * being set up, which covers a pin that read the old token. */
 	if (!dry_run) {
-		int r = stat_cache_new_gc_token(s->cache);
+		int r = renew_gc_token(s);
 		if (r < 0) {
 			log_error_errno(
 			        r,
@@ -206,14 +418,10 @@ int cmd_gc(int argc, char **argv, Context *ctx)
 			return 2;
 		}
 	}
-	_cleanup_free_ char *busy = run_being_set_up(s, cutoff);
-	if (busy) {
-		log_error("a run is being set up in '%s' and has no record "
-		          "yet; its pins are not known: run gc again once it "
-		          "has started",
-		          busy);
-		return 1;
-	}
+	_cleanup_(owners_clear) Owners own = {.s = s, .cutoff = cutoff};
+	find_unrecorded(&own);
+	if (!dry_run)
+		wait_for_setups(&own);
 	Record **recs;
 	size_t n_recs, bad = 0;
 	int r = store_load_all(s, &recs, &n_recs, &bad);
@@ -222,13 +430,9 @@ int cmd_gc(int argc, char **argv, Context *ctx)
 		return 2;
 	}
 	_cleanup_ref_set_ RefSet *set = ref_set_new();
-	_cleanup_strv_free_ char **live = NULL;
-	for (size_t i = 0; i < n_recs; i++) {
+	for (size_t i = 0; i < n_recs; i++)
 		ref_set_add_record(set, s, recs[i]);
-		const char *st = record_status(recs[i]);
-		if (st && streq(st, "running") && record_id(recs[i]))
-			live = strv_push(live, record_id(recs[i]));
-	}
+	owners_add_records(&own, recs, n_recs);
 	records_free(recs, n_recs);
 	if (bad) {
 		log_error("%zu record%s cannot be read, so what %s reference%s "
@@ -242,6 +446,26 @@ int cmd_gc(int argc, char **argv, Context *ctx)
 			log_error("%s", *p);
 		log_error("the files these manifests list are not known; "
 		          "nothing was deleted; see xrun verify");
+		return 1;
+	}
+	/* What launchers that died left: at once, whatever its age. */
+	size_t orphans = 0, tmp_removed = 0, cgroups = 0;
+	remove_orphans(&own, dry_run, &orphans);
+	sweep_cgroups(&own, dry_run, &cgroups);
+	sweep_tmp(&own, dry_run, &tmp_removed);
+	if (orphans || cgroups)
+		log_info("%s %zu run director%s and %zu cgroup%s that "
+		         "launchers which died left behind",
+		         dry_run ? "would remove" : "removed", orphans,
+		         orphans == 1 ? "y" : "ies", cgroups,
+		         cgroups == 1 ? "" : "s");
+	if (own.setting_up) {
+		/* Its pins are in no record yet. */
+		log_error("a run is being set up in '%s/%s' by a live "
+		          "launcher and has no record yet; its pins are not "
+		          "known, so no object was deleted: run gc again once "
+		          "it has started",
+		          s->runs, own.setting_up[0]);
 		return 1;
 	}
 	StoredObject *objs = NULL;
@@ -282,8 +506,6 @@ int cmd_gc(int argc, char **argv, Context *ctx)
 		freed += objs[i].size;
 	}
 	free(objs);
-	size_t tmp_removed = 0;
-	sweep_tmp(s, cutoff, live, dry_run, &tmp_removed);
 	_cleanup_free_ char *hb = format_bytes(freed);
 	printf("%s %zu object%s (%s)%s; kept %zu referenced object%s and %zu "
 	       "younger than the grace period\n",

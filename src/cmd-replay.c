@@ -374,6 +374,11 @@ int cmd_replay(int argc, char **argv, Context *ctx)
 			        o.duration_s,
 			        reproduced ? "reproduced" : "not reproduced",
 			        path);
+		else if (o.record_lost)
+			fprintf(stderr,
+			        "xrun: replay %.8s could not be recorded in "
+			        "full: its record %s still reads running\n",
+			        o.id, path);
 		else
 			fprintf(stderr,
 			        "xrun: replay %.8s recorded as failed; record "

@@ -55,6 +55,12 @@ static const char run_usage[] =
         "  --timeout DURATION    TERM after DURATION (90, 30m, 2h), KILL "
         "2s later;\n"
         "                        recorded as timeout\n"
+        "  --max-output SIZE     keep at most SIZE of each of stdout and "
+        "stderr\n"
+        "                        in the store (64K, 100M); the rest passes "
+        "to\n"
+        "                        the terminal only; recorded as "
+        "truncated\n"
         "  --deterministic       CUBLAS_WORKSPACE_CONFIG=:4096:8,\n"
         "                        TF_DETERMINISTIC_OPS=1, "
         "NVIDIA_TF32_OVERRIDE=0,\n"
@@ -157,6 +163,7 @@ int run_options_parse(int argc, char **argv, Context *ctx, RunSpec *spec,
 		OPT_DETERMINISTIC,
 		OPT_WORKSPACE_LIMIT,
 		OPT_PINNED_FROM,
+		OPT_MAX_OUTPUT,
 	};
 	static const struct option run_opts[] = {
 	        {"seed", required_argument, NULL, OPT_SEED},
@@ -172,6 +179,7 @@ int run_options_parse(int argc, char **argv, Context *ctx, RunSpec *spec,
 	        {"memory", required_argument, NULL, OPT_MEMORY},
 	        {"pids", required_argument, NULL, OPT_PIDS},
 	        {"timeout", required_argument, NULL, OPT_TIMEOUT},
+	        {"max-output", required_argument, NULL, OPT_MAX_OUTPUT},
 	        {"deterministic", no_argument, NULL, OPT_DETERMINISTIC},
 	        {"no-sandbox", no_argument, NULL, OPT_NO_SANDBOX},
 	        {"workspace-limit", required_argument, NULL,
@@ -330,6 +338,14 @@ int run_options_parse(int argc, char **argv, Context *ctx, RunSpec *spec,
 				                 "1.5GiB, not '%s'",
 				                 optarg);
 			break;
+		case OPT_MAX_OUTPUT:
+			if (parse_size(optarg, &spec->max_output) < 0 ||
+			    spec->max_output == 0)
+				return bad_usage("--max-output takes a size of "
+				                 "at least 1 byte, like 64K, "
+				                 "100M or 1G, not '%s'",
+				                 optarg);
+			break;
 		case OPT_DETERMINISTIC:
 			if (!spec->deterministic)
 				run_spec_set_deterministic(
@@ -417,6 +433,11 @@ int cmd_run(int argc, char **argv, Context *ctx)
 		          o.id, o.record_path, o.setup_ms);
 	if (r == 0)
 		print_summary(ctx, &o);
+	else if (o.record_path && o.record_lost)
+		fprintf(stderr,
+		        "xrun: run %.8s could not be recorded in full: its "
+		        "record %s still reads running\n",
+		        o.id, o.record_path);
 	else if (o.record_path && log_level >= LOG_NORMAL)
 		fprintf(stderr,
 		        "xrun: run %.8s recorded as failed; record %s\n", o.id,

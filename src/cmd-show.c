@@ -280,6 +280,7 @@ int cmd_show(int argc, char **argv, Context *ctx)
 	int st = load_run(ctx, argv[optind], &r);
 	if (st)
 		return st;
+	(void)warn_if_edited(r);
 	if (json) {
 		/* What a reader should believe: a dead launcher's record
 		 * reads as abandoned (the file is left as it is). */

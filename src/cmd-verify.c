@@ -18,8 +18,22 @@ static const char verify_usage[] =
         "With --all (the default without RUN), every record of the store is\n"
         "read and every object in the store is re-hashed, referenced or not.\n"
         "\n"
+        "A record edited after xrun sealed it (its record_sha256 no longer\n"
+        "matches) is reported too.\n"
+        "\n"
         "Exit status: 0 when everything is intact, 1 when an object is\n"
-        "missing or corrupt or a record cannot be read, 2 on other errors.\n";
+        "missing or corrupt or a record cannot be read or was edited, 2 on\n"
+        "other errors.\n";
+
+bool warn_if_edited(const Record *rec)
+{
+	if (record_check_digest(rec) != -EBADMSG)
+		return false;
+	log_warn("record '%s' no longer matches its digest: it was edited "
+	         "after it was sealed",
+	         rec->path);
+	return true;
+}
 
 int cmd_verify(int argc, char **argv, Context *ctx)
 {
@@ -54,6 +68,7 @@ int cmd_verify(int argc, char **argv, Context *ctx)
 	Store *s = ctx->store;
 	_cleanup_ref_set_ RefSet *set = ref_set_new();
 	size_t bad_records = 0, n_runs = 0;
+	_cleanup_strv_free_ char **edited = NULL;
 	if (all) {
 		Record **recs;
 		size_t n;
@@ -63,8 +78,11 @@ int cmd_verify(int argc, char **argv, Context *ctx)
 			                s->runs);
 			return 2;
 		}
-		for (size_t i = 0; i < n; i++)
+		for (size_t i = 0; i < n; i++) {
 			ref_set_add_record(set, s, recs[i]);
+			if (record_check_digest(recs[i]) == -EBADMSG)
+				edited = strv_push(edited, recs[i]->path);
+		}
 		n_runs = n;
 		records_free(recs, n);
 	} else {
@@ -73,6 +91,8 @@ int cmd_verify(int argc, char **argv, Context *ctx)
 		if (st)
 			return st;
 		ref_set_add_record(set, s, rec);
+		if (record_check_digest(rec) == -EBADMSG)
+			edited = strv_push(edited, rec->path);
 		n_runs = 1;
 	}
 
@@ -113,9 +133,20 @@ int cmd_verify(int argc, char **argv, Context *ctx)
 	               &bytes);
 
 	size_t missing = 0, corrupt = 0;
-	for (char **p = set->problems; p && *p; p++) {
-		printf("%s\n", *p);
-		if (strstr(*p, "missing"))
+	/* A manifest that cannot be read, with every run that needs it
+	 * (set->problems names the first only). */
+	for (size_t i = 0; i < set->n; i++) {
+		const ObjectRef *m = &set->refs[i];
+		if (!m->manifest || !m->state)
+			continue;
+		char d[DIGEST_STR_LEN + 1];
+		digest_format(m->md, d);
+		printf("the manifest %s of '%s' (run%s %s) %s\n", d, m->example,
+		       strchr(m->runs, ',') ? "s" : "", m->runs,
+		       m->state == -ENOENT    ? "is missing"
+		       : m->state == -EBADMSG ? "is corrupt"
+		                              : strerror(-m->state));
+		if (m->state == -ENOENT)
 			missing++;
 		else
 			corrupt++;
@@ -134,17 +165,21 @@ int cmd_verify(int argc, char **argv, Context *ctx)
 			missing++;
 		else
 			corrupt++;
-		if (who[i])
+		if (who[i]) {
+			_cleanup_free_ char *runs = ref_runs(set, who[i]);
 			printf("%s object %s ('%s'), referenced by run%s %s "
-			       "for "
-			       "'%s'\n",
-			       what, d, path,
-			       strchr(who[i]->runs, ',') ? "s" : "",
-			       who[i]->runs, who[i]->example);
-		else
+			       "for '%s'\n",
+			       what, d, path, strchr(runs, ',') ? "s" : "",
+			       runs, who[i]->example);
+		} else
 			printf("%s object %s ('%s'), referenced by no run\n",
 			       what, d, path);
 	}
+	for (char **p = edited; p && *p; p++)
+		printf("record '%s' no longer matches its digest: it was "
+		       "edited after it was sealed\n",
+		       *p);
+	size_t n_edited = strv_length(edited);
 	if (bad_records)
 		printf("%zu record%s cannot be read; see xrun ls\n",
 		       bad_records, bad_records == 1 ? "" : "s");
@@ -154,7 +189,7 @@ int cmd_verify(int argc, char **argv, Context *ctx)
 		        "xrun: verified %zu object%s (%s) of %zu run%s: %s\n",
 		        n, n == 1 ? "" : "s", hb, n_runs,
 		        n_runs == 1 ? "" : "s",
-		        missing + corrupt + bad_records == 0
+		        missing + corrupt + bad_records + n_edited == 0
 		                ? "all intact"
 		                : "problems found");
 	if (missing + corrupt)
@@ -164,5 +199,14 @@ int cmd_verify(int argc, char **argv, Context *ctx)
 		        "named above, then pin the same files again (xrun run "
 		        "-i PATH) to store them anew\n",
 		        missing, corrupt);
-	return finish_stdout(missing + corrupt + bad_records > 0 ? 1 : 0);
+	if (n_edited)
+		fprintf(stderr,
+		        "xrun: %zu record%s edited by hand: what %s say%s is "
+		        "not what xrun recorded; replay refuses %s without "
+		        "--force\n",
+		        n_edited, n_edited == 1 ? " was" : "s were",
+		        n_edited == 1 ? "it" : "they", n_edited == 1 ? "s" : "",
+		        n_edited == 1 ? "it" : "them");
+	return finish_stdout(
+	        missing + corrupt + bad_records + n_edited > 0 ? 1 : 0);
 }

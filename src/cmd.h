@@ -54,6 +54,9 @@ bool want_color(const Context *ctx, int fd);
 int context_find_store(Context *ctx, bool required);
 /* Resolve RUN and load it; prints the error. Returns 0 or an exit status. */
 int load_run(Context *ctx, const char *spec, Record **ret);
+/* One warning line when rec no longer matches its record_sha256 (edited
+ * after xrun sealed it); true when so. */
+bool warn_if_edited(const Record *rec);
 /* Flush stdout and report a failed write (git's run_builtin). */
 int finish_stdout(int status);
 /* What getopt_long refused, for "xrun CMD: ...; see xrun CMD --help":

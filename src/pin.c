@@ -1416,7 +1416,11 @@ int manifest_load(const Store *s, const unsigned char md[SHA256_LEN],
 	return manifest_parse(text, len, ret, NULL);
 }
 
-/* A copy of object md at dirfd/name with mode. */
+/* A copy of object md at dirfd/name with mode, minus the setuid and
+ * setgid bits (a copy never carries them, nor file capabilities: the
+ * store keeps no extended attributes). The bytes are hashed as they are
+ * copied (a clone: as they are cloned from): -EBADMSG, and no file, when
+ * they are not the object's. */
 static int copy_object(const Store *s, const unsigned char md[SHA256_LEN],
                        int dirfd, const char *name, mode_t mode)
 {
@@ -1429,10 +1433,15 @@ static int copy_object(const Store *s, const unsigned char md[SHA256_LEN],
 	        O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (out < 0)
 		return negative_errno();
+	unsigned char got[SHA256_LEN];
 	r = reflink_fd(in, out);
-	if (r == -EOPNOTSUPP)
-		r = copy_and_hash(in, out, NULL, NULL);
-	if (r == 0 && fchmod(out, mode & 07777) < 0)
+	if (r == 0)
+		r = copy_and_hash(in, -1, got, NULL);
+	else if (r == -EOPNOTSUPP)
+		r = copy_and_hash(in, out, got, NULL);
+	if (r == 0 && memcmp(got, md, SHA256_LEN) != 0)
+		r = -EBADMSG;
+	if (r == 0 && fchmod(out, mode & 01777) < 0)
 		r = negative_errno();
 	if (r < 0)
 		(void)unlinkat(dirfd, name, 0);
@@ -1613,4 +1622,9 @@ static int remove_at(int pfd, const char *name)
 int remove_tree(const char *path)
 {
 	return remove_at(AT_FDCWD, path);
+}
+
+int remove_tree_at(int dirfd, const char *name)
+{
+	return remove_at(dirfd, name);
 }

@@ -100,6 +100,9 @@ char *git_work_tree_top(const char *dir);
  *   MATERIALIZE_RESTORE: files are copies (reflinks where possible) with
  *     their recorded modes; an existing file at a path is an error
  *     (-EEXIST, *ret_error_path says which) unless force.
+ * A copy never has the setuid or setgid bit, nor file capabilities, and
+ * its bytes are hashed as they are copied: -EBADMSG (*ret_error_path
+ * says which file) when an object's bytes no longer match its name.
  * A root that is a single file has a manifest of one entry: pass
  * single_file and the entry becomes dest itself. */
 typedef enum {
@@ -112,6 +115,8 @@ int materialize(const Store *s, const Manifest *m, bool single_file,
 /* Remove a view made by materialize (it may hold read-only
  * directories). */
 int remove_tree(const char *path);
+/* The same for name in dirfd; a symlink is removed, never followed. */
+int remove_tree_at(int dirfd, const char *name);
 /* Load and parse a manifest object. */
 int manifest_load(const Store *s, const unsigned char md[SHA256_LEN],
                   Manifest **ret);

@@ -3,6 +3,7 @@
 #include "record.h"
 
 #include <fcntl.h>
+#include <pthread.h>
 #include <sys/utsname.h>
 
 #include "hash.h"
@@ -209,8 +210,10 @@ int record_save(Record *r, bool sync_dir)
 	r->next_fd = -1;
 	int ret = write_file_atomic_fd(fd, r->dir, "record.json", text, n, 0644,
 	                               r->saved, sync_dir);
-	if (ret == 0)
+	if (ret == 0) {
 		r->saved = true;
+		r->saved_len = n;
+	}
 	return ret;
 }
 
@@ -220,6 +223,21 @@ void record_prepare_save(Record *r)
 		int fd = open_unnamed(r->dir, 0644);
 		r->next_fd = fd < 0 ? -1 : fd;
 	}
+}
+
+int record_reserve(Record *r)
+{
+	if (r->next_fd < 0) {
+		int fd = open_unnamed(r->dir, 0644);
+		if (fd < 0)
+			return fd;
+		r->next_fd = fd;
+	}
+	/* Blocks, not a size: the save writes from offset 0 and cuts the
+	 * file to what it wrote. */
+	off_t want = (off_t)(2 * r->saved_len + (64 << 10));
+	int e = posix_fallocate(r->next_fd, 0, want);
+	return e ? -e : 0;
 }
 
 const char *record_id(const Record *r)
@@ -268,6 +286,119 @@ static int proc_start_time(long pid, unsigned long long *ret)
 	return 0;
 }
 
+/* Whether process pid, started at start (clock ticks after boot), is
+ * still there. A /proc that hides it (hidepid) counts as there. */
+static bool process_alive(long pid, unsigned long long start)
+{
+	unsigned long long st;
+	int r = proc_start_time(pid, &st);
+	if (r == -ENOENT || r == -ESRCH)
+		return false;
+	if (r < 0)
+		return true;
+	return st == start;
+}
+
+/* The first 8 hex digits of the SHA-256 of this host's name. */
+static int host_tag(char ret[9])
+{
+	struct utsname u;
+	if (uname(&u) < 0)
+		return negative_errno();
+	_cleanup_free_ char *d = sha256_mem(u.nodename, strlen(u.nodename));
+	const char *hex = strchr(d, ':') ? strchr(d, ':') + 1 : d;
+	snprintf(ret, 9, "%.8s", hex);
+	return 0;
+}
+
+int launcher_token(char **ret)
+{
+	static char *cached;
+	static pid_t cached_pid;
+	static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+	pthread_mutex_lock(&lock);
+	int r = 0;
+	if (!cached || cached_pid != getpid()) {
+		unsigned long long st = 0;
+		_cleanup_free_ char *boot = NULL;
+		char host[9];
+		r = proc_start_time((long)getpid(), &st);
+		if (r == 0)
+			r = read_boot_id(&boot);
+		if (r == 0)
+			r = host_tag(host);
+		if (r == 0) {
+			free(cached);
+			cached = xasprintf("%ld-%llu-%.8s-%s", (long)getpid(),
+			                   st, boot, host);
+			cached_pid = getpid();
+		}
+	}
+	if (r == 0)
+		*ret = xstrdup(cached);
+	pthread_mutex_unlock(&lock);
+	return r;
+}
+
+size_t launcher_token_parse(const char *s, long *ret_pid,
+                            unsigned long long *ret_start, char ret_boot[9],
+                            char ret_host[9])
+{
+	const char *p = s;
+	char *end;
+	if (*p < '0' || *p > '9')
+		return 0;
+	errno = 0;
+	long pid = strtol(p, &end, 10);
+	if (errno || *end != '-' || pid <= 0)
+		return 0;
+	p = end + 1;
+	if (*p < '0' || *p > '9')
+		return 0;
+	unsigned long long start = strtoull(p, &end, 10);
+	if (errno || *end != '-')
+		return 0;
+	p = end + 1;
+	char tags[2][9];
+	for (int k = 0; k < 2; k++) {
+		for (int i = 0; i < 8; i++, p++) {
+			if (!((*p >= '0' && *p <= '9') ||
+			      (*p >= 'a' && *p <= 'f')))
+				return 0;
+			tags[k][i] = *p;
+		}
+		tags[k][8] = 0;
+		if (k == 0 && *p++ != '-')
+			return 0;
+	}
+	if (ret_pid)
+		*ret_pid = pid;
+	if (ret_start)
+		*ret_start = start;
+	if (ret_boot)
+		memcpy(ret_boot, tags[0], 9);
+	if (ret_host)
+		memcpy(ret_host, tags[1], 9);
+	return (size_t)(p - s);
+}
+
+int launcher_token_alive(const char *token)
+{
+	long pid;
+	unsigned long long start;
+	char boot[9], host[9], our_host[9];
+	if (!launcher_token_parse(token, &pid, &start, boot, host))
+		return -EINVAL;
+	if (host_tag(our_host) < 0 || !streq(host, our_host))
+		return -EREMOTE;
+	_cleanup_free_ char *our_boot = NULL;
+	if (read_boot_id(&our_boot) < 0)
+		return -EREMOTE;
+	if (!strneq(our_boot, boot, 8))
+		return 0;
+	return process_alive(pid, start) ? 1 : 0;
+}
+
 static bool launcher_gone(const json_t *launcher)
 {
 	const char *host = json_get_string(launcher, "hostname");
@@ -286,10 +417,8 @@ static bool launcher_gone(const json_t *launcher)
 		return false;
 	if (!streq(our_boot, boot))
 		return true;
-	unsigned long long st;
-	if (proc_start_time((long)json_integer_value(pid), &st) < 0)
-		return true;
-	return st != (unsigned long long)json_integer_value(start);
+	return !process_alive((long)json_integer_value(pid),
+	                      (unsigned long long)json_integer_value(start));
 }
 
 const char *record_status(const Record *r)

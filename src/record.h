@@ -12,10 +12,11 @@
 
 typedef struct Record {
 	json_t *root;
-	char *path;  /* record.json */
-	char *dir;   /* its run directory */
-	int next_fd; /* an unnamed file for the next save, or -1 */
-	bool saved;  /* record.json exists: a save replaces it */
+	char *path;       /* record.json */
+	char *dir;        /* its run directory */
+	int next_fd;      /* an unnamed file for the next save, or -1 */
+	bool saved;       /* record.json exists: a save replaces it */
+	size_t saved_len; /* the size of the last save */
 } Record;
 
 bool run_id_valid(const char *id);
@@ -42,6 +43,13 @@ int record_save(Record *r, bool sync_dir);
 /* Make the file of the next record_save() now, while nothing waits
  * (the program runs): a save then allocates no inode. */
 void record_prepare_save(Record *r);
+/* Make that file now and reserve room in it for a record twice the size
+ * of the last save and 64 KiB more (fallocate), so that a save after it
+ * does not need the file system to have space left (a record can always
+ * be finalized). -ENOSPC/-EDQUOT when there is no room; other errors
+ * (a file system without O_TMPFILE or fallocate) leave the save
+ * unreserved. */
+int record_reserve(Record *r);
 /* 1 when the record's "record_sha256" matches its content, 0 when it
  * has none (written by xrun 0.x before digests), -EBADMSG when it does
  * not match (edited after xrun wrote it). */
@@ -61,3 +69,17 @@ bool status_valid(const char *s);
 /* {"pid", "start_time", "boot_id", "hostname"} of this process, so
  * that a later reader can tell whether the launcher is still alive. */
 int launcher_info(json_t **ret);
+/* The same identity in a file name, for what a launcher leaves in the
+ * store while it works (temp objects, the marker of its run directory):
+ * "PID-STARTTIME-BOOT-HOST", BOOT the first 8 hex digits of the boot id
+ * and HOST those of the SHA-256 of the host name. */
+int launcher_token(char **ret);
+/* The length of the token that s starts with (0: none), and its parts. */
+size_t launcher_token_parse(const char *s, long *ret_pid,
+                            unsigned long long *ret_start, char ret_boot[9],
+                            char ret_host[9]);
+/* 1 while the launcher of token lives, 0 when it is gone (another boot,
+ * no such process, a process of another start time), -EREMOTE when it
+ * ran on another host (cannot be told from here), -EINVAL when token
+ * is not one. */
+int launcher_token_alive(const char *token);

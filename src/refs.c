@@ -25,6 +25,7 @@ RefSet *ref_set_free(RefSet *s)
 	for (size_t i = 0; i < s->n; i++) {
 		free(s->refs[i].runs);
 		free(s->refs[i].example);
+		free(s->refs[i].parents);
 	}
 	free(s->refs);
 	strv_free(s->problems);
@@ -83,8 +84,9 @@ static void add_pinned(RefSet *set, const Store *s, const json_t *pinned,
 		return;
 	bool seen = ref_set_has(set, md);
 	ObjectRef *mr = add_ref(set, md, true, run, root);
+	size_t mi = (size_t)(mr - set->refs);
 	if (seen)
-		return; /* its files are in already */
+		return; /* its files are in already, and know it */
 	Manifest *m = NULL;
 	int r = manifest_load(s, md, &m);
 	if (r < 0) {
@@ -107,9 +109,43 @@ static void add_pinned(RefSet *set, const Store *s, const json_t *pinned,
 			continue;
 		_cleanup_free_ char *path =
 		        single ? xstrdup(root) : path_join(root, e->path);
-		add_ref(set, e->digest, false, run, path);
+		ObjectRef *fr = add_ref(set, e->digest, false, run, path);
+		if (fr->n_parents == 0 ||
+		    fr->parents[fr->n_parents - 1] != mi) {
+			fr->parents = xrealloc(fr->parents,
+			                       (fr->n_parents + 1) *
+			                               sizeof *fr->parents);
+			fr->parents[fr->n_parents++] = mi;
+		}
 	}
 	manifest_free(m);
+}
+
+/* Append each run of list ("a, b") that runs does not hold yet. */
+static char *runs_merge(char *runs, const char *list)
+{
+	for (const char *p = list; *p;) {
+		size_t n = strcspn(p, ",");
+		_cleanup_free_ char *one = xstrndup(p, n);
+		if (!strstr(runs, one)) {
+			char *m = xasprintf("%s%s%s", runs, *runs ? ", " : "",
+			                    one);
+			free(runs);
+			runs = m;
+		}
+		p += n;
+		while (*p == ',' || *p == ' ')
+			p++;
+	}
+	return runs;
+}
+
+char *ref_runs(const RefSet *set, const ObjectRef *r)
+{
+	char *runs = runs_merge(xstrdup(""), r->runs);
+	for (size_t i = 0; i < r->n_parents; i++)
+		runs = runs_merge(runs, set->refs[r->parents[i]].runs);
+	return runs;
 }
 
 void ref_set_add_record(RefSet *set, const Store *s, const Record *rec)

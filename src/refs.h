@@ -17,6 +17,11 @@ typedef struct ObjectRef {
 	char *runs;    /* "1234abcd, 9f00aa11": the runs that reference it */
 	char *example; /* one path it stands for */
 	int state;     /* verify: 0, -ENOENT missing, -EBADMSG corrupt */
+	/* A file's: the manifests that list it (positions in refs). A
+	 * manifest is read once, however many runs share it: the runs that
+	 * need the file are those of its manifests. */
+	size_t *parents;
+	size_t n_parents;
 } ObjectRef;
 
 typedef struct RefSet {
@@ -38,6 +43,9 @@ static inline void ref_set_freep(RefSet **s)
  * itself a reference (state set) and adds a line to problems. */
 void ref_set_add_record(RefSet *set, const Store *s, const Record *rec);
 bool ref_set_has(const RefSet *set, const unsigned char md[SHA256_LEN]);
+/* Every run that needs r ("1234abcd, 9f00aa11"): its own and those of
+ * the manifests that list it. */
+char *ref_runs(const RefSet *set, const ObjectRef *r);
 
 /* Re-hash objects on all CPUs: states[i] is 0, -ENOENT or -EBADMSG (or
  * another -errno); bytes gets the total read. */

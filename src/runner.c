@@ -366,8 +366,10 @@ typedef struct Stream {
 	const char *name; /* "stdout" or "stderr" */
 	int tty_fd;       /* xrun's own stdout/stderr, -1 once it failed */
 	Hasher *hash;
-	uint64_t bytes;
-	int error; /* first error writing the capture file */
+	uint64_t bytes;    /* what the program wrote (all of it is hashed) */
+	uint64_t max;      /* --max-output: what is kept at most, 0 = all */
+	uint64_t captured; /* what the file holds */
+	int error;         /* first error writing the capture file */
 	/* Whether the program said it met a read-only file system (the
 	 * working directory, in the sandbox): worth a hint about -o. */
 	bool saw_erofs;
@@ -417,15 +419,24 @@ static void stream_pump(Stream *s, char *buf, size_t bufsz)
 	}
 	if (s->tty_fd >= 0 && write_all(s->tty_fd, buf, (size_t)k) < 0)
 		s->tty_fd = -1; /* a closed terminal must not stop capture */
-	if (!s->error && s->file_fd < 0) {
+	/* Past --max-output the rest only passes through. */
+	size_t keep = (size_t)k;
+	if (s->max && s->captured + keep > s->max)
+		keep = (size_t)(s->max - s->captured);
+	if (!s->error && keep && s->file_fd < 0) {
 		int r = create_file(s->dir, s->name, O_APPEND, &s->file_fd);
 		if (r < 0)
 			s->error = r;
 	}
-	if (!s->error) {
-		int r = write_all(s->file_fd, buf, (size_t)k);
-		if (r < 0)
+	if (!s->error && keep) {
+		int r = write_all(s->file_fd, buf, keep);
+		if (r < 0) {
 			s->error = r;
+			off_t end = lseek(s->file_fd, 0, SEEK_END);
+			if (end >= 0)
+				s->captured = (uint64_t)end;
+		} else
+			s->captured += keep;
 	}
 	hasher_update(s->hash, buf, (size_t)k);
 	s->bytes += (uint64_t)k;
@@ -738,6 +749,15 @@ static json_t *stream_json(const char *name, Stream *s)
 	json_t *j = json_pack("{s:s,s:s,s:I}", "path", name, "sha256", digest,
 	                      "bytes", (json_int_t)s->bytes);
 	free(digest);
+	/* sha256 and bytes are the whole stream's; the file may hold less. */
+	if (s->max)
+		json_object_set_new(j, "max_output",
+		                    json_integer((json_int_t)s->max));
+	if (s->captured != s->bytes) {
+		json_object_set_new(j, "truncated", json_true());
+		json_object_set_new(j, "captured_bytes",
+		                    json_integer((json_int_t)s->captured));
+	}
 	return j;
 }
 
@@ -841,11 +861,18 @@ static void finalize_record(json_t *rec, Exec *x, const char *dir,
 		     malformed, malformed == 1 ? "" : "s", mpath,
 		     malformed == 1 ? "is" : "are",
 		     malformed == 1 ? "was" : "were");
+	/* Output the store could not keep: the run's exit status says so
+	 * (125), and the record how much it holds. */
 	const Stream *const streams[] = {&x->out, &x->err};
 	for (size_t i = 0; i < ELEMENTSOF(streams); i++)
-		if (streams[i]->error)
-			warn(o, "capturing the program's %s failed: %s",
-			     streams[i]->name, strerror(-streams[i]->error));
+		if (streams[i]->error && !o->error)
+			fail(o, streams[i]->error, 125,
+			     "the program's %s could not be kept: %s; "
+			     "%" PRIu64 " of its %" PRIu64 " bytes are in "
+			     "'%s/%s' (the record says so)",
+			     streams[i]->name, strerror(-streams[i]->error),
+			     streams[i]->captured, streams[i]->bytes, dir,
+			     streams[i]->name);
 
 	_cleanup_free_ char *finished = format_rfc3339(x->finished_ns);
 	_cleanup_free_ char *started = format_rfc3339(x->started_ns);
@@ -870,6 +897,14 @@ static void finalize_not_started(json_t *rec, int exit_code, const char *cause)
 	json_object_set_new(rec, "result",
 	                    json_pack("{s:i,s:n,s:s}", "exit_code", exit_code,
 	                              "signal", "cause", c));
+}
+
+/* A save after the start record: when it fails, the record on disk
+ * still reads running, and the caller must not say otherwise. */
+static void save_final(Record *rec, RunOutcome *o)
+{
+	if (record_save(rec, true) < 0)
+		o->record_lost = true;
 }
 
 static void close_pipe(int p[2])
@@ -1085,12 +1120,14 @@ static int run_blocked(Store *s, const RunSpec *spec, RunOutcome *o)
 	                  .file_fd = -1,
 	                  .dir = dir,
 	                  .name = "stdout",
-	                  .tty_fd = STDOUT_FILENO},
+	                  .tty_fd = STDOUT_FILENO,
+	                  .max = spec->max_output},
 	          .err = {.pipe_fd = -1,
 	                  .file_fd = -1,
 	                  .dir = dir,
 	                  .name = "stderr",
-	                  .tty_fd = STDERR_FILENO},
+	                  .tty_fd = STDERR_FILENO,
+	                  .max = spec->max_output},
 	          .sb = sb,
 	          .report_fd = -1,
 	          .timeout_s = spec->timeout_s,
@@ -1168,12 +1205,27 @@ static int run_blocked(Store *s, const RunSpec *spec, RunOutcome *o)
 	}
 	o->id = xstrdup(id);
 	o->record_path = xstrdup(rec->path);
+	store_run_started(s, id);
+	/* The final record's room, before the program starts. */
+	int room = pin_r < 0 ? 0 : record_reserve(rec);
+	if (room == -ENOSPC || room == -EDQUOT) {
+		pin_r = room;
+		free(pin_error);
+		pin_error = xasprintf("there is no room in '%s' for the run's "
+		                      "final record: %s; free space there",
+		                      dir, strerror(-room));
+		if (sb)
+			sandbox_abort(sb);
+		if (x.report_fd >= 0)
+			close(x.report_fd);
+		x.report_fd = -1;
+	}
 	if (pin_r < 0) {
 		close_pipe(outp);
 		close_pipe(errp);
 		o->status = "failed";
 		finalize_not_started(rec->root, 125, pin_error);
-		(void)record_save(rec, true);
+		save_final(rec, o);
 		return fail(o, pin_r, 125, "%s; the program was not started",
 		            pin_error);
 	}
@@ -1218,7 +1270,7 @@ static int run_blocked(Store *s, const RunSpec *spec, RunOutcome *o)
 		if (sb) {
 			_cleanup_free_ char *why = sandbox_explain_failure(-r);
 			finalize_not_started(rec->root, 125, why);
-			(void)record_save(rec, true);
+			save_final(rec, o);
 			return fail(
 			        o, r, 125,
 			        "cannot create the sandbox: %s; the program "
@@ -1227,7 +1279,7 @@ static int run_blocked(Store *s, const RunSpec *spec, RunOutcome *o)
 		}
 		finalize_not_started(rec->root, r == -ENOENT ? 127 : 126,
 		                     strerror(-r));
-		(void)record_save(rec, true);
+		save_final(rec, o);
 		return fail(o, r, r == -ENOENT ? 127 : 126,
 		            "cannot run '%s': %m", spec->argv[0]);
 	}
@@ -1269,7 +1321,7 @@ static int run_blocked(Store *s, const RunSpec *spec, RunOutcome *o)
 		stdio_results(rec->root, &x);
 		o->status = "failed";
 		/* Best effort: the error below is what the user is told. */
-		(void)record_save(rec, true);
+		save_final(rec, o);
 		reap_sandbox(&x);
 		if (setup)
 			return fail(o, -err, 125,
@@ -1303,11 +1355,14 @@ static int run_blocked(Store *s, const RunSpec *spec, RunOutcome *o)
 		r = fsync_dir(dir);
 	reap_sandbox(&x);
 	if (r < 0) {
-		/* The program ran: keep its exit status, but say loudly that
-		 * the record still reads "running". */
-		int keep = o->exit_status;
-		fail(o, r, keep, "cannot write the final record '%s': %m",
-		     rec->path);
+		/* The program ran, but what it did is not kept: say so, and
+		 * that the record still reads "running". */
+		o->record_lost = true;
+		fail(o, r, 125,
+		     "the program ended (%s) but its final record could not be "
+		     "written in '%s': %m; the record still reads running "
+		     "(shown as abandoned); free space there",
+		     o->status, dir);
 		return r;
 	}
 	return 0;

@@ -19,6 +19,9 @@ typedef struct RunOutcome {
 	char *error;     /* one line when the runner failed, else NULL */
 	char **warnings; /* non-fatal problems met on the way */
 	json_t *verification; /* a replay's comparison with the original */
+	/* A record that could not be finalized: on disk it still reads
+	 * running (and shows as abandoned once the launcher is gone). */
+	bool record_lost;
 } RunOutcome;
 
 void run_outcome_clear(RunOutcome *o);

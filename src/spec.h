@@ -42,6 +42,8 @@ typedef struct RunSpec {
 	uint64_t pids;            /* --pids, 0 = none */
 	uint64_t memory;          /* --memory in bytes, 0 = none */
 	double timeout_s;         /* --timeout, 0 = none */
+	uint64_t max_output;      /* --max-output: bytes captured per stream,
+	                           * 0 = all */
 	/* --deterministic (DESIGN.md §5): the record says so, and which
 	 * variables of env_xrun it set */
 	bool deterministic;

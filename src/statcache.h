@@ -50,8 +50,10 @@ void stat_cache_remember(StatCache *c, const struct stat *before,
  * was found. Objects leave a store only through xrun gc, which calls
  * stat_cache_new_gc_token() before it deletes any: every note is void
  * from then on. The token is read when the table is loaded; a pin
- * loads it after its run directory exists, and gc refuses to run
- * while a young run directory has no record, so a pin that read the old
- * token never meets a gc deleting under it. */
+ * loads it after its run directory exists, and gc deletes no object
+ * while a live launcher's run directory has no record (cmd-gc.c), so a
+ * pin that read the old token never meets a gc deleting under it. A gc
+ * on a full file system removes the token instead of renewing it: the
+ * next reader makes a new one, and every note is void just the same. */
 void stat_cache_seen(StatCache *c, const struct stat *st);
 int stat_cache_new_gc_token(const char *cache_dir);

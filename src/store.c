@@ -144,18 +144,63 @@ int store_open(const char *root, bool create, Store **ret, bool *ret_created)
 	return 0;
 }
 
+/* An empty file whose name is path: O_EXCL; tmp/ made where missing. */
+static int make_marker(const Store *s, const char *path)
+{
+	for (int tries = 0; tries < 2; tries++) {
+		int fd = open(path,
+		              O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
+		                      O_CLOEXEC,
+		              0444);
+		if (fd >= 0) {
+			close(fd);
+			return 0;
+		}
+		if (errno != ENOENT || mkdir(s->tmp, 0755) < 0)
+			break;
+	}
+	return negative_errno();
+}
+
+char *store_run_marker(const Store *s, const char *id, const char *token)
+{
+	return xasprintf("%s/" STORE_RUN_MARKER "%s-%s", s->tmp, id, token);
+}
+
+void store_run_started(const Store *s, const char *id)
+{
+	_cleanup_free_ char *token = NULL;
+	if (launcher_token(&token) < 0)
+		return;
+	_cleanup_free_ char *marker = store_run_marker(s, id, token);
+	(void)unlink(marker);
+}
+
 int store_new_run(Store *s, char **ret_id, char **ret_dir)
 {
+	_cleanup_free_ char *token = NULL;
+	int r = launcher_token(&token);
+	if (r < 0)
+		return r;
 	for (int tries = 0; tries < 8; tries++) {
 		uuid_t u;
 		char id[37];
 		uuid_generate_random(u);
 		uuid_unparse_lower(u, id);
 		_cleanup_free_ char *dir = path_join(s->runs, id);
+		/* The owner first: a directory is never there without it. */
+		_cleanup_free_ char *marker = store_run_marker(s, id, token);
+		r = make_marker(s, marker);
+		if (r == -EEXIST)
+			continue;
+		if (r < 0)
+			return r;
 		if (mkdir(dir, 0755) < 0) {
-			if (errno == EEXIST)
+			r = negative_errno();
+			(void)unlink(marker);
+			if (r == -EEXIST)
 				continue;
-			return negative_errno();
+			return r;
 		}
 		*ret_id = xstrdup(id);
 		*ret_dir = TAKE_PTR(dir);
@@ -382,13 +427,19 @@ int store_temp_create(const Store *s, char **ret_path, int *ret_fd)
 {
 	*ret_path = NULL;
 	*ret_fd = -1;
+	/* Named for the launcher, so that gc can tell a dead one's from a
+	 * live one's at once. */
+	_cleanup_free_ char *token = NULL;
+	if (launcher_token(&token) < 0)
+		token = xstrdup("unknown");
 	for (int tries = 0; tries < 16; tries++) {
 		unsigned char rnd[8];
 		if (getentropy(rnd, sizeof rnd) < 0)
 			return negative_errno();
 		_cleanup_free_ char *hex = hex_encode(rnd, sizeof rnd);
 		_cleanup_free_ char *p =
-		        xasprintf("%s/obj-%s.tmp", s->tmp, hex);
+		        xasprintf("%s/" STORE_TEMP_PREFIX "%s-%s.tmp", s->tmp,
+		                  token, hex);
 		int fd = open(
 		        p, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
 		        0444);

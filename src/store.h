@@ -35,9 +35,23 @@ static inline void store_freep(Store **s)
 }
 #define _cleanup_store_ __attribute__((cleanup(store_freep)))
 
-/* A new run directory runs/<uuid>; mkdir(2) makes it unique even with
- * many writers on many machines. */
+/* Who owns what a launcher leaves in the store while it works: names
+ * that carry its launcher_token() (record.h), which gc checks against
+ * the processes of this host and boot (DESIGN.md §3):
+ *   tmp/run-<id>-<token>      made before runs/<id>, by its launcher; once
+ *                             runs/<id> has a record, the record's
+ *                             launcher says the same (gc removes it)
+ *   tmp/obj-<token>-<hex>.tmp a temp object
+ * and, named for a run id (owned by that run's launcher):
+ *   tmp/view-<id>/, tmp/views/.new-<id>-<i>/  a run's views being made */
+#define STORE_RUN_MARKER "run-"
+#define STORE_TEMP_PREFIX "obj-"
+char *store_run_marker(const Store *s, const char *id, const char *token);
+/* A new run directory runs/<uuid> (its marker in tmp/ first); mkdir(2)
+ * makes it unique even with many writers on many machines. */
 int store_new_run(Store *s, char **ret_id, char **ret_dir);
+/* The run's record is on disk and names its launcher: the marker goes. */
+void store_run_started(const Store *s, const char *id);
 
 /* Every record of the store, newest first (by times.created, then id).
  * Records that cannot be read are skipped and counted in *ret_bad. */

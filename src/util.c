@@ -517,6 +517,9 @@ static int fill_and_link(int fd, const char *dir, const char *dst,
                          bool durable, bool replacing)
 {
 	int r = write_all(fd, p, n);
+	/* A file made ahead may hold room reserved past n (record.h). */
+	if (r == 0 && ftruncate(fd, (off_t)n) < 0)
+		r = negative_errno();
 	if (r == 0 && durable && fsync(fd) < 0)
 		r = negative_errno();
 	if (r < 0)
