@@ -361,6 +361,14 @@ int run_options_parse(int argc, char **argv, Context *ctx, RunSpec *spec,
 			return 125;
 		}
 	}
+	const char *ka, *kb;
+	if (param_keys_collide(spec->params, &ka, &kb) < 0) {
+		_cleanup_free_ char *var = param_env_name(ka);
+		log_error("params '%s' and '%s' would both be %s in the "
+		          "program's environment; rename one of them",
+		          ka, kb, var);
+		return 125;
+	}
 	/* A missing input is a mistake on the command line: no run. */
 	for (char **i = spec->inputs; i && *i; i++) {
 		struct stat st;

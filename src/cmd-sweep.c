@@ -635,6 +635,15 @@ int cmd_sweep(int argc, char **argv, Context *ctx)
 		          GRID_MAX);
 		return 125;
 	}
+	json_auto_t *first = combination_params(spec, grid, 0);
+	const char *ka, *kb;
+	if (param_keys_collide(first, &ka, &kb) < 0) {
+		_cleanup_free_ char *var = param_env_name(ka);
+		log_error("params '%s' and '%s' would both be %s in the "
+		          "program's environment; rename one of them",
+		          ka, kb, var);
+		return 125;
+	}
 	if (so.slurm) {
 		if (!in_path("sbatch")) {
 			log_error("--slurm needs sbatch, and it is not on the "

@@ -120,7 +120,8 @@ static char **user_environment(const RunSpec *spec)
 /* What xrun adds on top (DESIGN.md §1), as an object for the record and
  * appended to env for the program. */
 static json_t *xrun_variables(const RunSpec *spec, const char *id,
-                              const char *dir, uint64_t seed, char *const *env)
+                              const char *dir, uint64_t seed, char *const *env,
+                              RunOutcome *o)
 {
 	json_t *v = json_object();
 	_cleanup_free_ char *seedstr = xasprintf("%" PRIu64, seed);
@@ -138,6 +139,19 @@ static json_t *xrun_variables(const RunSpec *spec, const char *id,
 	json_object_foreach (spec->params, key, val) {
 		_cleanup_free_ char *name = param_env_name(key);
 		_cleanup_free_ char *text = param_value_to_env(val);
+		/* One entry longer than the kernel takes fails execve with
+		 * E2BIG ("Argument list too long"): such a param is left
+		 * out of the environment; params.json has it. */
+		if (strlen(name) + 1 + strlen(text) > ENV_ENTRY_MAX) {
+			if (o)
+				warn(o,
+				     "param '%s' is %zu bytes, too big for the "
+				     "environment (at most %d bytes a "
+				     "variable): %s is not set; the program "
+				     "reads it from the file $XRUN_PARAMS",
+				     key, strlen(text), ENV_ENTRY_MAX, name);
+			continue;
+		}
 		json_object_set_new(v, name, json_bstr(text));
 	}
 	/* Python's hash seed must fit 32 bits; a user's own setting wins. */
@@ -1072,7 +1086,7 @@ static int run_blocked(Store *s, const RunSpec *spec, RunOutcome *o)
 		sandbox_json =
 		        sandbox_to_json(sb, spec->memory, spec->timeout_s);
 	}
-	json_auto_t *xvars = xrun_variables(spec, id, dir, seed, env);
+	json_auto_t *xvars = xrun_variables(spec, id, dir, seed, env, o);
 	/* The program's environment: the recorded one plus xrun's own. */
 	_cleanup_strv_free_ char **prog_env = strv_copy(env);
 	const char *name;
@@ -1278,6 +1292,13 @@ static int run_blocked(Store *s, const RunSpec *spec, RunOutcome *o)
 			            "%s%s%s; the program was not "
 			            "started",
 			            why, hint ? "; " : "", hint ? hint : "");
+		if (err == E2BIG)
+			return fail(o, -err, code,
+			            "cannot run '%s': its arguments and "
+			            "environment together are too big for "
+			            "execve (%s); pass large values in a file "
+			            "(params are in $XRUN_PARAMS)",
+			            spec->argv[0], strerror(err));
 		return fail(o, -err, code, "cannot run '%s': %s", spec->argv[0],
 		            strerror(err));
 	}

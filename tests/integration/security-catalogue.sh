@@ -1,0 +1,52 @@
+# Hostile probes of issue 16 (escapes through the home directory, host
+# unix sockets, secrets in records and job scripts, stopped and
+# SIGINT-ignoring programs, escape sequences in show/ls, param names),
+# sourced by t0112-security.sh (as root) and t0113-security-user.sh (as
+# the test user) after lib.sh, with RUN_AS set to "" or "as_user". Each
+# probe failed on the code before its fix.
+# shellcheck shell=bash
+
+H=${XRUN_HELPERS:-$(dirname "$XRUN")/tests/helpers}
+[ -x "$H/hostile" ] ||
+	skip_all "the helpers in '$H' are not built (make check builds them)"
+
+W=$T/work
+mkdir "$W" "$W/bin"
+cp "$H/hostile" "$W/bin/" || exit 1
+chmod 755 "$W/bin" "$W/bin/hostile"
+HOST=$W/bin/hostile
+[ -n "$RUN_AS" ] && chown -R "$TEST_USER:" "$W"
+chown -R 0:0 "$W/bin"
+cd "$W" || exit 1
+skip() {
+	_tap_n=$((_tap_n + 1))
+	echo "ok $_tap_n # SKIP $*"
+}
+# xr ARGS...: xrun -q run ARGS as the user of this file.
+xr() {
+	$RUN_AS "$XRUN" -q run "$@"
+}
+latest() {
+	$RUN_AS "$XRUN" ls --json --limit 1 |
+		"$PYTHON3" -c 'import json,sys; print(json.load(sys.stdin)[0]["record"])'
+}
+
+out=$(xr true 2>&1)
+[ $? -eq 0 ] || skip_all "the sandbox cannot start here: $out"
+
+# ---- params (16.13) ----
+err=$(xr -p a-b=1 -p a_b=2 true 2>&1)
+is "$?" 125 "-p a-b=1 -p a_b=2: refused (both would be XRUN_PARAM_a_b)"
+like "$err" "params 'a-b' and 'a_b' would both be XRUN_PARAM_a_b" "... the message names both keys and the variable"
+echo '{"a.b": 1}' >"$T/p.json"
+chmod 644 "$T/p.json"
+err=$(xr --params "$T/p.json" -p a-b=2 true 2>&1)
+is "$?" 125 "--params {a.b} with -p a-b: refused"
+"$PYTHON3" -c 'import json,sys; json.dump({"big": "x" * 1048576, "lr": 0.5}, open(sys.argv[1], "w"))' "$T/big.json"
+chmod 644 "$T/big.json"
+out=$(xr --params "$T/big.json" sh -c 'echo "${#XRUN_PARAM_big} $XRUN_PARAM_lr"; wc -c <"$XRUN_PARAMS"' 2>"$T/err")
+is "$?" 0 "a 1 MiB param: the program runs (not 'Argument list too long')"
+is "$(printf '%s\n' "$out" | sed -n 1p)" "0 0.5" "... without XRUN_PARAM_big, the other params set"
+ok $((!($(printf '%s\n' "$out" | sed -n 2p) > 1048576))) "... and \$XRUN_PARAMS holds it"
+like "$(cat "$T/err")" "param 'big' is 1048576 bytes, too big for the environment.*XRUN_PARAM_big is not set.*\\\$XRUN_PARAMS" \
+	"... with a warning that says so"
