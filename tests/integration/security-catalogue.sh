@@ -26,6 +26,17 @@ skip() {
 xr() {
 	$RUN_AS "$XRUN" -q run "$@"
 }
+# unlike TEXT REGEX DESCRIPTION: TEXT must not match.
+unlike() {
+	local text=$1 re=$2
+	shift 2
+	if printf '%s' "$text" | grep -q -E -e "$re"; then
+		ok 1 "$*"
+		printf '%s\n' "$text" | grep -E -e "$re" | head -n 5 | cat -v | sed 's/^/#   leaked: /'
+	else
+		ok 0 "$*"
+	fi
+}
 latest() {
 	$RUN_AS "$XRUN" ls --json --limit 1 |
 		"$PYTHON3" -c 'import json,sys; print(json.load(sys.stdin)[0]["record"])'
@@ -50,3 +61,16 @@ is "$(printf '%s\n' "$out" | sed -n 1p)" "0 0.5" "... without XRUN_PARAM_big, th
 ok $((!($(printf '%s\n' "$out" | sed -n 2p) > 1048576))) "... and \$XRUN_PARAMS holds it"
 like "$(cat "$T/err")" "param 'big' is 1048576 bytes, too big for the environment.*XRUN_PARAM_big is not set.*\\\$XRUN_PARAMS" \
 	"... with a warning that says so"
+
+# ---- escape sequences in show and ls (16.8) ----
+# OSC 52 (writes the clipboard), ESC c (resets the terminal), CR.
+osc=$(printf '\033]52;c;SGk=\007')
+xr -n "n${osc}x" --tag "$(printf 'k=\033[2J')" -- sh -c true "$(printf '\033c\r')" 2>/dev/null
+out=$($RUN_AS "$XRUN" show latest)
+unlike "$out" "$(printf '\033')" "xrun show: no raw ESC from a name, a tag or argv"
+unlike "$out" "$(printf '\r')" "... no raw CR"
+like "$out" 'n\\x1b\]52;c;SGk=\\x07x' "... the name shows escaped (\\x1b)"
+like "$out" "sh -c true '\\\\x1bc\\\\x0d'" "... and argv"
+out=$($RUN_AS "$XRUN" ls --limit 1)
+unlike "$out" "$(printf '\033')" "xrun ls: no raw ESC"
+like "$out" 'n\\x1b\]52' "... the name shows escaped"
