@@ -391,6 +391,13 @@ int run_options_parse(int argc, char **argv, Context *ctx, RunSpec *spec,
 	return 0;
 }
 
+/* The supervision's word that cannot wait for the end (a third ^C
+ * kills). */
+static void say_now(const char *msg)
+{
+	log_warn("%s", msg);
+}
+
 int cmd_run(int argc, char **argv, Context *ctx)
 {
 	_cleanup_run_spec_ RunSpec *spec = run_spec_new();
@@ -406,6 +413,7 @@ int cmd_run(int argc, char **argv, Context *ctx)
 	if (log_level >= LOG_NORMAL && isatty(STDERR_FILENO))
 		runner_set_progress(draw_progress, NULL);
 	RunOutcome o;
+	runner_set_notice(say_now);
 	r = runner_run(ctx->store, spec, &o);
 	for (char **w = o.warnings; w && *w; w++)
 		log_warn("%s", *w);

@@ -74,3 +74,81 @@ like "$out" "sh -c true '\\\\x1bc\\\\x0d'" "... and argv"
 out=$($RUN_AS "$XRUN" ls --limit 1)
 unlike "$out" "$(printf '\033')" "xrun ls: no raw ESC"
 like "$out" 'n\\x1b\]52' "... the name shows escaped"
+
+# ---- signals to a stopped or deaf program (16.7, issue 23) ----
+# bg OUT ARGS...: xrun -q run ARGS in the background as the user of this
+# file; the launcher's pid (from the shell that becomes it) in $W/xrun.pid.
+bg() {
+	local out=$1
+	shift
+	rm -f "$W/xrun.pid"
+	$RUN_AS sh -c 'echo $$ >"$0"; exec "$@"' "$W/xrun.pid" "$XRUN" -q run "$@" >"$out" 2>&1 &
+	job=$!
+	wait_for "$W/xrun.pid" '[0-9]'
+	xpid=$(cat "$W/xrun.pid")
+}
+# finish SECS: wait for the background xrun at most SECS seconds; $st is
+# its exit status, or "hung" (and it is killed).
+finish() {
+	for _ in $(seq $((${1} * 10))); do
+		kill -0 "$job" 2>/dev/null || break
+		sleep 0.1
+	done
+	if kill -0 "$job" 2>/dev/null; then
+		pkill -KILL -P "$xpid" 2>/dev/null
+		kill -KILL "$xpid" 2>/dev/null
+		wait "$job" 2>/dev/null
+		st=hung
+	else
+		wait "$job"
+		st=$?
+	fi
+}
+for mode in sandbox no-sandbox; do
+	opt=
+	[ $mode = no-sandbox ] && opt=--no-sandbox
+	# shellcheck disable=SC2016
+	bg "$T/stop.out" $opt -- sh -c 'echo stopping; kill -STOP $$; echo continued'
+	wait_for "$T/stop.out" stopping
+	sleep 0.3
+	kill -TERM "$xpid"
+	finish 10
+	is "$st" 143 "($mode) SIGTERM to xrun while the program is stopped (kill -STOP \$\$): it takes effect, 128+15"
+	is "$(jget "$(latest)" 'd["status"]')" interrupted "($mode) ... recorded as interrupted"
+
+	# shellcheck disable=SC2016
+	bg "$T/deaf.out" $opt -- sh -c 'trap "" INT TERM; echo ready; kill -STOP $$; sleep 60'
+	wait_for "$T/deaf.out" ready
+	sleep 0.3
+	kill -TERM "$xpid"
+	sleep 0.3
+	kill -TERM "$xpid"
+	finish 10
+	is "$st" 137 "($mode) a stopped program that ignores SIGTERM: the second SIGTERM kills it, 128+9"
+	is "$(jget "$(latest)" 'd["status"]')" interrupted "($mode) ... recorded as interrupted"
+
+	# shellcheck disable=SC2016
+	bg "$T/int.out" $opt -- sh -c 'trap "" INT; echo ready; sleep 60'
+	wait_for "$T/int.out" ready
+	sleep 0.3
+	kill -INT "$xpid"
+	sleep 0.3
+	kill -INT "$xpid"
+	wait_for "$T/int.out" "a third kills it"
+	ok $? "($mode) a program that ignores SIGINT: after the second ^C xrun says that a third kills it"
+	finish 1
+	is "$st" hung "($mode) ... two do not kill it"
+	bg "$T/int.out" $opt -- sh -c 'trap "" INT; echo ready; sleep 60'
+	wait_for "$T/int.out" ready
+	sleep 0.3
+	for _ in 1 2 3; do
+		kill -INT "$xpid"
+		sleep 0.3
+	done
+	finish 10
+	is "$st" 137 "($mode) ... the third does: 128+9"
+	rec=$(latest)
+	is "$(jget "$rec" 'd["status"]')" interrupted "($mode) ... recorded as interrupted"
+	like "$(jget "$rec" 'd["result"]["cause"]')" "killed by xrun after 3 SIGINT" "($mode) ... with the cause"
+	check "($mode) ... the record validates" -- validate "$rec"
+done
