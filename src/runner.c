@@ -302,9 +302,11 @@ static int build_start_record(const RunSpec *spec, const Command *cmd,
 	}
 	json_object_set_new(command, "argv", argv_json(spec->argv));
 	json_object_set_new(command, "cwd", json_bstr(spec->cwd));
-	json_object_set_new(
-	        command, "env_set",
-	        argv_json(spec->env_set ? spec->env_set : (char *[]){NULL}));
+	/* Secrets given with -e are kept as in "environment": by the hash
+	 * of their value; a replay asks for them again. */
+	json_auto_t *env_set =
+	        argv_json(spec->env_set ? spec->env_set : (char *[]){NULL});
+	json_object_set_new(command, "env_set", env_set_redacted(env_set));
 	if (spec->params_file)
 		json_object_set_new(command, "params_file",
 		                    json_pack("{s:o,s:s}", "path",

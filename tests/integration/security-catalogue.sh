@@ -152,3 +152,40 @@ for mode in sandbox no-sandbox; do
 	like "$(jget "$rec" 'd["result"]["cause"]')" "killed by xrun after 3 SIGINT" "($mode) ... with the cause"
 	check "($mode) ... the record validates" -- validate "$rec"
 done
+
+# ---- secrets by name and by value (16.6) ----
+gh=ghp_0123456789abcdefghijABCDEFGHIJ$$
+xr -e EXTRA_TOKEN=tok-one-$$ -e MYSQL_PWD=pwd-$$ -e SSHPASS=sshpass-$$ -e CI_JOB_JWT=jwt-$$ \
+	-e GH_PAT=pat-$$ -e AZURE_STORAGE_CONNECTION_STRING="DefaultEndpointsProtocol=https;AccountKey=azkey-$$" \
+	-e SLACK_WEBHOOK_URL=https://hooks.slack.com/services/T0/B0/slack-$$ -e SENTRY_DSN=https://dsn-$$@sentry.example.com/1 \
+	-e PLAIN_LOOKING=$gh -e DB=postgres://u:dbpw-$$@db/x \
+	sh -c 'echo "$MYSQL_PWD $PLAIN_LOOKING"' >"$T/sec.out" 2>&1
+is "$(cat "$T/sec.out")" "pwd-$$ $gh" "the program gets the secrets given with -e"
+rec1=$(latest)
+for v in tok-one pwd sshpass jwt pat azkey slack dsn dbpw; do
+	grep -q -F -e "$v-$$" "$rec1"
+	ok $((!$?)) "the record does not hold the value of a $v secret, neither in environment nor in command.env_set"
+done
+grep -q -F -e "$gh" "$rec1"
+ok $((!$?)) "... nor a GitHub token under a plain name (by value)"
+is "$(jget "$rec1" '" ".join(sorted(d["environment"]["redacted"]))')" \
+	"AZURE_STORAGE_CONNECTION_STRING CI_JOB_JWT DB EXTRA_TOKEN GH_PAT MYSQL_PWD PLAIN_LOOKING SENTRY_DSN SLACK_WEBHOOK_URL SSHPASS" \
+	"environment.redacted names them all"
+like "$(jget "$rec1" 'd["command"]["env_set"][0]')" '^EXTRA_TOKEN=\(redacted sha256:[0-9a-f]{64}\)$' \
+	"command.env_set keeps the name and the hash"
+check "... the record validates" -- validate "$rec1"
+xr -e EXTRA_TOKEN=tok-two-$$ true
+out=$($RUN_AS "$XRUN" diff --all latest~1 latest 2>&1)
+unlike "$out" "tok-(one|two)-$$" "xrun diff prints neither value of EXTRA_TOKEN (env_set line included)"
+like "$out" "EXTRA_TOKEN +changed \\(redacted\\)" "... and says it changed"
+out=$($RUN_AS "$XRUN" diff --json latest~1 latest 2>&1)
+unlike "$out" "tok-(one|two)-$$" "... nor diff --json"
+out=$($RUN_AS "$XRUN" replay "$rec1" 2>&1)
+like "$out" "redacted in the record" "a replay warns that the redacted values are not set"
+out=$($RUN_AS "$XRUN" replay -e EXTRA_TOKEN=tok-two-$$ "$rec1" 2>&1)
+like "$out" "EXTRA_TOKEN with -e is not the original's" "... and, given one with -e, compares it by its hash"
+err=$(xr -p key=1 -- echo "$gh" 2>&1 >/dev/null)
+like "$err" "argument 1 of the command looks like a GitHub token; the record keeps argv exactly" \
+	"a token in argv: warned (argv stays exact for replay)"
+err=$(xr -p hf=hf_AbCdEfGhIjKlMnOpQrStUvWxYzAbCdEf$$ true 2>&1)
+like "$err" "param 'hf' looks like a Hugging Face token" "a token in a param: warned"
