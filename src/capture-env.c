@@ -25,6 +25,50 @@ static const char *const secret_endings[] = {
         "APIKEY", "ACCESSKEY", "SECRETKEY", "PRIVATEKEY",
 };
 
+/* Names that hold secrets without a secret's word in them. */
+static const char *const secret_names[] = {
+        "SSHPASS",   "MYSQL_PWD",   "PGPASS",    "SENTRY_DSN", "DATABASE_URL",
+        "REDIS_URL", "MONGODB_URI", "MONGO_URL", "AMQP_URL",
+};
+/* ... or one of these words: CI_JOB_JWT, GH_PAT, SLACK_WEBHOOK_URL,
+ * SENTRY_DSN, MYSQL_PWD (PWD alone is the working directory). */
+static const char *const secret_words_more[] = {
+        "JWT", "PAT", "WEBHOOK", "WEBHOOKS", "DSN", "PWD", "SAS", "OTP",
+};
+/* ... or it ends with one of these: AZURE_STORAGE_CONNECTION_STRING. */
+static const char *const secret_tails[] = {
+        "CONNECTION_STRING",
+        "CONNECTIONSTRING",
+        "CONN_STR",
+        "PRIVATE_KEY",
+};
+
+static bool name_has_more_secret_words(const char *up)
+{
+	for (size_t i = 0; i < ELEMENTSOF(secret_names); i++)
+		if (streq(up, secret_names[i]))
+			return true;
+	size_t n = strlen(up);
+	for (size_t i = 0; i < ELEMENTSOF(secret_tails); i++) {
+		size_t k = strlen(secret_tails[i]);
+		if (n >= k && streq(up + n - k, secret_tails[i]) &&
+		    (n == k || strchr("_-.", up[n - k - 1])))
+			return true;
+	}
+	if (streq(up, "PWD"))
+		return false;
+	for (const char *w = up, *end; *w; w = end + (*end != 0)) {
+		size_t len = strcspn(w, "_-.");
+		end = w + len;
+		for (size_t i = 0; len && i < ELEMENTSOF(secret_words_more);
+		     i++)
+			if (strlen(secret_words_more[i]) == len &&
+			    strneq(w, secret_words_more[i], len))
+				return true;
+	}
+	return false;
+}
+
 bool env_name_is_secret(const char *name)
 {
 	char up[256];
@@ -32,6 +76,8 @@ bool env_name_is_secret(const char *name)
 	for (; n < sizeof up - 1 && name[n]; n++)
 		up[n] = (char)toupper((unsigned char)name[n]);
 	up[n] = 0;
+	if (name_has_more_secret_words(up))
+		return true;
 	for (char *w = up, *end; *w; w = end + (*end != 0)) {
 		size_t len = strcspn(w, "_-.");
 		end = w + len;
@@ -52,20 +98,177 @@ bool env_name_is_secret(const char *name)
 	return false;
 }
 
+/* A URL with a password: scheme://user:password@host... anywhere in
+ * value. */
+static bool has_url_password(const char *value)
+{
+	for (const char *p = strstr(value, "://"); p;
+	     p = strstr(p + 3, "://")) {
+		const char *start = p;
+		while (start > value &&
+		       (isalnum((unsigned char)start[-1]) || start[-1] == '+' ||
+		        start[-1] == '-' || start[-1] == '.'))
+			start--;
+		if (start == p)
+			continue;
+		const char *a = p + 3;
+		size_t authority = strcspn(a, "/?# \t\"'");
+		const char *at = memrchr(a, '@', authority);
+		if (at && memchr(a, ':', (size_t)(at - a)))
+			return true;
+	}
+	return false;
+}
+
+/* Well-known token formats: a prefix at the start of a word, then at
+ * least min characters of the token's alphabet. */
+typedef struct TokenFormat {
+	const char *prefix;
+	size_t min;
+	const char *extra; /* characters besides letters and digits */
+	bool mixed;        /* needs two of lower, upper, digit: no word */
+	const char *what;
+} TokenFormat;
+
+static const TokenFormat token_formats[] = {
+        {"ghp_", 30, "", false, "a GitHub token"},
+        {"gho_", 30, "", false, "a GitHub token"},
+        {"ghu_", 30, "", false, "a GitHub token"},
+        {"ghs_", 30, "", false, "a GitHub token"},
+        {"ghr_", 30, "", false, "a GitHub token"},
+        {"github_pat_", 20, "_", true, "a GitHub token"},
+        {"glpat-", 20, "_-", true, "a GitLab token"},
+        {"hf_", 30, "", true, "a Hugging Face token"},
+        {"sk-", 20, "_-", true, "an API key (sk-)"},
+        {"sk_live_", 20, "", true, "a Stripe key"},
+        {"rk_live_", 20, "", true, "a Stripe key"},
+        {"xoxa-", 10, "-", true, "a Slack token"},
+        {"xoxb-", 10, "-", true, "a Slack token"},
+        {"xoxp-", 10, "-", true, "a Slack token"},
+        {"xoxo-", 10, "-", true, "a Slack token"},
+        {"xoxr-", 10, "-", true, "a Slack token"},
+        {"xoxs-", 10, "-", true, "a Slack token"},
+        {"xoxe-", 10, "-", true, "a Slack token"},
+        {"AIza", 35, "_-", true, "a Google API key"},
+        {"npm_", 36, "", true, "an npm token"},
+        {"pypi-", 50, "_-", true, "a PyPI token"},
+};
+
+static bool in_alphabet(char c, const char *extra)
+{
+	return isalnum((unsigned char)c) || (c && strchr(extra, c));
+}
+
+static bool word_start(const char *value, const char *p)
+{
+	return p == value || !isalnum((unsigned char)p[-1]);
+}
+
+static bool token_at(const char *p, const TokenFormat *f)
+{
+	size_t k = strlen(f->prefix);
+	if (!strneq(p, f->prefix, k))
+		return false;
+	size_t n = 0;
+	bool lower = false, upper = false, digit = false;
+	for (const char *q = p + k; in_alphabet(*q, f->extra); q++, n++) {
+		lower |= islower((unsigned char)*q) != 0;
+		upper |= isupper((unsigned char)*q) != 0;
+		digit |= isdigit((unsigned char)*q) != 0;
+	}
+	if (n < f->min)
+		return false;
+	return !f->mixed || lower + upper + digit >= 2;
+}
+
+/* AKIA/ASIA and 16 capitals or digits: an AWS access key id. */
+static bool aws_key_at(const char *p)
+{
+	if (!strneq(p, "AKIA", 4) && !strneq(p, "ASIA", 4))
+		return false;
+	size_t n = 0;
+	for (const char *q = p + 4;
+	     (*q >= 'A' && *q <= 'Z') || (*q >= '0' && *q <= '9'); q++)
+		n++;
+	return n == 16 && !isalnum((unsigned char)p[4 + n]);
+}
+
+/* Three base64url segments, the first a JSON object ("eyJ"): a JSON Web
+ * Token. */
+static bool jwt_at(const char *p)
+{
+	if (!strneq(p, "eyJ", 3))
+		return false;
+	size_t seg[3] = {0};
+	int i = 0;
+	for (const char *q = p; i < 3; q++) {
+		if (in_alphabet(*q, "_-"))
+			seg[i]++;
+		else if (*q == '.' && i < 2)
+			i++;
+		else
+			break;
+	}
+	return seg[0] >= 10 && seg[1] >= 10 && seg[2] >= 10;
+}
+
+const char *secret_value_kind(const char *value)
+{
+	if (has_url_password(value))
+		return "a URL with a password";
+	if (strstr(value, "AccountKey=") || strstr(value, "SharedAccessKey=") ||
+	    strstr(value, "SharedAccessSignature="))
+		return "an Azure connection string";
+	if (strstr(value, "-----BEGIN") && strstr(value, "PRIVATE KEY"))
+		return "a private key";
+	if (strstr(value, "hooks.slack.com/services/") ||
+	    strstr(value, "discord.com/api/webhooks/"))
+		return "a webhook URL";
+	for (const char *p = value; *p; p++) {
+		if (!word_start(value, p))
+			continue;
+		if (aws_key_at(p))
+			return "an AWS access key id";
+		if (jwt_at(p))
+			return "a JSON Web Token";
+		for (size_t i = 0; i < ELEMENTSOF(token_formats); i++)
+			if (token_at(p, &token_formats[i]))
+				return token_formats[i].what;
+	}
+	return NULL;
+}
+
 bool env_value_is_secret(const char *value)
 {
-	/* A URL with a password: scheme://user:password@host... */
-	const char *p = strstr(value, "://");
-	if (!p || p == value)
-		return false;
-	for (const char *s = value; s < p; s++)
-		if (!isalnum((unsigned char)*s) && *s != '+' && *s != '-' &&
-		    *s != '.')
-			return false;
-	p += 3;
-	size_t authority = strcspn(p, "/?#");
-	const char *at = memrchr(p, '@', authority);
-	return at && memchr(p, ':', (size_t)(at - p)) != NULL;
+	return secret_value_kind(value) != NULL;
+}
+
+char *env_entry_redacted(const char *entry, size_t len)
+{
+	const char *eq = memchr(entry, '=', len);
+	if (!eq || strlen(entry) != len)
+		return NULL;
+	_cleanup_free_ char *name = xstrndup(entry, (size_t)(eq - entry));
+	if (!env_name_is_secret(name) && !env_value_is_secret(eq + 1))
+		return NULL;
+	_cleanup_free_ char *d = sha256_mem(eq + 1, strlen(eq + 1));
+	return xasprintf("%s=(redacted %s)", name, d);
+}
+
+json_t *env_set_redacted(const json_t *env_set)
+{
+	if (!json_is_array(env_set))
+		return json_incref((json_t *)env_set);
+	json_t *out = json_array();
+	size_t i;
+	json_t *e;
+	json_array_foreach (env_set, i, e) {
+		size_t n = 0;
+		_cleanup_free_ char *s = json_bytes_decode(e, &n);
+		_cleanup_free_ char *r = s ? env_entry_redacted(s, n) : NULL;
+		json_array_append_new(out, r ? json_string(r) : json_incref(e));
+	}
+	return out;
 }
 
 int capture_environment(char *const *envp, json_t **ret)

@@ -69,4 +69,15 @@ GitProbe *git_probe_free(GitProbe *p);
  * with a password. */
 bool env_name_is_secret(const char *name);
 bool env_value_is_secret(const char *value);
+/* What a secret-looking value is ("a GitHub token", "a URL with a
+ * password", "a JSON Web Token"...), or NULL: URLs with a password,
+ * AccountKey=, private keys, webhook URLs, the well-known token prefixes
+ * (ghp_, github_pat_, hf_, sk-, xox?-, AKIA, glpat-, ...) and JWTs. */
+const char *secret_value_kind(const char *value);
+/* NAME=VALUE (len bytes) as "NAME=(redacted sha256:…)" when the name or
+ * the value is a secret's, else NULL. */
+char *env_entry_redacted(const char *entry, size_t len);
+/* A record's command.env_set with each secret entry redacted (a new
+ * reference; anything but an array comes back as it is). */
+json_t *env_set_redacted(const json_t *env_set);
 int capture_environment(char *const *envp, json_t **ret);

@@ -336,20 +336,25 @@ int cmd_ls(int argc, char **argv, Context *ctx)
 		_cleanup_free_ char *cmd = format_argv(argvj);
 		_cleanup_free_ char *mt =
 		        metric ? metric_text(v[i], metric) : NULL;
+		/* A record's strings are not the terminal's commands. */
+		_cleanup_free_ char *id_safe = format_escape(record_id(v[i]));
+		_cleanup_free_ char *st_safe = format_escape(status);
+		_cleanup_free_ char *name_safe = format_escape(name);
+		_cleanup_free_ char *cmd_safe = format_escape(cmd);
 		if (sweep) {
 			_cleanup_free_ char *pt = params_text(v[i]);
+			_cleanup_free_ char *pt_safe = format_escape(pt);
 			printf("%.8s  %s%-11s%s  %-19s  %9s  %s%s%-4ld %s\n",
-			       record_id(v[i]), status_color(status, color),
-			       status, COLOR_RESET(color),
-			       created ? created : "?", d, mt ? mt : "",
-			       mt ? "  " : "", sweep_index(v[i]), pt);
+			       id_safe, status_color(status, color), st_safe,
+			       COLOR_RESET(color), created ? created : "?", d,
+			       mt ? mt : "", mt ? "  " : "", sweep_index(v[i]),
+			       pt_safe);
 			continue;
 		}
-		printf("%.8s  %s%-11s%s  %-19s  %9s  %s%s%s%s%s\n",
-		       record_id(v[i]), status_color(status, color), status,
-		       COLOR_RESET(color), created ? created : "?", d,
-		       mt ? mt : "", mt ? "  " : "", name ? name : "",
-		       name ? "  " : "", cmd);
+		printf("%.8s  %s%-11s%s  %-19s  %9s  %s%s%s%s%s\n", id_safe,
+		       status_color(status, color), st_safe, COLOR_RESET(color),
+		       created ? created : "?", d, mt ? mt : "", mt ? "  " : "",
+		       name_safe ? name_safe : "", name ? "  " : "", cmd_safe);
 	}
 	if (json && json_dumpf_shortest(arr, stdout, JSON_INDENT(2)) == 0)
 		putchar('\n');

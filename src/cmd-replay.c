@@ -177,6 +177,13 @@ static bool report_verification(const json_t *v)
 	return ok;
 }
 
+/* The supervision's word that cannot wait for the end (a third ^C
+ * kills). */
+static void say_now(const char *msg)
+{
+	log_warn("%s", msg);
+}
+
 int cmd_replay(int argc, char **argv, Context *ctx)
 {
 	enum { OPT_STRICT = 256, OPT_DRY_RUN, OPT_FORCE, OPT_NO_SANDBOX };
@@ -345,6 +352,7 @@ int cmd_replay(int argc, char **argv, Context *ctx)
 	}
 
 	RunOutcome o;
+	runner_set_notice(say_now);
 	r = runner_run(s, spec, &o);
 	for (char **w = o.warnings; w && *w; w++)
 		log_warn("%s", *w);

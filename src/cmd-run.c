@@ -5,6 +5,7 @@
 #include <inttypes.h>
 #include <sys/stat.h>
 
+#include "capture.h"
 #include "cmd.h"
 #include "runner.h"
 #include "spec.h"
@@ -145,6 +146,38 @@ static void print_summary(const Context *ctx, const RunOutcome *o)
 		snprintf(how, sizeof how, "exit %d", o->exit_code);
 	fprintf(stderr, "xrun: run %.8s %s (%s) in %.2fs; record %s\n", o->id,
 	        o->status, how, o->duration_s, rec);
+}
+
+/* argv and params are recorded as given (a replay must run the same
+ * command): a secret there is in the record for good. Say so. */
+static void warn_secrets(const RunSpec *spec)
+{
+	for (size_t i = 1; spec->argv && spec->argv[i]; i++) {
+		const char *kind = secret_value_kind(spec->argv[i]);
+		if (kind)
+			log_warn("argument %zu of the command looks like %s; "
+			         "the "
+			         "record keeps argv exactly, for replay: pass "
+			         "secrets with -e NAME=VALUE, which the record "
+			         "keeps only as a hash",
+			         i, kind);
+	}
+	const char *k;
+	json_t *v;
+	json_object_foreach (spec->params, k, v) {
+		const char *kind =
+		        json_is_string(v)
+		                ? secret_value_kind(json_string_value(v))
+		                : NULL;
+		if (!kind && env_name_is_secret(k))
+			kind = "a secret (by its name)";
+		if (kind)
+			log_warn("param '%s' looks like %s; the record and "
+			         "params.json keep params exactly, for replay: "
+			         "pass secrets with -e NAME=VALUE, which the "
+			         "record keeps only as a hash",
+			         k, kind);
+	}
 }
 
 int run_options_parse(int argc, char **argv, Context *ctx, RunSpec *spec,
@@ -385,6 +418,14 @@ int run_options_parse(int argc, char **argv, Context *ctx, RunSpec *spec,
 			return 125;
 		}
 	}
+	const char *ka, *kb;
+	if (param_keys_collide(spec->params, &ka, &kb) < 0) {
+		_cleanup_free_ char *var = param_env_name(ka);
+		log_error("params '%s' and '%s' would both be %s in the "
+		          "program's environment; rename one of them",
+		          ka, kb, var);
+		return 125;
+	}
 	/* A missing input is a mistake on the command line: no run. */
 	for (char **i = spec->inputs; i && *i; i++) {
 		struct stat st;
@@ -403,8 +444,16 @@ int run_options_parse(int argc, char **argv, Context *ctx, RunSpec *spec,
 		                 "4G or 1.5GiB, not '%s'",
 		                 wl);
 	spec->argv = strv_copy(argv + optind);
+	warn_secrets(spec);
 	spec->cwd = xstrdup(ctx->cwd);
 	return 0;
+}
+
+/* The supervision's word that cannot wait for the end (a third ^C
+ * kills). */
+static void say_now(const char *msg)
+{
+	log_warn("%s", msg);
 }
 
 int cmd_run(int argc, char **argv, Context *ctx)
@@ -422,6 +471,7 @@ int cmd_run(int argc, char **argv, Context *ctx)
 	if (log_level >= LOG_NORMAL && isatty(STDERR_FILENO))
 		runner_set_progress(draw_progress, NULL);
 	RunOutcome o;
+	runner_set_notice(say_now);
 	r = runner_run(ctx->store, spec, &o);
 	for (char **w = o.warnings; w && *w; w++)
 		log_warn("%s", *w);

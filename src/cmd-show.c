@@ -34,11 +34,16 @@ static void field(bool color, const char *label, const char *fmt, ...)
 static void field(bool color, const char *label, const char *fmt, ...)
 {
 	va_list ap;
+	_cleanup_free_ char *text = NULL;
 	printf("%s%-9s%s ", COLOR_BOLD(color), label, COLOR_RESET(color));
 	va_start(ap, fmt);
-	vprintf(fmt, ap);
+	if (vasprintf(&text, fmt, ap) < 0)
+		text = NULL;
 	va_end(ap);
-	putchar('\n');
+	/* A record's strings (a name, argv, a tag) are not the terminal's
+	 * commands. */
+	_cleanup_free_ char *safe = format_escape(text ? text : "?");
+	puts(safe);
 }
 
 static const char *short_digest(const char *d)
@@ -206,8 +211,10 @@ static void show_readable(const Record *r, bool color)
 	json_object_foreach (get(rec, "tags"), k, v)
 		field(color, "tag", "%s=%s", k,
 		      str_or(json_string_value(v), "?"));
-	field(color, "status", "%s%s%s", status_color(status, color), status,
-	      COLOR_RESET(color));
+	_cleanup_free_ char *status_safe = format_escape(status);
+	printf("%s%-9s%s %s%s%s\n", COLOR_BOLD(color), "status",
+	       COLOR_RESET(color), status_color(status, color),
+	       status_safe ? status_safe : "?", COLOR_RESET(color));
 	if (gets(rec, "replay_of"))
 		field(color, "replay of", "%s", gets(rec, "replay_of"));
 	_cleanup_free_ char *created =

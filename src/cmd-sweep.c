@@ -2,6 +2,7 @@
  *            [--] PROGRAM [ARGS] */
 #include "config.h"
 
+#include <ctype.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -11,6 +12,7 @@
 #include <sys/wait.h>
 #include <uuid/uuid.h>
 
+#include "capture.h"
 #include "cmd.h"
 #include "run-pins.h"
 #include "runner.h"
@@ -174,6 +176,11 @@ static char **run_spec_to_args(const RunSpec *spec)
 		a = strv_push(a, s);
 	}
 	for (char **e = spec->env_set; e && *e; e++) {
+		/* Secrets reach the task through sbatch's environment,
+		 * never through job.sh (see secret_env_args). */
+		_cleanup_free_ char *red = env_entry_redacted(*e, strlen(*e));
+		if (red)
+			continue;
 		_cleanup_free_ char *s = xasprintf("--env=%s", *e);
 		a = strv_push(a, s);
 	}
@@ -309,6 +316,40 @@ static uint64_t max_array_size(void)
 	return 1001;
 }
 
+static bool shell_name(const char *name, size_t n)
+{
+	if (!n || (name[0] >= '0' && name[0] <= '9'))
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!isalnum((unsigned char)name[i]) && name[i] != '_')
+			return false;
+	return true;
+}
+
+/* The -e secrets of a sweep: their names, checked to be shell variable
+ * names (job.sh expands them from the job's environment). -EINVAL names
+ * the first that is not in *ret_bad. */
+static int secret_env_names(const RunSpec *spec, char ***ret,
+                            const char **ret_bad)
+{
+	char **names = NULL;
+	for (char **e = spec->env_set; e && *e; e++) {
+		_cleanup_free_ char *red = env_entry_redacted(*e, strlen(*e));
+		if (!red)
+			continue;
+		size_t n = strcspn(*e, "=");
+		if (!shell_name(*e, n)) {
+			strv_free(names);
+			*ret_bad = *e;
+			return -EINVAL;
+		}
+		_cleanup_free_ char *name = xstrndup(*e, n);
+		names = strv_push(names, name);
+	}
+	*ret = names;
+	return 0;
+}
+
 static char *job_script(const Context *ctx, const RunSpec *spec, const Grid *g,
                         size_t n, const char *id, const char *self)
 {
@@ -363,6 +404,20 @@ static char *job_script(const Context *ctx, const RunSpec *spec, const Grid *g,
 	for (char **a = args; a && *a; a++) {
 		_cleanup_free_ char *q = shell_quote(*a);
 		t = xasprintf("%s %s", s, q);
+		free(s);
+		s = t;
+	}
+	/* A secret's value is not written here: sbatch exports it from
+	 * xrun's environment to the job's (its default, --export=ALL). */
+	_cleanup_strv_free_ char **secrets = NULL;
+	const char *bad;
+	if (secret_env_names(spec, &secrets, &bad) < 0)
+		secrets = NULL;
+	for (char **e = secrets; e && *e; e++) {
+		t = xasprintf("%s \"--env=%s=${%s?is not in the job's "
+		              "environment: submit with sbatch --export=ALL, "
+		              "the default}\"",
+		              s, *e, *e);
 		free(s);
 		s = t;
 	}
@@ -522,8 +577,30 @@ static int submit(Context *ctx, RunSpec *spec, const Grid *g, size_t n,
 		log_error_errno(-errno, "cannot find xrun's own binary: %m");
 		return 125;
 	}
+	_cleanup_strv_free_ char **secrets = NULL;
+	const char *bad = NULL;
+	if (secret_env_names(spec, &secrets, &bad) < 0) {
+		log_error(
+		        "-e %.*s holds a secret, which --slurm passes through "
+		        "sbatch's environment, never in job.sh; give it a "
+		        "name of letters, digits and '_'",
+		        (int)strcspn(bad, "="), bad);
+		return 125;
+	}
+	for (char **e = spec->env_set; e && *e; e++) {
+		_cleanup_free_ char *red = env_entry_redacted(*e, strlen(*e));
+		_cleanup_free_ char *name = xstrndup(*e, strcspn(*e, "="));
+		if (red && setenv(name, strchr(*e, '=') + 1, 1) < 0) {
+			log_error_errno(-errno,
+			                "cannot pass -e %s to sbatch: %m",
+			                name);
+			return 125;
+		}
+	}
 	_cleanup_free_ char *script = job_script(ctx, spec, g, n, id, self);
-	int r = write_file_atomic(dir, "job.sh", script, strlen(script), 0755,
+	/* Only its owner reads the job script: it names the store, the
+	 * workspace and the command. */
+	int r = write_file_atomic(dir, "job.sh", script, strlen(script), 0700,
 	                          true);
 	if (r < 0) {
 		log_error_errno(r, "cannot write '%s/job.sh': %m", dir);
@@ -639,6 +716,15 @@ int cmd_sweep(int argc, char **argv, Context *ctx)
 		log_error("the grid has more than %d combinations; list fewer "
 		          "values",
 		          GRID_MAX);
+		return 125;
+	}
+	json_auto_t *first = combination_params(spec, grid, 0);
+	const char *ka, *kb;
+	if (param_keys_collide(first, &ka, &kb) < 0) {
+		_cleanup_free_ char *var = param_env_name(ka);
+		log_error("params '%s' and '%s' would both be %s in the "
+		          "program's environment; rename one of them",
+		          ka, kb, var);
 		return 125;
 	}
 	if (so.slurm) {

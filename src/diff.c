@@ -5,6 +5,8 @@
 #include <math.h>
 
 #include "diff.h"
+
+#include "capture.h"
 #include "format.h"
 #include "hash.h"
 #include "spec.h"
@@ -204,6 +206,14 @@ static bool is_redacted(const json_t *v)
 	return json_is_object(v) && json_object_get(v, "redacted");
 }
 
+/* A plain value that the current rules would redact (a record written
+ * by an older xrun). */
+static bool looks_secret(const char *name, const json_t *v)
+{
+	return env_name_is_secret(name) ||
+	       (json_is_string(v) && env_value_is_secret(json_string_value(v)));
+}
+
 enum { KEYED_PLAIN, KEYED_DELTA, KEYED_METRIC, KEYED_SECRET };
 
 /* Compare two objects key by key. */
@@ -221,7 +231,8 @@ static void keyed(Section *s, const json_t *a, const json_t *b, int how,
 		const json_t *vb = json_object_get(b, keys[i]);
 		json_t *it;
 		if (how == KEYED_SECRET &&
-		    (is_redacted(va) || is_redacted(vb))) {
+		    (is_redacted(va) || is_redacted(vb) ||
+		     looks_secret(keys[i], va) || looks_secret(keys[i], vb))) {
 			/* Compared by hash, never shown. */
 			it = item_new(keys[i], va, vb);
 			json_object_del(it, "old");
@@ -488,11 +499,19 @@ static void diff_command(Builder *b, const json_t *a, const json_t *bb)
 	        {"script", "command.script.path"},
 	        {"script sha256", "command.script.sha256"},
 	        {"interpreter", "command.interpreter"},
-	        {"env_set", "command.env_set"},
-	        {"params_file", "command.params_file"},
 	};
 	for (size_t i = 0; i < ELEMENTSOF(f); i++)
 		field(&s, f[i][0], a, bb, f[i][1], false);
+	/* A record written before -e secrets were redacted has them in
+	 * plain: never print them. */
+	const json_t *sa = get(a, "command.env_set"),
+	             *sb = get(bb, "command.env_set");
+	json_auto_t *ra = json_pack("{s:{s:o}}", "command", "env_set",
+	                            sa ? env_set_redacted(sa) : json_null());
+	json_auto_t *rb = json_pack("{s:{s:o}}", "command", "env_set",
+	                            sb ? env_set_redacted(sb) : json_null());
+	field(&s, "env_set", ra, rb, "command.env_set", false);
+	field(&s, "params_file", a, bb, "command.params_file", false);
 }
 
 static void diff_source(Builder *b, const json_t *a, const json_t *bb)

@@ -37,7 +37,18 @@ char *format_argv(const json_t *argv)
 		bool text = utf8_valid(s, strlen(s)) && strlen(s) == n;
 		for (size_t k = 0; k < n; k++) {
 			unsigned char ch = (unsigned char)s[k];
-			if (!text && (ch >= 0x80 || ch == 0)) {
+			/* Control characters (ESC, CR, C1) would be the
+			 * terminal's commands. */
+			bool c1 = text && ch == 0xc2 && k + 1 < n &&
+			          (unsigned char)s[k + 1] < 0xa0;
+			if ((!text && (ch >= 0x80 || ch == 0)) || ch < 0x20 ||
+			    ch == 0x7f || c1) {
+				if (c1) {
+					snprintf(clean + o, 5, "\\x%02x",
+					         (unsigned char)s[++k]);
+					o += 4;
+					continue;
+				}
 				snprintf(clean + o, 5, "\\x%02x", ch);
 				o += 4;
 			} else
@@ -136,4 +147,39 @@ const char *status_color(const char *status, bool color)
 	if (streq(status, "interrupted") || streq(status, "abandoned"))
 		return "\033[33m";
 	return "\033[31m";
+}
+
+char *format_escape(const char *s)
+{
+	if (!s)
+		return NULL;
+	size_t n = strlen(s), o = 0;
+	char *out = xmalloc(n * 4 + 1);
+	for (size_t i = 0; i < n;) {
+		unsigned char c = (unsigned char)s[i];
+		size_t len = c < 0x80                 ? 1
+		             : c >= 0xc2 && c <= 0xdf ? 2
+		             : c >= 0xe0 && c <= 0xef ? 3
+		             : c >= 0xf0 && c <= 0xf4 ? 4
+		                                      : 0;
+		bool ok = len && i + len <= n && utf8_valid(s + i, len);
+		/* C0, DEL and C1 (U+0080..U+009F) are commands to a
+		 * terminal: ESC ] 52 writes the clipboard, ESC c clears. */
+		if (ok && len == 1 && (c < 0x20 || c == 0x7f))
+			ok = false;
+		if (ok && len == 2 && c == 0xc2 &&
+		    (unsigned char)s[i + 1] < 0xa0)
+			ok = false;
+		if (!ok) {
+			snprintf(out + o, 5, "\\x%02x", c);
+			o += 4;
+			i++;
+			continue;
+		}
+		memcpy(out + o, s + i, len);
+		o += len;
+		i += len;
+	}
+	out[o] = 0;
+	return out;
 }

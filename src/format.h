@@ -8,6 +8,9 @@
 
 /* argv (a JSON array of byte strings) as one shell-quoted line. */
 char *format_argv(const json_t *argv);
+/* s for a terminal: valid UTF-8 passes, control characters (C0, DEL,
+ * C1) and bytes that are not UTF-8 become \xHH (NULL for NULL). */
+char *format_escape(const char *s);
 /* 0.003s, 12.4s, 3m05s, 2h01m */
 char *format_duration(double seconds);
 /* 512 B, 1.5 KiB, 3.2 GiB */

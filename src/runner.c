@@ -33,6 +33,12 @@ static const int forwarded_signals[] = {SIGINT,  SIGTERM, SIGHUP,
 
 static PinProgressFn progress_fn;
 static void *progress_data;
+static RunnerNoticeFn notice_fn;
+
+void runner_set_notice(RunnerNoticeFn fn)
+{
+	notice_fn = fn;
+}
 
 void runner_set_progress(PinProgressFn fn, void *data)
 {
@@ -120,7 +126,8 @@ static char **user_environment(const RunSpec *spec)
 /* What xrun adds on top (DESIGN.md §1), as an object for the record and
  * appended to env for the program. */
 static json_t *xrun_variables(const RunSpec *spec, const char *id,
-                              const char *dir, uint64_t seed, char *const *env)
+                              const char *dir, uint64_t seed, char *const *env,
+                              RunOutcome *o)
 {
 	json_t *v = json_object();
 	_cleanup_free_ char *seedstr = xasprintf("%" PRIu64, seed);
@@ -138,6 +145,19 @@ static json_t *xrun_variables(const RunSpec *spec, const char *id,
 	json_object_foreach (spec->params, key, val) {
 		_cleanup_free_ char *name = param_env_name(key);
 		_cleanup_free_ char *text = param_value_to_env(val);
+		/* One entry longer than the kernel takes fails execve with
+		 * E2BIG ("Argument list too long"): such a param is left
+		 * out of the environment; params.json has it. */
+		if (strlen(name) + 1 + strlen(text) > ENV_ENTRY_MAX) {
+			if (o)
+				warn(o,
+				     "param '%s' is %zu bytes, too big for the "
+				     "environment (at most %d bytes a "
+				     "variable): %s is not set; the program "
+				     "reads it from the file $XRUN_PARAMS",
+				     key, strlen(text), ENV_ENTRY_MAX, name);
+			continue;
+		}
 		json_object_set_new(v, name, json_bstr(text));
 	}
 	/* Python's hash seed must fit 32 bits; a user's own setting wins. */
@@ -280,9 +300,11 @@ static int build_start_record(const RunSpec *spec, const Command *cmd,
 	}
 	json_object_set_new(command, "argv", argv_json(spec->argv));
 	json_object_set_new(command, "cwd", json_bstr(spec->cwd));
-	json_object_set_new(
-	        command, "env_set",
-	        argv_json(spec->env_set ? spec->env_set : (char *[]){NULL}));
+	/* Secrets given with -e are kept as in "environment": by the hash
+	 * of their value; a replay asks for them again. */
+	json_auto_t *env_set =
+	        argv_json(spec->env_set ? spec->env_set : (char *[]){NULL});
+	json_object_set_new(command, "env_set", env_set_redacted(env_set));
 	if (spec->params_file)
 		json_object_set_new(command, "params_file",
 		                    json_pack("{s:o,s:s}", "path",
@@ -453,9 +475,11 @@ typedef struct Exec {
 	pid_t pid; /* the program, or the sandbox's pid 1 */
 	int wstatus;
 	struct rusage ru;
-	int forwarded; /* the first signal the user sent, or 0 */
-	Sandbox *sb;   /* NULL with --no-sandbox */
-	int report_fd; /* the sandbox's reports, -1 once at EOF */
+	int forwarded;     /* the first signal the user sent, or 0 */
+	int n_int, n_term; /* SIGINTs and SIGTERMs sent to xrun so far */
+	bool killed;       /* xrun killed the sandbox at the user's word */
+	Sandbox *sb;       /* NULL with --no-sandbox */
+	int report_fd;     /* the sandbox's reports, -1 once at EOF */
 	SandboxReport report;
 	bool have_report;
 	double timeout_s;
@@ -549,17 +573,27 @@ static void finisher_done(Finisher *f)
 	f->dir = NULL;
 }
 
+static bool stops_the_program(int sig)
+{
+	return sig == SIGINT || sig == SIGTERM || sig == SIGHUP ||
+	       sig == SIGQUIT;
+}
+
 static void forward_signal(const Exec *x, int sig)
 {
-	/* The sandbox's pid 1 passes it on to the program's group. */
+	/* The sandbox's pid 1 passes it on to the program's group, and a
+	 * SIGCONT after the signals that end a program. */
 	if (x->sb) {
 		(void)kill(x->pid, sig);
 		return;
 	}
 	/* The program leads its own session and process group: signal the
-	 * whole group, as a terminal would. */
+	 * whole group, as a terminal would. A stopped program would keep
+	 * the signal pending for good: it is continued to take it. */
 	if (kill(-x->pid, sig) < 0)
 		(void)kill(x->pid, sig);
+	if (stops_the_program(sig) && kill(-x->pid, SIGCONT) < 0)
+		(void)kill(x->pid, SIGCONT);
 }
 
 /* --timeout: TERM first, as a user would, then KILL after a grace
@@ -572,6 +606,48 @@ static void kill_all(const Exec *x)
 		(void)kill(x->pid, SIGKILL);
 	else if (kill(-x->pid, SIGKILL) < 0)
 		(void)kill(x->pid, SIGKILL);
+}
+
+static void notice(const char *fmt, ...) _printf_(1, 2);
+static void notice(const char *fmt, ...)
+{
+	if (!notice_fn)
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	_cleanup_free_ char *msg = NULL;
+	if (vasprintf(&msg, fmt, ap) < 0)
+		msg = NULL;
+	va_end(ap);
+	if (msg)
+		notice_fn(msg);
+}
+
+/* A signal the user sent to xrun: forwarded (with SIGCONT, so that a
+ * stopped program takes it). A program that does not end is killed,
+ * with everything in its sandbox, at the second SIGTERM (a supervisor
+ * that repeats itself means it) or the third SIGINT (after the second,
+ * xrun says that the next one kills). */
+static void user_signal(Exec *x, int sig)
+{
+	if (!x->forwarded)
+		x->forwarded = sig;
+	x->n_int += sig == SIGINT;
+	x->n_term += sig == SIGTERM;
+	if (x->n_term >= 2 || x->n_int >= 3 || x->n_int + x->n_term >= 3) {
+		if (!x->killed)
+			notice("SIG%s again: killing the program and "
+			       "everything it started",
+			       signal_name(sig));
+		x->killed = true;
+		kill_all(x);
+		return;
+	}
+	forward_signal(x, sig);
+	if (sig == SIGINT && x->n_int == 2)
+		notice("the program is still running after two SIGINTs "
+		       "(it may ignore them); a third kills it and "
+		       "everything it started");
 }
 
 static void read_reports(Exec *x)
@@ -649,9 +725,13 @@ static void supervise(Exec *x, int sfd)
 				continue;
 			int sig = (int)si.ssi_signo;
 			if (sig != SIGCHLD) {
-				if (!x->forwarded)
-					x->forwarded = sig;
-				forward_signal(x, sig);
+				if (sig == SIGINT || sig == SIGTERM)
+					user_signal(x, sig);
+				else {
+					if (!x->forwarded)
+						x->forwarded = sig;
+					forward_signal(x, sig);
+				}
 				continue;
 			}
 		}
@@ -834,6 +914,13 @@ static void finalize_record(json_t *rec, Exec *x, const char *dir,
 		_cleanup_free_ char *sig =
 		        xasprintf("SIG%s", signal_name(x->forwarded));
 		json_object_set_new(res, "forwarded_signal", json_string(sig));
+	}
+	if (x->killed) {
+		_cleanup_free_ char *cause = xasprintf(
+		        "killed by xrun after %d SIGINT and %d SIGTERM; %s",
+		        x->n_int, x->n_term,
+		        json_string_value(json_object_get(res, "cause")));
+		json_object_set_new(res, "cause", json_string(cause));
 	}
 	o->status = status;
 	o->duration_s = (double)(x->mono_end - x->mono_start) / 1e9;
@@ -1105,7 +1192,7 @@ static int run_blocked(Store *s, const RunSpec *spec, RunOutcome *o)
 		sandbox_json =
 		        sandbox_to_json(sb, spec->memory, spec->timeout_s);
 	}
-	json_auto_t *xvars = xrun_variables(spec, id, dir, seed, env);
+	json_auto_t *xvars = xrun_variables(spec, id, dir, seed, env, o);
 	/* The program's environment: the recorded one plus xrun's own. */
 	_cleanup_strv_free_ char **prog_env = strv_copy(env);
 	const char *name;
@@ -1328,6 +1415,13 @@ static int run_blocked(Store *s, const RunSpec *spec, RunOutcome *o)
 			            "%s%s%s; the program was not "
 			            "started",
 			            why, hint ? "; " : "", hint ? hint : "");
+		if (err == E2BIG)
+			return fail(o, -err, code,
+			            "cannot run '%s': its arguments and "
+			            "environment together are too big for "
+			            "execve (%s); pass large values in a file "
+			            "(params are in $XRUN_PARAMS)",
+			            spec->argv[0], strerror(err));
 		return fail(o, -err, code, "cannot run '%s': %s", spec->argv[0],
 		            strerror(err));
 	}

@@ -29,6 +29,10 @@ void run_outcome_clear(RunOutcome *o);
 /* Where pinning reports its progress (cmd-run.c draws a bar); NULL for
  * none. */
 void runner_set_progress(PinProgressFn fn, void *data);
+/* Where the supervision says something the user must know at once
+ * (a third ^C kills the program); NULL for nothing. */
+typedef void (*RunnerNoticeFn)(const char *msg);
+void runner_set_notice(RunnerNoticeFn fn);
 
 /* Returns 0 when the program ran (whatever its status), or -errno when
  * xrun failed; o->error and o->exit_status say what and how to exit

@@ -949,6 +949,11 @@ _noreturn_ static void reap(const Child *c, const Exec *e)
 		if (si.ssi_signo != SIGCHLD) {
 			if (kill(-pid, (int)si.ssi_signo) < 0)
 				(void)kill(pid, (int)si.ssi_signo);
+			/* A stopped program keeps these pending until it is
+			 * continued: continue it (issue 16.7). */
+			if (si.ssi_signo != SIGUSR1 &&
+			    si.ssi_signo != SIGUSR2 && kill(-pid, SIGCONT) < 0)
+				(void)kill(pid, SIGCONT);
 			continue;
 		}
 		for (;;) {

@@ -211,6 +211,30 @@ char *param_env_name(const char *key)
 	return n;
 }
 
+int param_keys_collide(const json_t *params, const char **ret_a,
+                       const char **ret_b)
+{
+	const char *a, *b;
+	json_t *va, *vb;
+	json_object_foreach ((json_t *)params, a, va) {
+		_cleanup_free_ char *na = param_env_name(a);
+		json_object_foreach ((json_t *)params, b, vb) {
+			if (b == a)
+				break;
+			_cleanup_free_ char *nb = param_env_name(b);
+			if (streq(na, nb)) {
+				/* In the order of the keys' names: the
+				 * message does not depend on the hash. */
+				bool ab = strcmp(a, b) < 0;
+				*ret_a = ab ? a : b;
+				*ret_b = ab ? b : a;
+				return -ENOTUNIQ;
+			}
+		}
+	}
+	return 0;
+}
+
 int run_spec_ensure_seed(RunSpec *s)
 {
 	if (s->has_seed)

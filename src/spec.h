@@ -105,6 +105,14 @@ char *param_json_text(const json_t *v);
 /* The environment variable name for a param key: XRUN_PARAM_ + key with
  * every character outside [A-Za-z0-9_] turned into '_'. */
 char *param_env_name(const char *key);
+/* -ENOTUNIQ when two keys of params (a-b, a_b, a.b) have the same
+ * variable name: *ret_a and *ret_b are the two keys, in strcmp order. */
+int param_keys_collide(const json_t *params, const char **ret_a,
+                       const char **ret_b);
+/* The most bytes one NAME=VALUE entry of the environment may hold
+ * (MAX_ARG_STRLEN, 32 pages, with its NUL): a longer one makes execve
+ * fail with E2BIG. */
+#define ENV_ENTRY_MAX (32 * 4096 - 1)
 /* --deterministic: CUBLAS_WORKSPACE_CONFIG=:4096:8, TF_DETERMINISTIC_OPS=1,
  * NVIDIA_TF32_OVERRIDE=0, TZ=UTC and the three thread counts (OpenMP,
  * OpenBLAS, MKL) at cpus, into env_xrun; PYTHONHASHSEED comes from the

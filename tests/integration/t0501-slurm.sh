@@ -68,4 +68,22 @@ is "$(grep -l '"sweep_index"' .xrun/runs/*/record.json | wc -l)" 12 "12 sweep ru
 is "$?" 0 "verify --all is clean"
 is "$(find .xrun/tmp -name 'obj-*' | wc -l)" 0 "no temp object left"
 
+# 4. A secret given with -e reaches the tasks through sbatch's
+# environment, never through job.sh (issue 16.6).
+secret=sweep-secret-$$-value
+out=$("$XRUN" -q sweep -e SWEEP_TOKEN="$secret" -p k=1 --slurm \
+	--sbatch-arg=--chdir="$T/w" sh -c 'echo "{\"len\": ${#SWEEP_TOKEN}}" >>"$XRUN_METRICS"' 2>&1)
+is "$?" 0 "a sweep with -e SWEEP_TOKEN=... submits"
+job=$(echo "$out" | awk '/^Submitted job/ {print $3}')
+sweep=$(echo "$out" | awk '/^Submitted job/ {print $6}')
+grep -q -F -e "$secret" ".xrun/sweeps/$sweep/job.sh"
+ok $((!$?)) "... job.sh does not hold the value"
+is "$(stat -c %a ".xrun/sweeps/$sweep/job.sh")" 700 "... and is not world-readable (0700)"
+slurm_wait_job "$job" 40
+ok $? "... the task finishes"
+rec=$(grep -l "\"$sweep\"" .xrun/runs/*/record.json)
+is "$(jget "$rec" 'int(d["result"]["metrics"]["len"]["last"])')" "${#secret}" "... and its program saw the value"
+grep -q -F -e "$secret" "$rec"
+ok $((!$?)) "... which its record does not hold"
+
 done_testing

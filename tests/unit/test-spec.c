@@ -176,6 +176,15 @@ static void test_env(void)
 	is_str(b, "XRUN_PARAM_model_depth_x", "param_env_name(model.depth-x)");
 	_cleanup_free_ char *c = param_env_name("A_9");
 	is_str(c, "XRUN_PARAM_A_9", "param_env_name keeps [A-Za-z0-9_]");
+	json_auto_t *pk = json_pack("{s:i,s:i,s:i}", "lr", 1, "a.b", 2, "x", 3);
+	const char *ka = NULL, *kb = NULL;
+	is_int(param_keys_collide(pk, &ka, &kb), 0,
+	       "param_keys_collide: distinct names");
+	json_object_set_new(pk, "a-b", json_integer(4));
+	is_int(param_keys_collide(pk, &ka, &kb), -ENOTUNIQ,
+	       "param_keys_collide: a.b and a-b are both XRUN_PARAM_a_b");
+	ok(ka && kb && streq(ka, "a-b") && streq(kb, "a.b"),
+	   "param_keys_collide: names both keys, in order");
 
 	json_auto_t *s = json_string("hello world");
 	_cleanup_free_ char *es = param_value_to_env(s);
