@@ -1147,6 +1147,9 @@ static int run_blocked(Store *s, const RunSpec *spec, RunOutcome *o)
 	(void)stat_cache_save(cache);
 	if (r == 0)
 		run_pins_record(pins, rec_json);
+	json_t *threads = NULL;
+	if (r == 0 && capture_threads(prog_env, &threads) == 0)
+		json_object_set_new(rec_json, "threads", threads);
 	/* The directory is synced after the program has started, while it
 	 * runs: until then a crash loses the record, it cannot tear it. */
 	_cleanup_record_ Record *rec =

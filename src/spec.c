@@ -52,6 +52,7 @@ RunSpec *run_spec_free(RunSpec *s)
 	json_decref(s->pinned);
 	free(s->output_is_file);
 	json_decref(s->verify_against);
+	free(s->affinity_list);
 	free(s);
 	return NULL;
 }
