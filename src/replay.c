@@ -290,8 +290,11 @@ int replay_spec(const Record *rec, char *const *env_set, RunSpec **ret,
 		return r;
 	}
 
-	/* The pinned files, from the store. */
+	/* The pinned files, from the store; the git state they were
+	 * pinned in. */
 	json_t *ws = get(root, "source.workspace");
+	json_t *git = get(root, "source.git");
+	spec->source_git = git ? json_deep_copy(git) : json_null();
 	json_t *inputs = json_object_get(root, "inputs");
 	/* "o" takes the reference: a new empty array must not leak. */
 	spec->pinned = json_pack(

@@ -337,6 +337,8 @@ static int build_start_record(const RunSpec *spec, const Command *cmd,
 	}
 	if (r < 0)
 		source = json_pack("{s:n}", "git");
+	if (spec->source_git) /* a replay's: the pinned workspace's */
+		json_object_set(source, "git", spec->source_git);
 	json_object_set_new(source, "workspace", json_null());
 	json_object_set_new(rec, "source", source);
 
@@ -994,7 +996,7 @@ static int run_blocked(Store *s, const RunSpec *spec, RunOutcome *o)
 	}
 
 	GitProbe *git = NULL;
-	r = git_probe_start(spec->cwd, env, &git);
+	r = spec->source_git ? -ENOENT : git_probe_start(spec->cwd, env, &git);
 	if (r < 0)
 		git = NULL; /* recorded as "git": null */
 

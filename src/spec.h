@@ -68,6 +68,9 @@ typedef struct RunSpec {
 	 * output_is_file[n] makes an empty file there, not a directory. */
 	bool outputs_redirected;
 	bool *output_is_file;
+	/* The original's source.git: a replay runs the pinned workspace,
+	 * not the current tree, and its record says so. */
+	json_t *source_git;
 	/* The CPUs the original could use (its record's
 	 * threads.affinity): a replay's program gets as many. 0/NULL: not
 	 * recorded. */

@@ -39,6 +39,11 @@ static inline void store_freep(Store **s)
  * many writers on many machines. */
 int store_new_run(Store *s, char **ret_id, char **ret_dir);
 
+/* Delete the run directory runs/<id> (xrun rm): moved into tmp/ in one
+ * rename, then removed; its objects stay until gc. -ENOENT, -EINVAL
+ * for an id that is not a plain name. */
+int store_remove_run(Store *s, const char *id);
+
 /* Every record of the store, newest first (by times.created, then id).
  * Records that cannot be read are skipped and counted in *ret_bad. */
 int store_load_all(Store *s, Record ***ret, size_t *ret_n, size_t *ret_bad);
