@@ -12,6 +12,7 @@
 #include <dirent.h>
 #include <dlfcn.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <sys/stat.h>
 #include <sys/sysinfo.h>
 #include <sys/utsname.h>
@@ -19,6 +20,7 @@
 #include <gnu/libc-version.h>
 #endif
 
+#include "cgroup.h"
 #include "hash.h"
 #include "util.h"
 
@@ -509,5 +511,116 @@ int capture_host(const char *cache_dir, json_t **ret)
 	if (!host)
 		return -ENOMEM;
 	*ret = host;
+	return 0;
+}
+
+/* ---- the CPUs and threads the run gets ---- */
+
+const char *const thread_variables[] = {
+        "OMP_NUM_THREADS",
+        "OMP_THREAD_LIMIT",
+        "OMP_DYNAMIC",
+        "OMP_PROC_BIND",
+        "OMP_PLACES",
+        "OPENBLAS_NUM_THREADS",
+        "GOTO_NUM_THREADS",
+        "MKL_NUM_THREADS",
+        "MKL_DYNAMIC",
+        "BLIS_NUM_THREADS",
+        "VECLIB_MAXIMUM_THREADS",
+        "NUMEXPR_NUM_THREADS",
+        "NUMEXPR_MAX_THREADS",
+        "TORCHINDUCTOR_COMPILE_THREADS",
+        "TF_NUM_INTRAOP_THREADS",
+        "TF_NUM_INTEROP_THREADS",
+        "RAYON_NUM_THREADS",
+        NULL,
+};
+
+char *cpu_list_format(const cpu_set_t *set)
+{
+	char *s = xstrdup("");
+	for (int c = 0; c < CPU_SETSIZE; c++) {
+		if (!CPU_ISSET(c, set))
+			continue;
+		int end = c;
+		while (end + 1 < CPU_SETSIZE && CPU_ISSET(end + 1, set))
+			end++;
+		char *n = end == c ? xasprintf("%s%s%d", s, *s ? "," : "", c)
+		                   : xasprintf("%s%s%d-%d", s, *s ? "," : "", c,
+		                               end);
+		free(s);
+		s = n;
+		c = end;
+	}
+	return s;
+}
+
+int cpu_list_parse(const char *s, cpu_set_t *ret)
+{
+	cpu_set_t set;
+	CPU_ZERO(&set);
+	const char *p = s;
+	while (*p) {
+		char *end;
+		errno = 0;
+		unsigned long a = strtoul(p, &end, 10), b = a;
+		if (end == p || errno || !isdigit((unsigned char)*p))
+			return -EINVAL;
+		p = end;
+		if (*p == '-') {
+			b = strtoul(p + 1, &end, 10);
+			if (end == p + 1 || errno ||
+			    !isdigit((unsigned char)p[1]))
+				return -EINVAL;
+			p = end;
+		}
+		if (a > b || b >= CPU_SETSIZE)
+			return -EINVAL;
+		for (unsigned long c = a; c <= b; c++)
+			CPU_SET(c, &set);
+		if (*p == ',')
+			p++;
+		else if (*p)
+			return -EINVAL;
+	}
+	*ret = set;
+	return 0;
+}
+
+int capture_threads(char *const *envp, json_t **ret)
+{
+	cpu_set_t set;
+	CPU_ZERO(&set);
+	json_t *affinity = json_null();
+	if (sched_getaffinity(0, sizeof set, &set) == 0) {
+		_cleanup_free_ char *list = cpu_list_format(&set);
+		affinity = json_pack("{s:i,s:s}", "count", CPU_COUNT(&set),
+		                     "list", list);
+	}
+	json_t *quota = json_null();
+	CpuQuota q;
+	if (cgroup_cpu_quota(&q) == 0) {
+		quota = json_pack(
+		        "{s:i,s:o,s:o,s:I,s:o}", "version", q.version, "cgroup",
+		        json_bstr(q.cgroup), "quota_us",
+		        q.quota_us > 0 ? json_integer(q.quota_us) : json_null(),
+		        "period_us", (json_int_t)q.period_us, "cpus",
+		        q.quota_us > 0 ? json_real((double)q.quota_us /
+		                                   (double)q.period_us)
+		                       : json_null());
+		free(q.cgroup);
+	}
+	json_t *vars = json_object();
+	for (size_t i = 0; thread_variables[i]; i++) {
+		const char *v = strv_env_get(envp, thread_variables[i]);
+		json_object_set_new(vars, thread_variables[i],
+		                    v ? json_bstr(v) : json_null());
+	}
+	json_t *t = json_pack("{s:o,s:o,s:o}", "affinity", affinity,
+	                      "cpu_quota", quota, "variables", vars);
+	if (!t)
+		return -ENOMEM;
+	*ret = t;
 	return 0;
 }

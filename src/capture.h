@@ -8,6 +8,7 @@
 #pragma once
 
 #include <jansson.h>
+#include <sched.h>
 #include <stdbool.h>
 
 /* host: {
@@ -81,3 +82,18 @@ char *env_entry_redacted(const char *entry, size_t len);
  * reference; anything but an array comes back as it is). */
 json_t *env_set_redacted(const json_t *env_set);
 int capture_environment(char *const *envp, json_t **ret);
+
+/* threads: what decides how many threads the program's libraries start
+ * (DESIGN.md §5): {
+ *   "affinity": {"count": int, "list": "0-3,8"} | null  (sched_getaffinity)
+ *   "cpu_quota": {"version": 1|2, "cgroup": str, "quota_us": int|null,
+ *                 "period_us": int, "cpus": real|null} | null
+ *   "variables": {NAME: value | null}  each of thread_variables, null when
+ *                                       unset
+ * } for the calling thread and the environment envp. */
+int capture_threads(char *const *envp, json_t **ret);
+/* The variables "threads" records, NULL-terminated. */
+extern const char *const thread_variables[];
+/* A CPU set as the kernel's list format ("0-3,8") and back; -EINVAL. */
+char *cpu_list_format(const cpu_set_t *set);
+int cpu_list_parse(const char *s, cpu_set_t *ret);

@@ -329,3 +329,84 @@ int run_cgroup_remove(const char *dir)
 {
 	return rmdir(dir) < 0 ? negative_errno() : 0;
 }
+
+/* The quota of one cgroup directory: v2's cpu.max ("max 100000" or
+ * "200000 100000"), v1's cpu.cfs_quota_us (-1: none) and period. */
+static bool dir_quota(int version, const char *dir, int64_t *quota,
+                      uint64_t *period)
+{
+	_cleanup_free_ char *line = NULL;
+	if (version == 2) {
+		_cleanup_free_ char *p = path_join(dir, "cpu.max");
+		if (read_one_line(p, &line) < 0)
+			return false;
+		char *sp = strchr(line, ' ');
+		if (!sp)
+			return false;
+		*sp = 0;
+		*quota = streq(line, "max") ? -1 : strtoll(line, NULL, 10);
+		*period = strtoull(sp + 1, NULL, 10);
+		return *period > 0;
+	}
+	_cleanup_free_ char *q = path_join(dir, "cpu.cfs_quota_us");
+	_cleanup_free_ char *p = path_join(dir, "cpu.cfs_period_us");
+	_cleanup_free_ char *pl = NULL;
+	if (read_one_line(q, &line) < 0 || read_one_line(p, &pl) < 0)
+		return false;
+	*quota = strtoll(line, NULL, 10);
+	*period = strtoull(pl, NULL, 10);
+	return *period > 0;
+}
+
+int cgroup_cpu_quota(CpuQuota *ret)
+{
+	/* v2 where a hierarchy has the cpu controller, else v1's cpu
+	 * hierarchy (a hybrid host has both mounts). */
+	static const char *const v1_mounts[] = {"/sys/fs/cgroup/cpu",
+	                                        "/sys/fs/cgroup/cpu,cpuacct"};
+	const char *mount = NULL;
+	int version = 0;
+	for (size_t i = 0; i < ELEMENTSOF(v2_mounts) && !mount; i++)
+		if (is_cgroup2(v2_mounts[i]) &&
+		    v2_has_controller(v2_mounts[i], "cpu"))
+			mount = v2_mounts[i], version = 2;
+	for (size_t i = 0; i < ELEMENTSOF(v1_mounts) && !mount; i++)
+		if (!is_cgroup2(v1_mounts[i]) &&
+		    access(v1_mounts[i], F_OK) == 0)
+			mount = v1_mounts[i], version = 1;
+	if (!mount)
+		return -ENOENT;
+	_cleanup_free_ char *own = NULL;
+	int r = own_cgroup(version, "cpu", &own);
+	if (r < 0)
+		return r;
+	/* The tightest quota on the way up to the root applies. */
+	CpuQuota q = {.version = version, .quota_us = -1, .period_us = 0};
+	_cleanup_free_ char *walk = xstrdup(own);
+	for (;;) {
+		_cleanup_free_ char *dir = xasprintf("%s%s", mount, walk);
+		int64_t quota;
+		uint64_t period;
+		if (dir_quota(version, dir, &quota, &period)) {
+			if (!q.period_us)
+				q.period_us = period;
+			if (quota > 0 &&
+			    (q.quota_us < 0 ||
+			     (double)quota / (double)period <
+			             (double)q.quota_us /
+			                     (double)q.period_us)) {
+				q.quota_us = quota;
+				q.period_us = period;
+			}
+		}
+		char *slash = strrchr(walk, '/');
+		if (!slash || streq(walk, "/") || !*walk)
+			break;
+		slash[slash == walk ? 1 : 0] = 0;
+	}
+	if (!q.period_us)
+		return -ENOENT;
+	q.cgroup = TAKE_PTR(own);
+	*ret = q;
+	return 0;
+}

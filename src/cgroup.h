@@ -46,3 +46,16 @@ static inline void run_cgroup_freep(RunCgroup **cg)
 	run_cgroup_free(*cg);
 }
 #define _cleanup_run_cgroup_ __attribute__((cleanup(run_cgroup_freep)))
+
+/* The CPU time the launcher's cgroup allows (the tightest quota of its
+ * cgroup and those above it): v2's cpu.max where a v2 hierarchy has
+ * the cpu controller, else v1's cpu.cfs_quota_us/cpu.cfs_period_us.
+ * quota_us -1: no quota. -ENOENT when neither is there. The caller
+ * frees cgroup. */
+typedef struct CpuQuota {
+	int version;      /* 1 or 2 */
+	char *cgroup;     /* the launcher's cgroup in that hierarchy */
+	int64_t quota_us; /* per period; -1 = none */
+	uint64_t period_us;
+} CpuQuota;
+int cgroup_cpu_quota(CpuQuota *ret);

@@ -73,6 +73,39 @@ static Store *record_store(const Record *rec)
 	return s;
 }
 
+/* When one run replays the other: that, and the replay's verdict (the
+ * relation is no difference: a replay is meant to have another id). */
+static void print_replay_relation(const Record *a, const Record *b)
+{
+	const Record *orig = a, *rep = b;
+	const char *of = json_get_string(b->root, "replay_of");
+	if (!of || !record_id(a) || !streq(of, record_id(a))) {
+		orig = b, rep = a;
+		of = json_get_string(a->root, "replay_of");
+		if (!of || !record_id(b) || !streq(of, record_id(b)))
+			return;
+	}
+	const json_t *v = json_object_get(rep->root, "verification");
+	const char *verdict = !json_is_object(v) ? "not verified"
+	                      : json_is_true(json_object_get(v, "reproduced"))
+	                              ? "reproduced"
+	                              : "differs";
+	printf("replay\n  %.8s replays %.8s: %s\n", record_id(rep),
+	       record_id(orig), verdict);
+	size_t i;
+	json_t *f;
+	json_array_foreach (json_object_get(v, "files"), i, f)
+		if (!json_is_true(json_object_get(f, "match")))
+			printf("  differs: %s\n",
+			       json_get_string(f, "path")
+			               ? json_get_string(f, "path")
+			               : "?");
+	if (json_is_object(v) &&
+	    !json_is_true(
+	            json_object_get(json_object_get(v, "stdout"), "match")))
+		printf("  differs: stdout\n");
+}
+
 int cmd_diff(int argc, char **argv, Context *ctx)
 {
 	static const struct option opts[] = {
@@ -131,6 +164,7 @@ int cmd_diff(int argc, char **argv, Context *ctx)
 		if (json_dumpf_shortest(d, stdout, JSON_INDENT(2)) == 0)
 			putchar('\n');
 	} else {
+		print_replay_relation(a, b);
 		_cleanup_free_ char *text =
 		        diff_format_text(d, want_color(ctx, STDOUT_FILENO));
 		fputs(text, stdout);

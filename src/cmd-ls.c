@@ -14,7 +14,8 @@ static const char ls_usage[] =
         "usage: xrun ls [--json] [--status S] [--limit N] [--metric NAME]\n"
         "               [--sort NAME [--asc]] [--sweep ID]\n"
         "\n"
-        "List the store's runs, newest first, one line each.\n"
+        "List the store's runs, newest first, one line each; a replay's\n"
+        "verdict (reproduced or differs) beside its status.\n"
         "  --metric NAME  a column with the last value of metric NAME\n"
         "  --sort NAME    order by the last value of metric NAME, highest\n"
         "                 first (and show it); runs without it come last\n"
@@ -24,8 +25,9 @@ static const char ls_usage[] =
         "  --status S   only runs with status S (running, succeeded, failed,\n"
         "               killed, timeout, oom, interrupted, abandoned)\n"
         "  --limit N    at most N runs\n"
-        "  --json       a JSON array of {id, status, created, duration, name,\n"
-        "               argv, record}, with metric when one is shown, and\n"
+        "  --json       a JSON array of {id, status, verdict, created,\n"
+        "               duration, name, argv, record}, with metric when one\n"
+        "               is shown, and\n"
         "               sweep_index and params with --sweep\n";
 
 /* The last value of metric name, or NULL. */
@@ -36,6 +38,17 @@ static const json_t *metric_last(const Record *r, const char *name)
 	        name);
 	const json_t *v = json_object_get(m, "last");
 	return json_is_number(v) ? v : NULL;
+}
+
+/* A replay's verdict: "reproduced", "differs", or NULL (not a replay,
+ * or one that has not compared yet). */
+static const char *verdict_of(const Record *r)
+{
+	const json_t *v = json_object_get(r->root, "verification");
+	if (!json_is_object(v))
+		return NULL;
+	return json_is_true(json_object_get(v, "reproduced")) ? "reproduced"
+	                                                      : "differs";
 }
 
 static const char *sort_metric;
@@ -271,11 +284,19 @@ int cmd_ls(int argc, char **argv, Context *ctx)
 	}
 	bool color = want_color(ctx, STDOUT_FILENO);
 	json_auto_t *arr = json_array();
+	/* A replay's verdict beside its status: the column grows when one
+	 * is listed. */
+	int status_width = 11;
+	for (size_t i = 0; i < n; i++)
+		if (verdict_of(v[i]))
+			status_width = 22;
 	if (!json && n)
-		printf("%s%-8s  %-11s  %-19s  %9s  %*.*s%s%s%s\n",
-		       COLOR_BOLD(color), "ID", "STATUS", "CREATED", "DURATION",
-		       metric ? METRIC_WIDTH : 0, metric ? METRIC_WIDTH : 0,
-		       metric ? metric : "", metric ? "  " : "",
+		printf("%s%-8s  %-*s  %-19s  %9s  %*.*s%s%s%s\n",
+		       COLOR_BOLD(color), "ID", status_width,
+		       status_width > 11 ? "STATUS / VERDICT" : "STATUS",
+		       "CREATED", "DURATION", metric ? METRIC_WIDTH : 0,
+		       metric ? METRIC_WIDTH : 0, metric ? metric : "",
+		       metric ? "  " : "",
 		       sweep ? "#    PARAMS" : "NAME / COMMAND",
 		       COLOR_RESET(color));
 	uint64_t shown = 0;
@@ -290,6 +311,11 @@ int cmd_ls(int argc, char **argv, Context *ctx)
 		const json_t *argvj = json_object_get(
 		        json_object_get(rec, "command"), "argv");
 		const char *name = json_get_string(rec, "name");
+		const char *verdict = verdict_of(v[i]);
+		int pad = status_width - (int)strlen(status) -
+		          (verdict ? (int)strlen(verdict) + 1 : 0);
+		if (pad < 0)
+			pad = 0;
 		if (json) {
 			json_array_append_new(
 			        arr,
@@ -308,6 +334,9 @@ int cmd_ls(int argc, char **argv, Context *ctx)
 			                  "argv",
 			                  argvj ? (json_t *)argvj : json_null(),
 			                  "record", v[i]->path));
+			json_object_set_new(
+			        json_array_get(arr, shown - 1), "verdict",
+			        verdict ? json_string(verdict) : json_null());
 			if (metric) {
 				const json_t *m = metric_last(v[i], metric);
 				json_object_set(json_array_get(arr, shown - 1),
@@ -344,15 +373,18 @@ int cmd_ls(int argc, char **argv, Context *ctx)
 		if (sweep) {
 			_cleanup_free_ char *pt = params_text(v[i]);
 			_cleanup_free_ char *pt_safe = format_escape(pt);
-			printf("%.8s  %s%-11s%s  %-19s  %9s  %s%s%-4ld %s\n",
+			printf("%.8s  %s%s%s%s%s%*s  %-19s  %9s  %s%s%-4ld "
+			       "%s\n",
 			       id_safe, status_color(status, color), st_safe,
-			       COLOR_RESET(color), created ? created : "?", d,
-			       mt ? mt : "", mt ? "  " : "", sweep_index(v[i]),
-			       pt_safe);
+			       COLOR_RESET(color), verdict ? " " : "",
+			       verdict ? verdict : "", pad, "",
+			       created ? created : "?", d, mt ? mt : "",
+			       mt ? "  " : "", sweep_index(v[i]), pt_safe);
 			continue;
 		}
-		printf("%.8s  %s%-11s%s  %-19s  %9s  %s%s%s%s%s\n", id_safe,
+		printf("%.8s  %s%s%s%s%s%*s  %-19s  %9s  %s%s%s%s%s\n", id_safe,
 		       status_color(status, color), st_safe, COLOR_RESET(color),
+		       verdict ? " " : "", verdict ? verdict : "", pad, "",
 		       created ? created : "?", d, mt ? mt : "", mt ? "  " : "",
 		       name_safe ? name_safe : "", name ? "  " : "", cmd_safe);
 	}

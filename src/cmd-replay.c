@@ -2,8 +2,10 @@
 #include "config.h"
 
 #include <getopt.h>
+#include <sched.h>
 #include <sys/stat.h>
 
+#include "capture.h"
 #include "cmd.h"
 #include "replay.h"
 #include "runner.h"
@@ -139,6 +141,13 @@ static void print_plan(const RunSpec *spec, const Record *rec,
 		printf("mount: '%s' writable, kept in the replay's "
 		       "runs/<id>/outputs/%zu\n",
 		       spec->outputs[k], k);
+	cpu_set_t cpus;
+	if (replay_affinity(spec, &cpus) > 0) {
+		_cleanup_free_ char *list = cpu_list_format(&cpus);
+		printf("cpus: %d (%s), as the original's %d (%s)\n",
+		       CPU_COUNT(&cpus), list, spec->affinity_count,
+		       spec->affinity_list);
+	}
 	for (char *const *d = diffs; d && *d; d++)
 		printf("differs: %s\n", *d);
 	if (!diffs || !*diffs)
@@ -350,6 +359,16 @@ int cmd_replay(int argc, char **argv, Context *ctx)
 		          strv_length(diffs) == 1 ? "" : "s");
 		return 125;
 	}
+
+	/* As many CPUs as the original could use: the program and all it
+	 * starts inherit the launcher's affinity. */
+	cpu_set_t cpus;
+	r = replay_affinity(spec, &cpus);
+	if (r > 0 && sched_setaffinity(0, sizeof cpus, &cpus) < 0)
+		log_warn_errno(-errno,
+		               "cannot give the replay the original's %d "
+		               "CPUs: %m; thread counts may differ",
+		               spec->affinity_count);
 
 	RunOutcome o;
 	runner_set_notice(say_now);

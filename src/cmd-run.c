@@ -219,6 +219,11 @@ int run_options_parse(int argc, char **argv, Context *ctx, RunSpec *spec,
 	         OPT_WORKSPACE_LIMIT},
 	        /* a sweep's tasks: the files pinned at submission */
 	        {"pinned-from", required_argument, NULL, OPT_PINNED_FROM},
+	        /* xrun's global options, also after the command name */
+	        {"store", required_argument, NULL, GLOBAL_OPT_STORE},
+	        {"quiet", no_argument, NULL, 'q'},
+	        {"verbose", no_argument, NULL, 'v'},
+	        {"color", required_argument, NULL, GLOBAL_OPT_COLOR},
 	        {0},
 	};
 	/* The run options, then the command's own, then --help. */
@@ -232,7 +237,7 @@ int run_options_parse(int argc, char **argv, Context *ctx, RunSpec *spec,
 		memcpy(opts + n_run, extra->options, n_extra * sizeof *opts);
 	opts[n_run + n_extra] = (struct option){"help", no_argument, NULL, 'h'};
 	_cleanup_free_ char *shortopts =
-	        xasprintf("+p:i:o:n:e:h%s",
+	        xasprintf("+p:i:o:n:e:hqv%s",
 	                  extra && extra->shortopts ? extra->shortopts : "");
 	usage_cmd = extra ? extra->cmd : "run";
 	const char *params_file = NULL;
@@ -384,6 +389,14 @@ int run_options_parse(int argc, char **argv, Context *ctx, RunSpec *spec,
 				run_spec_set_deterministic(
 				        spec, sysconf(_SC_NPROCESSORS_ONLN));
 			break;
+		case GLOBAL_OPT_STORE:
+		case GLOBAL_OPT_COLOR:
+		case 'q':
+		case 'v':
+			r = global_option(ctx, c, optarg);
+			if (r)
+				return r;
+			break;
 		case 'h':
 			fputs(extra ? extra->usage : run_usage, stdout);
 			r = finish_stdout(0);
@@ -446,6 +459,18 @@ int run_options_parse(int argc, char **argv, Context *ctx, RunSpec *spec,
 	spec->argv = strv_copy(argv + optind);
 	warn_secrets(spec);
 	spec->cwd = xstrdup(ctx->cwd);
+	/* xrun train.sh: the file here, as a shell user would mean it
+	 * (recorded as ./train.sh). */
+	const char *path = strv_env_get(spec->env_set, "PATH");
+	_cleanup_free_ char *here = NULL;
+	if (command_bare_name(spec->argv[0], spec->cwd,
+	                      path ? path : getenv("PATH"), &here) > 0) {
+		log_info("'%s' is not in PATH; running '%s' from the working "
+		         "directory",
+		         spec->argv[0], here);
+		free(spec->argv[0]);
+		spec->argv[0] = TAKE_PTR(here);
+	}
 	return 0;
 }
 

@@ -199,6 +199,72 @@ static void show_result(const json_t *rec, bool color)
 	}
 }
 
+/* One pinned root: path, files, bytes, digest (and, for an input
+ * bound from its place, that it is referenced, not stored). */
+static void show_pinned(bool color, const char *label, const json_t *p)
+{
+	_cleanup_free_ char *path =
+	        json_bytes_decode(json_object_get(p, "path"), NULL);
+	json_int_t files = json_integer_value(get(p, "files"));
+	_cleanup_free_ char *bytes =
+	        format_bytes((uint64_t)json_integer_value(get(p, "bytes")));
+	const char *storage = gets(p, "storage");
+	field(color, label, "%s  %lld file%s, %s  %s%s", str_or(path, "?"),
+	      (long long)files, files == 1 ? "" : "s", bytes,
+	      short_digest(gets(p, "digest")),
+	      storage && streq(storage, "referenced") ? "  (referenced)" : "");
+}
+
+static void show_pins(const json_t *rec, bool color)
+{
+	const json_t *ws = get(rec, "source.workspace");
+	if (json_is_object(ws))
+		show_pinned(color, "workspace", ws);
+	static const struct {
+		const char *key, *label;
+	} lists[] = {{"inputs", "input"}, {"outputs", "output"}};
+	for (size_t k = 0; k < ELEMENTSOF(lists); k++) {
+		size_t i;
+		json_t *p;
+		json_array_foreach (get(rec, lists[k].key), i, p)
+			show_pinned(color, lists[k].label, p);
+	}
+}
+
+/* A replay's verdict, and each file that differs. */
+static void show_verification(const json_t *rec, bool color)
+{
+	const json_t *v = get(rec, "verification");
+	if (!json_is_object(v))
+		return;
+	bool ok = json_is_true(get(v, "reproduced"));
+	size_t i, n = 0;
+	json_t *f;
+	json_array_foreach (get(v, "files"), i, f)
+		n += json_is_true(json_object_get(f, "match"));
+	if (ok)
+		field(color, "verdict",
+		      "%sreproduced%s: %zu output file%s and stdout match %.8s",
+		      status_color("succeeded", color), COLOR_RESET(color), n,
+		      n == 1 ? "" : "s", str_or(gets(v, "original"), "?"));
+	else
+		field(color, "verdict", "%sdiffers%s from %.8s",
+		      status_color("failed", color), COLOR_RESET(color),
+		      str_or(gets(v, "original"), "?"));
+	json_array_foreach (get(v, "files"), i, f) {
+		if (json_is_true(json_object_get(f, "match")))
+			continue;
+		const json_t *e = json_object_get(f, "expected");
+		const json_t *a = json_object_get(f, "actual");
+		field(color, "", "differs: %s (%.19s, was %.19s)",
+		      str_or(gets(f, "path"), "?"),
+		      json_is_string(a) ? json_string_value(a) : "missing",
+		      json_is_string(e) ? json_string_value(e) : "not there");
+	}
+	if (!json_is_true(get(v, "stdout.match")))
+		field(color, "", "differs: stdout");
+}
+
 static void show_readable(const Record *r, bool color)
 {
 	const json_t *rec = r->root;
@@ -253,7 +319,14 @@ static void show_readable(const Record *r, bool color)
 	field(color, "sandbox", "%s",
 	      json_is_true(get(rec, "sandbox.enabled")) ? "enabled"
 	                                                : "disabled");
+	if (json_is_object(get(rec, "threads.affinity")))
+		field(color, "cpus", "%lld (%s)",
+		      (long long)json_integer_value(
+		              get(rec, "threads.affinity.count")),
+		      str_or(gets(rec, "threads.affinity.list"), "?"));
+	show_pins(rec, color);
 	show_result(rec, color);
+	show_verification(rec, color);
 	field(color, "record", "%s", r->path);
 }
 

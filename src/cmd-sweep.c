@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <poll.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/stat.h>
@@ -477,6 +478,62 @@ static void on_signal(int sig)
 			kill(children[i], sig);
 }
 
+/* -j N: each run's output, line by line, prefixed with its index (as
+ * parallel --tag does), so that parallel runs' lines do not mix. */
+typedef struct Tagged {
+	pid_t pid; /* 0: free slot; -1: reaped, output still draining */
+	size_t index;
+	int status;
+	int fd[2]; /* its stdout and stderr, -1 at EOF */
+	char *buf[2];
+	size_t len[2];
+} Tagged;
+
+enum { TAG_LINE_MAX = 64 * 1024 };
+
+static void tag_emit(const Tagged *t, int k, const char *line, size_t n)
+{
+	FILE *f = k == 0 ? stdout : stderr;
+	fprintf(f, "[%zu] ", t->index);
+	fwrite(line, 1, n, f);
+	if (!n || line[n - 1] != '\n')
+		fputc('\n', f);
+	fflush(f);
+}
+
+/* Read what fd k of t has; emit each whole line (and, at EOF or past
+ * TAG_LINE_MAX, what is left). */
+static void tag_read(Tagged *t, int k)
+{
+	char chunk[4096];
+	ssize_t r = read(t->fd[k], chunk, sizeof chunk);
+	if (r < 0 && (errno == EINTR || errno == EAGAIN))
+		return;
+	if (r <= 0) {
+		if (t->len[k])
+			tag_emit(t, k, t->buf[k], t->len[k]);
+		t->len[k] = 0;
+		close(t->fd[k]);
+		t->fd[k] = -1;
+		return;
+	}
+	t->buf[k] = xrealloc(t->buf[k], t->len[k] + (size_t)r);
+	memcpy(t->buf[k] + t->len[k], chunk, (size_t)r);
+	t->len[k] += (size_t)r;
+	size_t start = 0;
+	for (size_t i = 0; i < t->len[k]; i++)
+		if (t->buf[k][i] == '\n') {
+			tag_emit(t, k, t->buf[k] + start, i + 1 - start);
+			start = i + 1;
+		}
+	if (t->len[k] - start >= TAG_LINE_MAX) {
+		tag_emit(t, k, t->buf[k] + start, t->len[k] - start);
+		start = t->len[k];
+	}
+	memmove(t->buf[k], t->buf[k] + start, t->len[k] - start);
+	t->len[k] -= start;
+}
+
 static int run_local(Context *ctx, RunSpec *spec, const Grid *g, size_t n,
                      const char *id, uint64_t jobs)
 {
@@ -490,15 +547,41 @@ static int run_local(Context *ctx, RunSpec *spec, const Grid *g, size_t n,
 	sa.sa_handler = on_signal;
 	sigaction(SIGINT, &sa, NULL);
 
+	bool tag = jobs > 1;
+	size_t slots =
+	        jobs < ELEMENTSOF(children) ? jobs : ELEMENTSOF(children);
+	_cleanup_free_ Tagged *tags = xcalloc(slots, sizeof *tags);
 	size_t next = 0, running = 0, failed = 0, done = 0;
 	fflush(stdout);
 	fflush(stderr);
 	while ((next < n && !stop_signal) || running > 0) {
 		if (next < n && !stop_signal && running < jobs) {
 			size_t i = next++;
+			Tagged *t = NULL;
+			int fds[2][2] = {{-1, -1}, {-1, -1}};
+			for (size_t k = 0; tag && k < slots && !t; k++)
+				if (tags[k].pid == 0)
+					t = &tags[k];
+			if (tag && (!t || pipe2(fds[0], O_CLOEXEC) < 0 ||
+			            pipe2(fds[1], O_CLOEXEC) < 0)) {
+				log_error_errno(
+				        -errno,
+				        "cannot make a pipe for run %zu: "
+				        "%m",
+				        i);
+				for (int k = 0; k < 4; k++)
+					if (fds[k / 2][k % 2] >= 0)
+						close(fds[k / 2][k % 2]);
+				stop_signal = SIGTERM;
+				failed++;
+				continue;
+			}
 			pid_t pid = fork();
 			if (pid < 0) {
 				log_error_errno(-errno, "cannot fork: %m");
+				for (int k = 0; k < 4; k++)
+					if (fds[k / 2][k % 2] >= 0)
+						close(fds[k / 2][k % 2]);
 				stop_signal = SIGTERM;
 				failed++;
 				continue;
@@ -507,6 +590,10 @@ static int run_local(Context *ctx, RunSpec *spec, const Grid *g, size_t n,
 				signal(SIGINT, SIG_DFL);
 				signal(SIGTERM, SIG_DFL);
 				signal(SIGHUP, SIG_DFL);
+				if (tag) {
+					dup2(fds[0][1], STDOUT_FILENO);
+					dup2(fds[1][1], STDERR_FILENO);
+				}
 				json_t *params = combination_params(spec, g, i);
 				json_decref(spec->params);
 				spec->params = params;
@@ -533,6 +620,13 @@ static int run_local(Context *ctx, RunSpec *spec, const Grid *g, size_t n,
 				fflush(stderr);
 				_exit(o.exit_status);
 			}
+			if (tag) {
+				close(fds[0][1]);
+				close(fds[1][1]);
+				*t = (Tagged){.pid = pid,
+				              .index = i,
+				              .fd = {fds[0][0], fds[1][0]}};
+			}
 			for (size_t k = 0; k < ELEMENTSOF(children); k++)
 				if (children[k] == 0) {
 					children[k] = pid;
@@ -542,13 +636,65 @@ static int run_local(Context *ctx, RunSpec *spec, const Grid *g, size_t n,
 			continue;
 		}
 		int st;
-		pid_t pid = wait(&st);
-		if (pid < 0) {
-			if (errno == EINTR)
+		pid_t pid;
+		if (tag) {
+			/* The runs' output as it comes; a run is done when
+			 * it has exited and its output is all out. */
+			struct pollfd pfd[2 * ELEMENTSOF(children)];
+			size_t np = 0;
+			for (size_t k = 0; k < slots; k++)
+				for (int f = 0; f < 2; f++)
+					if (tags[k].pid && tags[k].fd[f] >= 0)
+						pfd[np++] = (struct pollfd){
+						        .fd = tags[k].fd[f],
+						        .events = POLLIN};
+			if (np && poll(pfd, np, 100) > 0)
+				for (size_t p = 0; p < np; p++) {
+					if (!pfd[p].revents)
+						continue;
+					for (size_t k = 0; k < slots; k++)
+						for (int f = 0; f < 2; f++)
+							if (tags[k].pid &&
+							    tags[k].fd[f] ==
+							            pfd[p].fd)
+								tag_read(
+								        &tags[k],
+								        f);
+				}
+			pid = waitpid(-1, &st, WNOHANG);
+			if (pid == 0 && np == 0)
+				pid = waitpid(-1, &st, 0);
+			for (size_t k = 0; pid > 0 && k < slots; k++)
+				if (tags[k].pid == pid) {
+					tags[k].pid = -1;
+					tags[k].status = st;
+				}
+			for (size_t c = 0; pid > 0 && c < ELEMENTSOF(children);
+			     c++)
+				if (children[c] == pid)
+					children[c] = 0;
+			bool finished = false;
+			for (size_t k = 0; k < slots && !finished; k++)
+				if (tags[k].pid == -1 && tags[k].fd[0] < 0 &&
+				    tags[k].fd[1] < 0) {
+					st = tags[k].status;
+					free(tags[k].buf[0]);
+					free(tags[k].buf[1]);
+					tags[k] = (Tagged){0};
+					finished = true;
+				}
+			pid = 0;
+			if (!finished)
 				continue;
-			break;
+		} else {
+			pid = wait(&st);
+			if (pid < 0) {
+				if (errno == EINTR)
+					continue;
+				break;
+			}
 		}
-		for (size_t k = 0; k < ELEMENTSOF(children); k++)
+		for (size_t k = 0; pid > 0 && k < ELEMENTSOF(children); k++)
 			if (children[k] == pid)
 				children[k] = 0;
 		running--;
@@ -745,6 +891,23 @@ int cmd_sweep(int argc, char **argv, Context *ctx)
 			          n, max, max);
 			return 125;
 		}
+	}
+	/* The program found once, before any run: one error, not one per
+	 * combination. */
+	const char *path = strv_env_get(spec->env_set, "PATH");
+	Command *prog = NULL;
+	r = command_resolve(spec->argv, spec->cwd, path ? path : getenv("PATH"),
+	                    &prog);
+	command_free(prog);
+	if (r == -ENOENT) {
+		log_error("'%s': command not found; no run was started",
+		          spec->argv[0]);
+		return 127;
+	}
+	if (r < 0) {
+		log_error_errno(r, "cannot run '%s': %m; no run was started",
+		                spec->argv[0]);
+		return 126;
 	}
 	if (context_find_store(ctx, true) < 0)
 		return 125;

@@ -25,6 +25,7 @@ int cmd_verify(int argc, char **argv, Context *ctx);
 int cmd_gc(int argc, char **argv, Context *ctx);
 int cmd_checkout(int argc, char **argv, Context *ctx);
 int cmd_sweep(int argc, char **argv, Context *ctx);
+int cmd_rm(int argc, char **argv, Context *ctx);
 
 /* The options of `run` (cmd-run.c), shared by every command that builds
  * a RunSpec from a command line (`run`, `sweep`). A command adds its own
@@ -46,6 +47,13 @@ typedef struct RunSpec RunSpec;
  * status (the error printed), or RUN_OPTIONS_HELP after --help. */
 int run_options_parse(int argc, char **argv, Context *ctx, RunSpec *spec,
                       const RunOptionsExtra *extra);
+
+/* The global options (--store, -q, -v, --color), also accepted after
+ * the command name: getopt values for a command's option table. */
+enum { GLOBAL_OPT_STORE = 900, GLOBAL_OPT_COLOR };
+/* Apply global option c (GLOBAL_OPT_*, 'q', 'v'): 0, an exit status
+ * (the error printed), or RUN_OPTION_NOT_MINE when c is none. */
+int global_option(Context *ctx, int c, const char *arg);
 
 /* Shared by the commands */
 bool want_color(const Context *ctx, int fd);

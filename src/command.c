@@ -75,6 +75,24 @@ int find_executable(const char *name, const char *cwd, const char *path_env,
 	return first_error;
 }
 
+int command_bare_name(const char *name, const char *cwd, const char *path_env,
+                      char **ret)
+{
+	if (!*name || strchr(name, '/'))
+		return 0;
+	_cleanup_free_ char *found = NULL;
+	/* Not runnable from PATH: missing there, or where this user may
+	 * not look (root's PATH kept by su). */
+	if (find_executable(name, cwd, path_env, &found) == 0)
+		return 0;
+	_cleanup_free_ char *here = path_join(cwd, name);
+	struct stat st;
+	if (stat(here, &st) < 0 || !S_ISREG(st.st_mode))
+		return 0;
+	*ret = xasprintf("./%s", name);
+	return 1;
+}
+
 /* Read "#!interp arg" like the kernel: the interpreter is the first word,
  * everything after it (trimmed) is one argument. */
 static int read_shebang(const char *path, char **ret_interp, char **ret_arg,

@@ -28,6 +28,13 @@ static inline void command_freep(Command **c)
 int find_executable(const char *name, const char *cwd, const char *path_env,
                     char **ret);
 
+/* `xrun train.sh`: a bare name (no '/') that PATH does not give (not
+ * there, or not executable there) but
+ * that is a regular file in cwd runs as "./name" (in *ret: 1); 0 and
+ * *ret untouched otherwise. */
+int command_bare_name(const char *name, const char *cwd, const char *path_env,
+                      char **ret);
+
 /* Is this the path of a Python interpreter (python, python3.11, pypy3)? */
 bool command_is_python(const char *path);
 

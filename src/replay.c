@@ -4,6 +4,7 @@
 
 #include <fcntl.h>
 #include <inttypes.h>
+#include <sched.h>
 #include <sys/stat.h>
 
 #include "capture.h"
@@ -13,13 +14,6 @@
 #include "refs.h"
 #include "runner.h"
 #include "util.h"
-
-const char *const replay_thread_variables[] = {
-        "OMP_NUM_THREADS",
-        "OPENBLAS_NUM_THREADS",
-        "MKL_NUM_THREADS",
-        NULL,
-};
 
 static json_t *get(const json_t *j, const char *dotted)
 {
@@ -265,28 +259,28 @@ int replay_spec(const Record *rec, char *const *env_set, RunSpec **ret,
 	        json_is_true(json_object_get(det, "deterministic"));
 	const char *var;
 	json_t *val;
-	/* What xrun set for the original, again (the thread counts and
-	 * the determinism switches), with the original's values. */
+	/* What xrun set for the original, again (the determinism
+	 * switches; a replay by an older xrun: its thread counts), with the
+	 * original's values. */
 	json_object_foreach (get(det, "variables"), var, val) {
 		_cleanup_free_ char *v = json_bytes_decode(val, NULL);
 		if (v && !streq(var, "PYTHONHASHSEED"))
 			spec->env_xrun = env_set_entry(spec->env_xrun, var, v);
 	}
-	json_t *cpus = get(root, "host.cpu.count");
-	for (size_t i = 0; replay_thread_variables[i]; i++) {
-		const char *t = replay_thread_variables[i];
-		if (strv_env_get(spec->env_base, t) ||
-		    strv_env_get(spec->env_xrun, t))
-			continue;
-		_cleanup_free_ char *v = NULL;
-		json_t *x = json_object_get(xvars, t);
-		if (x)
-			v = json_bytes_decode(x, NULL);
-		else if (json_is_integer(cpus) && json_integer_value(cpus) > 0)
-			v = xasprintf("%" JSON_INTEGER_FORMAT,
-			              json_integer_value(cpus));
-		if (v)
-			spec->env_xrun = env_set_entry(spec->env_xrun, t, v);
+	/* The thread variables replay with the rest of the recorded
+	 * environment: unset stays unset (PyTorch's default is the
+	 * physical cores, OpenBLAS's the CPUs it may use: xrun does not
+	 * guess for them). What decides those defaults, the CPUs the run
+	 * could use, is given again: as many as the original had. */
+	json_t *aff = get(root, "threads.affinity");
+	json_t *count = json_object_get(aff, "count");
+	const char *list = json_get_string(aff, "list");
+	cpu_set_t probe;
+	if (json_is_integer(count) && json_integer_value(count) > 0 &&
+	    json_integer_value(count) <= CPU_SETSIZE && list &&
+	    cpu_list_parse(list, &probe) == 0) {
+		spec->affinity_count = (int)json_integer_value(count);
+		spec->affinity_list = xstrdup(list);
 	}
 
 	int r = recorded_command(root, &spec->command, &spec->command_json,
@@ -296,8 +290,11 @@ int replay_spec(const Record *rec, char *const *env_set, RunSpec **ret,
 		return r;
 	}
 
-	/* The pinned files, from the store. */
+	/* The pinned files, from the store; the git state they were
+	 * pinned in. */
 	json_t *ws = get(root, "source.workspace");
+	json_t *git = get(root, "source.git");
+	spec->source_git = git ? json_deep_copy(git) : json_null();
 	json_t *inputs = json_object_get(root, "inputs");
 	/* "o" takes the reference: a new empty array must not leak. */
 	spec->pinned = json_pack(
@@ -622,6 +619,35 @@ static void compare_software(char ***out, const json_t *was, const json_t *now)
 	}
 }
 
+int replay_affinity(const RunSpec *spec, cpu_set_t *ret)
+{
+	cpu_set_t have, was, pick;
+	if (spec->affinity_count <= 0 || !spec->affinity_list ||
+	    cpu_list_parse(spec->affinity_list, &was) < 0)
+		return 0;
+	if (sched_getaffinity(0, sizeof have, &have) < 0)
+		return negative_errno();
+	int n = CPU_COUNT(&have);
+	if (n < spec->affinity_count) {
+		*ret = have;
+		return n;
+	}
+	/* The original's own CPUs where this machine lets us have them,
+	 * else the first ones it does. */
+	CPU_AND(&pick, &have, &was);
+	if (CPU_COUNT(&pick) != spec->affinity_count) {
+		CPU_ZERO(&pick);
+		for (int c = 0, k = 0;
+		     c < CPU_SETSIZE && k < spec->affinity_count; c++)
+			if (CPU_ISSET(c, &have)) {
+				CPU_SET(c, &pick);
+				k++;
+			}
+	}
+	*ret = pick;
+	return spec->affinity_count;
+}
+
 int replay_differences(const Record *rec, const RunSpec *spec,
                        const char *cache_dir, char ***ret)
 {
@@ -634,6 +660,14 @@ int replay_differences(const Record *rec, const RunSpec *spec,
 	}
 	json_auto_t *h = host;
 	compare_host(&out, json_object_get(rec->root, "host"), h);
+	cpu_set_t set;
+	int have = replay_affinity(spec, &set);
+	if (have >= 0 && have < spec->affinity_count)
+		warn(&out,
+		     "CPUs the run may use: the original had %d (%s), this "
+		     "machine gives %d; libraries that start a thread per CPU "
+		     "start fewer",
+		     spec->affinity_count, spec->affinity_list, have);
 
 	const Command *c = spec->command;
 	/* The environment the program gets, for the library search. */

@@ -5,22 +5,19 @@
 #pragma once
 
 #include <jansson.h>
+#include <sched.h>
 
 #include "record.h"
 #include "sandbox.h"
 #include "spec.h"
 #include "store.h"
 
-/* The variables replay pins to the original's values, or to the
- * original's CPU count where they were unset. */
-extern const char *const replay_thread_variables[];
-
 /* The RunSpec of a replay of rec: argv, cwd, seed (source replay),
  * params, the recorded environment (redacted values left out unless
- * env_set gives them: *ret_warnings says which), the thread counts,
- * the determinism switches, the record's pinned workspace and inputs,
- * outputs redirected into the replay's run directory, the original's
- * sandbox options and limits. On error *ret_error gets one line. */
+ * env_set gives them: *ret_warnings says which), the number of CPUs
+ * the original could use, the determinism switches, the record's pinned
+ * workspace and inputs, outputs redirected into the replay's run directory, the
+ * original's sandbox options and limits. On error *ret_error gets one line. */
 int replay_spec(const Record *rec, char *const *env_set, RunSpec **ret,
                 char ***ret_warnings, char **ret_error);
 
@@ -31,6 +28,13 @@ int replay_spec(const Record *rec, char *const *env_set, RunSpec **ret,
  * *ret_error naming the object and the path it stands for. */
 int replay_check_objects(Store *s, const Store *origin, const Record *rec,
                          char **ret_error);
+
+/* The CPUs a replay's program may use: the original's count, its own
+ * CPUs where this process may use them all, else the first ones it may.
+ * Returns the count in *ret, fewer than spec->affinity_count when this
+ * machine has fewer (then all it has); 0 with *ret untouched when the
+ * record says nothing (an older xrun wrote it); -errno. */
+int replay_affinity(const RunSpec *spec, cpu_set_t *ret);
 
 /* This machine against the record's host and software sections: one
  * line per difference in *ret (a strv, empty when none). */

@@ -357,6 +357,8 @@ static int build_start_record(const RunSpec *spec, const Command *cmd,
 	}
 	if (r < 0)
 		source = json_pack("{s:n}", "git");
+	if (spec->source_git) /* a replay's: the pinned workspace's */
+		json_object_set(source, "git", spec->source_git);
 	json_object_set_new(source, "workspace", json_null());
 	json_object_set_new(rec, "source", source);
 
@@ -1114,7 +1116,7 @@ static int run_blocked(Store *s, const RunSpec *spec, RunOutcome *o)
 	}
 
 	GitProbe *git = NULL;
-	r = git_probe_start(spec->cwd, env, &git);
+	r = spec->source_git ? -ENOENT : git_probe_start(spec->cwd, env, &git);
 	if (r < 0)
 		git = NULL; /* recorded as "git": null */
 
@@ -1269,6 +1271,9 @@ static int run_blocked(Store *s, const RunSpec *spec, RunOutcome *o)
 	(void)stat_cache_save(cache);
 	if (r == 0)
 		run_pins_record(pins, rec_json);
+	json_t *threads = NULL;
+	if (r == 0 && capture_threads(prog_env, &threads) == 0)
+		json_object_set_new(rec_json, "threads", threads);
 	/* The directory is synced after the program has started, while it
 	 * runs: until then a crash loses the record, it cannot tear it. */
 	_cleanup_record_ Record *rec =

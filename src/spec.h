@@ -70,6 +70,14 @@ typedef struct RunSpec {
 	 * output_is_file[n] makes an empty file there, not a directory. */
 	bool outputs_redirected;
 	bool *output_is_file;
+	/* The original's source.git: a replay runs the pinned workspace,
+	 * not the current tree, and its record says so. */
+	json_t *source_git;
+	/* The CPUs the original could use (its record's
+	 * threads.affinity): a replay's program gets as many. 0/NULL: not
+	 * recorded. */
+	int affinity_count;
+	char *affinity_list;
 	/* The original record's outputs and stdout, to compare with after
 	 * the run: the record gets "verification". */
 	json_t *verify_against;

@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <uuid/uuid.h>
 
+#include "pin.h"
 #include "util.h"
 
 Store *store_free(Store *s)
@@ -730,4 +731,20 @@ int store_list_objects(const Store *s, StoredObject **ret, size_t *ret_n)
 	*ret = v;
 	*ret_n = n;
 	return 0;
+}
+
+int store_remove_run(Store *s, const char *id)
+{
+	if (!*id || strchr(id, '/') || id[0] == '.')
+		return -EINVAL;
+	_cleanup_free_ char *dir = path_join(s->runs, id);
+	/* Out of runs/ in one rename: a reader sees the run or nothing,
+	 * and what an interrupted removal leaves lies in tmp/. */
+	_cleanup_free_ char *name = xasprintf("rm-%s", id);
+	_cleanup_free_ char *gone = path_join(s->tmp, name);
+	if (rename(dir, gone) < 0)
+		return negative_errno();
+	int r = remove_tree(gone);
+	(void)fsync_dir(s->runs);
+	return r;
 }

@@ -53,6 +53,11 @@ int store_new_run(Store *s, char **ret_id, char **ret_dir);
 /* The run's record is on disk and names its launcher: the marker goes. */
 void store_run_started(const Store *s, const char *id);
 
+/* Delete the run directory runs/<id> (xrun rm): moved into tmp/ in one
+ * rename, then removed; its objects stay until gc. -ENOENT, -EINVAL
+ * for an id that is not a plain name. */
+int store_remove_run(Store *s, const char *id);
+
 /* Every record of the store, newest first (by times.created, then id).
  * Records that cannot be read are skipped and counted in *ret_bad. */
 int store_load_all(Store *s, Record ***ret, size_t *ret_n, size_t *ret_bad);

@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 
 #include "cmd.h"
+#include "command.h"
 #include "util.h"
 
 typedef enum {
@@ -17,7 +18,7 @@ typedef enum {
 	STORE_CREATE,   /* found, or created where `git init` would put it */
 } StoreMode;
 
-typedef struct Command {
+typedef struct CommandEntry {
 	const char *name;
 	int (*fn)(int argc, char **argv, Context *ctx);
 	StoreMode store;
@@ -39,6 +40,8 @@ static const CommandEntry commands[] = {
         {"verify", cmd_verify, STORE_REQUIRED,
          "re-hash stored objects and records"},
         {"gc", cmd_gc, STORE_REQUIRED, "delete objects no record references"},
+        {"rm", cmd_rm, STORE_REQUIRED,
+         "delete runs (their objects go at the next gc)"},
 };
 
 static StoreMode current_store_mode = STORE_NONE;
@@ -46,8 +49,13 @@ static StoreMode current_store_mode = STORE_NONE;
 static void usage(FILE *f)
 {
 	fputs("usage: xrun [GLOBAL OPTIONS] COMMAND [ARGS]\n"
-	      "       xrun [GLOBAL OPTIONS] PROGRAM [ARGS]   (same as xrun run "
-	      "PROGRAM ARGS)\n"
+	      "       xrun [GLOBAL OPTIONS] [RUN OPTIONS] PROGRAM [ARGS]\n"
+	      "                  (same as xrun run [RUN OPTIONS] PROGRAM ARGS; "
+	      "a "
+	      "bare\n"
+	      "                  name not in PATH but in the working directory "
+	      "runs\n"
+	      "                  as ./name)\n"
 	      "\n"
 	      "Make an ML training run reproducible: record everything that "
 	      "decides\n"
@@ -68,6 +76,8 @@ static void usage(FILE *f)
 	      "  --color=WHEN         auto, always or never\n"
 	      "  -h, --help           this help; COMMAND --help for a "
 	      "command's\n"
+	      "Global options may also follow the command name (xrun diff "
+	      "--color=never A B).\n"
 	      "  --version            print the version\n"
 	      "\n"
 	      "See xrun(1) for the run record, the store and the exit "
@@ -99,10 +109,7 @@ int finish_stdout(int status)
 
 char *unknown_option_message(const char *cmd, int optopt, const char *arg)
 {
-	if (optopt == 'q' || optopt == 'v')
-		return xasprintf("-%c is an option of xrun itself: put it "
-		                 "before the command (xrun -%c %s ...)",
-		                 optopt, optopt, cmd);
+	(void)cmd;
 	if (optopt && optopt < 256)
 		return xasprintf("unknown or incomplete option '-%c'", optopt);
 	return xasprintf("unknown or incomplete option '%s'", arg);
@@ -187,18 +194,128 @@ static const CommandEntry *find_command(const char *name)
 	return NULL;
 }
 
+/* Levenshtein distance, for "did you mean"; capped at 3. */
+static size_t edit_distance(const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b);
+	if (la > 32 || lb > 32)
+		return 3;
+	size_t d[33][33];
+	for (size_t i = 0; i <= la; i++)
+		d[i][0] = i;
+	for (size_t j = 0; j <= lb; j++)
+		d[0][j] = j;
+	for (size_t i = 1; i <= la; i++)
+		for (size_t j = 1; j <= lb; j++) {
+			size_t sub = d[i - 1][j - 1] + (a[i - 1] != b[j - 1]);
+			size_t del = d[i - 1][j] + 1, ins = d[i][j - 1] + 1;
+			d[i][j] = sub < del ? (sub < ins ? sub : ins)
+			                    : (del < ins ? del : ins);
+		}
+	return d[la][lb] < 3 ? d[la][lb] : 3;
+}
+
+/* The command name word is a near miss of, when it is neither a file
+ * here nor a program in PATH (`xrun lss`, `xrun shwo`; not `xrun sh`). */
+static const char *near_miss(const char *word, const char *cwd)
+{
+	if (strchr(word, '/') || word[0] == '-')
+		return NULL;
+	const char *best = NULL;
+	size_t best_d = 3;
+	for (size_t i = 0; i < ELEMENTSOF(commands); i++) {
+		size_t d = edit_distance(word, commands[i].name);
+		if (d < best_d) {
+			best_d = d;
+			best = commands[i].name;
+		}
+	}
+	if (!best)
+		return NULL;
+	struct stat st;
+	_cleanup_free_ char *here = path_join(cwd, word);
+	_cleanup_free_ char *found = NULL;
+	if (lstat(here, &st) == 0 ||
+	    find_executable(word, cwd, getenv("PATH"), &found) == 0)
+		return NULL;
+	return best;
+}
+
+int global_option(Context *ctx, int c, const char *arg)
+{
+	switch (c) {
+	case GLOBAL_OPT_STORE:
+		ctx->store_arg = arg;
+		return 0;
+	case 'q':
+		log_level = LOG_QUIET;
+		return 0;
+	case 'v':
+		log_level = LOG_VERBOSE;
+		return 0;
+	case GLOBAL_OPT_COLOR:
+		if (streq(arg, "auto"))
+			ctx->color = COLOR_AUTO;
+		else if (streq(arg, "always"))
+			ctx->color = COLOR_ALWAYS;
+		else if (streq(arg, "never"))
+			ctx->color = COLOR_NEVER;
+		else {
+			log_error("--color takes auto, always or never, not "
+			          "'%s'",
+			          arg);
+			return 125;
+		}
+		return 0;
+	}
+	return RUN_OPTION_NOT_MINE;
+}
+
+/* Is argv[*i] a global option (with its value)? Applies it and moves *i
+ * past it: 1; 0 when it is none; an exit status on a bad value. */
+static int take_global(Context *ctx, char **argv, int argc, int *i)
+{
+	static const struct {
+		const char *name;
+		int c;
+		bool arg;
+	} g[] = {
+	        {"--store", GLOBAL_OPT_STORE, true},
+	        {"--color", GLOBAL_OPT_COLOR, true},
+	        {"--quiet", 'q', false},
+	        {"-q", 'q', false},
+	        {"--verbose", 'v', false},
+	        {"-v", 'v', false},
+	};
+	const char *a = argv[*i];
+	for (size_t k = 0; k < ELEMENTSOF(g); k++) {
+		size_t n = strlen(g[k].name);
+		if (!strneq(a, g[k].name, n))
+			continue;
+		const char *val = NULL;
+		if (a[n] == '=' && g[k].arg)
+			val = a + n + 1;
+		else if (a[n])
+			continue;
+		else if (g[k].arg) {
+			if (*i + 1 >= argc) {
+				log_error("%s needs a value; see xrun --help",
+				          g[k].name);
+				return -125;
+			}
+			val = argv[++*i];
+		}
+		int r = global_option(ctx, g[k].c, val);
+		if (r)
+			return -r;
+		(*i)++;
+		return 1;
+	}
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
-	enum { OPT_STORE = 256, OPT_COLOR, OPT_VERSION };
-	static const struct option opts[] = {
-	        {"store", required_argument, NULL, OPT_STORE},
-	        {"quiet", no_argument, NULL, 'q'},
-	        {"verbose", no_argument, NULL, 'v'},
-	        {"color", required_argument, NULL, OPT_COLOR},
-	        {"help", no_argument, NULL, 'h'},
-	        {"version", no_argument, NULL, OPT_VERSION},
-	        {0},
-	};
 	Context ctx = {.store_arg = getenv("XRUN_STORE"), .color = COLOR_AUTO};
 	/* jansson would open /dev/urandom for its hash seed. */
 	uint32_t seed;
@@ -206,59 +323,26 @@ int main(int argc, char **argv)
 		json_object_seed(seed);
 	if (ctx.store_arg && !*ctx.store_arg)
 		ctx.store_arg = NULL;
-	int c;
-	opterr = 0;
-	/* "+": stop at the first non-option, which is the command or the
-	 * program; what follows belongs to them. */
-	while ((c = getopt_long(argc, argv, "+qvh", opts, NULL)) != -1) {
-		switch (c) {
-		case OPT_STORE:
-			ctx.store_arg = optarg;
-			break;
-		case 'q':
-			log_level = LOG_QUIET;
-			break;
-		case 'v':
-			log_level = LOG_VERBOSE;
-			break;
-		case OPT_COLOR:
-			if (streq(optarg, "auto"))
-				ctx.color = COLOR_AUTO;
-			else if (streq(optarg, "always"))
-				ctx.color = COLOR_ALWAYS;
-			else if (streq(optarg, "never"))
-				ctx.color = COLOR_NEVER;
-			else {
-				log_error(
-				        "--color takes auto, always or never, "
-				        "not '%s'",
-				        optarg);
-				return 125;
-			}
-			break;
-		case 'h':
+	/* The global options, up to the command, the program or a run
+	 * option (the shorthand xrun -o out train.sh). */
+	int i = 1;
+	while (i < argc) {
+		const char *a = argv[i];
+		if (streq(a, "-h") || streq(a, "--help")) {
 			usage(stdout);
 			return finish_stdout(0);
-		case OPT_VERSION:
+		}
+		if (streq(a, "--version")) {
 			printf("xrun %s (%s)\n", PACKAGE_VERSION, XRUN_BUILD);
 			return finish_stdout(0);
-		default:
-			if (optopt && optopt < 256)
-				log_error("unknown option '-%c'; run options "
-				          "go after the command: xrun run "
-				          "[OPTIONS] PROGRAM; see xrun --help",
-				          optopt);
-			else
-				log_error(
-				        "unknown or incomplete option '%s'; "
-				        "run options go after the command: "
-				        "xrun run [OPTIONS] PROGRAM; see xrun "
-				        "--help",
-				        argv[optind - 1]);
-			return 125;
 		}
+		int r = take_global(&ctx, argv, argc, &i);
+		if (r < 0)
+			return -r;
+		if (r == 0)
+			break;
 	}
-	if (optind >= argc) {
+	if (i >= argc) {
 		usage(stderr);
 		return 125;
 	}
@@ -270,21 +354,55 @@ int main(int argc, char **argv)
 	}
 	ctx.cwd = cwd;
 
-	const CommandEntry *cmd = find_command(argv[optind]);
-	int sub_argc = argc - optind;
-	char **sub_argv = argv + optind;
+	const CommandEntry *cmd = find_command(argv[i]);
+	int sub_argc = argc - i;
+	char **sub_argv = argv + i;
 	_cleanup_free_ char **shifted = NULL;
 	if (!cmd) {
-		/* xrun PROGRAM ARGS: run, with "--" so that the program's own
-		 * options are never taken for run's. */
+		const char *miss =
+		        argv[i][0] != '-' ? near_miss(argv[i], cwd) : NULL;
+		if (miss) {
+			log_error("'%s' is not an xrun command; did you mean "
+			          "'%s'? (to run a program of that name: xrun "
+			          "run -- %s)",
+			          argv[i], miss, argv[i]);
+			return 125;
+		}
+		/* xrun PROGRAM ARGS: run, with "--" so that the program's
+		 * own options are never taken for run's; xrun -o out
+		 * PROGRAM ARGS: run's options come first, run stops at the
+		 * program. */
 		cmd = find_command("run");
+		bool options = argv[i][0] == '-' && argv[i][1];
 		shifted = xcalloc((size_t)sub_argc + 3, sizeof(char *));
 		shifted[0] = (char *)"run";
-		shifted[1] = (char *)"--";
-		memcpy(shifted + 2, sub_argv,
+		if (!options)
+			shifted[1] = (char *)"--";
+		memcpy(shifted + (options ? 1 : 2), sub_argv,
 		       (size_t)sub_argc * sizeof(char *));
 		sub_argv = shifted;
-		sub_argc += 2;
+		sub_argc += options ? 1 : 2;
+	} else if (cmd->fn != cmd_run && cmd->fn != cmd_sweep) {
+		/* Global options after the command name: taken out before
+		 * "--" (run and sweep take them among their own options,
+		 * which stop at the program). */
+		shifted = xcalloc((size_t)sub_argc + 1, sizeof(char *));
+		int n = 0;
+		shifted[n++] = sub_argv[0];
+		bool rest = false;
+		for (int k = 1; k < sub_argc;) {
+			if (!rest && streq(sub_argv[k], "--"))
+				rest = true;
+			int r = rest ? 0
+			             : take_global(&ctx, sub_argv, sub_argc,
+			                           &k);
+			if (r < 0)
+				return -r;
+			if (r == 0)
+				shifted[n++] = sub_argv[k++];
+		}
+		sub_argv = shifted;
+		sub_argc = n;
 	}
 	current_store_mode = cmd->store;
 	optind = 1; /* reset getopt for the command */
