@@ -21,11 +21,10 @@ static const char checkout_usage[] =
         "from the store: at their original paths, or with PATH each under\n"
         "PATH by its base name. Files are copies (reflinks where the file\n"
         "system can) with their recorded modes, never with a setuid or\n"
-        "setgid bit or file capabilities; each is hashed as it is copied, "
-        "and\n"
-        "a corrupt or missing object stops the checkout, with what it "
-        "wrote\n"
-        "removed. Existing directories are filled in.\n"
+        "setgid bit (files or directories) or file capabilities; each is\n"
+        "hashed as it is copied, and a corrupt or missing object stops the\n"
+        "checkout, with what it wrote removed. Existing directories are\n"
+        "filled in.\n"
         "\n"
         "Options:\n"
         "  -f, --force   overwrite files that exist (default: refuse, "
@@ -208,7 +207,7 @@ static void report_stripped(const Target *t)
 	const char *example = NULL;
 	for (size_t i = 0; i < t->m->n; i++) {
 		const ManifestEntry *e = &t->m->entries[i];
-		if (e->kind == ENTRY_FILE && (e->mode & 06000)) {
+		if (e->kind != ENTRY_LINK && (e->mode & 06000)) {
 			n++;
 			example = example ? example : e->path;
 		}
@@ -217,7 +216,7 @@ static void report_stripped(const Target *t)
 		return;
 	_cleanup_free_ char *p =
 	        t->single ? xstrdup(t->dest) : path_join(t->dest, example);
-	log_warn("stripped the setuid/setgid bits of %zu file%s (such as "
+	log_warn("stripped the setuid/setgid bits of %zu path%s (such as "
 	         "'%s'): a checkout never restores them",
 	         n, n == 1 ? "" : "s", p);
 }

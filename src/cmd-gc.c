@@ -318,6 +318,41 @@ static void sweep_tmp(const Owners *o, bool dry_run, size_t *ret_n)
 	closedir(d);
 }
 
+/* cache/.NAME.PID.HEX.tmp: a cache file being replaced (util.c's
+ * temp_path()) by a process that is gone. The name holds a pid only: a
+ * pid that is in use again keeps it, which errs on the safe side. */
+static void sweep_cache(const Store *s, bool dry_run, size_t *ret_n)
+{
+	DIR *d = opendir(s->cache);
+	if (!d)
+		return;
+	struct dirent *de;
+	while ((de = readdir(d))) {
+		const char *n = de->d_name;
+		if (n[0] != '.' || !endswith(n, ".tmp"))
+			continue;
+		/* .NAME.PID.HEX.tmp: the pid is the third field from the end */
+		_cleanup_free_ char *copy = xstrdup(n);
+		copy[strlen(copy) - 4] = 0;
+		char *hex = strrchr(copy, '.');
+		if (!hex || hex == copy)
+			continue;
+		*hex = 0;
+		char *pid = strrchr(copy, '.');
+		uint64_t v;
+		if (!pid || parse_u64(pid + 1, &v) < 0 || v == 0 ||
+		    v > INT32_MAX)
+			continue;
+		char proc[32];
+		snprintf(proc, sizeof proc, "/proc/%" PRIu64, v);
+		if (access(proc, F_OK) == 0 || errno != ENOENT)
+			continue;
+		if (dry_run || unlinkat(dirfd(d), n, 0) == 0)
+			(*ret_n)++;
+	}
+	closedir(d);
+}
+
 /* Run directories that launchers which died left without a record. */
 static void remove_orphans(const Owners *o, bool dry_run, size_t *ret_n)
 {
@@ -453,6 +488,7 @@ int cmd_gc(int argc, char **argv, Context *ctx)
 	remove_orphans(&own, dry_run, &orphans);
 	sweep_cgroups(&own, dry_run, &cgroups);
 	sweep_tmp(&own, dry_run, &tmp_removed);
+	sweep_cache(s, dry_run, &tmp_removed);
 	if (orphans || cgroups)
 		log_info("%s %zu run director%s and %zu cgroup%s that "
 		         "launchers which died left behind",

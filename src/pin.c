@@ -1580,8 +1580,11 @@ int materialize(const Store *s, const Manifest *m, bool single_file,
 	 * cannot be filled. */
 	for (size_t i = m->n; r == 0 && i-- > 0;) {
 		const ManifestEntry *e = &m->entries[i];
+		/* A restore never sets the setgid bit (nor setuid). */
+		mode_t dmode = mode == MATERIALIZE_RESTORE ? e->mode & 01777
+		                                           : e->mode & 07777;
 		if (e->kind == ENTRY_DIR &&
-		    fchmodat(rootfd, e->path, e->mode & 07777, 0) < 0)
+		    fchmodat(rootfd, e->path, dmode, 0) < 0)
 			r = negative_errno();
 	}
 	if (r == 0 && fchmod(rootfd, 0755) < 0)

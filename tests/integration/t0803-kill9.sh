@@ -97,6 +97,7 @@ scenario() {
 		"$who: ... nothing is left in tmp/ but the views"
 	is "$(find .xrun/tmp/views -mindepth 1 -maxdepth 1 -name '.*' 2>/dev/null | wc -l)" 0 \
 		"$who: ... no half-made view is left"
+	is "$(find .xrun/cache -name '.*.tmp' | wc -l)" 0 "$who: ... no half-written cache file is left"
 	if [ "$who" = root ] && [ -n "$cgdir" ]; then
 		dead=0
 		for cg in "$cgdir"/xrun-*; do
@@ -143,6 +144,8 @@ liveness() {
 	: >".xrun/tmp/run-$id-$(token $holder)"
 	: >".xrun/tmp/obj-$(token $holder)-00.tmp"
 	: >".xrun/tmp/obj-$(token $$ | sed 's/-[0-9]*-/-1-/')-01.tmp"
+	: >".xrun/cache/.pin-v2.bin.999999999.00aa.tmp"
+	: >".xrun/cache/.pin-v2.bin.$holder.00bb.tmp"
 	out=$("$XRUN" gc 2>&1)
 	is "$?" 1 "a run set up by a live launcher holds back gc's deletions"
 	like "$out" "a run is being set up in '.*$id' by a live launcher .*run gc again once it has started" "... and gc says so"
@@ -150,6 +153,8 @@ liveness() {
 	ok $? "... and keeps what that launcher uses"
 	[ ! -e ".xrun/tmp/obj-$(token $$ | sed 's/-[0-9]*-/-1-/')-01.tmp" ]
 	ok $? "... a process of the same pid but another start time is another launcher: its temp file goes"
+	[ ! -e .xrun/cache/.pin-v2.bin.999999999.00aa.tmp ] && [ -e ".xrun/cache/.pin-v2.bin.$holder.00bb.tmp" ]
+	ok $? "... a cache file half replaced by a process that is gone goes, a live one's stays"
 	kill "$holder"
 	wait "$holder" 2>/dev/null
 	out=$("$XRUN" gc 2>&1)

@@ -18,11 +18,11 @@ scenario() { # scenario WHO: AS (empty or as_user) runs xrun as WHO
 	mkdir -p "$w"
 	[ -n "$AS" ] && chown "$TEST_USER:" "$w"
 	cd "$w" || exit 1
-	$AS "$XRUN" -q run -o out -- sh -c 'echo hello >out/a; mkdir out/d; echo deep >out/d/b; cp /usr/bin/id out/esc; chmod 4755 out/esc' ||
+	$AS "$XRUN" -q run -o out -- sh -c 'echo hello >out/a; mkdir out/d; echo deep >out/d/b; cp /usr/bin/id out/esc; chmod 4755 out/esc; chmod 2755 out/d' ||
 		echo "# the run failed"
 	local run
 	run=$($AS "$XRUN" ls --json --limit 1 | "$PYTHON3" -c 'import json,sys; print(json.load(sys.stdin)[0]["id"])')
-	$AS "$XRUN" -q run -o out -- sh -c 'echo hello >out/a; mkdir -p out/d; echo deep >out/d/b; cp /usr/bin/id out/esc; chmod 4755 out/esc'
+	$AS "$XRUN" -q run -o out -- sh -c 'echo hello >out/a; mkdir -p out/d; echo deep >out/d/b; cp /usr/bin/id out/esc; chmod 4755 out/esc; chmod 2755 out/d'
 	local run2
 	run2=$($AS "$XRUN" ls --json --limit 1 | "$PYTHON3" -c 'import json,sys; print(json.load(sys.stdin)[0]["id"])')
 
@@ -57,6 +57,7 @@ scenario() { # scenario WHO: AS (empty or as_user) runs xrun as WHO
 	err=$($AS "$XRUN" checkout "$run" "$w/c3" 2>&1)
 	is "$?" 0 "$who: checkout of a run with a setuid file"
 	is "$(stat -c %a "$w/c3/out/esc")" 755 "$who: ... restores it without the setuid bit"
+	is "$(find "$w/c3" -perm /6000 | wc -l)" 0 "$who: ... nor any setuid or setgid bit (a setgid directory too)"
 	is "$(cat "$w/c3/out/a")" hello "$who: ... and the right bytes"
 	local m
 	m=$(jget ".xrun/runs/$run/record.json" 'd["outputs"][0]["manifest"]')
@@ -64,7 +65,7 @@ scenario() { # scenario WHO: AS (empty or as_user) runs xrun as WHO
 	if grep -q "^f	4755	.*	esc$" "$m"; then
 		# The run kept the bit in its manifest: the checkout says it
 		# stripped it.
-		like "$err" "stripped the setuid/setgid bits of 1 file \(such as '$w/c3/out/esc'\)" "$who: ... and says so"
+		like "$err" "stripped the setuid/setgid bits of 2 paths \(such as '$w/c3/out/(d|esc)'\)" "$who: ... and says so"
 	fi
 
 	# --force leaves what the run did not produce, and says so; --clean

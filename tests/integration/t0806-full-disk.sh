@@ -63,12 +63,15 @@ check "... the record validates" -- validate "$rec"
 
 # gc on the full store: it runs, and frees what no record needs.
 rm -rf "$S/runs/$first"
+cat /dev/zero >"$T/small/fill0" 2>/dev/null
+is "$(stat -f -c %a "$T/small")" 0 "the store's file system is full to the last block"
 out=$("$XRUN" --store "$S" gc --grace 0 2>&1)
 is "$?" 0 "gc runs on a full store"
 like "$out" "^deleted 2 objects \(1\.4 MiB\)" "... and frees the unreferenced objects (the file and its manifest)"
 h=$(sha256sum "$T/data/big" | cut -c1-64)
 [ ! -e "$S/objects/sha256/${h:0:2}/${h:2}" ]
 ok $? "... the 1.5 MB object is gone"
+rm -f "$T/small/fill0"
 
 # Almost full: the start record fits, the final record's room does
 # not. The program is not started, and xrun says why.

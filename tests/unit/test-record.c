@@ -474,6 +474,57 @@ static void test_status_valid(void)
 	ok(!status_valid(NULL), "!status_valid(NULL)");
 }
 
+/* The launcher's identity in file names: its own token is alive; a
+ * child that exited, another start time, another boot are not; another
+ * host cannot be told; malformed names are not tokens. */
+static void test_launcher_token(void)
+{
+	char *t = NULL;
+	ok(launcher_token(&t) == 0 && t, "launcher_token");
+	long pid = 0;
+	unsigned long long start = 0;
+	char boot[9], host[9];
+	size_t n = t ? launcher_token_parse(t, &pid, &start, boot, host) : 0;
+	ok(t && n == strlen(t) && pid == (long)getpid(),
+	   "launcher_token_parse reads it back (%s)", t ? t : "");
+	is_int(t ? launcher_token_alive(t) : -1, 1, "this process is alive");
+	char buf[128];
+	snprintf(buf, sizeof buf, "%ld-%llu-%s-%s", pid, start + 1, boot, host);
+	is_int(launcher_token_alive(buf), 0,
+	       "the same pid with another start time is gone");
+	snprintf(buf, sizeof buf, "%ld-%llu-%s-%s", pid, start,
+	         boot[0] == '0' ? "11111111" : "00000000", host);
+	is_int(launcher_token_alive(buf), 0, "another boot is gone");
+	snprintf(buf, sizeof buf, "%ld-%llu-%s-%s", pid, start, boot,
+	         host[0] == '0' ? "11111111" : "00000000");
+	is_int(launcher_token_alive(buf), -EREMOTE,
+	       "another host cannot be told");
+	pid_t child = fork();
+	if (child == 0)
+		_exit(0);
+	int st;
+	waitpid(child, &st, 0);
+	snprintf(buf, sizeof buf, "%ld-%llu-%s-%s", (long)child, start, boot,
+	         host);
+	is_int(launcher_token_alive(buf), 0, "a process that exited is gone");
+	static const char *const bad[] = {
+	        "",
+	        "x-1-00000000-00000000",
+	        "1-x-00000000-00000000",
+	        "1-1-0000000-00000000",
+	        "1-1-0000000g-00000000",
+	        "0-1-00000000-00000000",
+	};
+	for (size_t i = 0; i < ELEMENTSOF(bad); i++)
+		is_int(launcher_token_alive(bad[i]), -EINVAL,
+		       "'%s' is not a token", bad[i]);
+	/* a token followed by more of a name */
+	snprintf(buf, sizeof buf, "%s-00aa.tmp", t ? t : "");
+	ok(t && launcher_token_parse(buf, NULL, NULL, NULL, NULL) == strlen(t),
+	   "a token is found at the start of a longer name");
+	free(t);
+}
+
 int main(void)
 {
 	test_parse();
@@ -481,5 +532,6 @@ int main(void)
 	test_status();
 	test_accessors();
 	test_status_valid();
+	test_launcher_token();
 	return done_testing();
 }
