@@ -27,7 +27,6 @@ extern char **environ;
 /* from two chunks on, a file's copy is written by a thread of its own */
 #define PIPELINE_MIN (2 * CHUNK)
 #define GIT_LIST_MAX ((size_t)512 << 20)
-#define GIT_STDERR_MAX 4096
 
 typedef struct Job {
 	size_t root;
@@ -1322,84 +1321,6 @@ int pinner_run(Pinner *p, PinProgressFn fn, void *data)
 			return r;
 	}
 	(void)stat_cache_save(p->cache);
-	return 0;
-}
-
-/* ---- git ---- */
-
-char *git_work_tree_top(const char *dir)
-{
-	_cleanup_free_ char *d = xstrdup(dir);
-	for (;;) {
-		_cleanup_free_ char *git = path_join(d, ".git");
-		struct stat st;
-		if (lstat(git, &st) == 0)
-			return TAKE_PTR(d);
-		char *slash = strrchr(d, '/');
-		if (!slash || slash == d)
-			return NULL;
-		*slash = 0;
-	}
-}
-
-int git_workspace_files(const char *top, char ***ret)
-{
-	static const char *const argv[] = {
-	        "git",      "-c",       "core.quotepath=off", "ls-files", "-z",
-	        "--cached", "--others", "--exclude-standard", NULL};
-	int out[2];
-	if (pipe2(out, O_CLOEXEC) < 0)
-		return negative_errno();
-	_cleanup_strv_free_ char **env = NULL;
-	for (char **e = environ; *e; e++)
-		if (!startswith(*e, "GIT_OPTIONAL_LOCKS="))
-			env = strv_push(env, *e);
-	env = strv_push(env, "GIT_OPTIONAL_LOCKS=0");
-	_cleanup_free_ char *git = find_in_path("git", getenv("PATH"));
-	/* git's complaint, read once it has exited: a file, not a pipe,
-	 * so that neither side waits for the other. */
-	_cleanup_close_ int err = memfd_create("git-stderr", MFD_CLOEXEC);
-	SpawnSpec s = {.path = git,
-	               .argv = (char *const *)argv,
-	               .envp = env,
-	               .cwd = top,
-	               .stdin_fd = SPAWN_NULL,
-	               .stdout_fd = out[1],
-	               .stderr_fd = err >= 0 ? err : SPAWN_NULL};
-	pid_t pid;
-	int e = git ? -spawn_process(&s, &pid) : ENOENT;
-	close(out[1]);
-	if (e != 0) {
-		close(out[0]);
-		return -e;
-	}
-	_cleanup_free_ char *text = NULL;
-	size_t len = 0;
-	int r = read_full_fd(out[0], GIT_LIST_MAX, &text, &len);
-	close(out[0]);
-	int st;
-	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
-		;
-	if (r < 0)
-		return r;
-	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
-		char msg[GIT_STDERR_MAX + 1];
-		ssize_t n = err >= 0 ? pread(err, msg, GIT_STDERR_MAX, 0) : -1;
-		msg[n > 0 ? n : 0] = 0;
-		/* safe.directory: git refuses a repository that another
-		 * user owns ("detected dubious ownership"). */
-		if (strstr(msg, "dubious ownership"))
-			return -EPERM;
-		return -EIO;
-	}
-	char **v = xcalloc(1, sizeof(char *));
-	for (size_t off = 0; off < len;) {
-		size_t n = strnlen(text + off, len - off);
-		if (n > 0)
-			v = strv_push(v, text + off);
-		off += n + 1;
-	}
-	*ret = v;
 	return 0;
 }
 

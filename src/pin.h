@@ -82,15 +82,6 @@ const char *pinner_error(const Pinner *p);
  * out of its tree). */
 char *const *pinner_warnings(const Pinner *p);
 
-/* The files of a git work tree (tracked, and untracked but not
- * ignored), relative to top: git ls-files, run with
- * GIT_OPTIONAL_LOCKS=0. -ENOENT when git is not there, -EPERM when git
- * refuses the repository as owned by another user (its safe.directory
- * check), -EIO when git fails otherwise. */
-int git_workspace_files(const char *top, char ***ret);
-/* The top of the git work tree that holds dir, or NULL. */
-char *git_work_tree_top(const char *dir);
-
 /* Build a tree at dest from the store: a manifest's entries (or, with
  * m == NULL, not allowed) made as directories, symlinks and files.
  *   MATERIALIZE_VIEW: files are hard links to the objects (copies for

@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <uuid/uuid.h>
 
+#include "git.h"
 #include "util.h"
 
 Store *store_free(Store *s)
@@ -30,12 +31,6 @@ static bool is_dir(const char *p)
 {
 	struct stat st;
 	return stat(p, &st) == 0 && S_ISDIR(st.st_mode);
-}
-
-static bool exists(const char *p)
-{
-	struct stat st;
-	return lstat(p, &st) == 0;
 }
 
 /* Parent of an absolute path, in place; false at "/". */
@@ -66,12 +61,9 @@ int store_discover(const char *cwd, char **ret_root)
 
 char *store_default_root(const char *cwd)
 {
-	_cleanup_free_ char *dir = xstrdup(cwd);
-	do {
-		_cleanup_free_ char *git = path_join(dir, ".git");
-		if (exists(git))
-			return path_join(dir, STORE_DIRNAME);
-	} while (path_up(dir));
+	_cleanup_free_ char *top = NULL;
+	if (git_find_top(cwd, NULL, &top) > 0)
+		return path_join(top, STORE_DIRNAME);
 	return path_join(cwd, STORE_DIRNAME);
 }
 

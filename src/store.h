@@ -22,7 +22,8 @@ typedef struct Store {
 /* Walk up from cwd to / looking for a .xrun directory: -ENOENT if none. */
 int store_discover(const char *cwd, char **ret_root);
 /* Where a new store goes: the top of the git work tree that holds cwd
- * (the directory with .git), else cwd itself. */
+ * (git_find_top(), as the workspace and the source section find it),
+ * else cwd itself. */
 char *store_default_root(const char *cwd);
 /* Open root; with create, make it and its subdirectories (and report in
  * *ret_created whether it was new). -ENOENT when missing and !create,
