@@ -1326,17 +1326,6 @@ int pinner_run(Pinner *p, PinProgressFn fn, void *data)
 
 /* ---- views and restores ---- */
 
-int manifest_load(const Store *s, const unsigned char md[SHA256_LEN],
-                  Manifest **ret)
-{
-	_cleanup_free_ char *text = NULL;
-	size_t len;
-	int r = store_object_read(s, md, MANIFEST_MAX, &text, &len);
-	if (r < 0)
-		return r;
-	return manifest_parse(text, len, ret, NULL);
-}
-
 /* A copy of object md at dirfd/name with mode. */
 static int copy_object(const Store *s, const unsigned char md[SHA256_LEN],
                        int dirfd, const char *name, mode_t mode)
@@ -1499,39 +1488,4 @@ int materialize(const Store *s, const Manifest *m, bool single_file,
 	if (r == 0 && fchmod(rootfd, 0755) < 0)
 		r = negative_errno();
 	return r;
-}
-
-static int remove_at(int pfd, const char *name)
-{
-	if (unlinkat(pfd, name, 0) == 0 || errno == ENOENT)
-		return 0;
-	if (errno != EISDIR && errno != EPERM)
-		return negative_errno();
-	(void)fchmodat(pfd, name, 0700, 0);
-	int fd = openat(pfd, name,
-	                O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0)
-		return negative_errno();
-	DIR *d = fdopendir(fd);
-	if (!d) {
-		close(fd);
-		return negative_errno();
-	}
-	struct dirent *de;
-	int r = 0;
-	while ((de = readdir(d)))
-		if (!streq(de->d_name, ".") && !streq(de->d_name, "..")) {
-			int r2 = remove_at(fd, de->d_name);
-			if (r2 < 0 && r == 0)
-				r = r2;
-		}
-	closedir(d);
-	if (unlinkat(pfd, name, AT_REMOVEDIR) < 0 && r == 0)
-		r = negative_errno();
-	return r;
-}
-
-int remove_tree(const char *path)
-{
-	return remove_at(AT_FDCWD, path);
 }

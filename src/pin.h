@@ -100,9 +100,3 @@ typedef enum {
 int materialize(const Store *s, const Manifest *m, bool single_file,
                 const PinRoot *holes, const char *dest, MaterializeMode mode,
                 bool force, char **ret_error_path);
-/* Remove a view made by materialize (it may hold read-only
- * directories). */
-int remove_tree(const char *path);
-/* Load and parse a manifest object. */
-int manifest_load(const Store *s, const unsigned char md[SHA256_LEN],
-                  Manifest **ret);

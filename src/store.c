@@ -444,38 +444,6 @@ int store_object_commit(const Store *s, const char *tmp_path,
 	return place_object(tmp_path, dst);
 }
 
-int copy_and_hash(int in, int out, unsigned char ret_md[SHA256_LEN],
-                  uint64_t *ret_size)
-{
-	enum { CHUNK = 4 << 20 };
-	_cleanup_free_ char *buf = xmalloc(CHUNK);
-	_cleanup_hasher_ Hasher *h = ret_md ? hasher_new() : NULL;
-	uint64_t total = 0;
-	for (;;) {
-		ssize_t k = read(in, buf, CHUNK);
-		if (k < 0) {
-			if (errno == EINTR)
-				continue;
-			return negative_errno();
-		}
-		if (k == 0)
-			break;
-		if (h)
-			hasher_update(h, buf, (size_t)k);
-		if (out >= 0) {
-			int r = write_all(out, buf, (size_t)k);
-			if (r < 0)
-				return r;
-		}
-		total += (uint64_t)k;
-	}
-	if (h)
-		hasher_finish_raw(TAKE_PTR(h), ret_md);
-	if (ret_size)
-		*ret_size = total;
-	return 0;
-}
-
 int reflink_fd(int in, int out)
 {
 	if (ioctl(out, FICLONE, in) == 0)
@@ -671,4 +639,15 @@ int store_list_objects(const Store *s, StoredObject **ret, size_t *ret_n)
 	*ret = v;
 	*ret_n = n;
 	return 0;
+}
+
+int manifest_load(const Store *s, const unsigned char md[SHA256_LEN],
+                  Manifest **ret)
+{
+	_cleanup_free_ char *text = NULL;
+	size_t len;
+	int r = store_object_read(s, md, MANIFEST_MAX, &text, &len);
+	if (r < 0)
+		return r;
+	return manifest_parse(text, len, ret, NULL);
 }
