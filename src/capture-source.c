@@ -4,8 +4,10 @@
  * Cost is what matters: each git process costs 1-2 ms of CPU, and the
  * launch budget is a few. So whether cwd is in a work tree at all is
  * decided in C by looking for .git upwards (no process outside a
- * repository), the remote URLs are read from the repository's config file
- * in C, and git runs at most twice:
+ * repository; git_find_top() in git.h, the rule the store and the
+ * workspace use too, and git runs in git_environment()), the remote
+ * URLs are read from the repository's config file in C, and git runs at
+ * most twice:
  *
  *   status   git status --porcelain=v2 --branch -z   commit, branch,
  *            upstream, dirty, untracked; parsed as it streams
@@ -64,6 +66,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 
+#include "git.h"
 #include "hash.h"
 #include "util.h"
 
@@ -157,79 +160,6 @@ static StatusParse *status_parse_free(StatusParse *s)
 	free(s->upstream);
 	free(s);
 	return NULL;
-}
-
-static bool env_true(const char *v)
-{
-	return v && (streq(v, "1") || !strcasecmp(v, "true") ||
-	             !strcasecmp(v, "yes") || !strcasecmp(v, "on"));
-}
-
-/* The directory that holds .git (a directory, or a file for worktrees
- * and submodules) at or above cwd, found as git would: stopping at a
- * file-system boundary unless GIT_DISCOVERY_ACROSS_FILESYSTEM is set.
- * Returns 1 and the physical path, 0 when there is none, or -errno. */
-static int find_toplevel(const char *cwd, char *const *envp, char **ret)
-{
-	_cleanup_free_ char *dir = realpath(cwd, NULL);
-	if (!dir)
-		return negative_errno();
-	struct stat st;
-	if (stat(dir, &st) < 0)
-		return negative_errno();
-	dev_t dev = st.st_dev;
-	bool across =
-	        env_true(strv_env_get(envp, "GIT_DISCOVERY_ACROSS_FILESYSTEM"));
-	for (;;) {
-		_cleanup_free_ char *dotgit = path_join(dir, ".git");
-		if (stat(dotgit, &st) == 0 &&
-		    (S_ISDIR(st.st_mode) || S_ISREG(st.st_mode))) {
-			*ret = TAKE_PTR(dir);
-			return 1;
-		}
-		if (streq(dir, "/"))
-			return 0;
-		char *slash = strrchr(dir, '/');
-		if (slash == dir)
-			slash[1] = 0;
-		else
-			*slash = 0;
-		if (!across && (stat(dir, &st) < 0 || st.st_dev != dev))
-			return 0;
-	}
-}
-
-/* git from the program's PATH, as the program would find it. Relative
- * entries are skipped: a ./git in the user's tree is not run. */
-static char *find_git(char *const *envp)
-{
-	return find_in_path("git", strv_env_get(envp, "PATH"));
-}
-
-/* The program's environment with git made predictable: C locale for
- * parseable messages, no optional locks so nothing is written to the
- * repository, and no variables that would point git at another
- * repository than the one found above cwd. */
-static char **git_environment(char *const *envp)
-{
-	static const char *const drop[] = {
-	        "LC_ALL",        "GIT_OPTIONAL_LOCKS", "GIT_DIR",
-	        "GIT_WORK_TREE", "GIT_INDEX_FILE",     "GIT_COMMON_DIR",
-	};
-	char **env = NULL;
-	for (; envp && *envp; envp++) {
-		bool keep = true;
-		for (size_t i = 0; i < ELEMENTSOF(drop) && keep; i++) {
-			size_t n = strlen(drop[i]);
-			if (strneq(*envp, drop[i], n) && (*envp)[n] == '=')
-				keep = false;
-		}
-		if (keep)
-			env = strv_push(env, *envp);
-	}
-	env = strv_push(env, "LC_ALL=C");
-	env = strv_push(env, "GIT_OPTIONAL_LOCKS=0");
-	return env;
 }
 
 static int spawn_git(const char *git, const char *cwd, char *const *env,
@@ -466,10 +396,10 @@ int git_probe_start(const char *cwd, char *const *envp, GitProbe **ret)
 		envp = environ;
 	_cleanup_(git_probe_freep) GitProbe *p = git_probe_new();
 	_cleanup_free_ char *toplevel = NULL;
-	int r = find_toplevel(cwd, envp, &toplevel);
+	int r = git_find_top(cwd, envp, &toplevel);
 	if (r < 0)
 		return r;
-	p->git = r > 0 ? find_git(envp) : NULL;
+	p->git = r > 0 ? git_find(envp) : NULL;
 	if (!p->git) { /* not in a work tree, or no git: "git": null */
 		*ret = TAKE_PTR(p);
 		return 0;

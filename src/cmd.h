@@ -1,5 +1,6 @@
-/* The commands. Each cmd_* parses its own options and is the only code
- * that prints; it returns the process exit status. */
+/* The commands. Each cmd_* parses its options (`run` and `sweep` through
+ * run_options_parse()) and returns the process exit status; the cmd-*.c
+ * files and xrun.c are the only code that prints. */
 #pragma once
 
 #include <stdbool.h>
@@ -57,8 +58,10 @@ int global_option(Context *ctx, int c, const char *arg);
 
 /* Shared by the commands */
 bool want_color(const Context *ctx, int fd);
-/* Open the store for reading when one exists; NULL with no error when
- * none does (a RUN given as a record path needs none). */
+/* Open ctx->store as the command table's mode says (required: one must
+ * exist). Returns 0, with ctx->store left NULL when an optional store does
+ * not exist (a RUN given as a record path needs none), or -errno after
+ * printing the error. */
 int context_find_store(Context *ctx, bool required);
 /* Resolve RUN and load it; prints the error. Returns 0 or an exit status. */
 int load_run(Context *ctx, const char *spec, Record **ret);

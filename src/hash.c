@@ -201,3 +201,35 @@ int sha256_file(const char *path, char **ret, uint64_t *ret_size)
 	(void)posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
 	return sha256_fd(fd, ret, ret_size);
 }
+
+int copy_and_hash(int in, int out, unsigned char ret_md[SHA256_LEN],
+                  uint64_t *ret_size)
+{
+	enum { CHUNK = 4 << 20 };
+	_cleanup_free_ char *buf = xmalloc(CHUNK);
+	_cleanup_hasher_ Hasher *h = ret_md ? hasher_new() : NULL;
+	uint64_t total = 0;
+	for (;;) {
+		ssize_t k = read(in, buf, CHUNK);
+		if (k < 0) {
+			if (errno == EINTR)
+				continue;
+			return negative_errno();
+		}
+		if (k == 0)
+			break;
+		if (h)
+			hasher_update(h, buf, (size_t)k);
+		if (out >= 0) {
+			int r = write_all(out, buf, (size_t)k);
+			if (r < 0)
+				return r;
+		}
+		total += (uint64_t)k;
+	}
+	if (h)
+		hasher_finish_raw(TAKE_PTR(h), ret_md);
+	if (ret_size)
+		*ret_size = total;
+	return 0;
+}

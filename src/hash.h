@@ -33,3 +33,8 @@ char *sha256_mem(const void *p, size_t n);
  * ret_size may be NULL. */
 int sha256_fd(int fd, char **ret, uint64_t *ret_size);
 int sha256_file(const char *path, char **ret, uint64_t *ret_size);
+/* Copy in to out (from in's current offset) while hashing what is
+ * copied, in large sequential chunks; md may be NULL, and out -1 to only
+ * hash. */
+int copy_and_hash(int in, int out, unsigned char ret_md[SHA256_LEN],
+                  uint64_t *ret_size);

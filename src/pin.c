@@ -27,7 +27,6 @@ extern char **environ;
 /* from two chunks on, a file's copy is written by a thread of its own */
 #define PIPELINE_MIN (2 * CHUNK)
 #define GIT_LIST_MAX ((size_t)512 << 20)
-#define GIT_STDERR_MAX 4096
 
 typedef struct Job {
 	size_t root;
@@ -1325,96 +1324,7 @@ int pinner_run(Pinner *p, PinProgressFn fn, void *data)
 	return 0;
 }
 
-/* ---- git ---- */
-
-char *git_work_tree_top(const char *dir)
-{
-	_cleanup_free_ char *d = xstrdup(dir);
-	for (;;) {
-		_cleanup_free_ char *git = path_join(d, ".git");
-		struct stat st;
-		if (lstat(git, &st) == 0)
-			return TAKE_PTR(d);
-		char *slash = strrchr(d, '/');
-		if (!slash || slash == d)
-			return NULL;
-		*slash = 0;
-	}
-}
-
-int git_workspace_files(const char *top, char ***ret)
-{
-	static const char *const argv[] = {
-	        "git",      "-c",       "core.quotepath=off", "ls-files", "-z",
-	        "--cached", "--others", "--exclude-standard", NULL};
-	int out[2];
-	if (pipe2(out, O_CLOEXEC) < 0)
-		return negative_errno();
-	_cleanup_strv_free_ char **env = NULL;
-	for (char **e = environ; *e; e++)
-		if (!startswith(*e, "GIT_OPTIONAL_LOCKS="))
-			env = strv_push(env, *e);
-	env = strv_push(env, "GIT_OPTIONAL_LOCKS=0");
-	_cleanup_free_ char *git = find_in_path("git", getenv("PATH"));
-	/* git's complaint, read once it has exited: a file, not a pipe,
-	 * so that neither side waits for the other. */
-	_cleanup_close_ int err = memfd_create("git-stderr", MFD_CLOEXEC);
-	SpawnSpec s = {.path = git,
-	               .argv = (char *const *)argv,
-	               .envp = env,
-	               .cwd = top,
-	               .stdin_fd = SPAWN_NULL,
-	               .stdout_fd = out[1],
-	               .stderr_fd = err >= 0 ? err : SPAWN_NULL};
-	pid_t pid;
-	int e = git ? -spawn_process(&s, &pid) : ENOENT;
-	close(out[1]);
-	if (e != 0) {
-		close(out[0]);
-		return -e;
-	}
-	_cleanup_free_ char *text = NULL;
-	size_t len = 0;
-	int r = read_full_fd(out[0], GIT_LIST_MAX, &text, &len);
-	close(out[0]);
-	int st;
-	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
-		;
-	if (r < 0)
-		return r;
-	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
-		char msg[GIT_STDERR_MAX + 1];
-		ssize_t n = err >= 0 ? pread(err, msg, GIT_STDERR_MAX, 0) : -1;
-		msg[n > 0 ? n : 0] = 0;
-		/* safe.directory: git refuses a repository that another
-		 * user owns ("detected dubious ownership"). */
-		if (strstr(msg, "dubious ownership"))
-			return -EPERM;
-		return -EIO;
-	}
-	char **v = xcalloc(1, sizeof(char *));
-	for (size_t off = 0; off < len;) {
-		size_t n = strnlen(text + off, len - off);
-		if (n > 0)
-			v = strv_push(v, text + off);
-		off += n + 1;
-	}
-	*ret = v;
-	return 0;
-}
-
 /* ---- views and restores ---- */
-
-int manifest_load(const Store *s, const unsigned char md[SHA256_LEN],
-                  Manifest **ret)
-{
-	_cleanup_free_ char *text = NULL;
-	size_t len;
-	int r = store_object_read(s, md, MANIFEST_MAX, &text, &len);
-	if (r < 0)
-		return r;
-	return manifest_parse(text, len, ret, NULL);
-}
 
 /* A copy of object md at dirfd/name with mode, minus the setuid and
  * setgid bits (a copy never carries them, nor file capabilities: the
@@ -1590,44 +1500,4 @@ int materialize(const Store *s, const Manifest *m, bool single_file,
 	if (r == 0 && fchmod(rootfd, 0755) < 0)
 		r = negative_errno();
 	return r;
-}
-
-static int remove_at(int pfd, const char *name)
-{
-	if (unlinkat(pfd, name, 0) == 0 || errno == ENOENT)
-		return 0;
-	if (errno != EISDIR && errno != EPERM)
-		return negative_errno();
-	(void)fchmodat(pfd, name, 0700, 0);
-	int fd = openat(pfd, name,
-	                O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0)
-		return negative_errno();
-	DIR *d = fdopendir(fd);
-	if (!d) {
-		close(fd);
-		return negative_errno();
-	}
-	struct dirent *de;
-	int r = 0;
-	while ((de = readdir(d)))
-		if (!streq(de->d_name, ".") && !streq(de->d_name, "..")) {
-			int r2 = remove_at(fd, de->d_name);
-			if (r2 < 0 && r == 0)
-				r = r2;
-		}
-	closedir(d);
-	if (unlinkat(pfd, name, AT_REMOVEDIR) < 0 && r == 0)
-		r = negative_errno();
-	return r;
-}
-
-int remove_tree(const char *path)
-{
-	return remove_at(AT_FDCWD, path);
-}
-
-int remove_tree_at(int dirfd, const char *name)
-{
-	return remove_at(dirfd, name);
 }

@@ -82,15 +82,6 @@ const char *pinner_error(const Pinner *p);
  * out of its tree). */
 char *const *pinner_warnings(const Pinner *p);
 
-/* The files of a git work tree (tracked, and untracked but not
- * ignored), relative to top: git ls-files, run with
- * GIT_OPTIONAL_LOCKS=0. -ENOENT when git is not there, -EPERM when git
- * refuses the repository as owned by another user (its safe.directory
- * check), -EIO when git fails otherwise. */
-int git_workspace_files(const char *top, char ***ret);
-/* The top of the git work tree that holds dir, or NULL. */
-char *git_work_tree_top(const char *dir);
-
 /* Build a tree at dest from the store: a manifest's entries (or, with
  * m == NULL, not allowed) made as directories, symlinks and files.
  *   MATERIALIZE_VIEW: files are hard links to the objects (copies for
@@ -112,11 +103,3 @@ typedef enum {
 int materialize(const Store *s, const Manifest *m, bool single_file,
                 const PinRoot *holes, const char *dest, MaterializeMode mode,
                 bool force, char **ret_error_path);
-/* Remove a view made by materialize (it may hold read-only
- * directories). */
-int remove_tree(const char *path);
-/* The same for name in dirfd; a symlink is removed, never followed. */
-int remove_tree_at(int dirfd, const char *name);
-/* Load and parse a manifest object. */
-int manifest_load(const Store *s, const unsigned char md[SHA256_LEN],
-                  Manifest **ret);

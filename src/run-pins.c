@@ -4,6 +4,7 @@
 
 #include "du.h"
 #include "format.h"
+#include "git.h"
 #include "hash.h"
 
 #include <fcntl.h>
@@ -214,9 +215,9 @@ int run_pins_prepare(Store *s, const RunSpec *spec, char *const *outputs,
 
 	/* The workspace: the git work tree, else the working directory;
 	 * nothing when that is / (it cannot be mounted over). */
-	_cleanup_free_ char *top = git_work_tree_top(spec->cwd);
-	bool git = top != NULL;
-	if (!top)
+	_cleanup_free_ char *top = NULL;
+	bool git = git_find_top(spec->cwd, NULL, &top) > 0;
+	if (!git)
 		top = xstrdup(spec->cwd);
 	_cleanup_strv_free_ char **files = NULL;
 	if (!streq(top, "/")) {

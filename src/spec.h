@@ -1,6 +1,6 @@
 /* RunSpec: everything that decides what a run executes. `run` builds one
- * from the command line; `replay` and `sweep` will build theirs from a
- * record or a grid. The runner takes nothing else. */
+ * from the command line, `replay` from a record (replay.c), `sweep` one
+ * per combination of its grid (sweep.c). The runner takes nothing else. */
 #pragma once
 
 #include <jansson.h>
@@ -98,14 +98,16 @@ json_t *param_value_parse(const char *text);
 int run_spec_add_param(RunSpec *s, const char *kv);
 /* --params FILE: a JSON object; keys already set with -p are kept (-p
  * overrides the file whatever the order on the command line).
- * -EBADMSG: not JSON, -ENOTDIR... see params_file_error. On error,
- * *ret_error (may be NULL) gets a description. */
+ * -EBADMSG when the file is not JSON, not an object or has a key that is
+ * not a param key (s is then as it was), and *ret_error (may be NULL)
+ * says which; -errno when it cannot be read. */
 int run_spec_load_params(RunSpec *s, const char *path, char **ret_error);
 bool param_key_valid(const char *key);
 /* KEY=VALUE for -e and --tag */
 int run_spec_add_env(RunSpec *s, const char *kv);
 int run_spec_add_tag(RunSpec *s, const char *kv);
-/* The text a param gets in XRUN_PARAM_<KEY>: strings raw, others as JSON. */
+/* The text a param gets in XRUN_PARAM_<KEY>: strings raw, others as JSON
+ * (reals in their shortest form, 1.0 still a real). */
 char *param_value_to_env(const json_t *v);
 /* A param value as the JSON text -p reads back to the same value, reals
  * in their shortest form: 0.1, "a,b", true. */

@@ -10,6 +10,7 @@
 #include <uuid/uuid.h>
 
 #include "pin.h"
+#include "git.h"
 #include "util.h"
 
 Store *store_free(Store *s)
@@ -31,12 +32,6 @@ static bool is_dir(const char *p)
 {
 	struct stat st;
 	return stat(p, &st) == 0 && S_ISDIR(st.st_mode);
-}
-
-static bool exists(const char *p)
-{
-	struct stat st;
-	return lstat(p, &st) == 0;
 }
 
 /* Parent of an absolute path, in place; false at "/". */
@@ -67,12 +62,9 @@ int store_discover(const char *cwd, char **ret_root)
 
 char *store_default_root(const char *cwd)
 {
-	_cleanup_free_ char *dir = xstrdup(cwd);
-	do {
-		_cleanup_free_ char *git = path_join(dir, ".git");
-		if (exists(git))
-			return path_join(dir, STORE_DIRNAME);
-	} while (path_up(dir));
+	_cleanup_free_ char *top = NULL;
+	if (git_find_top(cwd, NULL, &top) > 0)
+		return path_join(top, STORE_DIRNAME);
 	return path_join(cwd, STORE_DIRNAME);
 }
 
@@ -504,38 +496,6 @@ int store_object_commit(const Store *s, const char *tmp_path,
 	return place_object(tmp_path, dst);
 }
 
-int copy_and_hash(int in, int out, unsigned char ret_md[SHA256_LEN],
-                  uint64_t *ret_size)
-{
-	enum { CHUNK = 4 << 20 };
-	_cleanup_free_ char *buf = xmalloc(CHUNK);
-	_cleanup_hasher_ Hasher *h = ret_md ? hasher_new() : NULL;
-	uint64_t total = 0;
-	for (;;) {
-		ssize_t k = read(in, buf, CHUNK);
-		if (k < 0) {
-			if (errno == EINTR)
-				continue;
-			return negative_errno();
-		}
-		if (k == 0)
-			break;
-		if (h)
-			hasher_update(h, buf, (size_t)k);
-		if (out >= 0) {
-			int r = write_all(out, buf, (size_t)k);
-			if (r < 0)
-				return r;
-		}
-		total += (uint64_t)k;
-	}
-	if (h)
-		hasher_finish_raw(TAKE_PTR(h), ret_md);
-	if (ret_size)
-		*ret_size = total;
-	return 0;
-}
-
 int reflink_fd(int in, int out)
 {
 	if (ioctl(out, FICLONE, in) == 0)
@@ -747,4 +707,15 @@ int store_remove_run(Store *s, const char *id)
 	int r = remove_tree(gone);
 	(void)fsync_dir(s->runs);
 	return r;
+}
+
+int manifest_load(const Store *s, const unsigned char md[SHA256_LEN],
+                  Manifest **ret)
+{
+	_cleanup_free_ char *text = NULL;
+	size_t len;
+	int r = store_object_read(s, md, MANIFEST_MAX, &text, &len);
+	if (r < 0)
+		return r;
+	return manifest_parse(text, len, ret, NULL);
 }

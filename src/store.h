@@ -6,6 +6,7 @@
 #include <stddef.h>
 
 #include "hash.h"
+#include "manifest.h"
 #include "record.h"
 
 #define STORE_DIRNAME ".xrun"
@@ -22,7 +23,8 @@ typedef struct Store {
 /* Walk up from cwd to / looking for a .xrun directory: -ENOENT if none. */
 int store_discover(const char *cwd, char **ret_root);
 /* Where a new store goes: the top of the git work tree that holds cwd
- * (the directory with .git), else cwd itself. */
+ * (git_find_top(), as the workspace and the source section find it),
+ * else cwd itself. */
 char *store_default_root(const char *cwd);
 /* Open root; with create, make it and its subdirectories (and report in
  * *ret_created whether it was new). -ENOENT when missing and !create,
@@ -88,10 +90,6 @@ int store_temp_create(const Store *s, char **ret_path, int *ret_fd);
  * place as object md (the fan-out directory is made on demand). */
 int store_object_commit(const Store *s, const char *tmp_path,
                         const unsigned char md[SHA256_LEN]);
-/* Copy in to out (from in's current offset) while hashing what is
- * copied, in large sequential chunks; md may be NULL. */
-int copy_and_hash(int in, int out, unsigned char ret_md[SHA256_LEN],
-                  uint64_t *ret_size);
 /* Share in's blocks with out where the file system can (ioctl FICLONE):
  * 0, or -EOPNOTSUPP (and the like) when it cannot. */
 int reflink_fd(int in, int out);
@@ -106,6 +104,10 @@ int store_put_mem(const Store *s, const void *p, size_t n,
  * hash to its name: -EBADMSG when they do not. */
 int store_object_read(const Store *s, const unsigned char md[SHA256_LEN],
                       size_t max, char **ret, size_t *ret_len);
+/* Load and parse the manifest stored as object md (manifest.h):
+ * store_object_read()'s errors, and manifest_parse()'s. */
+int manifest_load(const Store *s, const unsigned char md[SHA256_LEN],
+                  Manifest **ret);
 /* Make everything written to the store's file system durable (syncfs),
  * one call for a whole batch of objects. */
 int store_sync(const Store *s);

@@ -2,6 +2,7 @@
 
 #include "util.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <pthread.h>
@@ -1065,4 +1066,44 @@ char *find_in_path(const char *name, const char *path)
 			p++;
 	}
 	return NULL;
+}
+
+static int remove_at(int pfd, const char *name)
+{
+	if (unlinkat(pfd, name, 0) == 0 || errno == ENOENT)
+		return 0;
+	if (errno != EISDIR && errno != EPERM)
+		return negative_errno();
+	(void)fchmodat(pfd, name, 0700, 0);
+	int fd = openat(pfd, name,
+	                O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return negative_errno();
+	DIR *d = fdopendir(fd);
+	if (!d) {
+		close(fd);
+		return negative_errno();
+	}
+	struct dirent *de;
+	int r = 0;
+	while ((de = readdir(d)))
+		if (!streq(de->d_name, ".") && !streq(de->d_name, "..")) {
+			int r2 = remove_at(fd, de->d_name);
+			if (r2 < 0 && r == 0)
+				r = r2;
+		}
+	closedir(d);
+	if (unlinkat(pfd, name, AT_REMOVEDIR) < 0 && r == 0)
+		r = negative_errno();
+	return r;
+}
+
+int remove_tree(const char *path)
+{
+	return remove_at(AT_FDCWD, path);
+}
+
+int remove_tree_at(int dirfd, const char *name)
+{
+	return remove_at(dirfd, name);
 }

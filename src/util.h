@@ -150,6 +150,11 @@ int read_one_line(const char *path, char **ret);
 int read_boot_id(char **ret);
 int write_all(int fd, const void *p, size_t n);
 int mkdir_p(const char *path, mode_t mode);
+/* Remove path and everything below it, also read-only directories (a
+ * view made by materialize()); a missing path is no error. */
+int remove_tree(const char *path);
+/* The same for name in dirfd; a symlink is removed, never followed. */
+int remove_tree_at(int dirfd, const char *name);
 /* Write data atomically to dir/name: an unnamed file in dir (O_TMPFILE;
  * where there is none, a temp file opened O_CREAT|O_EXCL|O_NOFOLLOW),
  * fsync, linked or renamed over name, and with sync_dir fsync of dir
