@@ -17,6 +17,7 @@ typedef struct ObjectRef {
 	char *runs;    /* "1234abcd, 9f00aa11": the runs that reference it */
 	char *example; /* one path it stands for */
 	int state;     /* verify: 0, -ENOENT missing, -EBADMSG corrupt */
+	bool listed;   /* a manifest whose files are in the set */
 } ObjectRef;
 
 typedef struct RefSet {

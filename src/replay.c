@@ -445,7 +445,11 @@ int replay_check_objects(Store *s, const Store *origin, const Record *rec,
 			*ret_error = object_error(s, md, what, r);
 			break;
 		}
-		for (size_t k = 0; k < m->n; k++) {
+		/* A referenced input's files stay where they are (the
+		 * replay hashes them there): only its manifest is kept. */
+		const char *storage = json_get_string(in, "storage");
+		bool referenced = storage && streq(storage, "referenced");
+		for (size_t k = 0; k < m->n && !referenced; k++) {
 			if (m->entries[k].kind != ENTRY_FILE)
 				continue;
 			needs = xrealloc(needs, (n + 1) * sizeof *needs);
