@@ -584,6 +584,8 @@ int cpu_list_parse(const char *s, cpu_set_t *ret)
 		else if (*p)
 			return -EINVAL;
 	}
+	if (CPU_COUNT(&set) == 0)
+		return -EINVAL;
 	*ret = set;
 	return 0;
 }

@@ -94,6 +94,7 @@ int capture_environment(char *const *envp, json_t **ret);
 int capture_threads(char *const *envp, json_t **ret);
 /* The variables "threads" records, NULL-terminated. */
 extern const char *const thread_variables[];
-/* A CPU set as the kernel's list format ("0-3,8") and back; -EINVAL. */
+/* A CPU set as the kernel's list format ("0-3,8") and back; -EINVAL
+ * for text that is not one, or an empty set. */
 char *cpu_list_format(const cpu_set_t *set);
 int cpu_list_parse(const char *s, cpu_set_t *ret);

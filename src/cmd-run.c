@@ -42,6 +42,13 @@ static const char run_usage[] =
         "                        when missing), kept in the store after "
         "the\n"
         "                        run; repeatable\n"
+        "  --input-ref PATH      like -i, hashed and recorded, but bound "
+        "read-only\n"
+        "                        from its place, not copied into the "
+        "store (data\n"
+        "                        too big to copy); a replay re-hashes it "
+        "and\n"
+        "                        refuses when it changed; repeatable\n"
         "  --workspace-limit SIZE  pin a workspace of at most SIZE (default "
         "1G,\n"
         "                        or $XRUN_WORKSPACE_LIMIT)\n"
@@ -197,12 +204,14 @@ int run_options_parse(int argc, char **argv, Context *ctx, RunSpec *spec,
 		OPT_WORKSPACE_LIMIT,
 		OPT_PINNED_FROM,
 		OPT_MAX_OUTPUT,
+		OPT_INPUT_REF,
 	};
 	static const struct option run_opts[] = {
 	        {"seed", required_argument, NULL, OPT_SEED},
 	        {"param", required_argument, NULL, 'p'},
 	        {"params", required_argument, NULL, OPT_PARAMS},
 	        {"input", required_argument, NULL, 'i'},
+	        {"input-ref", required_argument, NULL, OPT_INPUT_REF},
 	        {"output", required_argument, NULL, 'o'},
 	        {"name", required_argument, NULL, 'n'},
 	        {"tag", required_argument, NULL, OPT_TAG},
@@ -320,6 +329,17 @@ int run_options_parse(int argc, char **argv, Context *ctx, RunSpec *spec,
 				return bad_usage("-i takes a path other than "
 				                 "'/', not '%s'",
 				                 optarg);
+			break;
+		case OPT_INPUT_REF:
+			r = run_spec_add_input_ref(spec, optarg, ctx->cwd);
+			if (r == -EEXIST)
+				return bad_usage("input given twice: '%s'",
+				                 optarg);
+			if (r < 0)
+				return bad_usage(
+				        "--input-ref takes a path other "
+				        "than '/', not '%s'",
+				        optarg);
 			break;
 		case OPT_PINNED_FROM: {
 			json_error_t jerr;
@@ -446,6 +466,16 @@ int run_options_parse(int argc, char **argv, Context *ctx, RunSpec *spec,
 			log_error_errno(-errno,
 			                "cannot pin input '%s': %m; check the "
 			                "path given to -i",
+			                *i);
+			return 125;
+		}
+	}
+	for (char **i = spec->input_refs; i && *i; i++) {
+		struct stat st;
+		if (stat(*i, &st) < 0) {
+			log_error_errno(-errno,
+			                "cannot hash input '%s': %m; check the "
+			                "path given to --input-ref",
 			                *i);
 			return 125;
 		}

@@ -189,6 +189,10 @@ static char **run_spec_to_args(const RunSpec *spec)
 		_cleanup_free_ char *s = xasprintf("--input=%s", *p);
 		a = strv_push(a, s);
 	}
+	for (char **p = spec->input_refs; p && *p; p++) {
+		_cleanup_free_ char *s = xasprintf("--input-ref=%s", *p);
+		a = strv_push(a, s);
+	}
 	for (char **p = spec->outputs; p && *p; p++) {
 		_cleanup_free_ char *s = xasprintf("--output=%s", *p);
 		a = strv_push(a, s);

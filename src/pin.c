@@ -703,6 +703,7 @@ int pinner_add(Pinner *p, const char *path, const PinAddOptions *opt,
 	        .path = xstrdup(path),
 	        .is_dir = S_ISDIR(st.st_mode),
 	        .from_git = opt->only != NULL,
+	        .referenced = opt->reference,
 	        .manifest = manifest_new(),
 	};
 	p->root_fds[i] = -1;
@@ -1006,11 +1007,50 @@ static int job_fail(Pinner *p, const Job *j, FailKind kind, int r)
 	return set_error(p, r, "cannot read '%s': %s", path, strerror(-r));
 }
 
+/* A file of a referenced root: its digest, from the stat cache or read
+ * (never stored). */
+static int hash_job(Pinner *p, const Job *j, ManifestEntry *e, const char *rel,
+                    char *buf)
+{
+	unsigned char md[SHA256_LEN];
+	bool stored;
+	if (stat_cache_lookup(p->cache, &j->st, md, &stored)) {
+		memcpy(e->digest, md, SHA256_LEN);
+		count(p, (uint64_t)j->st.st_size, 1);
+		return 0;
+	}
+	_cleanup_close_ int fd = open_beneath(p->root_fds[j->root], rel);
+	if (fd < 0)
+		return job_fail(p, j, FAIL_READ,
+		                errno == ELOOP || errno == EXDEV ? -EAGAIN
+		                                                 : -errno);
+	struct stat before, after;
+	if (fstat(fd, &before) < 0)
+		return job_fail(p, j, FAIL_READ, -errno);
+	if (!S_ISREG(before.st_mode) || before.st_dev != j->st.st_dev ||
+	    before.st_ino != j->st.st_ino)
+		return job_fail(p, j, FAIL_READ, -EAGAIN);
+	(void)posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+	uint64_t size = 0;
+	int r = copy_counting(p, fd, -1, buf, (uint64_t)before.st_size, md,
+	                      &size);
+	if (r < 0)
+		return job_fail(p, j, FAIL_READ, r);
+	if (fstat(fd, &after) == 0)
+		stat_cache_remember(p->cache, &before, &after, md);
+	memcpy(e->digest, md, SHA256_LEN);
+	e->size = size;
+	count(p, 0, 1);
+	return 0;
+}
+
 static int do_job(Pinner *p, const Job *j, char *buf)
 {
 	ManifestEntry *e = &p->roots[j->root].manifest->entries[j->entry];
 	const char *rel =
 	        p->root_prefix[j->root] ? p->root_prefix[j->root] : e->path;
+	if (p->roots[j->root].referenced)
+		return hash_job(p, j, e, rel, buf);
 	unsigned char md[SHA256_LEN];
 	int r;
 	bool stored;

@@ -35,6 +35,9 @@ typedef struct PinRoot {
 	char *path;    /* absolute, as given */
 	bool is_dir;   /* else a single regular file */
 	bool from_git; /* the file list came from git ls-files */
+	/* --input-ref: hashed (the stat cache first), never stored; only
+	 * its manifest goes into the store */
+	bool referenced;
 	Manifest *manifest;
 	/* the root's digest: the manifest's for a directory, the file's
 	 * own for a file */
@@ -66,6 +69,7 @@ typedef struct PinAddOptions {
 	bool skip_dot_git;    /* leave out entries named .git and .xrun */
 	bool warn_links;      /* warn of links that point out of the tree */
 	uint64_t limit;       /* -EFBIG past this many bytes; 0: none */
+	bool reference;       /* hash only: the root's files are not stored */
 } PinAddOptions;
 
 /* Walk path (stat calls only) and queue its files. On error the pinner

@@ -82,11 +82,15 @@ static void add_pinned(RefSet *set, const Store *s, const json_t *pinned,
 		root = xstrdup("?");
 	if (digest_parse(mds, md) < 0)
 		return;
-	bool seen = ref_set_has(set, md);
 	ObjectRef *mr = add_ref(set, md, true, run, root);
 	size_t mi = (size_t)(mr - set->refs);
-	if (seen)
-		return; /* its files are in already, and know it */
+	/* An input referenced in place (--input-ref): its manifest is
+	 * stored, its files are not. */
+	const char *storage =
+	        json_string_value(json_object_get(pinned, "storage"));
+	if (mr->listed || (storage && streq(storage, "referenced")))
+		return; /* its files are in already, or none are stored */
+	mr->listed = true;
 	Manifest *m = NULL;
 	int r = manifest_load(s, md, &m);
 	if (r < 0) {

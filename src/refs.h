@@ -22,6 +22,7 @@ typedef struct ObjectRef {
 	 * need the file are those of its manifests. */
 	size_t *parents;
 	size_t n_parents;
+	bool listed; /* a manifest whose files are in the set */
 } ObjectRef;
 
 typedef struct RefSet {

@@ -445,7 +445,11 @@ int replay_check_objects(Store *s, const Store *origin, const Record *rec,
 			*ret_error = object_error(s, md, what, r);
 			break;
 		}
-		for (size_t k = 0; k < m->n; k++) {
+		/* A referenced input's files stay where they are (the
+		 * replay hashes them there): only its manifest is kept. */
+		const char *storage = json_get_string(in, "storage");
+		bool referenced = storage && streq(storage, "referenced");
+		for (size_t k = 0; k < m->n && !referenced; k++) {
 			if (m->entries[k].kind != ENTRY_FILE)
 				continue;
 			needs = xrealloc(needs, (n + 1) * sizeof *needs);
@@ -668,6 +672,18 @@ int replay_differences(const Record *rec, const RunSpec *spec,
 		     "machine gives %d; libraries that start a thread per CPU "
 		     "start fewer",
 		     spec->affinity_count, spec->affinity_list, have);
+	/* The CPU time the cgroup allows decides how fast, not how many
+	 * threads: said, not enforced. */
+	json_t *quota = get(rec->root, "threads.cpu_quota");
+	if (json_is_object(quota)) {
+		json_t *now = NULL;
+		if (capture_threads((char *[]){NULL}, &now) == 0) {
+			compare(&out, "cgroup CPU quota (CPUs)",
+			        json_object_get(quota, "cpus"),
+			        get(now, "cpu_quota.cpus"));
+			json_decref(now);
+		}
+	}
 
 	const Command *c = spec->command;
 	/* The environment the program gets, for the library search. */

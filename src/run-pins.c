@@ -197,18 +197,23 @@ int run_pins_prepare(Store *s, const RunSpec *spec, char *const *outputs,
 
 	/* Inputs by their real paths (a link to the data is mounted where
 	 * it points), parents before what they hold. */
-	_cleanup_strv_free_ char **inputs = NULL;
-	for (char *const *i = spec->inputs; i && *i; i++) {
-		char *real = realpath(*i, NULL);
-		if (!real) {
-			int r = negative_errno();
-			*ret_error = xasprintf("cannot pin input '%s': %s", *i,
-			                       strerror(-r));
-			return r;
+	_cleanup_strv_free_ char **inputs = NULL, **refs = NULL;
+	for (int ref = 0; ref < 2; ref++)
+		for (char *const *i = ref ? spec->input_refs : spec->inputs;
+		     i && *i; i++) {
+			char *real = realpath(*i, NULL);
+			if (!real) {
+				int r = negative_errno();
+				*ret_error = xasprintf("cannot pin input '%s': "
+				                       "%s",
+				                       *i, strerror(-r));
+				return r;
+			}
+			inputs = strv_push(inputs, real);
+			if (ref)
+				refs = strv_push(refs, real);
+			free(real);
 		}
-		inputs = strv_push(inputs, real);
-		free(real);
-	}
 	size_t n_inputs = strv_length(inputs);
 	if (n_inputs)
 		qsort(inputs, n_inputs, sizeof(char *), cmp_len);
@@ -293,7 +298,9 @@ int run_pins_prepare(Store *s, const RunSpec *spec, char *const *outputs,
 		exclude = strv_push(exclude, s->root);
 		for (char *const *o = outputs; o && *o; o++)
 			exclude = strv_push(exclude, *o);
-		PinAddOptions opt = {.exclude = exclude, .warn_links = true};
+		PinAddOptions opt = {.exclude = exclude,
+		                     .warn_links = true,
+		                     .reference = strv_has(refs, inputs[k])};
 		int r = pinner_add(p->pinner, inputs[k], &opt, &p->inputs[k]);
 		if (r < 0) {
 			*ret_error = xstrdup(pinner_error(p->pinner));
@@ -320,7 +327,9 @@ int run_pins_prepare(Store *s, const RunSpec *spec, char *const *outputs,
 	for (size_t i = 0; shared && i < pinner_n_roots(p->pinner); i++) {
 		const PinRoot *root = pinner_root(p->pinner, i);
 		char *view = NULL;
-		if (shared_view(s, root, id, i, &view) < 0) {
+		if (root->referenced) /* bound from its place */
+			view = xstrdup(root->path);
+		else if (shared_view(s, root, id, i, &view) < 0) {
 			shared = false;
 			break;
 		}
@@ -347,6 +356,11 @@ int run_pins_prepare(Store *s, const RunSpec *spec, char *const *outputs,
 	}
 	for (size_t i = 0; i < pinner_n_roots(p->pinner); i++) {
 		const PinRoot *root = pinner_root(p->pinner, i);
+		if (root->referenced) {
+			views = strv_push(views, root->path);
+			dests = strv_push(dests, root->path);
+			continue;
+		}
 		_cleanup_free_ char *view = xasprintf("%s/%zu", p->view_dir, i);
 		_cleanup_free_ char *bad = NULL;
 		r = materialize(s, root->manifest, !root->is_dir, root, view,
@@ -403,10 +417,14 @@ void run_pins_record(const RunPins *p, json_t *rec)
 		json_object_set_new(source, "workspace", j);
 	}
 	json_t *inputs = json_array();
-	for (size_t k = 0; k < p->n_inputs; k++)
-		json_array_append_new(
-		        inputs,
-		        pin_root_json(pinner_root(p->pinner, p->inputs[k])));
+	for (size_t k = 0; k < p->n_inputs; k++) {
+		const PinRoot *root = pinner_root(p->pinner, p->inputs[k]);
+		json_t *j = pin_root_json(root);
+		json_object_set_new(j, "storage",
+		                    json_string(root->referenced ? "referenced"
+		                                                 : "stored"));
+		json_array_append_new(inputs, j);
+	}
 	json_object_set_new(rec, "inputs", inputs);
 }
 
@@ -512,6 +530,82 @@ static void holes_clear(PinRoot *h)
 	memset(h, 0, sizeof *h);
 }
 
+/* What an entry of a manifest is, for comparing two: its digest, link
+ * target or "directory". */
+static json_t *entries_by_path(const Manifest *m, const char *root,
+                               bool is_file)
+{
+	json_t *o = json_object();
+	for (size_t k = 0; k < m->n; k++) {
+		const ManifestEntry *e = &m->entries[k];
+		_cleanup_free_ char *path =
+		        is_file ? xstrdup(root) : path_join(root, e->path);
+		char d[DIGEST_STR_LEN + 1];
+		if (e->kind == ENTRY_FILE)
+			digest_format(e->digest, d);
+		_cleanup_free_ char *what =
+		        e->kind == ENTRY_FILE   ? xstrdup(d)
+		        : e->kind == ENTRY_LINK ? xasprintf("-> %s", e->target)
+		                                : xstrdup("directory");
+		json_object_set_new(o, path, json_string(what));
+	}
+	return o;
+}
+
+/* A referenced input (--input-ref) of a replay: hashed again where it
+ * lies (the stat cache first); 0 when it is what the run saw, else
+ * -ESTALE with *ret_error naming each file that changed. */
+static int check_reference(RunPins *p, Store *s, const char *path,
+                           const Manifest *was, const unsigned char md[32],
+                           bool is_file, char *const *exclude, char **ret_error)
+{
+	if (!p->cache)
+		p->cache = stat_cache_new(s->cache);
+	_cleanup_pinner_ Pinner *pin = pinner_new(s, p->cache);
+	PinAddOptions opt = {.exclude = exclude, .reference = true};
+	size_t idx;
+	int r = pinner_add(pin, path, &opt, &idx);
+	if (r == 0)
+		r = pinner_run(pin, NULL, NULL);
+	if (r < 0) {
+		*ret_error = xasprintf("cannot hash the referenced input "
+		                       "'%s' again: %s; a replay needs the "
+		                       "files the run saw there",
+		                       path, pinner_error(pin));
+		return r;
+	}
+	const PinRoot *now = pinner_root(pin, idx);
+	if (memcmp(now->manifest_digest, md, SHA256_LEN) == 0)
+		return 0;
+	json_auto_t *a = entries_by_path(was, path, is_file);
+	json_auto_t *b = entries_by_path(now->manifest, path, is_file);
+	_cleanup_free_ char *list = xstrdup("");
+	size_t n = 0;
+	const char *k;
+	json_t *v;
+	json_object_foreach (a, k, v) {
+		json_t *w = json_object_get(b, k);
+		if (w && json_equal(v, w))
+			continue;
+		char *t = xasprintf("%s%s'%s' (%s)", list, n++ ? ", " : "", k,
+		                    w ? "changed" : "gone");
+		free(list);
+		list = t;
+	}
+	json_object_foreach (b, k, v)
+		if (!json_object_get(a, k)) {
+			char *t = xasprintf("%s%s'%s' (new)", list,
+			                    n++ ? ", " : "", k);
+			free(list);
+			list = t;
+		}
+	*ret_error = xasprintf("the referenced input '%s' is not what the "
+	                       "run saw: %s; a replay needs the same files: "
+	                       "put them back, or pin a copy with -i",
+	                       path, n ? list : "its tree changed");
+	return -ESTALE;
+}
+
 int run_pins_restore(Store *s, const RunSpec *spec, char *const *outputs,
                      Sandbox *sb, const char *id, RunPins **ret,
                      char **ret_error)
@@ -555,6 +649,28 @@ int run_pins_restore(Store *s, const RunSpec *spec, char *const *outputs,
 			return r;
 		}
 		bool is_file = kind && streq(kind, "file");
+		const char *storage = json_get_string(root, "storage");
+		if (storage && streq(storage, "referenced")) {
+			/* Left out of it, as when the run hashed it. */
+			_cleanup_strv_free_ char **exclude = NULL;
+			size_t k;
+			json_t *o;
+			json_array_foreach (inputs, k, o) {
+				const char *op = json_get_string(o, "path");
+				if (op && below_strictly(op, path))
+					exclude = strv_push(exclude, op);
+			}
+			exclude = strv_push(exclude, s->root);
+			for (char *const *x = outputs; x && *x; x++)
+				exclude = strv_push(exclude, *x);
+			r = check_reference(p, s, path, m, md, is_file, exclude,
+			                    ret_error);
+			if (r < 0)
+				return r;
+			views = strv_push(views, path);
+			dests = strv_push(dests, path);
+			continue;
+		}
 		PinRoot h = {0};
 		if (!is_file)
 			replay_holes(&h, path, spec, outputs, sb, s, inputs);

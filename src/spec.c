@@ -45,6 +45,7 @@ RunSpec *run_spec_free(RunSpec *s)
 	free(s->replay_of);
 	strv_free(s->outputs);
 	strv_free(s->inputs);
+	strv_free(s->input_refs);
 	strv_free(s->env_xrun);
 	strv_free(s->env_base);
 	command_free(s->command);
@@ -303,7 +304,18 @@ int run_spec_add_output(RunSpec *s, const char *path, const char *cwd)
 
 int run_spec_add_input(RunSpec *s, const char *path, const char *cwd)
 {
+	_cleanup_free_ char *p = path_normalize(cwd, path);
+	if (strv_has(s->input_refs, p))
+		return -EEXIST;
 	return add_path(&s->inputs, path, cwd);
+}
+
+int run_spec_add_input_ref(RunSpec *s, const char *path, const char *cwd)
+{
+	_cleanup_free_ char *p = path_normalize(cwd, path);
+	if (strv_has(s->inputs, p))
+		return -EEXIST;
+	return add_path(&s->input_refs, path, cwd);
 }
 
 void run_spec_set_deterministic(RunSpec *s, long cpus)

@@ -38,6 +38,9 @@ typedef struct RunSpec {
 	bool gpu;        /* --gpu: NVIDIA and DRI devices */
 	char **outputs;  /* -o: absolute paths the run may write */
 	char **inputs;   /* -i: absolute paths pinned and seen read-only */
+	/* --input-ref: hashed and recorded like -i, but bound from their
+	 * place, not copied into the store */
+	char **input_refs;
 	uint64_t workspace_limit; /* bytes; 0 = the default (1 GiB) */
 	uint64_t pids;            /* --pids, 0 = none */
 	uint64_t memory;          /* --memory in bytes, 0 = none */
@@ -135,5 +138,7 @@ int run_spec_ensure_seed(RunSpec *s);
 char *path_normalize(const char *cwd, const char *path);
 /* -o PATH: -EINVAL for "" or "/", -EEXIST when given twice. */
 int run_spec_add_output(RunSpec *s, const char *path, const char *cwd);
-/* -i PATH: likewise. */
+/* -i PATH: likewise (also -EEXIST when given with --input-ref). */
 int run_spec_add_input(RunSpec *s, const char *path, const char *cwd);
+/* --input-ref PATH: likewise. */
+int run_spec_add_input_ref(RunSpec *s, const char *path, const char *cwd);

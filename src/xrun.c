@@ -76,9 +76,9 @@ static void usage(FILE *f)
 	      "  --color=WHEN         auto, always or never\n"
 	      "  -h, --help           this help; COMMAND --help for a "
 	      "command's\n"
-	      "Global options may also follow the command name (xrun diff "
-	      "--color=never A B).\n"
 	      "  --version            print the version\n"
+	      "--store, -q, -v and --color may also follow the command name\n"
+	      "(xrun diff --color=never A B).\n"
 	      "\n"
 	      "See xrun(1) for the run record, the store and the exit "
 	      "statuses.\n",

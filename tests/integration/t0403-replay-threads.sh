@@ -76,4 +76,24 @@ for who in root user; do
 	is "$?" 3 "$who: ... without --strict it runs on what it has (and its output differs: exit 3)"
 	like "$(cat "$T/e8")" "warning: .*CPUs the run may use" "$who: ... with a warning"
 done
+
+# The cgroup CPU quota: recorded (v1 cfs quota here, v2 cpu.max where
+# the cpu controller is on a v2 hierarchy); a replay without it says so.
+cd "$T/w" || exit 1
+CG=/sys/fs/cgroup/cpu/xrun-t0403-$$
+if [ -w /sys/fs/cgroup/cpu ] && mkdir "$CG" 2>/dev/null &&
+	echo 50000 >"$CG/cpu.cfs_quota_us" 2>/dev/null; then
+	sh -c 'echo $$ >"$1/cgroup.procs" && exec "$2" -q run true' sh "$CG" "$XRUN" >/dev/null 2>&1
+	is "$?" 0 "a run in a cgroup with a CPU quota of half a CPU"
+	rec=$(latest_record)
+	is "$(jget "$rec" '[d["threads"]["cpu_quota"][k] for k in ("version", "cgroup", "quota_us", "period_us", "cpus")]')" \
+		"[1, \"/xrun-t0403-$$\", 50000, $(cat "$CG/cpu.cfs_period_us"), 0.5]" "... recorded: version 1, its cgroup, quota, period, 0.5 CPUs"
+	check "... the record validates" -- validate "$rec"
+	out=$("$XRUN" replay --dry-run latest 2>/dev/null)
+	like "$out" "differs: cgroup CPU quota \(CPUs\): was 0.5, now none" "... a replay outside it says so"
+	rmdir "$CG"
+else
+	rmdir "$CG" 2>/dev/null
+	ok 0 "# SKIP cannot make a v1 cpu cgroup with a quota here"
+fi
 done_testing

@@ -563,8 +563,54 @@ static void test_cpu_cache(const char *dir)
 	       "a cache that cannot be written is no error");
 }
 
+/* The CPU list format both ways, and capture_threads() against the
+ * kernel's Cpus_allowed_list and the environment given. */
+static void test_threads(void)
+{
+	static const struct {
+		const char *text;
+		int count;
+	} lists[] = {{"0", 1}, {"0-3", 4}, {"0,2,4-5", 4}, {"1-2,7,9-11", 6}};
+	for (size_t i = 0; i < ELEMENTSOF(lists); i++) {
+		cpu_set_t set;
+		int r = cpu_list_parse(lists[i].text, &set);
+		is_int(r, 0, "cpu list '%s' parses", lists[i].text);
+		is_int(CPU_COUNT(&set), lists[i].count, "... %d CPUs",
+		       lists[i].count);
+		_cleanup_free_ char *back = cpu_list_format(&set);
+		is_str(back, lists[i].text, "... and formats back");
+	}
+	static const char *const bad[] = {"",   "a",  "3-1",  "1,,2",
+	                                  "-1", "1-", "99999"};
+	for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+		cpu_set_t set;
+		ok(cpu_list_parse(bad[i], &set) == -EINVAL,
+		   "'%s' is not a CPU list", bad[i]);
+	}
+	char *env[] = {(char *)"OMP_NUM_THREADS=3", (char *)"PATH=/bin", NULL};
+	json_t *t = NULL;
+	is_int(capture_threads(env, &t), 0, "capture_threads");
+	json_auto_t *tt = t;
+	_cleanup_free_ char *kernel =
+	        sh_out("sed -n 's/^Cpus_allowed_list:[[:space:]]*//p' "
+	               "/proc/%d/status",
+	               (int)getpid());
+	is_str(json_string_value(json_get_path(t, "affinity.list")), kernel,
+	       "affinity.list is the kernel's Cpus_allowed_list");
+	is_str(json_string_value(json_get_path(t, "variables.OMP_NUM_THREADS")),
+	       "3", "a thread variable that is set: its value");
+	ok(json_is_null(json_get_path(t, "variables.MKL_NUM_THREADS")),
+	   "one that is unset: null, not invented");
+	json_t *q = json_object_get(t, "cpu_quota");
+	ok(json_is_null(q) ||
+	           (json_is_integer(json_object_get(q, "period_us")) &&
+	            json_integer_value(json_object_get(q, "period_us")) > 0),
+	   "the cgroup quota: null or a period");
+}
+
 int main(void)
 {
+	test_threads();
 	test_host(NULL);
 	char tmpl[] = "/tmp/xrun-test-cpu-XXXXXX";
 	char *cache = mkdtemp(tmpl);
