@@ -536,15 +536,43 @@ static int snapshot_locked(RunOutputs *ro, Output *o, char **ret_error)
 	return 0;
 }
 
-static Isolation choose_isolation(RunOutputs *ro, const char *run_dir)
+/* Whether overlayfs can be mounted here, as found once per boot and
+ * user (the store's cache keeps the answer: a probe is a fork and a
+ * mount). */
+static int overlay_usable(Store *s, const char *run_dir)
 {
-	const char *force = getenv("XRUN_OUTPUT_ISOLATION");
-	if (force && streq(force, "copy"))
-		return ISOLATE_COPY;
+	_cleanup_free_ char *boot = NULL, *text = NULL;
+	_cleanup_free_ char *name =
+	        xasprintf("overlay-%u-v1", (unsigned)getuid());
+	_cleanup_free_ char *path = s->cache ? path_join(s->cache, name) : NULL;
+	size_t len = 0;
+	int err = -1;
+	if (path && read_boot_id(&boot) == 0 &&
+	    read_full_file(path, 256, &text, &len) == 0) {
+		size_t n = strlen(boot);
+		if (len > n + 1 && strneq(text, boot, n) && text[n] == ' ')
+			err = (int)strtol(text + n + 1, NULL, 10);
+	}
+	if (err >= 0)
+		return -err;
 	_cleanup_free_ char *probe = path_join(run_dir, "outputs/.probe");
 	int r = mkdir(probe, 0700) < 0 ? negative_errno()
 	                               : sandbox_probe_overlay(probe);
 	(void)remove_tree(probe);
+	if (path && boot) {
+		_cleanup_free_ char *line = xasprintf("%s %d\n", boot, -r);
+		(void)write_file_replace(s->cache, name, line, strlen(line),
+		                         0644);
+	}
+	return r;
+}
+
+static Isolation choose_isolation(RunOutputs *ro, Store *s, const char *run_dir)
+{
+	const char *force = getenv("XRUN_OUTPUT_ISOLATION");
+	if (force && streq(force, "copy"))
+		return ISOLATE_COPY;
+	int r = overlay_usable(s, run_dir);
 	if (r == 0)
 		return ISOLATE_OVERLAY;
 	warnf(ro,
@@ -577,7 +605,7 @@ int run_outputs_prepare(Store *s, const RunSpec *spec, char *const *outputs,
 		return r;
 	}
 	if (sb)
-		ro->how = choose_isolation(ro, run_dir);
+		ro->how = choose_isolation(ro, s, run_dir);
 	for (size_t i = 0; i < n; i++) {
 		Output *o = &ro->o[ro->n++];
 		o->path = xstrdup(outputs[i]);
