@@ -61,6 +61,20 @@ static void warnf(RunOutputs *ro, const char *fmt, ...)
 	free(s);
 }
 
+static void spaces_remove(RunOutputs *ro)
+{
+	if (!ro->spaces || ro->keep_spaces)
+		return;
+	(void)remove_tree(ro->spaces);
+	/* A run's outputs/ held nothing else; a replay's holds its
+	 * outputs. */
+	char *slash = strrchr(ro->spaces, '/');
+	*slash = 0;
+	(void)rmdir(ro->spaces);
+	free(ro->spaces);
+	ro->spaces = NULL;
+}
+
 RunOutputs *run_outputs_free(RunOutputs *ro)
 {
 	if (!ro)
@@ -78,14 +92,7 @@ RunOutputs *run_outputs_free(RunOutputs *ro)
 		strv_free(o->stripped_what);
 	}
 	free(ro->o);
-	if (ro->spaces && !ro->keep_spaces) {
-		(void)remove_tree(ro->spaces);
-		/* A run's outputs/ held nothing else; a replay's holds its
-		 * outputs. */
-		char *slash = strrchr(ro->spaces, '/');
-		*slash = 0;
-		(void)rmdir(ro->spaces);
-	}
+	spaces_remove(ro);
 	free(ro->id);
 	free(ro->spaces);
 	strv_free(ro->warnings);
@@ -1254,8 +1261,11 @@ void run_outputs_finish(RunOutputs *ro, Store *s, PinProgressFn fn, void *data,
 			manifest_free(final);
 		pinned_clear(&up);
 	}
-	if (ro)
+	if (ro) {
+		/* Now, not at the end: the record's syncs come next. */
 		ro->keep_spaces = keep_spaces;
+		spaces_remove(ro);
+	}
 	for (char *const *w = ro ? ro->warnings : NULL; w && *w; w++)
 		*warnings = strv_push(*warnings, *w);
 	if (ro) {
