@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <sys/xattr.h>
 #include <time.h>
 
 #include "util.h"
@@ -81,6 +82,10 @@ static void pin_root_clear(PinRoot *r)
 		free(r->holes[i]);
 	free(r->holes);
 	free(r->hole_is_dir);
+	strv_free(r->skipped);
+	strv_free(r->skipped_why);
+	strv_free(r->stripped);
+	strv_free(r->stripped_what);
 }
 
 static void discard_pending(Pinner *p);
@@ -425,6 +430,13 @@ static void stat_names(Walk *w, int dfd, char **names, size_t n,
 	pthread_mutex_unlock(&sp->lock);
 }
 
+static void skip_entry(Walk *w, const char *rel, const char *why)
+{
+	PinRoot *root = &w->p->roots[w->root];
+	root->skipped = strv_push(root->skipped, rel);
+	root->skipped_why = strv_push(root->skipped_why, why);
+}
+
 static int walk_dir(Walk *w, int dirfd, const char *name, const char *rel)
 {
 	Pinner *p = w->p;
@@ -432,6 +444,12 @@ static int walk_dir(Walk *w, int dirfd, const char *name, const char *rel)
 	                O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0) {
 		int r = negative_errno();
+		if (w->opt->keep_going && rel[0] &&
+		    (r == -EACCES || r == -EPERM)) {
+			/* Its entry stays, as an empty directory. */
+			skip_entry(w, rel, "an unreadable directory");
+			return 0;
+		}
 		_cleanup_free_ char *path = entry_path(p, w->root, rel);
 		return set_error(p, r, "cannot read directory '%s': %s", path,
 		                 strerror(-r));
@@ -478,6 +496,14 @@ static int walk_dir(Walk *w, int dirfd, const char *name, const char *rel)
 		for (size_t i = 0; i < n_names; i++) {
 			if (errs[i] == ENOENT)
 				continue; /* gone meanwhile */
+			if (errs[i] && w->opt->keep_going) {
+				_cleanup_free_ char *sub =
+				        rel[0] ? xasprintf("%s/%s", rel,
+				                           names[i])
+				               : xstrdup(names[i]);
+				skip_entry(w, sub, strerror(errs[i]));
+				continue;
+			}
 			if (errs[i]) {
 				r = -errs[i];
 				_cleanup_free_ char *sub =
@@ -516,6 +542,30 @@ static int check_limit(Walk *w)
 	if (w->opt->limit && root->bytes > w->opt->limit)
 		return set_error(w->p, -EFBIG, "limit");
 	return 0;
+}
+
+/* The mode a run's output is recorded with: never setuid or setgid.
+ * File capabilities are not recorded at all (the store keeps bytes and
+ * modes only); a file that had them is named too. */
+static mode_t strip_setid(Walk *w, int dirfd, const char *name, const char *rel,
+                          mode_t mode)
+{
+	PinRoot *root = &w->p->roots[w->root];
+	char what[64] = "";
+	if (mode & S_ISUID)
+		strcat(what, "setuid");
+	if (mode & S_ISGID)
+		strcat(what, what[0] ? ",setgid" : "setgid");
+	char proc[64];
+	snprintf(proc, sizeof proc, "/proc/self/fd/%d", dirfd);
+	_cleanup_free_ char *path = path_join(proc, name);
+	if (lgetxattr(path, "security.capability", NULL, 0) >= 0)
+		strcat(what, what[0] ? ",capabilities" : "capabilities");
+	if (what[0]) {
+		root->stripped = strv_push(root->stripped, rel);
+		root->stripped_what = strv_push(root->stripped_what, what);
+	}
+	return mode & ~(mode_t)(S_ISUID | S_ISGID);
 }
 
 /* contents: walk a directory's contents now (else walk_dir() has a step
@@ -562,13 +612,26 @@ static int walk_entry(Walk *w, int dirfd, const char *name, const char *rel,
 		return 0;
 	}
 	if (S_ISREG(st->st_mode)) {
-		manifest_add(root->manifest, ENTRY_FILE, rel, st->st_mode,
+		if (w->opt->keep_going &&
+		    faccessat(dirfd, name, R_OK, AT_EACCESS) < 0 &&
+		    (errno == EACCES || errno == EPERM)) {
+			skip_entry(w, rel, "an unreadable file");
+			return 0;
+		}
+		mode_t mode = st->st_mode;
+		if (w->opt->strip_setid)
+			mode = strip_setid(w, dirfd, name, rel, mode);
+		manifest_add(root->manifest, ENTRY_FILE, rel, mode,
 		             (uint64_t)st->st_size, NULL);
 		add_job(p, w->root, root->manifest->n - 1, st);
 		root->files++;
 		root->bytes += (uint64_t)st->st_size;
 		p->bytes_total += (uint64_t)st->st_size;
 		return check_limit(w);
+	}
+	if (w->opt->keep_going) {
+		skip_entry(w, rel, file_type_name(st->st_mode));
+		return 0;
 	}
 	_cleanup_free_ char *path = entry_path(p, w->root, rel);
 	return set_error(p, -EINVAL,
@@ -745,7 +808,11 @@ int pinner_add(Pinner *p, const char *path, const PinAddOptions *opt,
 			return set_error(p, r, "cannot pin '%s': %s", path,
 			                 strerror(-r));
 		}
-		manifest_add(root->manifest, ENTRY_FILE, base, st.st_mode,
+		mode_t mode = st.st_mode;
+		if (opt->strip_setid)
+			mode = strip_setid(&w, p->root_fds[i], base, base,
+			                   mode);
+		manifest_add(root->manifest, ENTRY_FILE, base, mode,
 		             (uint64_t)st.st_size, NULL);
 		add_job(p, i, 0, &st);
 		root->files = 1;

@@ -50,6 +50,13 @@ typedef struct PinRoot {
 	char **holes;
 	bool *hole_is_dir;
 	size_t n_holes;
+	/* with keep_going: entries left out (relative paths) and why
+	 * ("a FIFO", "an unreadable directory") */
+	char **skipped, **skipped_why;
+	/* with strip_setid: files whose setuid/setgid bits or file
+	 * capabilities the manifest leaves out, and which ("setuid",
+	 * "setgid", "capabilities", comma-separated) */
+	char **stripped, **stripped_what;
 } PinRoot;
 
 typedef struct Pinner Pinner;
@@ -70,6 +77,13 @@ typedef struct PinAddOptions {
 	bool warn_links;      /* warn of links that point out of the tree */
 	uint64_t limit;       /* -EFBIG past this many bytes; 0: none */
 	bool reference;       /* hash only: the root's files are not stored */
+	bool keep_going;      /* skip what a tree cannot hold (FIFOs,
+	                         sockets, devices, unreadable directories
+	                         and files), naming each in the root's
+	                         skipped list, instead of failing */
+	bool strip_setid;     /* record files without their setuid and
+	                         setgid bits (and say which had them or
+	                         file capabilities) */
 } PinAddOptions;
 
 /* Walk path (stat calls only) and queue its files. On error the pinner

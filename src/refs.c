@@ -165,8 +165,16 @@ void ref_set_add_record(RefSet *set, const Store *s, const Record *rec)
 		const json_t *a = json_object_get(rec->root, lists[k]);
 		size_t i;
 		const json_t *v;
-		json_array_foreach (a, i, v)
+		json_array_foreach (a, i, v) {
 			add_pinned(set, s, v, run);
+			/* An output's before tree: a replay starts from it. */
+			const json_t *b = json_object_get(v, "before");
+			if (!json_is_object(b))
+				continue;
+			json_auto_t *bp = json_deep_copy(b);
+			json_object_set(bp, "path", json_object_get(v, "path"));
+			add_pinned(set, s, bp, run);
+		}
 	}
 }
 

@@ -309,6 +309,11 @@ int replay_spec(const Record *rec, char *const *env_set, RunSpec **ret,
 	size_t n = json_array_size(outputs);
 	spec->output_is_file = xcalloc(n + 2, sizeof(bool));
 	spec->outputs = xcalloc(1, sizeof(char *));
+	/* Each output starts from the original's before tree (none in a
+	 * record older than before trees: empty). */
+	spec->output_before = json_array();
+	const char *seen_id = get_str(xvars, "XRUN_RUN_ID");
+	spec->program_run_id = xstrdup(seen_id ? seen_id : record_id(rec));
 	const char *first = get_str(xvars, "XRUN_OUTPUT");
 	bool first_listed = !first;
 	size_t i;
@@ -318,8 +323,10 @@ int replay_spec(const Record *rec, char *const *env_set, RunSpec **ret,
 		    streq(first, get_str(o, "path") ? get_str(o, "path") : ""))
 			first_listed = true;
 	size_t k = 0;
-	if (!first_listed)
+	if (!first_listed) {
 		spec->outputs = strv_push(spec->outputs, first), k++;
+		json_array_append_new(spec->output_before, json_null());
+	}
 	json_array_foreach (outputs, i, o) {
 		_cleanup_free_ char *p =
 		        json_bytes_decode(json_object_get(o, "path"), NULL);
@@ -328,6 +335,9 @@ int replay_spec(const Record *rec, char *const *env_set, RunSpec **ret,
 		spec->output_is_file[k++] = streq(
 		        get_str(o, "kind") ? get_str(o, "kind") : "", "file");
 		spec->outputs = strv_push(spec->outputs, p);
+		json_t *b = json_object_get(o, "before");
+		json_array_append(spec->output_before,
+		                  json_is_object(b) ? b : json_null());
 	}
 
 	/* The sandbox as the original had it. */
@@ -421,6 +431,15 @@ int replay_check_objects(Store *s, const Store *origin, const Record *rec,
 	json_t *in;
 	json_array_foreach (json_object_get(rec->root, "inputs"), i, in)
 		json_array_append(roots, in);
+	/* Each output starts from its before tree. */
+	json_array_foreach (json_object_get(rec->root, "outputs"), i, in) {
+		json_t *b = json_object_get(in, "before");
+		if (!json_is_object(b))
+			continue;
+		json_t *root = json_deep_copy(b);
+		json_object_set(root, "path", json_object_get(in, "path"));
+		json_array_append_new(roots, root);
+	}
 
 	Need *needs = NULL;
 	size_t n = 0;
@@ -729,6 +748,38 @@ int replay_differences(const Record *rec, const RunSpec *spec,
 
 /* ---- after the run ---- */
 
+/* A path as a key of a JSON object, one key per byte string: itself
+ * when it is UTF-8 without a backslash, else with each backslash and
+ * each byte that is not UTF-8 written \xHH (a name that is not UTF-8
+ * is compared as surely as any other). */
+static char *path_key(const char *p)
+{
+	size_t n = strlen(p);
+	if (utf8_valid(p, n) && !strchr(p, '\\'))
+		return xstrdup(p);
+	char *k = xmalloc(4 * n + 1), *w = k;
+	for (size_t i = 0; i < n;) {
+		unsigned char c = (unsigned char)p[i];
+		/* A valid multi-byte sequence stays whole. */
+		size_t len = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : c >= 0xc0 ? 2 : 1;
+		if (c >= 0x80 && len > 1 && i + len <= n &&
+		    utf8_valid(p + i, len)) {
+			memcpy(w, p + i, len);
+			w += len;
+			i += len;
+		} else if (c >= 0x80 || c == '\\') {
+			snprintf(w, 5, "\\x%02x", c);
+			w += 4;
+			i++;
+		} else {
+			*w++ = (char)c;
+			i++;
+		}
+	}
+	*w = 0;
+	return k;
+}
+
 /* path -> digest of every file of an output root (a file root: itself). */
 static void output_files(Store *s, const json_t *roots, json_t *into,
                          bool *ret_complete)
@@ -736,7 +787,11 @@ static void output_files(Store *s, const json_t *roots, json_t *into,
 	size_t i;
 	json_t *o;
 	json_array_foreach (roots, i, o) {
-		const char *path = json_get_string(o, "path");
+		_cleanup_free_ char *root_path =
+		        json_bytes_decode(json_object_get(o, "path"), NULL);
+		_cleanup_free_ char *rkey =
+		        root_path ? path_key(root_path) : NULL;
+		const char *path = rkey;
 		const char *kind = json_get_string(o, "kind");
 		const char *digest = json_get_string(o, "digest");
 		const char *mtext = json_get_string(o, "manifest");
@@ -764,7 +819,9 @@ static void output_files(Store *s, const json_t *roots, json_t *into,
 			const ManifestEntry *e = &m->entries[k];
 			if (e->kind == ENTRY_DIR)
 				continue;
-			_cleanup_free_ char *p = path_join(path, e->path);
+			_cleanup_free_ char *raw =
+			        path_join(root_path, e->path);
+			_cleanup_free_ char *p = path_key(raw);
 			char d[DIGEST_STR_LEN + 1];
 			if (e->kind == ENTRY_FILE)
 				digest_format(e->digest, d);
@@ -828,54 +885,4 @@ json_t *replay_verification(Store *s, const json_t *expect, const json_t *rec)
 	                 "files", files, "stdout", "expected",
 	                 ws ? ws : json_null(), "actual", gs ? gs : json_null(),
 	                 "match", smatch);
-}
-
-int replay_output_dirs(const RunSpec *spec, const char *dir, Sandbox *sb,
-                       char ***ret)
-{
-	_cleanup_free_ char *top = path_join(dir, "outputs");
-	char **kept = xcalloc(1, sizeof(char *));
-	if (spec->outputs && spec->outputs[0] && mkdir(top, 0755) < 0) {
-		strv_free(kept);
-		return negative_errno();
-	}
-	for (size_t i = 0; spec->outputs && spec->outputs[i]; i++) {
-		const char *dest = spec->outputs[i];
-		_cleanup_free_ char *src = NULL;
-		/* Inside an earlier output: inside its directory too. */
-		for (size_t k = 0; k < i && !src; k++)
-			if (path_below(dest, spec->outputs[k]) &&
-			    !streq(dest, spec->outputs[k]))
-				src = path_join(
-				        kept[k],
-				        dest + strlen(spec->outputs[k]) + 1);
-		bool nested = src != NULL;
-		if (!src)
-			src = xasprintf("%s/%zu", top, i);
-		int r;
-		if (spec->output_is_file && spec->output_is_file[i]) {
-			_cleanup_free_ char *parent = xstrdup(src);
-			*strrchr(parent, '/') = 0;
-			r = mkdir_p(parent, 0755);
-			int fd = r < 0 ? -1
-			               : open(src,
-			                      O_WRONLY | O_CREAT | O_CLOEXEC |
-			                              O_NOFOLLOW,
-			                      0644);
-			if (r == 0 && fd < 0)
-				r = negative_errno();
-			if (fd >= 0)
-				close(fd);
-		} else
-			r = mkdir_p(src, 0755);
-		if (r < 0) {
-			strv_free(kept);
-			return r;
-		}
-		kept = strv_push(kept, src);
-		if (sb && !nested)
-			sandbox_add_mount(sb, MOUNT_RW_BIND, src, dest, 0);
-	}
-	*ret = kept;
-	return 0;
 }

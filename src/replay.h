@@ -46,9 +46,3 @@ int replay_differences(const Record *rec, const RunSpec *spec,
 json_t *replay_verification(Store *s, const json_t *expect, const json_t *rec);
 /* What replay_spec() puts in spec->verify_against. */
 json_t *replay_expectation(const Record *rec);
-
-/* The replay's outputs: runs/<id>/outputs/<n> (an output inside another
- * lies inside that one's), each bound writable at its original path in
- * sb. *ret: where each output is kept, in spec->outputs' order. */
-int replay_output_dirs(const RunSpec *spec, const char *dir, Sandbox *sb,
-                       char ***ret);

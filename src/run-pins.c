@@ -428,49 +428,6 @@ void run_pins_record(const RunPins *p, json_t *rec)
 	json_object_set_new(rec, "inputs", inputs);
 }
 
-void run_pins_outputs(Store *s, char *const *outputs, char *const *shown_as,
-                      PinProgressFn fn, void *data, json_t *rec,
-                      char ***warnings)
-{
-	json_t *arr = json_array();
-	json_object_set_new(rec, "outputs", arr);
-	if (!outputs || !*outputs)
-		return;
-	_cleanup_stat_cache_ StatCache *cache = stat_cache_new(s->cache);
-	_cleanup_pinner_ Pinner *p = pinner_new(s, cache);
-	for (char *const *o = outputs; *o; o++) {
-		/* Outputs inside another output are pinned with it. */
-		PinAddOptions opt = {0};
-		int r = pinner_add(p, *o, &opt, NULL);
-		if (r < 0) {
-			char *w = xasprintf("output '%s' is not kept: %s", *o,
-			                    pinner_error(p));
-			*warnings = strv_push(*warnings, w);
-			free(w);
-			return;
-		}
-	}
-	int r = pinner_run(p, fn, data);
-	for (char *const *w = pinner_warnings(p); w && *w; w++)
-		*warnings = strv_push(*warnings, *w);
-	if (r < 0) {
-		char *w = xasprintf("the outputs are not kept: %s",
-		                    pinner_error(p));
-		*warnings = strv_push(*warnings, w);
-		free(w);
-		return;
-	}
-	for (size_t i = 0; i < pinner_n_roots(p); i++) {
-		const PinRoot *root = pinner_root(p, i);
-		json_t *j = pin_root_json(root);
-		for (size_t k = 0; shown_as && outputs[k]; k++)
-			if (streq(root->path, outputs[k]))
-				json_object_set_new(j, "path",
-				                    json_bstr(shown_as[k]));
-		json_array_append_new(arr, j);
-	}
-}
-
 static bool below_strictly(const char *path, const char *top)
 {
 	size_t n = strlen(top);

@@ -38,12 +38,6 @@ int run_pins_prepare(Store *s, const RunSpec *spec, char *const *outputs,
 char *const *run_pins_warnings(const RunPins *p);
 /* Fill the record's inputs and source.workspace. */
 void run_pins_record(const RunPins *p, json_t *rec);
-/* Pin the outputs after the run into the record's outputs; problems go
- * to *warnings (a strv). With shown_as (a replay's), outputs[k] is where
- * the files are kept and shown_as[k] the path the record gives. */
-void run_pins_outputs(Store *s, char *const *outputs, char *const *shown_as,
-                      PinProgressFn fn, void *data, json_t *rec,
-                      char ***warnings);
 /* A replay's pins: the record's workspace and inputs (spec->pinned),
  * whose objects must be in s, materialized as views under tmp/view-<id>
  * with mount points for the outputs (at their original paths), and

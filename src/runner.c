@@ -20,6 +20,7 @@
 #include "hash.h"
 #include "pin.h"
 #include "replay.h"
+#include "run-outputs.h"
 #include "run-pins.h"
 #include "sandbox.h"
 #include "statcache.h"
@@ -79,7 +80,7 @@ bool env_name_reserved(const char *name)
 {
 	static const char *const names[] = {
 	        "XRUN_RUN_ID",  "XRUN_SEED",   "XRUN_PARAMS",
-	        "XRUN_METRICS", "XRUN_OUTPUT",
+	        "XRUN_METRICS", "XRUN_OUTPUT", "XRUN_REPLAY_ID",
 	};
 	for (size_t i = 0; i < ELEMENTSOF(names); i++)
 		if (streq(name, names[i]))
@@ -133,7 +134,13 @@ static json_t *xrun_variables(const RunSpec *spec, const char *id,
 	_cleanup_free_ char *seedstr = xasprintf("%" PRIu64, seed);
 	_cleanup_free_ char *params = path_join(dir, "params.json");
 	_cleanup_free_ char *metrics = path_join(dir, "metrics.jsonl");
-	json_object_set_new(v, "XRUN_RUN_ID", json_string(id));
+	/* A replay's program sees the original's id, as the original's
+	 * did: it may name its outputs by it. */
+	json_object_set_new(
+	        v, "XRUN_RUN_ID",
+	        json_string(spec->program_run_id ? spec->program_run_id : id));
+	if (spec->program_run_id)
+		json_object_set_new(v, "XRUN_REPLAY_ID", json_string(id));
 	json_object_set_new(v, "XRUN_SEED", json_string(seedstr));
 	json_object_set_new(v, "XRUN_PARAMS", json_bstr(params));
 	json_object_set_new(v, "XRUN_METRICS", json_bstr(metrics));
@@ -1070,21 +1077,12 @@ static int run_blocked(Store *s, const RunSpec *spec, RunOutcome *o)
 		                                  : (char *[]){NULL});
 	for (char **p = spec->outputs; !spec->outputs_redirected && p && *p;
 	     p++) {
-		struct stat st;
-		if (stat(*p, &st) < 0) {
-			r = mkdir_p(*p, 0755);
-			if (r < 0)
-				return fail(o, r, 125,
-				            "cannot create output directory "
-				            "'%s': %m",
-				            *p);
-		}
-		char *real = realpath(*p, NULL);
-		if (!real)
-			return fail(o, -errno, 125,
-			            "cannot resolve output '%s': %m", *p);
-		outputs = strv_push(outputs, real);
-		free(real);
+		/* Through no symlink: a run writes only where it was told. */
+		_cleanup_free_ char *why = NULL;
+		r = output_resolve(*p, &why);
+		if (r < 0)
+			return fail(o, r, 125, "%s", why);
+		outputs = strv_push(outputs, *p);
 	}
 
 	if (spec->outputs_redirected && spec->no_sandbox)
@@ -1105,9 +1103,7 @@ static int run_blocked(Store *s, const RunSpec *spec, RunOutcome *o)
 		/* A replay's working directory and outputs come from its
 		 * views and its run directory, not from the host. */
 		r = sandbox_plan_default(sb, spec->pinned ? NULL : spec->cwd,
-		                         spec->outputs_redirected ? NULL
-		                                                  : outputs,
-		                         strv_env_get(env, "HOME"));
+		                         NULL, strv_env_get(env, "HOME"));
 		if (r == 0)
 			r = sandbox_compile_seccomp(sb);
 		if (r < 0)
@@ -1150,18 +1146,6 @@ static int run_blocked(Store *s, const RunSpec *spec, RunOutcome *o)
 			        what, what, what, what);
 		}
 	}
-	_cleanup_strv_free_ char **kept = NULL;
-	if (spec->outputs_redirected) {
-		r = replay_output_dirs(spec, dir, sb, &kept);
-		if (r < 0) {
-			git_probe_free(git);
-			remove_run_dir(dir);
-			return fail(o, r, 125,
-			            "cannot make the output directories in "
-			            "'%s': %m",
-			            dir);
-		}
-	}
 	uint64_t seed = spec->seed;
 	if (!spec->has_seed &&
 	    getrandom(&seed, sizeof seed, 0) != sizeof seed) {
@@ -1184,6 +1168,15 @@ static int run_blocked(Store *s, const RunSpec *spec, RunOutcome *o)
 	                                       &pins, &pin_error);
 	for (char *const *w = run_pins_warnings(pins); w && *w; w++)
 		warn(o, "%s", *w);
+	/* Each output's before tree, and its own space (mounted after the
+	 * views, which leave mount points for it). */
+	_cleanup_run_outputs_ RunOutputs *outs = NULL;
+	if (pin_r == 0) {
+		pin_r = run_outputs_prepare(s, spec, outputs, dir, id, sb,
+		                            &outs, &pin_error);
+		for (char *const *w = run_outputs_warnings(outs); w && *w; w++)
+			warn(o, "%s", *w);
+	}
 
 	_cleanup_free_ char *params_path = path_join(dir, "params.json");
 	_cleanup_free_ char *metrics_path = path_join(dir, "metrics.jsonl");
@@ -1434,8 +1427,8 @@ static int run_blocked(Store *s, const RunSpec *spec, RunOutcome *o)
 		x.wstatus = x.report.wstatus;
 		x.ru = x.report.ru;
 	}
-	run_pins_outputs(s, kept ? kept : outputs, kept ? outputs : NULL,
-	                 progress_fn, progress_data, rec->root, &o->warnings);
+	run_outputs_finish(outs, s, progress_fn, progress_data, rec->root,
+	                   &o->warnings);
 	finalize_record(rec->root, &x, dir, o);
 	if (sb && (x.out.saw_erofs || x.err.saw_erofs))
 		warn(o, "the program met a read-only file system: in the "

@@ -22,6 +22,7 @@
 #include <sys/syscall.h>
 #include <sys/wait.h>
 
+#include "pin.h"
 #include "seccomp-policy.h"
 #include "util.h"
 
@@ -248,7 +249,8 @@ void sandbox_plan_pinned(Sandbox *sb, char *const *views, char *const *dests)
 		sandbox_add_mount(sb, MOUNT_RO_BIND, views[i], dests[i], 0);
 	for (size_t i = 0; i < before; i++) {
 		MountStep m = sb->mounts[i];
-		if (m.kind != MOUNT_RW_BIND && m.kind != MOUNT_HIDE)
+		if (m.kind != MOUNT_RW_BIND && m.kind != MOUNT_HIDE &&
+		    m.kind != MOUNT_OVERLAY)
 			continue;
 		for (size_t k = 0; dests && dests[k]; k++)
 			if (path_below(m.dest, dests[k])) {
@@ -339,7 +341,7 @@ void sandbox_plan_make_room(Sandbox *sb)
 	for (size_t i = 0; i < sb->n_mounts; i++) {
 		const MountStep *m = &sb->mounts[i];
 		if (m->kind != MOUNT_RO_BIND && m->kind != MOUNT_RW_BIND &&
-		    m->kind != MOUNT_TMPFS)
+		    m->kind != MOUNT_TMPFS && m->kind != MOUNT_OVERLAY)
 			continue;
 		if (exists(m->dest) || streq(m->dest, "/"))
 			continue;
@@ -422,6 +424,8 @@ static const char *mount_kind_name(MountKind k)
 		return "remount-ro";
 	case MOUNT_NET_SYSFS:
 		return "net-sysfs";
+	case MOUNT_OVERLAY:
+		return "overlay";
 	}
 	return "unknown";
 }
@@ -702,6 +706,69 @@ static void net_sysfs(const Child *c, const MountStep *m, const char *dest)
 		child_fail(c, errno, "making %s read-only", m->dest);
 }
 
+/* overlayfs at dest over dir/before, writing to dir/upper. The layers
+ * are named relative to dir, so that no path needs escaping in the
+ * options; userxattr lets a user namespace mount it (and keeps
+ * redirects and metacopy off: what the upper layer holds is all that
+ * changed). */
+static int mount_overlay(const char *dir, const char *dest)
+{
+	_cleanup_close_ int here =
+	        open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (here < 0 || chdir(dir) < 0)
+		return negative_errno();
+	int r = mount("overlay", dest, "overlay", MS_NOSUID | MS_NODEV,
+	              "lowerdir=before,upperdir=upper,workdir=work,userxattr") <
+	                        0
+	                ? negative_errno()
+	                : 0;
+	if (fchdir(here) < 0 && r == 0)
+		r = negative_errno();
+	return r;
+}
+
+int sandbox_probe_overlay(const char *scratch)
+{
+	static const char *const sub[] = {"before", "upper", "work", "m"};
+	for (size_t i = 0; i < ELEMENTSOF(sub); i++) {
+		_cleanup_free_ char *p = path_join(scratch, sub[i]);
+		if (mkdir(p, 0700) < 0)
+			return negative_errno();
+	}
+	uid_t uid = getuid();
+	gid_t gid = getgid();
+	pid_t pid = fork();
+	if (pid < 0)
+		return negative_errno();
+	if (pid == 0) {
+		char map[64];
+		if (unshare(CLONE_NEWUSER | CLONE_NEWNS) < 0)
+			_exit(errno);
+		snprintf(map, sizeof map, "%u %u 1", (unsigned)uid,
+		         (unsigned)uid);
+		if (write_text("/proc/self/setgroups", "deny") < 0 ||
+		    write_text("/proc/self/uid_map", map) < 0)
+			_exit(errno);
+		snprintf(map, sizeof map, "%u %u 1", (unsigned)gid,
+		         (unsigned)gid);
+		if (write_text("/proc/self/gid_map", map) < 0)
+			_exit(errno);
+		if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0 ||
+		    chdir(scratch) < 0)
+			_exit(errno);
+		int r = mount_overlay(".", "m");
+		_exit(r < 0 ? -r : 0);
+	}
+	int st;
+	while (waitpid(pid, &st, 0) < 0)
+		if (errno != EINTR)
+			return negative_errno();
+	(void)remove_tree(scratch);
+	if (!WIFEXITED(st))
+		return -EIO;
+	return WEXITSTATUS(st) ? -WEXITSTATUS(st) : 0;
+}
+
 static void apply_step(const Child *c, const MountStep *m)
 {
 	char dest[PATH_MAX], src[PATH_MAX];
@@ -783,6 +850,14 @@ static void apply_step(const Child *c, const MountStep *m)
 			           m->dest);
 		if (symlink(m->source, dest) < 0 && errno != EEXIST)
 			child_fail(c, errno, "creating symlink %s", m->dest);
+		break;
+	case MOUNT_OVERLAY:
+		r = make_mount_point(dest, NULL);
+		if (r < 0)
+			child_fail(c, -r, "creating mount point %s", m->dest);
+		r = mount_overlay(src, dest);
+		if (r < 0)
+			child_fail(c, -r, "mounting an overlay on %s", m->dest);
 		break;
 	case MOUNT_REMOUNT_RO:
 		if (mount(NULL, dest, NULL,

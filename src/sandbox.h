@@ -30,6 +30,10 @@ typedef enum {
 	                     network namespace: class/net) read-only at dest;
 	                     an empty read-only tmpfs where the kernel
 	                     refuses that sysfs */
+	MOUNT_OVERLAY,    /* an -o path: overlayfs at dest over
+	                     source/before, its writes in source/upper
+	                     (source/work is overlayfs's own), all made by
+	                     the caller */
 } MountKind;
 
 typedef struct MountStep {
@@ -96,6 +100,12 @@ void sandbox_plan_pinned(Sandbox *sb, char *const *views, char *const *dests);
  * the secrets below it hidden again, and it is made read-only once the
  * mount points are in. Call after the plan is complete. */
 void sandbox_plan_make_room(Sandbox *sb);
+
+/* Can overlayfs be mounted in a new user namespace here (Linux 5.11,
+ * the userxattr option)? Tried once in scratch, an empty directory of
+ * the store's file system, which is left as it was. 0, or -errno of the
+ * refusal. */
+int sandbox_probe_overlay(const char *scratch);
 
 /* Compile the seccomp policy into sb (before fork, so the child only
  * issues system calls). */

@@ -52,6 +52,8 @@ RunSpec *run_spec_free(RunSpec *s)
 	json_decref(s->command_json);
 	json_decref(s->pinned);
 	free(s->output_is_file);
+	json_decref(s->output_before);
+	free(s->program_run_id);
 	json_decref(s->verify_against);
 	free(s->affinity_list);
 	json_decref(s->source_git);

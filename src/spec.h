@@ -81,6 +81,12 @@ typedef struct RunSpec {
 	 * recorded. */
 	int affinity_count;
 	char *affinity_list;
+	/* A replay's: for each of outputs, the original's before tree (a
+	 * pinned object of the record) or null (none recorded: it starts
+	 * empty). */
+	json_t *output_before;
+	/* A replay's: the XRUN_RUN_ID the original's program saw. */
+	char *program_run_id;
 	/* The original record's outputs and stdout, to compare with after
 	 * the run: the record gets "verification". */
 	json_t *verify_against;

@@ -9,20 +9,26 @@ printf 'beta\n' >data/sub/b.txt
 ln -s a.txt data/link
 printf 'ws\n' >notes.txt
 
+# The host and a running program talk through a directory the program
+# sees read-only and live (its /tmp is its own, and its -o paths are
+# its own until it ends): the program says it started on stdout.
+CTL=$(mktemp -d /var/tmp/xrun-t0200.XXXXXX)
+trap 'rm -rf "$T" "$CTL" ${_vg_dir:+"$_vg_dir"}' EXIT
+
 # A run that sees the input; the original changes while it runs.
 "$XRUN" -q run -i data -o out sh -c '
 	cat data/a.txt >out/first
-	echo started >out/started
-	while [ ! -e /tmp/never ] && [ "$(cat out/go 2>/dev/null)" != go ]; do sleep 0.05; done
+	echo started; echo started >out/started
+	while [ ! -e /tmp/never ] && [ ! -e "$0/go" ]; do sleep 0.05; done
 	cat data/a.txt >out/second
 	readlink data/link >out/link
 	echo new >data/a.txt 2>/dev/null && echo writable >out/w || echo read-only >out/w
-' &
+' "$CTL" >"$T/started" &
 pid=$!
-wait_for out/started started
+wait_for "$T/started" started
 ok $? "the run started"
 printf 'new bytes\n' >data/a.txt
-echo go >out/go
+touch "$CTL/go"
 wait $pid
 is "$?" 0 "the run succeeds"
 is "$(cat out/first)" "old bytes" "the run sees the pinned bytes"
@@ -39,7 +45,7 @@ is "$(jget "$rec" 'd["inputs"][0]["digest"] == d["inputs"][0]["manifest"]')" tru
 is "$(jget "$rec" 'd["source"]["workspace"]["listed_by"]')" directory "the workspace outside git is the directory"
 is "$(jget "$rec" 'd["source"]["workspace"]["files"]')" 1 "... without the input, the output and the store"
 is "$(jget "$rec" '[o["path"] for o in d["outputs"]]')" "[\"$PWD/out\"]" "outputs: listed"
-is "$(jget "$rec" 'd["outputs"][0]["files"]')" 6 "outputs: every file"
+is "$(jget "$rec" 'd["outputs"][0]["files"]')" 5 "outputs: every file"
 obj=$(find .xrun/objects -type f | head -n 1)
 is "$(stat -c %a "$obj")" 444 "objects are read-only"
 ls .xrun/tmp | grep -q view-
@@ -141,7 +147,8 @@ is "$(find .xrun/objects -type f | wc -l)" "$before" "... and only that one"
 # the run's view alone: the program still reads its pinned files.
 mkdir "$T/live" && cd "$T/live" || exit 1
 printf 'still here\n' >data.txt
-"$XRUN" -q run --timeout 60 -o sig -- sh -c 'while [ ! -e sig/go ]; do sleep 0.1; done; cat data.txt' >out.txt 2>&1 &
+rm -f "$CTL/go"
+"$XRUN" -q run --timeout 60 -o sig -- sh -c 'while [ ! -e "$0/go" ]; do sleep 0.1; done; cat data.txt' "$CTL" >out.txt 2>&1 &
 runner=$!
 # The program starts once its start record is written.
 for _ in $(seq 100); do
@@ -153,7 +160,7 @@ is "$(views)" 1 "a running run has a view"
 "$XRUN" gc --grace 0 >gc.txt 2>&1
 is "$?" 0 "gc while a run is live succeeds"
 is "$(views)" 1 "... and keeps the live run's view"
-touch sig/go # the -o directory is the host's
+touch "$CTL/go"
 wait $runner
 is "$?" 0 "... the run succeeds"
 is "$(cat out.txt)" "still here" "... and read its pinned file after gc"
