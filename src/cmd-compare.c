@@ -131,9 +131,20 @@ static char *fit(char *s)
 	return t;
 }
 
-static bool right_aligned(const Col *c)
+/* Numbers line up on the right: metrics, and params whose values are
+ * all numbers. */
+static bool right_aligned(Record *const *v, size_t n, const Col *c)
 {
-	return c->kind == COL_METRIC || c->kind == COL_PARAM;
+	if (c->kind == COL_METRIC)
+		return true;
+	if (c->kind != COL_PARAM)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		const json_t *p = runtable_param(v[i], c->key);
+		if (p && !json_is_number(p))
+			return false;
+	}
+	return true;
 }
 
 static void print_text(Record *const *v, size_t n, const Col *c, size_t nc,
@@ -142,7 +153,9 @@ static void print_text(Record *const *v, size_t n, const Col *c, size_t nc,
 	size_t cells = (n + 1) * nc;
 	char **t = xcalloc(cells, sizeof *t);
 	size_t *w = xcalloc(nc, sizeof *w);
+	bool *right = xcalloc(nc, sizeof *right);
 	for (size_t j = 0; j < nc; j++) {
+		right[j] = right_aligned(v, n, &c[j]);
 		t[j] = fit(format_escape(c[j].head));
 		w[j] = text_width(t[j]);
 	}
@@ -169,11 +182,10 @@ static void print_text(Record *const *v, size_t n, const Col *c, size_t nc,
 				fputs("| ", stdout);
 				sep_done = true;
 			}
-			bool right = right_aligned(&c[j]) && !streq(s, "-");
-			if (right)
+			if (right[j])
 				printf("%*s", (int)pad, "");
 			fputs(s, stdout);
-			if (!right && j + 1 < nc)
+			if (!right[j] && j + 1 < nc)
 				printf("%*s", (int)pad, "");
 		}
 		if (i == 0)
@@ -184,6 +196,7 @@ static void print_text(Record *const *v, size_t n, const Col *c, size_t nc,
 		free(t[i]);
 	free(t);
 	free(w);
+	free(right);
 }
 
 static void csv_field(const char *s)
@@ -222,7 +235,9 @@ static void print_csv(Record *const *v, size_t n, const Col *c, size_t nc)
 			if (j)
 				putchar(',');
 			_cleanup_free_ char *s = cell(v[i], &c[j], true);
-			csv_field(s);
+			/* Data, but no control characters for a terminal. */
+			_cleanup_free_ char *e = format_escape(s);
+			csv_field(e);
 		}
 		fputs("\r\n", stdout);
 	}
