@@ -167,11 +167,10 @@ static void print_text(Record *const *v, size_t n, const Col *c, size_t nc,
 			if (text_width(e) > w[j])
 				w[j] = text_width(e);
 		}
-	bool sep_done = false;
 	for (size_t i = 0; i <= n; i++) {
 		if (i == 0)
 			fputs(COLOR_BOLD(color), stdout);
-		sep_done = false;
+		bool sep_done = false;
 		for (size_t j = 0; j < nc; j++) {
 			const char *s = t[i * nc + j];
 			size_t pad = w[j] - text_width(s);

@@ -575,7 +575,7 @@ static void pins(FILE *f, const char *label, const json_t *list)
 	fputs("</ul></dd>\n", f);
 }
 
-static void verdict(FILE *f, const json_t *rec)
+static void verdict_html(FILE *f, const json_t *rec)
 {
 	const json_t *v = json_object_get(rec, "verification");
 	if (!json_is_object(v))
@@ -779,7 +779,7 @@ static void provenance(FILE *f, const ReportRun *run, size_t i,
 		h(f, gets_(rec, "result.cause"));
 	}
 	fputs("</dd>\n", f);
-	verdict(f, rec);
+	verdict_html(f, rec);
 	if (json_get_string(rec, "replay_of")) {
 		dt(f, "replay of");
 		fputs("<code>", f);
