@@ -220,8 +220,8 @@ int cmd_report(int argc, char **argv, Context *ctx)
 		title = sweep_title;
 	_cleanup_free_ char *stamp = format_rfc3339(now_ns());
 	/* "2026-12-07 00:54:05 UTC": to the second. */
-	_cleanup_free_ char *now = xasprintf("%.10s %.8s UTC", stamp,
-	                                     stamp + 11);
+	_cleanup_free_ char *now =
+	        xasprintf("%.10s %.8s UTC", stamp, stamp + 11);
 	ReportOptions opt = {
 	        .title = title,
 	        .generated = now,
