@@ -140,12 +140,18 @@ static char *run_label(const Record *r, const RunTable *t)
 }
 
 /* Axes: "nice" ticks (1, 2 or 5 times a power of ten), without libm. */
+static bool is_finite(double x)
+{
+	return x - x == 0; /* false for infinities and NaN */
+}
+
+/* The power of ten at or below x > 0 (a normal double). */
 static double pow10_floor(double x)
 {
 	double m = 1;
-	while (m * 10 <= x)
+	while (m <= x / 10)
 		m *= 10;
-	while (m > x)
+	while (m > x && m / 10 > 0)
 		m /= 10;
 	return m;
 }
@@ -153,16 +159,18 @@ static double pow10_floor(double x)
 static double nice_step(double range, int target)
 {
 	double raw = range / target;
-	if (!(raw > 0))
-		return 1;
+	if (!(raw > 1e-300) || !is_finite(raw))
+		return range > 0 && is_finite(range) ? range : 1;
 	double mag = pow10_floor(raw), f = raw / mag;
 	return (f < 1.5 ? 1 : f < 3 ? 2 : f < 7 ? 5 : 10) * mag;
 }
 
+/* x rounded down (up) to a multiple of step; x itself where the
+ * quotient is beyond what an integer holds exactly. */
 static double floor_to(double x, double step)
 {
 	double q = x / step;
-	if (q > 9e15 || q < -9e15)
+	if (!(q < 9e15 && q > -9e15))
 		return x;
 	long long k = (long long)q;
 	if ((double)k > q)
@@ -173,7 +181,7 @@ static double floor_to(double x, double step)
 static double ceil_to(double x, double step)
 {
 	double q = x / step;
-	if (q > 9e15 || q < -9e15)
+	if (!(q < 9e15 && q > -9e15))
 		return x;
 	long long k = (long long)q;
 	if ((double)k < q)
@@ -185,31 +193,50 @@ typedef struct Axis {
 	double lo, hi, step;
 } Axis;
 
+/* An axis from lo to hi (finite), widened to whole ticks where that
+ * can be done; hi > lo always. Positions are computed on halves, so
+ * that hi - lo near the largest double cannot overflow. */
 static Axis axis_for(double lo, double hi, bool integer)
 {
 	if (!(hi > lo)) {
 		double pad = lo == 0 ? 1 : (lo < 0 ? -lo : lo) / 10;
 		lo -= pad;
 		hi += pad;
+		if (!is_finite(lo) || !is_finite(hi) || !(hi > lo))
+			return (Axis){-1, 1, 1};
 	}
-	double step = nice_step(hi - lo, 5);
+	double half = hi / 2 - lo / 2;
+	double step = nice_step(2 * half, 5);
 	if (integer && step < 1)
 		step = 1;
-	return (Axis){floor_to(lo, step), ceil_to(hi, step), step};
+	double a = floor_to(lo, step), b = ceil_to(hi, step);
+	if (!is_finite(a) || !is_finite(b) || !(b > a) ||
+	    !is_finite(b / 2 - a / 2))
+		return (Axis){lo, hi, half / 2.5};
+	return (Axis){a, b, step};
 }
 
 /* The chart geometry, in the SVG's own units. */
 enum { CW = 640, CH = 300, ML = 64, MR = 16, MT = 12, MB = 40 };
 
+static double frac(const Axis *a, double x)
+{
+	return (x / 2 - a->lo / 2) / (a->hi / 2 - a->lo / 2);
+}
+
 static double px(const Axis *a, double x)
 {
-	return ML + (x - a->lo) / (a->hi - a->lo) * (CW - ML - MR);
+	return ML + frac(a, x) * (CW - ML - MR);
 }
 
 static double py(const Axis *a, double y)
 {
-	return CH - MB - (y - a->lo) / (a->hi - a->lo) * (CH - MT - MB);
+	return CH - MB - frac(a, y) * (CH - MT - MB);
 }
+
+/* At most this many ticks on an axis (a step too small for the axis's
+ * magnitude stops earlier). */
+#define TICKS_MAX 24
 
 static void tick_label(FILE *f, double v, double step)
 {
@@ -251,7 +278,8 @@ static void chart(FILE *f, const ReportRun *runs, size_t n, size_t chart_i,
 			x1 = x > x1 ? x : x1;
 			y0 = y < y0 ? y : y0;
 			y1 = y > y1 ? y : y1;
-			if (x != (double)(long long)x)
+			if (!(x < 9e15 && x > -9e15) ||
+			    x != (double)(long long)x)
 				integer_steps = false;
 		}
 	}
@@ -274,7 +302,10 @@ static void chart(FILE *f, const ReportRun *runs, size_t n, size_t chart_i,
 	hf(f, "%s over steps", metric);
 	fputs("\">\n<g class=\"grid\">\n", f);
 	/* Ticks and grid lines; the labels stay inside the margins. */
-	for (double v = ay.lo; v <= ay.hi + ay.step / 2; v += ay.step) {
+	for (int k = 0; k <= TICKS_MAX; k++) {
+		double v = ay.lo + k * ay.step;
+		if (v > ay.hi + ay.step / 2 || (k && v == ay.lo))
+			break;
 		double y = py(&ay, v);
 		fprintf(f,
 		        "<line x1=\"%d\" x2=\"%d\" y1=\"%.1f\" y2=\"%.1f\"/>"
@@ -283,7 +314,10 @@ static void chart(FILE *f, const ReportRun *runs, size_t n, size_t chart_i,
 		tick_label(f, v, ay.step);
 		fputs("</text>\n", f);
 	}
-	for (double v = ax.lo; v <= ax.hi + ax.step / 2; v += ax.step) {
+	for (int k = 0; k <= TICKS_MAX; k++) {
+		double v = ax.lo + k * ax.step;
+		if (v > ax.hi + ax.step / 2 || (k && v == ax.lo))
+			break;
 		double x = px(&ax, v);
 		fprintf(f,
 		        "<line x1=\"%.1f\" x2=\"%.1f\" y1=\"%d\" y2=\"%d\"/>"
