@@ -8,10 +8,13 @@
 #include "util.h"
 
 static const char log_usage[] =
-        "usage: xrun log [--stderr] RUN\n"
+        "usage: xrun log [--stderr] [-f|--follow] RUN\n"
         "\n"
         "Print the standard output (or, with --stderr, the standard error)\n"
-        "that xrun captured from RUN.\n";
+        "that xrun captured from RUN.\n"
+        "  -f, --follow   keep printing while the run is running, until "
+        "its\n"
+        "                 record is final\n";
 
 /* The capture file is created with the program's first byte: none means
  * no output, unless the record says there was some. */
@@ -29,15 +32,20 @@ int cmd_log(int argc, char **argv, Context *ctx)
 {
 	static const struct option opts[] = {
 	        {"stderr", no_argument, NULL, 'e'},
+	        {"follow", no_argument, NULL, 'f'},
 	        {"help", no_argument, NULL, 'h'},
 	        {0},
 	};
 	const char *which = "stdout";
+	bool follow = false;
 	int c;
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "hf", opts, NULL)) != -1) {
 		switch (c) {
 		case 'e':
 			which = "stderr";
+			break;
+		case 'f':
+			follow = true;
 			break;
 		case 'h':
 			fputs(log_usage, stdout);
@@ -56,6 +64,8 @@ int cmd_log(int argc, char **argv, Context *ctx)
 	if (st)
 		return st;
 	_cleanup_free_ char *path = path_join(r->dir, which);
+	if (follow)
+		return follow_run_output(r, path);
 	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0 && errno == ENOENT && no_output(r, which))
 		return finish_stdout(0);

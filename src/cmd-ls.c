@@ -5,6 +5,7 @@
 #include <getopt.h>
 #include <limits.h>
 
+#include "annotations.h"
 #include "cmd.h"
 #include "format.h"
 #include "spec.h"
@@ -12,7 +13,7 @@
 
 static const char ls_usage[] =
         "usage: xrun ls [--json] [--status S] [--limit N] [--metric NAME]\n"
-        "               [--sort NAME [--asc]] [--sweep ID]\n"
+        "               [--sort NAME [--asc]] [--sweep ID] [--tag KEY=VALUE]\n"
         "\n"
         "List the store's runs, newest first, one line each; a replay's\n"
         "verdict (reproduced or differs) beside its status.\n"
@@ -25,10 +26,13 @@ static const char ls_usage[] =
         "  --status S   only runs with status S (running, succeeded, failed,\n"
         "               killed, timeout, oom, interrupted, abandoned)\n"
         "  --limit N    at most N runs\n"
+        "  --tag KEY=VALUE  only runs with this tag (from run --tag or\n"
+        "               xrun tag); --tag KEY: with any value; repeatable\n"
         "  --json       a JSON array of {id, status, verdict, created,\n"
         "               duration, name, argv, record}, with metric when one\n"
         "               is shown, and\n"
-        "               sweep_index and params with --sweep\n";
+        "               sweep_index and params with --sweep, and the tags\n"
+        "               added with xrun tag as annotation_tags\n";
 
 /* The last value of metric name, or NULL. */
 static const json_t *metric_last(const Record *r, const char *name)
@@ -180,6 +184,25 @@ static char *params_text(const Record *r)
 	return TAKE_PTR(s);
 }
 
+/* "[best=yes] ": the tags added with xrun tag, escaped, or NULL. */
+static char *annotation_tags_text(const json_t *ann)
+{
+	const json_t *t = json_object_get(ann, "tags");
+	if (json_object_size(t) == 0)
+		return NULL;
+	_cleanup_free_ char *s = xstrdup("[");
+	const char *k;
+	json_t *v;
+	json_object_foreach ((json_t *)t, k, v) {
+		char *n = xasprintf("%s%s%s=%s", s, s[1] ? " " : "", k,
+		                    json_string_value(v));
+		free(s);
+		s = n;
+	}
+	_cleanup_free_ char *e = format_escape(s);
+	return xasprintf("%s] ", e);
+}
+
 #define METRIC_WIDTH 12
 
 static char *metric_text(const Record *r, const char *name)
@@ -199,6 +222,7 @@ int cmd_ls(int argc, char **argv, Context *ctx)
 	        {"sort", required_argument, NULL, 'S'},
 	        {"asc", no_argument, NULL, 'A'},
 	        {"sweep", required_argument, NULL, 'W'},
+	        {"tag", required_argument, NULL, 'T'},
 	        {"help", no_argument, NULL, 'h'},
 	        {0},
 	};
@@ -207,6 +231,7 @@ int cmd_ls(int argc, char **argv, Context *ctx)
 	uint64_t limit = UINT64_MAX;
 	const char *metric = NULL, *sort = NULL, *sweep = NULL;
 	bool asc = false;
+	_cleanup_strv_free_ char **want_tags = NULL;
 	int c;
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (c) {
@@ -240,6 +265,9 @@ int cmd_ls(int argc, char **argv, Context *ctx)
 			break;
 		case 'W':
 			sweep = optarg;
+			break;
+		case 'T':
+			want_tags = strv_push(want_tags, optarg);
 			break;
 		case 'h':
 			fputs(ls_usage, stdout);
@@ -305,6 +333,16 @@ int cmd_ls(int argc, char **argv, Context *ctx)
 		const char *status = record_status(v[i]);
 		if (want && !streq(status, want))
 			continue;
+		/* Tags added after the run live beside its record. */
+		json_auto_t *ann = NULL;
+		if (annotations_load(v[i]->dir, &ann) < 0)
+			ann = NULL;
+		bool tagged = true;
+		for (size_t t = 0; want_tags && want_tags[t]; t++)
+			tagged = tagged &&
+			         annotations_match_tag(v[i], ann, want_tags[t]);
+		if (!tagged)
+			continue;
 		shown++;
 		const json_t *dur = json_object_get(
 		        json_object_get(rec, "times"), "duration");
@@ -337,6 +375,10 @@ int cmd_ls(int argc, char **argv, Context *ctx)
 			json_object_set_new(
 			        json_array_get(arr, shown - 1), "verdict",
 			        verdict ? json_string(verdict) : json_null());
+			if (json_object_size(json_object_get(ann, "tags")))
+				json_object_set(json_array_get(arr, shown - 1),
+				                "annotation_tags",
+				                json_object_get(ann, "tags"));
 			if (metric) {
 				const json_t *m = metric_last(v[i], metric);
 				json_object_set(json_array_get(arr, shown - 1),
@@ -369,7 +411,10 @@ int cmd_ls(int argc, char **argv, Context *ctx)
 		_cleanup_free_ char *id_safe = format_escape(record_id(v[i]));
 		_cleanup_free_ char *st_safe = format_escape(status);
 		_cleanup_free_ char *name_safe = format_escape(name);
-		_cleanup_free_ char *cmd_safe = format_escape(cmd);
+		_cleanup_free_ char *cmd_raw = format_escape(cmd);
+		_cleanup_free_ char *ann_tags = annotation_tags_text(ann);
+		_cleanup_free_ char *cmd_safe =
+		        xasprintf("%s%s", ann_tags ? ann_tags : "", cmd_raw);
 		if (sweep) {
 			_cleanup_free_ char *pt = params_text(v[i]);
 			_cleanup_free_ char *pt_safe = format_escape(pt);

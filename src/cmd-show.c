@@ -3,6 +3,7 @@
 
 #include <getopt.h>
 
+#include "annotations.h"
 #include "cmd.h"
 #include "format.h"
 #include "util.h"
@@ -265,6 +266,34 @@ static void show_verification(const json_t *rec, bool color)
 		field(color, "", "differs: stdout");
 }
 
+/* Tags and notes added after the run (xrun tag, xrun note). */
+static void show_annotations(const Record *r, bool color)
+{
+	json_auto_t *a = NULL;
+	int k = annotations_load(r->dir, &a);
+	if (k < 0) {
+		log_warn_errno(k, "cannot read the annotations of run %s: %m",
+		               record_id(r));
+		return;
+	}
+	const char *key;
+	json_t *v;
+	json_object_foreach (json_object_get(a, "tags"), key, v) {
+		_cleanup_free_ char *t =
+		        xasprintf("%s=%s", key, json_string_value(v));
+		_cleanup_free_ char *e = format_escape(t);
+		field(color, "tag", "%s (added)", e);
+	}
+	size_t i;
+	json_array_foreach (json_object_get(a, "notes"), i, v) {
+		_cleanup_free_ char *when =
+		        format_local_time(json_get_string(v, "time"));
+		_cleanup_free_ char *e =
+		        format_escape(json_get_string(v, "text"));
+		field(color, "note", "%s  %s", when ? when : "?", e);
+	}
+}
+
 static void show_readable(const Record *r, bool color)
 {
 	const json_t *rec = r->root;
@@ -327,6 +356,7 @@ static void show_readable(const Record *r, bool color)
 	show_pins(rec, color);
 	show_result(rec, color);
 	show_verification(rec, color);
+	show_annotations(r, color);
 	field(color, "record", "%s", r->path);
 }
 
@@ -366,6 +396,12 @@ int cmd_show(int argc, char **argv, Context *ctx)
 		 * reads as abandoned (the file is left as it is). */
 		json_object_set_new(r->root, "status",
 		                    json_string(record_status(r)));
+		/* Tags and notes added after the run, beside the record. */
+		json_auto_t *a = NULL;
+		if (annotations_load(r->dir, &a) == 0 &&
+		    (json_object_size(json_object_get(a, "tags")) ||
+		     json_array_size(json_object_get(a, "notes"))))
+			json_object_set(r->root, "annotations", a);
 		if (json_dumpf_shortest(r->root, stdout, JSON_INDENT(2)) == 0)
 			putchar('\n');
 	} else

@@ -27,6 +27,14 @@ int cmd_gc(int argc, char **argv, Context *ctx);
 int cmd_checkout(int argc, char **argv, Context *ctx);
 int cmd_sweep(int argc, char **argv, Context *ctx);
 int cmd_rm(int argc, char **argv, Context *ctx);
+int cmd_report(int argc, char **argv, Context *ctx);
+int cmd_compare(int argc, char **argv, Context *ctx);
+int cmd_metrics(int argc, char **argv, Context *ctx);
+int cmd_tag(int argc, char **argv, Context *ctx);
+int cmd_note(int argc, char **argv, Context *ctx);
+/* Print the file path of run r as it grows (log -f), until r's record is
+ * final; returns the exit status (cmd-metrics.c). */
+int follow_run_output(const Record *r, const char *path);
 
 /* The options of `run` (cmd-run.c), shared by every command that builds
  * a RunSpec from a command line (`run`, `sweep`). A command adds its own

@@ -42,6 +42,16 @@ static const CommandEntry commands[] = {
         {"gc", cmd_gc, STORE_REQUIRED, "delete objects no record references"},
         {"rm", cmd_rm, STORE_REQUIRED,
          "delete runs (their objects go at the next gc)"},
+        {"report", cmd_report, STORE_OPTIONAL,
+         "one HTML file: metric curves, runs table, provenance"},
+        {"compare", cmd_compare, STORE_OPTIONAL,
+         "runs side by side: the params and metrics that differ"},
+        {"metrics", cmd_metrics, STORE_OPTIONAL,
+         "a run's metric stream (--follow while it runs)"},
+        {"tag", cmd_tag, STORE_REQUIRED,
+         "label a run after it ran (beside its record)"},
+        {"note", cmd_note, STORE_REQUIRED,
+         "add a note to a run (beside its record)"},
 };
 
 static StoreMode current_store_mode = STORE_NONE;

@@ -32,7 +32,8 @@ case $prog in
 		break
 	done
 	case $cmd in
-	show | ls | diff | log | checkout | verify | gc | "") ;;
+	show | ls | diff | log | checkout | verify | gc | report | compare | \
+		metrics | tag | note | "") ;;
 	*)
 		nosb=no
 		for a in "$@"; do

@@ -13,7 +13,7 @@ set -eu
 srcdir=$(cd "$(dirname "$0")/../.." && pwd)
 builddir=$(cd "${1:-.}" && pwd)
 [ $# -gt 0 ] && shift
-targets=${*:-record params manifest}
+targets=${*:-record params manifest metrics}
 CLANG=${CLANG:-clang}
 seconds=${FUZZ_SECONDS:-60}
 command -v "$CLANG" >/dev/null || {

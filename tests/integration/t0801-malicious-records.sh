@@ -1,5 +1,6 @@
 #!/bin/bash
-# Hostile records given to show, diff and replay: the fuzz corpus's
+# Hostile records given to show, diff, replay, report, compare and
+# metrics: the fuzz corpus's
 # records (deep nesting, huge strings, invalid UTF-8, duplicate keys,
 # '..' and absolute paths, wrong types) and one whose environment makes
 # the loader load code. Each is rejected with a message or shown, never
@@ -20,7 +21,8 @@ snapshot >state.before
 for f in "$top_srcdir"/tests/fuzz/corpus/record/*; do
 	name=${f##*/}
 	cp "$f" "hostile.json"
-	for cmd in "show" "show --json" "diff latest" "diff --all" "replay --dry-run"; do
+	for cmd in "show" "show --json" "diff latest" "diff --all" "replay --dry-run" \
+		"report latest" "compare --all latest" "metrics"; do
 		args=(hostile.json)
 		[ "$cmd" = "diff --all" ] && args=(hostile.json hostile.json)
 		# shellcheck disable=SC2086
