@@ -42,6 +42,10 @@ static const CommandEntry commands[] = {
         {"gc", cmd_gc, STORE_REQUIRED, "delete objects no record references"},
         {"rm", cmd_rm, STORE_REQUIRED,
          "delete runs (their objects go at the next gc)"},
+        {"export", cmd_export, STORE_REQUIRED,
+         "write runs and their objects to one bundle file"},
+        {"import", cmd_import, STORE_CREATE,
+         "bring the runs of a bundle into this store"},
 };
 
 static StoreMode current_store_mode = STORE_NONE;
