@@ -28,6 +28,7 @@ int cmd_sweep(int argc, char **argv, Context *ctx);
 int cmd_rm(int argc, char **argv, Context *ctx);
 int cmd_export(int argc, char **argv, Context *ctx);
 int cmd_import(int argc, char **argv, Context *ctx);
+int cmd_lineage(int argc, char **argv, Context *ctx);
 
 /* The options of `run` (cmd-run.c), shared by every command that builds
  * a RunSpec from a command line (`run`, `sweep`). A command adds its own
@@ -67,6 +68,12 @@ int load_run(Context *ctx, const char *spec, Record **ret);
 /* One warning line when rec no longer matches its record_sha256 (edited
  * after xrun sealed it); true when so. */
 bool warn_if_edited(const Record *rec);
+/* One line for each input file of rec that is an output of another run
+ * of the store (xrun lineage's parents), with label in the first
+ * column, after header (may be NULL) when there is one; nothing without
+ * a store. Returns the number of lines. */
+size_t print_parent_runs(Context *ctx, const Record *rec, const char *header,
+                         const char *label);
 /* Flush stdout and report a failed write (git's run_builtin). */
 int finish_stdout(int status);
 /* What getopt_long refused, for "xrun CMD: ...; see xrun CMD --help":

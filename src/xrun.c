@@ -46,6 +46,8 @@ static const CommandEntry commands[] = {
          "write runs and their objects to one bundle file"},
         {"import", cmd_import, STORE_CREATE,
          "bring the runs of a bundle into this store"},
+        {"lineage", cmd_lineage, STORE_REQUIRED,
+         "the runs whose outputs a run read, and the reverse"},
 };
 
 static StoreMode current_store_mode = STORE_NONE;
