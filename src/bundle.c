@@ -249,8 +249,8 @@ static int write_run_files(Writer *w, const Record *rec, const json_t *files)
 		        json_object_get(f, "size"));
 		unsigned char md[SHA256_LEN];
 		int r = write_fd(w, name, fd, size, md);
-		char d[DIGEST_STR_LEN + 1];
 		if (r == 0) {
+			char d[DIGEST_STR_LEN + 1];
 			digest_format(md, d);
 			if (!streq(d, json_get_string(f, "sha256")))
 				r = -EBADMSG;
@@ -276,8 +276,8 @@ static int write_object(Writer *w, Store *s, const char *digest,
 	struct stat st;
 	if (r == 0 && fstat(fd, &st) < 0)
 		r = negative_errno();
-	unsigned char got[SHA256_LEN];
 	if (r == 0) {
+		unsigned char got[SHA256_LEN];
 		_cleanup_free_ char *hex = hex_encode(md, SHA256_LEN);
 		_cleanup_free_ char *name =
 		        xasprintf("objects/sha256/%.2s/%s", hex, hex + 2);

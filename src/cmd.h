@@ -29,6 +29,14 @@ int cmd_rm(int argc, char **argv, Context *ctx);
 int cmd_export(int argc, char **argv, Context *ctx);
 int cmd_import(int argc, char **argv, Context *ctx);
 int cmd_lineage(int argc, char **argv, Context *ctx);
+int cmd_attest(int argc, char **argv, Context *ctx);
+int cmd_key(int argc, char **argv, Context *ctx);
+/* xrun verify --attestation FILE (cmd-attest.c): an exit status. */
+int verify_attestation(Context *ctx, const char *file, const char *key);
+/* The signatures of recs with --key FILE or the configured key, each
+ * problem a line on stdout; the number of problems. */
+size_t verify_signatures(Context *ctx, Record *const *recs, size_t n,
+                         const char *key);
 
 /* The options of `run` (cmd-run.c), shared by every command that builds
  * a RunSpec from a command line (`run`, `sweep`). A command adds its own

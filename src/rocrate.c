@@ -107,7 +107,6 @@ static int pin_entity(Crate *c, const PinInfo *pin, char **ret)
 typedef struct ActionPins {
 	Crate *c;
 	json_t *object, *result;
-	int error;
 } ActionPins;
 
 static int action_pin(const PinInfo *pin, void *data)
@@ -238,7 +237,7 @@ static int cmp_ids(const void *a, const void *b)
 	return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
-static json_t *crate_json(Crate *cr, Record *const *recs, size_t n,
+static json_t *crate_json(const Crate *cr, Record *const *recs, size_t n,
                           const char *published)
 {
 	Crate c = *cr;

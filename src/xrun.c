@@ -48,6 +48,10 @@ static const CommandEntry commands[] = {
          "bring the runs of a bundle into this store"},
         {"lineage", cmd_lineage, STORE_REQUIRED,
          "the runs whose outputs a run read, and the reverse"},
+        {"attest", cmd_attest, STORE_REQUIRED,
+         "signed in-toto/SLSA provenance of a run"},
+        {"key", cmd_key, STORE_OPTIONAL,
+         "make or show the key that signs records and attestations"},
 };
 
 static StoreMode current_store_mode = STORE_NONE;
