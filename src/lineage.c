@@ -2,6 +2,9 @@
 
 #include "lineage.h"
 
+#include <dirent.h>
+#include <sys/stat.h>
+
 #include "pin.h"
 #include "record-pins.h"
 #include "util.h"
@@ -23,7 +26,6 @@ typedef struct Collect {
 	Lineage *l;
 	const char *id;
 	json_t *reads, *writes; /* this run's */
-	bool index;             /* add to l->written / l->read */
 	bool outputs_only;
 } Collect;
 
@@ -40,16 +42,6 @@ static int collect_file(const PinInfo *pin, const char *path,
 	json_array_append_new(
 	        out ? c->writes : c->reads,
 	        json_pack("{s:s,s:s}", "digest", d, "path", path));
-	if (!c->index)
-		return 0;
-	json_t *idx = out ? c->l->written : c->l->read;
-	json_t *list = json_object_get(idx, d);
-	if (!list) {
-		list = json_array();
-		json_object_set_new(idx, d, list);
-	}
-	json_array_append_new(
-	        list, json_pack("{s:s,s:s}", "run", c->id, "path", path));
 	return 0;
 }
 
@@ -86,44 +78,83 @@ static void set_reads_at(Lineage *l, json_t *info)
 	json_object_set(info, "reads_at", at ? at : json_null());
 }
 
-static void collect(Lineage *l, const Record *rec, bool index,
-                    bool outputs_only, json_t **ret_reads, json_t **ret_writes)
+static void collect(Lineage *l, const Record *rec, bool outputs_only,
+                    json_t **ret_reads, json_t **ret_writes)
 {
 	Collect c = {.l = l,
 	             .id = record_id(rec),
 	             .reads = json_array(),
 	             .writes = json_array(),
-	             .index = index,
 	             .outputs_only = outputs_only};
 	(void)pins_walk(rec, false, collect_pin, &c);
+	/* Files the tracer saw the run read outside its pins (DESIGN.md
+	 * §8), where the record has them: read all the same. */
+	size_t i;
+	const json_t *f;
+	json_array_foreach (json_get_path(rec->root, "observed.files_read"), i,
+	                    f) {
+		const char *d = json_get_string(f, "sha256");
+		const char *path = json_get_string(f, "path");
+		unsigned char md[SHA256_LEN];
+		if (outputs_only || !path || digest_parse(d, md) < 0 ||
+		    streq(d, EMPTY_SHA256))
+			continue;
+		json_array_append_new(c.reads, json_pack("{s:s,s:s}", "digest",
+		                                         d, "path", path));
+	}
 	*ret_reads = c.reads;
 	*ret_writes = c.writes;
 }
 
-int lineage_new(Store *s, bool parents_only, Lineage **ret)
+/* Add a run's files to the indexes (digest -> who wrote or read it). */
+static void index_files(json_t *idx, const char *id, const json_t *files)
 {
-	Record **recs;
-	size_t n, bad;
-	int r = store_load_all(s, &recs, &n, &bad);
-	if (r < 0)
-		return r;
+	size_t i;
+	const json_t *f;
+	json_array_foreach (files, i, f) {
+		const char *d = json_get_string(f, "digest");
+		const char *path = json_get_string(f, "path");
+		if (!d || !path)
+			continue;
+		json_t *list = json_object_get(idx, d);
+		if (!list) {
+			list = json_array();
+			json_object_set_new(idx, d, list);
+		}
+		json_array_append_new(
+		        list, json_pack("{s:s,s:s}", "run", id, "path", path));
+	}
+}
+
+static void index_run(Lineage *l, const char *id, json_t *info)
+{
+	index_files(l->written, id, json_object_get(info, "writes"));
+	index_files(l->read, id, json_object_get(info, "reads"));
+	json_object_set_new(l->runs, id, info);
+}
+
+static json_t *info_of(Lineage *l, const Record *rec, bool outputs_only)
+{
+	json_t *reads, *writes;
+	collect(l, rec, outputs_only, &reads, &writes);
+	json_t *info = run_info(rec);
+	json_object_set_new(info, "reads", reads);
+	json_object_set_new(info, "writes", writes);
+	return info;
+}
+
+static Lineage *lineage_alloc(Store *s)
+{
 	Lineage *l = xcalloc(1, sizeof *l);
 	l->runs = json_object();
 	l->written = json_object();
 	l->read = json_object();
 	l->s = s;
-	for (size_t i = 0; i < n; i++) {
-		const char *id = record_id(recs[i]);
-		if (!id || json_object_get(l->runs, id))
-			continue;
-		json_t *reads, *writes;
-		collect(l, recs[i], true, parents_only, &reads, &writes);
-		json_t *info = run_info(recs[i]);
-		json_object_set_new(info, "reads", reads);
-		json_object_set_new(info, "writes", writes);
-		json_object_set_new(l->runs, id, info);
-	}
-	records_free(recs, n);
+	return l;
+}
+
+static void lineage_done(Lineage *l)
+{
 	/* A replay reads what its original read, pinned when the original
 	 * started: a file written since (by the original itself, say) is
 	 * not what it read. */
@@ -131,6 +162,138 @@ int lineage_new(Store *s, bool parents_only, Lineage **ret)
 	json_t *v;
 	json_object_foreach (l->runs, k, v)
 		set_reads_at(l, v);
+}
+
+/* The cache of what each ended run wrote (cache/lineage.json): run id ->
+ * {"size", "mtime_ns" of its record, "info"}. An ended run does not
+ * change; a record that did (its size or time) is read again. The
+ * store's cache/ may be written by others: every entry is checked, and
+ * one that does not look right is read again from its record. */
+#define LINEAGE_CACHE "lineage.json"
+#define LINEAGE_CACHE_MAX ((size_t)256 << 20)
+
+static bool files_valid(const json_t *files)
+{
+	if (!json_is_array(files))
+		return false;
+	size_t i;
+	const json_t *f;
+	unsigned char md[SHA256_LEN];
+	json_array_foreach (files, i, f)
+		if (digest_parse(json_get_string(f, "digest"), md) < 0 ||
+		    !json_get_string(f, "path"))
+			return false;
+	return true;
+}
+
+static json_int_t mtime_ns(const struct stat *st)
+{
+	return (json_int_t)st->st_mtim.tv_sec * 1000000000 +
+	       st->st_mtim.tv_nsec;
+}
+
+static json_t *cached_info(const json_t *cache, const char *id,
+                           const struct stat *st)
+{
+	const json_t *c = json_object_get(cache, id);
+	const json_t *info = json_object_get(c, "info");
+	if (!json_is_object(info) ||
+	    json_integer_value(json_object_get(c, "size")) != st->st_size ||
+	    json_integer_value(json_object_get(c, "mtime_ns")) !=
+	            mtime_ns(st) ||
+	    !files_valid(json_object_get(info, "writes")) ||
+	    !json_is_array(json_object_get(info, "reads")))
+		return NULL;
+	static const char *const texts[] = {"started", "finished", "replay_of",
+	                                    "name", "status"};
+	for (size_t i = 0; i < ELEMENTSOF(texts); i++) {
+		const json_t *v = json_object_get(info, texts[i]);
+		if (!json_is_string(v) && !json_is_null(v))
+			return NULL;
+	}
+	return json_deep_copy(info);
+}
+
+static int lineage_from_cache(Store *s, Lineage **ret)
+{
+	DIR *d = opendir(s->runs);
+	if (!d)
+		return negative_errno();
+	Lineage *l = lineage_alloc(s);
+	_cleanup_free_ char *text = NULL;
+	size_t len = 0;
+	_cleanup_free_ char *cp = path_join(s->cache, LINEAGE_CACHE);
+	json_auto_t *cache = NULL;
+	if (read_full_file(cp, LINEAGE_CACHE_MAX, &text, &len) == 0)
+		cache = json_loadb(text, len, 0, NULL);
+	const json_t *old = json_object_get(cache, "runs");
+	json_auto_t *fresh = json_object();
+	bool changed = false;
+	struct dirent *de;
+	while ((de = readdir(d))) {
+		const char *id = de->d_name;
+		if (!run_id_valid(id))
+			continue;
+		_cleanup_free_ char *rp =
+		        xasprintf("%s/%s/record.json", s->runs, id);
+		struct stat st;
+		if (lstat(rp, &st) < 0 || !S_ISREG(st.st_mode))
+			continue;
+		json_t *info = cached_info(old, id, &st);
+		if (!info) {
+			Record *rec = NULL;
+			if (record_load(rp, &rec, NULL) < 0)
+				continue;
+			const char *stored = record_stored_status(rec);
+			bool ended = stored && !streq(stored, "running");
+			info = info_of(l, rec, true);
+			record_free(rec);
+			changed = true;
+			if (!ended) { /* it will change: not cached */
+				index_run(l, id, info);
+				continue;
+			}
+		}
+		json_object_set_new(fresh, id,
+		                    json_pack("{s:I,s:I,s:O}", "size",
+		                              (json_int_t)st.st_size,
+		                              "mtime_ns", mtime_ns(&st), "info",
+		                              info));
+		index_run(l, id, info);
+	}
+	closedir(d);
+	if (changed || json_object_size(fresh) != json_object_size(old)) {
+		json_auto_t *doc =
+		        json_pack("{s:i,s:O}", "version", 1, "runs", fresh);
+		_cleanup_free_ char *out = json_dumps(doc, JSON_COMPACT);
+		/* Only a cache: another user's store may not let us write. */
+		if (out)
+			(void)write_file_replace(s->cache, LINEAGE_CACHE, out,
+			                         strlen(out), 0644);
+	}
+	lineage_done(l);
+	*ret = l;
+	return 0;
+}
+
+int lineage_new(Store *s, bool parents_only, Lineage **ret)
+{
+	if (parents_only)
+		return lineage_from_cache(s, ret);
+	Record **recs;
+	size_t n, bad;
+	int r = store_load_all(s, &recs, &n, &bad);
+	if (r < 0)
+		return r;
+	Lineage *l = lineage_alloc(s);
+	for (size_t i = 0; i < n; i++) {
+		const char *id = record_id(recs[i]);
+		if (!id || json_object_get(l->runs, id))
+			continue;
+		index_run(l, id, info_of(l, recs[i], false));
+	}
+	records_free(recs, n);
+	lineage_done(l);
 	*ret = l;
 	return 0;
 }
@@ -226,7 +389,7 @@ static void children_edges(Lineage *l, const char *id, const json_t *info,
 json_t *lineage_parents(Lineage *l, const Record *rec)
 {
 	json_t *reads, *writes;
-	collect(l, rec, false, false, &reads, &writes);
+	collect(l, rec, false, &reads, &writes);
 	json_t *info = run_info(rec);
 	json_object_set_new(info, "reads", reads);
 	json_object_set_new(info, "writes", writes);

@@ -1,5 +1,6 @@
 /* Lineage (DESIGN.md §10): runs linked by equal file digests. Run P is
- * a parent of run C when a file of C's inputs or workspace has the
+ * a parent of run C when a file of C's inputs or workspace (or one the
+ * tracer saw it read, where the record says) has the
  * digest of a file of P's outputs and P had finished when C started.
  * Only digests, from the records and the manifests of one store: no
  * server, no names. Empty files link nothing (every run has some). */

@@ -89,6 +89,21 @@ like "$out" "^parent    '$T/chain/prep/digits.csv' is an output of run ${P:0:8}"
 out=$("$XRUN" show "$P")
 ! printf '%s\n' "$out" | grep -q '^parent'
 ok $? "... and none for prepare"
+# What show and diff use is cached (cache/lineage.json): a cache
+# another user spoiled is read past, and a run removed is gone from it.
+[ -s .xrun/cache/lineage.json ]
+ok $? "show keeps what ended runs wrote in cache/lineage.json"
+"$PYTHON3" - .xrun/cache/lineage.json "$P" <<'EOF'
+import json, sys
+c = json.load(open(sys.argv[1]))
+c["runs"][sys.argv[2]]["info"]["writes"] = [{"digest": "nonsense", "path": 1}]
+json.dump(c, open(sys.argv[1], "w"))
+EOF
+out=$("$XRUN" show "$E")
+like "$out" "^parent    '$T/chain/prep/digits.csv' is an output of run ${P:0:8}" "... a spoiled cache is read past"
+echo 'not json' >.xrun/cache/lineage.json
+out=$("$XRUN" show "$E")
+like "$out" "^parent    '$T/chain/model/model.pkl' is an output of run ${TR:0:8}" "... and so is one that is no JSON"
 out=$("$XRUN" diff "$TR" "$E")
 like "$out" "^parents" "diff: a parents section"
 like "$out" "^  a +'$T/chain/prep/digits.csv' is an output of run ${P:0:8}" "... for a"
@@ -126,6 +141,12 @@ cd "$T/chain" || exit 1
 out=$("$XRUN" lineage "$E")
 like "$out" "^downstream \(the runs that read its outputs\): none" "an empty output links nothing"
 
+"$XRUN" -q rm "$RP" >/dev/null 2>&1
+"$XRUN" -q rm "$TR" >/dev/null 2>&1
+out=$("$XRUN" show "$E")
+! printf '%s\n' "$out" | grep -q "is an output of run ${TR:0:8}"
+ok $? "a run removed (xrun rm) is no parent any more"
+like "$out" "^parent    '$T/chain/prep/digits.csv' is an output of run ${P:0:8}" "... the others still are"
 err=$("$XRUN" lineage 2>&1)
 is "$?" 2 "lineage without RUN: exit 2"
 err=$("$XRUN" lineage --json --dot "$E" 2>&1)
