@@ -177,6 +177,14 @@ off=$(grep -b -o '"sig": "' "$T/bad.json" | cut -d: -f1)
 flip "$T/bad.json" $((off + 12))
 out=$("$XRUN" verify --attestation "$T/bad.json" 2>&1)
 is "$?" 1 "a byte of the signature flipped: exit 1"
+sed 's|"payloadType": "application/vnd.in-toto+json"|"payloadType": "application/vnd.in-toto+jsoN"|' "$T/att.json" >"$T/bad.json"
+out=$("$XRUN" verify --attestation "$T/bad.json" 2>&1)
+is "$?" 1 "the envelope's payloadType changed (signed with the payload, by PAE): exit 1"
+like "$out" "does not verify with key" "... does not verify"
+"$PYTHON3" -c 'import json,sys; e=json.load(open(sys.argv[1])); e["signatures"]=[]; json.dump(e, open(sys.argv[2], "w"))' "$T/att.json" "$T/bad.json"
+out=$("$XRUN" verify --attestation "$T/bad.json" 2>&1)
+is "$?" 1 "an envelope without signatures: exit 1"
+like "$out" "the envelope '$T/bad.json' is malformed" "... malformed"
 "$XRUN" key generate -o "$T/other.pem" >/dev/null 2>&1
 out=$("$XRUN" verify --attestation "$T/att.json" --key "$T/other.pem.pub" 2>&1)
 is "$?" 1 "another key: exit 1"
