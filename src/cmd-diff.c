@@ -165,6 +165,10 @@ int cmd_diff(int argc, char **argv, Context *ctx)
 			putchar('\n');
 	} else {
 		print_replay_relation(a, b);
+		if (!print_parent_runs(ctx, a, "parents", "  a"))
+			(void)print_parent_runs(ctx, b, "parents", "  b");
+		else
+			(void)print_parent_runs(ctx, b, NULL, "  b");
 		_cleanup_free_ char *text =
 		        diff_format_text(d, want_color(ctx, STDOUT_FILENO));
 		fputs(text, stdout);

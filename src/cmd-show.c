@@ -404,7 +404,9 @@ int cmd_show(int argc, char **argv, Context *ctx)
 			json_object_set(r->root, "annotations", a);
 		if (json_dumpf_shortest(r->root, stdout, JSON_INDENT(2)) == 0)
 			putchar('\n');
-	} else
+	} else {
 		show_readable(r, want_color(ctx, STDOUT_FILENO));
+		(void)print_parent_runs(ctx, r, NULL, "parent");
+	}
 	return finish_stdout(0);
 }

@@ -10,7 +10,8 @@
 #include "util.h"
 
 static const char verify_usage[] =
-        "usage: xrun verify [RUN | --all]\n"
+        "usage: xrun verify [RUN | --all] [--key FILE]\n"
+        "       xrun verify --attestation FILE [--key FILE]\n"
         "\n"
         "Re-hash the stored objects a run references (its workspace, inputs\n"
         "and outputs, their manifests and every file they list) and report\n"
@@ -20,6 +21,13 @@ static const char verify_usage[] =
         "\n"
         "A record edited after xrun sealed it (its record_sha256 no longer\n"
         "matches) is reported too.\n"
+        "\n"
+        "Where a signing key is configured ($XRUN_SIGNING_KEY, the store's\n"
+        "keys/signing.pem, or --key FILE, a public key will do), each\n"
+        "record's signature (record.sig) is checked too.\n"
+        "--attestation FILE checks an envelope of xrun attest: its\n"
+        "signature, and the record, outputs, manifests and input files it\n"
+        "names against this store, naming each that changed.\n"
         "\n"
         "Exit status: 0 when everything is intact, 1 when an object is\n"
         "missing or corrupt or a record cannot be read or was edited, 2 on\n"
@@ -39,15 +47,24 @@ int cmd_verify(int argc, char **argv, Context *ctx)
 {
 	static const struct option opts[] = {
 	        {"all", no_argument, NULL, 'a'},
+	        {"attestation", required_argument, NULL, 'A'},
+	        {"key", required_argument, NULL, 'k'},
 	        {"help", no_argument, NULL, 'h'},
 	        {0},
 	};
 	bool all = false;
+	const char *attestation = NULL, *key = NULL;
 	int c;
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'a':
 			all = true;
+			break;
+		case 'A':
+			attestation = optarg;
+			break;
+		case 'k':
+			key = optarg;
 			break;
 		case 'h':
 			fputs(verify_usage, stdout);
@@ -57,7 +74,9 @@ int cmd_verify(int argc, char **argv, Context *ctx)
 			return 2;
 		}
 	}
-	if (argc - optind > 1 || (all && optind < argc)) {
+	if (attestation && !all && optind == argc)
+		return verify_attestation(ctx, attestation, key);
+	if (argc - optind > 1 || (all && optind < argc) || attestation) {
 		log_error("verify takes one RUN or --all; see xrun verify "
 		          "--help");
 		return 2;
@@ -67,7 +86,7 @@ int cmd_verify(int argc, char **argv, Context *ctx)
 		return 2;
 	Store *s = ctx->store;
 	_cleanup_ref_set_ RefSet *set = ref_set_new();
-	size_t bad_records = 0, n_runs = 0;
+	size_t bad_records = 0, n_runs = 0, bad_sigs = 0;
 	_cleanup_strv_free_ char **edited = NULL;
 	if (all) {
 		Record **recs;
@@ -84,6 +103,7 @@ int cmd_verify(int argc, char **argv, Context *ctx)
 				edited = strv_push(edited, recs[i]->path);
 		}
 		n_runs = n;
+		bad_sigs = verify_signatures(ctx, recs, n, key);
 		records_free(recs, n);
 	} else {
 		_cleanup_record_ Record *rec = NULL;
@@ -94,6 +114,7 @@ int cmd_verify(int argc, char **argv, Context *ctx)
 		if (record_check_digest(rec) == -EBADMSG)
 			edited = strv_push(edited, rec->path);
 		n_runs = 1;
+		bad_sigs = verify_signatures(ctx, &rec, 1, key);
 	}
 
 	/* What to hash: every referenced object, and with --all every
@@ -189,7 +210,8 @@ int cmd_verify(int argc, char **argv, Context *ctx)
 		        "xrun: verified %zu object%s (%s) of %zu run%s: %s\n",
 		        n, n == 1 ? "" : "s", hb, n_runs,
 		        n_runs == 1 ? "" : "s",
-		        missing + corrupt + bad_records + n_edited == 0
+		        missing + corrupt + bad_records + n_edited + bad_sigs ==
+		                        0
 		                ? "all intact"
 		                : "problems found");
 	if (missing + corrupt)
@@ -208,5 +230,6 @@ int cmd_verify(int argc, char **argv, Context *ctx)
 		        n_edited == 1 ? "it" : "they", n_edited == 1 ? "s" : "",
 		        n_edited == 1 ? "it" : "them");
 	return finish_stdout(
-	        missing + corrupt + bad_records + n_edited > 0 ? 1 : 0);
+	        missing + corrupt + bad_records + n_edited + bad_sigs > 0 ? 1
+	                                                                  : 0);
 }

@@ -35,6 +35,17 @@ int cmd_note(int argc, char **argv, Context *ctx);
 /* Print the file path of run r as it grows (log -f), until r's record is
  * final; returns the exit status (cmd-metrics.c). */
 int follow_run_output(const Record *r, const char *path);
+int cmd_export(int argc, char **argv, Context *ctx);
+int cmd_import(int argc, char **argv, Context *ctx);
+int cmd_lineage(int argc, char **argv, Context *ctx);
+int cmd_attest(int argc, char **argv, Context *ctx);
+int cmd_key(int argc, char **argv, Context *ctx);
+/* xrun verify --attestation FILE (cmd-attest.c): an exit status. */
+int verify_attestation(Context *ctx, const char *file, const char *key);
+/* The signatures of recs with --key FILE or the configured key, each
+ * problem a line on stdout; the number of problems. */
+size_t verify_signatures(Context *ctx, Record *const *recs, size_t n,
+                         const char *key);
 
 /* The options of `run` (cmd-run.c), shared by every command that builds
  * a RunSpec from a command line (`run`, `sweep`). A command adds its own
@@ -76,6 +87,12 @@ int load_run(Context *ctx, const char *spec, Record **ret);
 /* One warning line when rec no longer matches its record_sha256 (edited
  * after xrun sealed it); true when so. */
 bool warn_if_edited(const Record *rec);
+/* One line for each input file of rec that is an output of another run
+ * of the store (xrun lineage's parents), with label in the first
+ * column, after header (may be NULL) when there is one; nothing without
+ * a store. Returns the number of lines. */
+size_t print_parent_runs(Context *ctx, const Record *rec, const char *header,
+                         const char *label);
 /* Flush stdout and report a failed write (git's run_builtin). */
 int finish_stdout(int status);
 /* What getopt_long refused, for "xrun CMD: ...; see xrun CMD --help":

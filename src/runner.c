@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 
+#include "attest.h"
 #include "capture.h"
 #include "cgroup.h"
 #include "command.h"
@@ -995,12 +996,29 @@ static void finalize_not_started(json_t *rec, int exit_code, const char *cause)
 	                              "signal", "cause", c));
 }
 
+/* With a signing key configured, each record is signed as it is written
+ * (attest.h): runs/<id>/record.sig beside it. */
+static void sign_record(const Record *rec, RunOutcome *o)
+{
+	static bool warned; /* once for the start and the final record */
+	int r = record_sign(rec);
+	if (r < 0 && !warned) {
+		warned = true;
+		warn(o,
+		     "cannot sign the record '%s': %s; check XRUN_SIGNING_KEY "
+		     "or the store's keys/signing.pem",
+		     rec->path, strerror(-r));
+	}
+}
+
 /* A save after the start record: when it fails, the record on disk
  * still reads running, and the caller must not say otherwise. */
 static void save_final(Record *rec, RunOutcome *o)
 {
 	if (record_save(rec, true) < 0)
 		o->record_lost = true;
+	else
+		sign_record(rec, o);
 }
 
 static void close_pipe(int p[2])
@@ -1273,6 +1291,8 @@ static int run_blocked(Store *s, const RunSpec *spec, RunOutcome *o)
 	        r == 0 ? record_new(rec_json, dir) : NULL;
 	if (r == 0)
 		r = record_save(rec, false);
+	if (r == 0)
+		sign_record(rec, o);
 	if (r < 0) {
 		if (sb)
 			sandbox_abort(sb);
@@ -1442,6 +1462,8 @@ static int run_blocked(Store *s, const RunSpec *spec, RunOutcome *o)
 		o->verification = json_incref(v);
 	}
 	r = record_save(rec, false);
+	if (r == 0)
+		sign_record(rec, o);
 	finisher_release(&fin);
 	if (r == 0)
 		r = fsync_dir(dir);

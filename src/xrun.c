@@ -52,6 +52,16 @@ static const CommandEntry commands[] = {
          "label a run after it ran (beside its record)"},
         {"note", cmd_note, STORE_REQUIRED,
          "add a note to a run (beside its record)"},
+        {"export", cmd_export, STORE_REQUIRED,
+         "write runs and their objects to one bundle file"},
+        {"import", cmd_import, STORE_CREATE,
+         "bring the runs of a bundle into this store"},
+        {"lineage", cmd_lineage, STORE_REQUIRED,
+         "the runs whose outputs a run read, and the reverse"},
+        {"attest", cmd_attest, STORE_REQUIRED,
+         "signed in-toto/SLSA provenance of a run"},
+        {"key", cmd_key, STORE_OPTIONAL,
+         "make or show the key that signs records and attestations"},
 };
 
 static StoreMode current_store_mode = STORE_NONE;

@@ -13,7 +13,7 @@ set -eu
 srcdir=$(cd "$(dirname "$0")/../.." && pwd)
 builddir=$(cd "${1:-.}" && pwd)
 [ $# -gt 0 ] && shift
-targets=${*:-record params manifest metrics}
+targets=${*:-record params manifest metrics bundle}
 CLANG=${CLANG:-clang}
 seconds=${FUZZ_SECONDS:-60}
 command -v "$CLANG" >/dev/null || {
@@ -26,7 +26,7 @@ command -v "$CLANG" >/dev/null || {
 }
 out=$srcdir/tests/fuzz/build
 mkdir -p "$out" "$srcdir/tests/fuzz/artifacts"
-deps="libseccomp libcap jansson uuid libcrypto"
+deps="libseccomp libcap jansson uuid libcrypto libarchive"
 # The internal library's sources: everything but main and the commands.
 lib=$(ls "$srcdir"/src/*.c | grep -v -e '/xrun\.c$' -e '/cmd-[^/]*\.c$')
 flags="-g -O1 -fno-omit-frame-pointer -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined"
