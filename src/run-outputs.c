@@ -1222,8 +1222,9 @@ void run_outputs_finish(RunOutputs *ro, Store *s, PinProgressFn fn, void *data,
 			      up.skipped[k], up.skipped_why[k]);
 		for (size_t k = 0; up.stripped && up.stripped[k]; k++)
 			warnf(ro,
-			      "output '%s': '%s' had %s, which outputs never "
-			      "carry: not kept",
+			      "output '%s': '%s' had %s: it is kept without "
+			      "(no output leaves a run setuid, setgid or with "
+			      "file capabilities)",
 			      o->path, up.stripped[k], up.stripped_what[k]);
 
 		/* Publish: a run to its path, a replay to its run
