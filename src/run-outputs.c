@@ -49,6 +49,7 @@ struct RunOutputs {
 	bool replay;
 	bool keep_spaces; /* something went wrong: leave them to look at */
 	int64_t start_ns; /* when the before trees were pinned */
+	StatCache *cache; /* the run's, for its pins; saved at the end */
 	char *id;
 	char *spaces; /* runs/<id>/outputs/.space */
 	char **warnings;
@@ -104,6 +105,7 @@ RunOutputs *run_outputs_free(RunOutputs *ro)
 	}
 	free(ro->o);
 	spaces_remove(ro);
+	stat_cache_free(ro->cache);
 	free(ro->id);
 	free(ro->spaces);
 	strv_free(ro->warnings);
@@ -443,10 +445,10 @@ static void notes_add(char ***paths, char ***what, char *const *p,
 }
 
 /* Pin path (a tree or a file), recorded as shown. */
-static int pin_one(Store *s, const char *path, const char *shown,
-                   PinProgressFn fn, void *data, Pinned *ret, char **ret_error)
+static int pin_one(Store *s, StatCache *cache, const char *path,
+                   const char *shown, PinProgressFn fn, void *data, Pinned *ret,
+                   char **ret_error)
 {
-	_cleanup_stat_cache_ StatCache *cache = stat_cache_new(s->cache);
 	_cleanup_pinner_ Pinner *p = pinner_new(s, cache);
 	PinAddOptions opt = {.keep_going = true, .strip_setid = true};
 	int r = pinner_add(p, path, &opt, NULL);
@@ -456,7 +458,6 @@ static int pin_one(Store *s, const char *path, const char *shown,
 		*ret_error = xstrdup(pinner_error(p));
 		return r;
 	}
-	(void)stat_cache_save(cache);
 	const PinRoot *root = pinner_root(p, 0);
 	memset(ret, 0, sizeof *ret);
 	ret->m = manifest_copy(root->manifest);
@@ -610,7 +611,8 @@ static int pin_before(RunOutputs *ro, Store *s, Output *o, Pinned *b,
                       char **ret_error)
 {
 	int lock = publish_lock(s, o->path);
-	int r = pin_one(s, o->path, o->path, NULL, NULL, b, ret_error);
+	int r = pin_one(s, ro->cache, o->path, o->path, NULL, NULL, b,
+	                ret_error);
 	bool same = false;
 	if (r == 0)
 		r = snapshot(ro, o, b, &same, ret_error);
@@ -623,7 +625,7 @@ static int pin_before(RunOutputs *ro, Store *s, Output *o, Pinned *b,
 	pinned_clear(b);
 	_cleanup_free_ char *from =
 	        path_join(o->space, o->is_file ? base_of(o->path) : "before");
-	return pin_one(s, from, o->path, NULL, NULL, b, ret_error);
+	return pin_one(s, ro->cache, from, o->path, NULL, NULL, b, ret_error);
 }
 
 /* Whether overlayfs can be mounted here, as found once per boot and
@@ -681,6 +683,7 @@ int run_outputs_prepare(Store *s, const RunSpec *spec, char *const *outputs,
 	ro->replay = spec->outputs_redirected;
 	ro->id = xstrdup(id);
 	ro->start_ns = now_ns();
+	ro->cache = stat_cache_new(s->cache);
 	ro->how = sb ? ISOLATE_OVERLAY : ISOLATE_NONE;
 	size_t n = strv_length(outputs);
 	if (n == 0)
@@ -734,9 +737,10 @@ int run_outputs_prepare(Store *s, const RunSpec *spec, char *const *outputs,
 		} else
 			pinned_from = xstrdup(o->path);
 		Pinned b = {0};
-		r = sb && !ro->replay ? pin_before(ro, s, o, &b, ret_error)
-		                      : pin_one(s, pinned_from, o->path, NULL,
-		                                NULL, &b, ret_error);
+		r = sb && !ro->replay
+		            ? pin_before(ro, s, o, &b, ret_error)
+		            : pin_one(s, ro->cache, pinned_from, o->path, NULL,
+		                      NULL, &b, ret_error);
 		if (r < 0) {
 			pinned_clear(&b);
 			return r;
@@ -1240,11 +1244,11 @@ static int publish_lock(Store *s, const char *path)
  * again. A before file counts only where its pin was safe from a write
  * in the same clock tick (stat_cache_remember's rule); a file the run
  * made always (its writer is gone). */
-static void vouch_published(RunOutputs *ro, Store *s)
+static void vouch_published(RunOutputs *ro)
 {
 	if (ro->replay || ro->how == ISOLATE_NONE)
 		return;
-	_cleanup_stat_cache_ StatCache *cache = stat_cache_new(s->cache);
+	StatCache *cache = ro->cache;
 	for (size_t i = 0; i < ro->n; i++) {
 		const Output *o = &ro->o[i];
 		if (o->nested || !o->up)
@@ -1294,7 +1298,6 @@ static void vouch_published(RunOutputs *ro, Store *s)
 				stat_cache_vouch(cache, h, &now, e->digest);
 		}
 	}
-	(void)stat_cache_save(cache);
 }
 
 void run_outputs_finish(RunOutputs *ro, Store *s, PinProgressFn fn, void *data,
@@ -1317,7 +1320,8 @@ void run_outputs_finish(RunOutputs *ro, Store *s, PinProgressFn fn, void *data,
 		                     : path_join(o->space, "upper");
 		Pinned up = {0};
 		_cleanup_free_ char *err = NULL;
-		int r = pin_one(s, from, o->path, fn, data, &up, &err);
+		int r = pin_one(s, ro->cache, from, o->path, fn, data, &up,
+		                &err);
 		if (r < 0) {
 			warnf(ro, "output '%s' is not kept: %s", o->path, err);
 			keep_spaces = true;
@@ -1420,7 +1424,9 @@ void run_outputs_finish(RunOutputs *ro, Store *s, PinProgressFn fn, void *data,
 		/* Now, not at the end: the record's syncs come next. */
 		ro->keep_spaces = keep_spaces;
 		spaces_remove(ro);
-		vouch_published(ro, s);
+		vouch_published(ro);
+		/* Once for the run: its pins and what it vouched for. */
+		(void)stat_cache_save(ro->cache);
 	}
 	for (char *const *w = ro ? ro->warnings : NULL; w && *w; w++)
 		*warnings = strv_push(*warnings, *w);
