@@ -206,6 +206,16 @@ static bool excluded(const Walk *w, const struct stat *st)
 	return false;
 }
 
+struct stat *pinner_stats(const Pinner *p, size_t i)
+{
+	size_t n = p->roots[i].manifest->n;
+	struct stat *v = xcalloc(n + 1, sizeof *v);
+	for (size_t k = 0; k < p->n_jobs; k++)
+		if (p->jobs[k].root == i && p->jobs[k].entry < n)
+			v[p->jobs[k].entry] = p->jobs[k].st;
+	return v;
+}
+
 static void add_job(Pinner *p, size_t root, size_t entry, const struct stat *st)
 {
 	if (p->n_jobs == p->cap_jobs) {

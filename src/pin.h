@@ -94,6 +94,10 @@ int pinner_add(Pinner *p, const char *path, const PinAddOptions *opt,
 int pinner_run(Pinner *p, PinProgressFn fn, void *data);
 size_t pinner_n_roots(const Pinner *p);
 const PinRoot *pinner_root(const Pinner *p, size_t i);
+/* After pinner_run(): the stat of each of root i's manifest entries as
+ * the pinner took it before hashing (zeros for entries that are not
+ * regular files), manifest->n of them (caller frees). */
+struct stat *pinner_stats(const Pinner *p, size_t i);
 /* After a failure: one line that names the file at fault. */
 const char *pinner_error(const Pinner *p);
 /* Things worth saying that did not stop the pin (a link that points

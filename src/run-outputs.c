@@ -31,7 +31,13 @@ typedef struct Output {
 	bool is_file; /* a single regular file */
 	bool nested;  /* inside another output: part of its tree */
 	Manifest *before;
-	json_t *before_json; /* the pinned before tree, as recorded */
+	json_t *before_json;    /* the pinned before tree, as recorded */
+	struct stat *before_st; /* per entry of before, as pinned */
+	bool before_from_path;  /* before_st are the path's own files' */
+	/* After the run: the final tree, and what the run's own layer held
+	 * (with the stat of each as pinned) */
+	Manifest *final, *up;
+	struct stat *up_st;
 	char **skipped, **skipped_why;
 	char **stripped, **stripped_what;
 } Output;
@@ -42,6 +48,8 @@ struct RunOutputs {
 	Isolation how;
 	bool replay;
 	bool keep_spaces; /* something went wrong: leave them to look at */
+	int64_t start_ns; /* when the before trees were pinned */
+	StatCache *cache; /* the run's, for its pins; saved at the end */
 	char *id;
 	char *spaces; /* runs/<id>/outputs/.space */
 	char **warnings;
@@ -86,6 +94,10 @@ RunOutputs *run_outputs_free(RunOutputs *ro)
 		free(o->keep);
 		manifest_free(o->before);
 		json_decref(o->before_json);
+		free(o->before_st);
+		manifest_free(o->final);
+		manifest_free(o->up);
+		free(o->up_st);
 		strv_free(o->skipped);
 		strv_free(o->skipped_why);
 		strv_free(o->stripped);
@@ -93,6 +105,7 @@ RunOutputs *run_outputs_free(RunOutputs *ro)
 	}
 	free(ro->o);
 	spaces_remove(ro);
+	stat_cache_free(ro->cache);
 	free(ro->id);
 	free(ro->spaces);
 	strv_free(ro->warnings);
@@ -206,7 +219,44 @@ typedef struct Clone {
 	bool link;       /* hard links where possible, else copies */
 	uint64_t copied; /* bytes copied where a link was refused */
 	char **skipped, **why;
+	/* What the tree held when it was pinned: each entry met is
+	 * checked against it (files by their whole stat, ctime
+	 * included) */
+	const Manifest *expect;
+	const struct stat *expect_st;
+	size_t matched;
+	bool differs;
 } Clone;
+
+static bool same_stat(const struct stat *a, const struct stat *b)
+{
+	return a->st_dev == b->st_dev && a->st_ino == b->st_ino &&
+	       a->st_size == b->st_size &&
+	       a->st_mtim.tv_sec == b->st_mtim.tv_sec &&
+	       a->st_mtim.tv_nsec == b->st_mtim.tv_nsec &&
+	       a->st_ctim.tv_sec == b->st_ctim.tv_sec &&
+	       a->st_ctim.tv_nsec == b->st_ctim.tv_nsec;
+}
+
+/* Is the entry at rel what the pin saw? */
+static void clone_expect(Clone *c, const char *rel, const struct stat *st)
+{
+	if (!c->expect || c->differs)
+		return;
+	const ManifestEntry *e = manifest_find(c->expect, rel);
+	bool ok = false;
+	if (e && S_ISREG(st->st_mode))
+		ok = e->kind == ENTRY_FILE &&
+		     same_stat(&c->expect_st[e - c->expect->entries], st);
+	else if (e && S_ISDIR(st->st_mode))
+		ok = e->kind == ENTRY_DIR && (st->st_mode & 07777) == e->mode;
+	else if (e && S_ISLNK(st->st_mode))
+		ok = e->kind == ENTRY_LINK; /* its target: checked below */
+	if (ok)
+		c->matched++;
+	else
+		c->differs = true;
+}
 
 static int copy_file_at(int sfd, const char *name, int dfd, mode_t mode)
 {
@@ -262,6 +312,9 @@ static int clone_tree(Clone *c, int sfd, int dfd, const char *rel)
 				clone_skip(c, sub, strerror(errno));
 			continue;
 		}
+		if (S_ISDIR(st.st_mode) || S_ISREG(st.st_mode) ||
+		    S_ISLNK(st.st_mode))
+			clone_expect(c, sub, &st);
 		if (S_ISDIR(st.st_mode)) {
 			_cleanup_close_ int s2 =
 			        openat(sfd, name,
@@ -295,6 +348,11 @@ static int clone_tree(Clone *c, int sfd, int dfd, const char *rel)
 				continue;
 			}
 			target[n] = 0;
+			const ManifestEntry *e =
+			        c->expect ? manifest_find(c->expect, sub)
+			                  : NULL;
+			if (e && (!e->target || !streq(e->target, target)))
+				c->differs = true;
 			if (symlinkat(target, dfd, name) < 0)
 				r = negative_errno();
 		} else if (S_ISREG(st.st_mode)) {
@@ -362,10 +420,12 @@ typedef struct Pinned {
 	Manifest *m;
 	json_t *json; /* as pin_root_json() makes it, at path shown */
 	char **skipped, **skipped_why, **stripped, **stripped_what;
+	struct stat *st; /* per entry of m: as the pinner saw it */
 } Pinned;
 
 static void pinned_clear(Pinned *p)
 {
+	free(p->st);
 	manifest_free(p->m);
 	json_decref(p->json);
 	strv_free(p->skipped);
@@ -385,10 +445,10 @@ static void notes_add(char ***paths, char ***what, char *const *p,
 }
 
 /* Pin path (a tree or a file), recorded as shown. */
-static int pin_one(Store *s, const char *path, const char *shown,
-                   PinProgressFn fn, void *data, Pinned *ret, char **ret_error)
+static int pin_one(Store *s, StatCache *cache, const char *path,
+                   const char *shown, PinProgressFn fn, void *data, Pinned *ret,
+                   char **ret_error)
 {
-	_cleanup_stat_cache_ StatCache *cache = stat_cache_new(s->cache);
 	_cleanup_pinner_ Pinner *p = pinner_new(s, cache);
 	PinAddOptions opt = {.keep_going = true, .strip_setid = true};
 	int r = pinner_add(p, path, &opt, NULL);
@@ -398,10 +458,10 @@ static int pin_one(Store *s, const char *path, const char *shown,
 		*ret_error = xstrdup(pinner_error(p));
 		return r;
 	}
-	(void)stat_cache_save(cache);
 	const PinRoot *root = pinner_root(p, 0);
 	memset(ret, 0, sizeof *ret);
 	ret->m = manifest_copy(root->manifest);
+	ret->st = pinner_stats(p, 0);
 	ret->json = pin_root_json(root);
 	json_object_set_new(ret->json, "path", json_bstr(shown));
 	notes_add(&ret->skipped, &ret->skipped_why, root->skipped,
@@ -482,50 +542,50 @@ static int restore_before(Store *s, const Output *o, const json_t *before,
 }
 
 static int publish_lock(Store *s, const char *path);
-static int snapshot_locked(RunOutputs *ro, Output *o, char **ret_error);
 
 /* A run's: the output's content now, in its space's before (hard
- * links: nothing is copied where the store shares the file system).
- * Taken while no other run publishes to the path, so that it is one
- * run's result, not half of one. */
-static int snapshot_before(RunOutputs *ro, Store *s, Output *o,
-                           char **ret_error)
-{
-	int lock = publish_lock(s, o->path);
-	int r = snapshot_locked(ro, o, ret_error);
-	if (lock >= 0)
-		close(lock);
-	return r;
-}
-
-static int snapshot_locked(RunOutputs *ro, Output *o, char **ret_error)
+ * links: nothing is copied where the store shares the file system; a
+ * file output is a copy, which the program writes in place). *ret_same:
+ * the snapshot is what expect (the path pinned just before) says, entry
+ * for entry, stat for stat. */
+static int snapshot(RunOutputs *ro, Output *o, const Pinned *expect,
+                    bool *ret_same, char **ret_error)
 {
 	int r;
+	*ret_same = false;
 	if (o->is_file) {
 		_cleanup_free_ char *dir = xstrdup(o->path);
 		*strrchr(dir, '/') = 0;
 		_cleanup_close_ int sfd = open_dir(dir[0] ? dir : "/");
 		_cleanup_close_ int dfd = open_dir(o->space);
-		struct stat st;
+		struct stat st, st2;
 		r = sfd < 0 ? sfd : dfd < 0 ? dfd : 0;
-		if (r == 0 && fstatat(sfd, strrchr(o->path, '/') + 1, &st,
+		if (r == 0 && fstatat(sfd, base_of(o->path), &st,
 		                      AT_SYMLINK_NOFOLLOW) < 0)
 			r = negative_errno();
-		/* The program writes this copy in place: never a link. */
-		if (r == 0) {
-			r = copy_file_at(sfd, strrchr(o->path, '/') + 1, dfd,
+		if (r == 0)
+			r = copy_file_at(sfd, base_of(o->path), dfd,
 			                 st.st_mode);
-		}
-		if (r < 0)
+		if (r < 0) {
 			*ret_error = xasprintf("cannot copy output '%s' for "
 			                       "the run: %s",
 			                       o->path, strerror(-r));
-		return r;
+			return r;
+		}
+		*ret_same = expect->m->n == 1 &&
+		            fstatat(sfd, base_of(o->path), &st2,
+		                    AT_SYMLINK_NOFOLLOW) == 0 &&
+		            same_stat(&st, &st2) &&
+		            same_stat(&st, &expect->st[0]);
+		return 0;
 	}
-	Clone c = {.link = true};
+	Clone c = {.link = true, .expect = expect->m, .expect_st = expect->st};
 	_cleanup_free_ char *before = path_join(o->space, "before");
 	r = clone_path(&c, o->path, before);
-	notes_add(&o->skipped, &o->skipped_why, c.skipped, c.why);
+	*ret_same = r == 0 && !c.differs && c.matched == expect->m->n;
+	/* The pin named them already where the snapshot is the pin's. */
+	if (!*ret_same)
+		notes_add(&o->skipped, &o->skipped_why, c.skipped, c.why);
 	strv_free(c.skipped);
 	strv_free(c.why);
 	if (r < 0) {
@@ -541,6 +601,31 @@ static int snapshot_locked(RunOutputs *ro, Output *o, char **ret_error)
 		      "(another file system, or another user's files)",
 		      o->path);
 	return 0;
+}
+
+/* A run's before tree: the path pinned (its stat cache saves hashing
+ * what did not change), then its snapshot taken, while no other run
+ * publishes to it. Where the snapshot is not what the pin saw (written
+ * meanwhile), the snapshot itself is pinned. */
+static int pin_before(RunOutputs *ro, Store *s, Output *o, Pinned *b,
+                      char **ret_error)
+{
+	int lock = publish_lock(s, o->path);
+	int r = pin_one(s, ro->cache, o->path, o->path, NULL, NULL, b,
+	                ret_error);
+	bool same = false;
+	if (r == 0)
+		r = snapshot(ro, o, b, &same, ret_error);
+	if (lock >= 0)
+		close(lock);
+	if (r < 0 || same) {
+		o->before_from_path = r == 0;
+		return r;
+	}
+	pinned_clear(b);
+	_cleanup_free_ char *from =
+	        path_join(o->space, o->is_file ? base_of(o->path) : "before");
+	return pin_one(s, ro->cache, from, o->path, NULL, NULL, b, ret_error);
 }
 
 /* Whether overlayfs can be mounted here, as found once per boot and
@@ -597,6 +682,8 @@ int run_outputs_prepare(Store *s, const RunSpec *spec, char *const *outputs,
 	*ret = ro;
 	ro->replay = spec->outputs_redirected;
 	ro->id = xstrdup(id);
+	ro->start_ns = now_ns();
+	ro->cache = stat_cache_new(s->cache);
 	ro->how = sb ? ISOLATE_OVERLAY : ISOLATE_NONE;
 	size_t n = strv_length(outputs);
 	if (n == 0)
@@ -641,8 +728,7 @@ int run_outputs_prepare(Store *s, const RunSpec *spec, char *const *outputs,
 				return r;
 			}
 			json_t *b = json_array_get(spec->output_before, i);
-			r = ro->replay ? restore_before(s, o, b, ret_error)
-			               : snapshot_before(ro, s, o, ret_error);
+			r = ro->replay ? restore_before(s, o, b, ret_error) : 0;
 			if (r < 0)
 				return r;
 			pinned_from = path_join(o->space,
@@ -651,10 +737,16 @@ int run_outputs_prepare(Store *s, const RunSpec *spec, char *const *outputs,
 		} else
 			pinned_from = xstrdup(o->path);
 		Pinned b = {0};
-		r = pin_one(s, pinned_from, o->path, NULL, NULL, &b, ret_error);
-		if (r < 0)
+		r = sb && !ro->replay
+		            ? pin_before(ro, s, o, &b, ret_error)
+		            : pin_one(s, ro->cache, pinned_from, o->path, NULL,
+		                      NULL, &b, ret_error);
+		if (r < 0) {
+			pinned_clear(&b);
 			return r;
+		}
 		o->before = TAKE_PTR(b.m);
+		o->before_st = TAKE_PTR(b.st);
 		o->before_json = TAKE_PTR(b.json);
 		notes_add(&o->skipped, &o->skipped_why, b.skipped,
 		          b.skipped_why);
@@ -1152,6 +1244,69 @@ static int publish_lock(Store *s, const char *path)
 	return fd;
 }
 
+/* The files a run put at its output paths were hashed as they were
+ * pinned, and changed since only in their link count (the snapshot's
+ * and the layer's links are gone): the stat cache learns them under
+ * their stat now, so that the next run's before tree is not hashed
+ * again. A before file counts only where its pin was safe from a write
+ * in the same clock tick (stat_cache_remember's rule); a file the run
+ * made always (its writer is gone). */
+static void vouch_published(RunOutputs *ro)
+{
+	if (ro->replay || ro->how == ISOLATE_NONE)
+		return;
+	StatCache *cache = ro->cache;
+	for (size_t i = 0; i < ro->n; i++) {
+		const Output *o = &ro->o[i];
+		if (o->nested || !o->up)
+			continue;
+		const Manifest *fin = o->final ? o->final : o->up;
+		_cleanup_free_ char *dir = xstrdup(o->path);
+		if (o->is_file)
+			*strrchr(dir, '/') = 0;
+		_cleanup_close_ int tfd = open_dir(dir[0] ? dir : "/");
+		for (size_t k = 0; tfd >= 0 && k < fin->n; k++) {
+			const ManifestEntry *e = &fin->entries[k];
+			if (e->kind != ENTRY_FILE)
+				continue;
+			const char *name;
+			_cleanup_close_ int pfd =
+			        open_parent_beneath(tfd, e->path, &name);
+			struct stat now;
+			if (pfd < 0 ||
+			    fstatat(pfd, name, &now, AT_SYMLINK_NOFOLLOW) < 0 ||
+			    !S_ISREG(now.st_mode))
+				continue;
+			const ManifestEntry *u = manifest_find(o->up, e->path);
+			if (u && u->kind == ENTRY_FILE &&
+			    memcmp(u->digest, e->digest, SHA256_LEN) == 0)
+				stat_cache_vouch(cache,
+				                 &o->up_st[u - o->up->entries],
+				                 &now, e->digest);
+			const ManifestEntry *b =
+			        o->before_from_path
+			                ? manifest_find(o->before, e->path)
+			                : NULL;
+			if (!b || b->kind != ENTRY_FILE ||
+			    memcmp(b->digest, e->digest, SHA256_LEN) != 0)
+				continue;
+			const struct stat *h =
+			        &o->before_st[b - o->before->entries];
+			int64_t ctime =
+			        (int64_t)h->st_ctim.tv_sec * 1000000000 +
+			        h->st_ctim.tv_nsec;
+			/* Hashed long enough after its last change, or known
+			 * to the cache under that very stat already. */
+			unsigned char md[SHA256_LEN];
+			bool stored;
+			if (ctime < ro->start_ns - 2 * (int64_t)1000000000 ||
+			    (stat_cache_lookup(cache, h, md, &stored) &&
+			     memcmp(md, e->digest, SHA256_LEN) == 0))
+				stat_cache_vouch(cache, h, &now, e->digest);
+		}
+	}
+}
+
 void run_outputs_finish(RunOutputs *ro, Store *s, PinProgressFn fn, void *data,
                         json_t *rec, char ***warnings)
 {
@@ -1172,7 +1327,8 @@ void run_outputs_finish(RunOutputs *ro, Store *s, PinProgressFn fn, void *data,
 		                     : path_join(o->space, "upper");
 		Pinned up = {0};
 		_cleanup_free_ char *err = NULL;
-		int r = pin_one(s, from, o->path, fn, data, &up, &err);
+		int r = pin_one(s, ro->cache, from, o->path, fn, data, &up,
+		                &err);
 		if (r < 0) {
 			warnf(ro, "output '%s' is not kept: %s", o->path, err);
 			keep_spaces = true;
@@ -1229,8 +1385,9 @@ void run_outputs_finish(RunOutputs *ro, Store *s, PinProgressFn fn, void *data,
 			      up.skipped[k], up.skipped_why[k]);
 		for (size_t k = 0; up.stripped && up.stripped[k]; k++)
 			warnf(ro,
-			      "output '%s': '%s' had %s, which outputs never "
-			      "carry: not kept",
+			      "output '%s': '%s' had %s: it is kept without "
+			      "(no output leaves a run setuid, setgid or with "
+			      "file capabilities)",
 			      o->path, up.stripped[k], up.stripped_what[k]);
 
 		/* Publish: a run to its path, a replay to its run
@@ -1264,14 +1421,19 @@ void run_outputs_finish(RunOutputs *ro, Store *s, PinProgressFn fn, void *data,
 				keep_spaces = true;
 			}
 		}
-		if (final != up.m)
-			manifest_free(final);
+		/* Kept for the stat cache, once the spaces are gone. */
+		o->final = final != up.m ? final : NULL;
+		o->up = TAKE_PTR(up.m);
+		o->up_st = TAKE_PTR(up.st);
 		pinned_clear(&up);
 	}
 	if (ro) {
 		/* Now, not at the end: the record's syncs come next. */
 		ro->keep_spaces = keep_spaces;
 		spaces_remove(ro);
+		vouch_published(ro);
+		/* Once for the run: its pins and what it vouched for. */
+		(void)stat_cache_save(ro->cache);
 	}
 	for (char *const *w = ro ? ro->warnings : NULL; w && *w; w++)
 		*warnings = strv_push(*warnings, *w);

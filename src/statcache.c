@@ -351,6 +351,31 @@ void stat_cache_remember(StatCache *c, const struct stat *before,
 	pthread_mutex_unlock(&c->lock);
 }
 
+void stat_cache_vouch(StatCache *c, const struct stat *hashed,
+                      const struct stat *now,
+                      const unsigned char md[SHA256_LEN])
+{
+	if (!c || !c->dir || hashed->st_dev != now->st_dev ||
+	    hashed->st_ino != now->st_ino || hashed->st_size != now->st_size ||
+	    ts_ns(hashed->st_mtim) != ts_ns(now->st_mtim))
+		return;
+	PinKey k = {
+	        .dev = (uint64_t)now->st_dev,
+	        .ino = (uint64_t)now->st_ino,
+	        .size = (uint64_t)now->st_size,
+	        .mtime_ns = ts_ns(now->st_mtim),
+	        .ctime_ns = ts_ns(now->st_ctim),
+	};
+	memcpy(k.md, md, SHA256_LEN);
+	pthread_mutex_lock(&c->lock);
+	pin_load(c);
+	if (c->n_used < PIN_TABLE_MAX) {
+		pin_insert(c, &k);
+		c->pin_dirty = true;
+	}
+	pthread_mutex_unlock(&c->lock);
+}
+
 static int pin_save(StatCache *c)
 {
 	if (!c->pin_dirty)

@@ -43,6 +43,15 @@ void stat_cache_remember(StatCache *c, const struct stat *before,
                          const struct stat *after,
                          const unsigned char md[SHA256_LEN]);
 
+/* Remember now's digest md on the word of a caller that hashed the same
+ * file as hashed and knows nothing wrote it since (its link count alone
+ * changed: same device, inode, size and mtime; a file whose writer is
+ * gone). The caller decides whether the hash was safe from writes in the
+ * same clock tick (stat_cache_remember's two seconds). */
+void stat_cache_vouch(StatCache *c, const struct stat *hashed,
+                      const struct stat *now,
+                      const unsigned char md[SHA256_LEN]);
+
 /* Whether a hit's object is in the store, without a stat of it: the
  * table notes, per entry, the gc token under which its object was last
  * seen there (*ret_stored of stat_cache_lookup: the token is still the

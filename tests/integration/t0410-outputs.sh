@@ -86,6 +86,14 @@ scenarios() {
 	is "$(cat out/a.txt out/only.txt)" "first
 hi" "$tag: ... out/ still holds the run's result"
 	check "$tag: the records validate" -- validate "$rec" "$(newest "$who")"
+	# The user edits out/ in place between runs (same size): the next
+	# run's before tree has the edit, though the runs taught the stat
+	# cache the file as it was.
+	run_as "$who" sh -c 'printf "FIRST\n" >out/a.txt'
+	run_as "$who" "$XRUN" -q run -o out -- sh -c 'cat out/a.txt >out/copy.txt' >/dev/null 2>&1
+	is "$(cat out/copy.txt)" FIRST "$tag: an edit of out/ between runs is what the next run sees"
+	err=$(run_as "$who" "$XRUN" replay latest 2>&1 >/dev/null)
+	is "$?" 0 "$tag: ... and its before tree has it: the replay reproduces"
 
 	# 2. A training that resumes from its checkpoint in out/.
 	run_as "$who" "$XRUN" -q run -o ckpt -- /usr/bin/python3 train.py >"$W/o1" 2>&1
