@@ -75,12 +75,19 @@ static const char run_usage[] =
         "                        TZ=UTC, and OMP_, OPENBLAS_ and "
         "MKL_NUM_THREADS\n"
         "                        at the CPU count (-e overrides); recorded\n"
+        "  --ro PATH             show PATH read-only in the sandbox (a\n"
+        "                        file or directory in the home, which is\n"
+        "                        hidden otherwise); repeatable, recorded\n"
+        "  --host-home           show the home directories as on the host,\n"
+        "                        minus the secret stores (~/.ssh, ~/.aws...)\n"
         "  --no-sandbox          run on the host; the record says so\n"
         "  -h, --help            this help\n"
         "\n"
         "The program runs in a sandbox: new namespaces, the host read-only,\n"
-        "private /tmp, no capabilities, a seccomp filter, secret stores in\n"
-        "the home directory and the store hidden. The workspace (the git "
+        "private /tmp and /var/tmp, no capabilities, a seccomp filter, the\n"
+        "home directories empty but for what the run needs (workspace,\n"
+        "inputs, outputs, the software it runs on, --ro paths), host unix\n"
+        "sockets and the store hidden. The workspace (the git "
         "work\n"
         "tree, or the working directory) and every input are pinned into "
         "the\n"
@@ -205,6 +212,8 @@ int run_options_parse(int argc, char **argv, Context *ctx, RunSpec *spec,
 		OPT_PINNED_FROM,
 		OPT_MAX_OUTPUT,
 		OPT_INPUT_REF,
+		OPT_RO,
+		OPT_HOST_HOME,
 	};
 	static const struct option run_opts[] = {
 	        {"seed", required_argument, NULL, OPT_SEED},
@@ -224,6 +233,8 @@ int run_options_parse(int argc, char **argv, Context *ctx, RunSpec *spec,
 	        {"max-output", required_argument, NULL, OPT_MAX_OUTPUT},
 	        {"deterministic", no_argument, NULL, OPT_DETERMINISTIC},
 	        {"no-sandbox", no_argument, NULL, OPT_NO_SANDBOX},
+	        {"ro", required_argument, NULL, OPT_RO},
+	        {"host-home", no_argument, NULL, OPT_HOST_HOME},
 	        {"workspace-limit", required_argument, NULL,
 	         OPT_WORKSPACE_LIMIT},
 	        /* a sweep's tasks: the files pinned at submission */
@@ -320,6 +331,22 @@ int run_options_parse(int argc, char **argv, Context *ctx, RunSpec *spec,
 		case OPT_NO_SANDBOX:
 			spec->no_sandbox = true;
 			break;
+		case OPT_HOST_HOME:
+			spec->host_home = true;
+			break;
+		case OPT_RO: {
+			struct stat st;
+			_cleanup_free_ char *p =
+			        path_normalize(ctx->cwd, optarg);
+			if (!*optarg || stat(p, &st) < 0)
+				return bad_usage(
+				        "--ro takes an existing path to "
+				        "show read-only, not '%s'",
+				        optarg);
+			if (!strv_has(spec->ro, p))
+				spec->ro = strv_push(spec->ro, p);
+			break;
+		}
 		case 'i':
 			r = run_spec_add_input(spec, optarg, ctx->cwd);
 			if (r == -EEXIST)

@@ -197,6 +197,12 @@ static char **run_spec_to_args(const RunSpec *spec)
 		_cleanup_free_ char *s = xasprintf("--output=%s", *p);
 		a = strv_push(a, s);
 	}
+	for (char **p = spec->ro; p && *p; p++) {
+		_cleanup_free_ char *s = xasprintf("--ro=%s", *p);
+		a = strv_push(a, s);
+	}
+	if (spec->host_home)
+		a = strv_push(a, "--host-home");
 	if (spec->net)
 		a = strv_push(a, "--net");
 	if (spec->gpu)

@@ -350,6 +350,23 @@ int replay_spec(const Record *rec, char *const *env_set, RunSpec **ret,
 	const char *net = get_str(sb, "network");
 	spec->net = net && streq(net, "host");
 	spec->gpu = json_is_true(json_object_get(sb, "gpu"));
+	/* The home as the original saw it: a record older than private
+	 * homes (or of a run without the sandbox) saw the host's. */
+	json_t *home = json_object_get(sb, "home");
+	spec->host_home = !json_is_true(json_object_get(home, "private"));
+	size_t ri;
+	json_t *rj;
+	json_array_foreach (json_object_get(home, "ro"), ri, rj) {
+		_cleanup_free_ char *ro = json_bytes_decode(rj, NULL);
+		struct stat rst;
+		if (ro && stat(ro, &rst) == 0)
+			spec->ro = strv_push(spec->ro, ro);
+		else if (ro)
+			warn(&warnings,
+			     "'%s', shown read-only to the original (--ro), "
+			     "is gone from this host",
+			     ro);
+	}
 	json_t *lim = json_object_get(sb, "limits");
 	json_t *mem = json_object_get(lim, "memory_bytes");
 	json_t *pids = json_object_get(lim, "pids");

@@ -24,6 +24,7 @@
 #include "run-outputs.h"
 #include "run-pins.h"
 #include "sandbox.h"
+#include "sandbox-home.h"
 #include "statcache.h"
 #include "util.h"
 
@@ -1044,6 +1045,41 @@ static void remove_run_dir(const char *dir)
 	(void)rmdir(dir);
 }
 
+/* A failed run whose stderr names a file in a home that the sandbox
+ * hides (and that exists on the host) is told how to show it. */
+static void warn_hidden(RunOutcome *o, const HomePlan *home, const char *dir,
+                        const char *home_env)
+{
+	_cleanup_free_ char *path = path_join(dir, "stderr");
+	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return;
+	/* The end of the output: where a traceback names the file. */
+	enum { TAIL = 64 << 10 };
+	off_t size = lseek(fd, 0, SEEK_END);
+	off_t from = size > TAIL ? size - TAIL : 0;
+	_cleanup_free_ char *buf = xmalloc(TAIL + 1);
+	ssize_t n = pread(fd, buf, TAIL, from);
+	if (n <= 0)
+		return;
+	buf[n] = 0;
+	_cleanup_strv_free_ char **hidden =
+	        home_plan_hidden_mentions(home, buf, home_env, 3);
+	size_t hl = home_env ? strlen(home_env) : 0;
+	for (char **h = hidden; h && *h; h++) {
+		/* ~/data/x.csv, as the user would type it. */
+		_cleanup_free_ char *shown =
+		        hl > 1 && strneq(*h, home_env, hl) && (*h)[hl] == '/'
+		                ? xasprintf("~%s", *h + hl)
+		                : xstrdup(*h);
+		warn(o,
+		     "the run tried to open '%s', which the sandbox hides "
+		     "(it is in a home directory): pin it with -i %s, or "
+		     "show it read-only with --ro %s",
+		     shown, shown, shown);
+	}
+}
+
 static void signal_mask(sigset_t *mask)
 {
 	sigemptyset(mask);
@@ -1109,6 +1145,7 @@ static int run_blocked(Store *s, const RunSpec *spec, RunOutcome *o)
 		            "pinned files are seen at their original paths "
 		            "only there");
 	_cleanup_sandbox_ Sandbox *sb = NULL;
+	_cleanup_home_plan_ HomePlan *home = NULL;
 	json_auto_t *sandbox_json = NULL;
 	if (spec->no_sandbox)
 		sandbox_json = json_pack("{s:b,s:s}", "enabled", 0, "reason",
@@ -1122,6 +1159,22 @@ static int run_blocked(Store *s, const RunSpec *spec, RunOutcome *o)
 		 * views and its run directory, not from the host. */
 		r = sandbox_plan_default(sb, spec->pinned ? NULL : spec->cwd,
 		                         NULL, strv_env_get(env, "HOME"));
+		_cleanup_strv_free_ char **home_inputs = strv_copy(
+		        spec->inputs ? spec->inputs : (char *[]){NULL});
+		for (char **p = spec->input_refs; p && *p; p++)
+			home_inputs = strv_push(home_inputs, *p);
+		HomeRequest hr = {
+		        .home_env = strv_env_get(env, "HOME"),
+		        .cwd = spec->cwd,
+		        .outputs = outputs, /* each an overlay at its path */
+		        .inputs = home_inputs,
+		        .ro = spec->ro,
+		        .cmd = cmd,
+		        .env = env,
+		        .host_home = spec->host_home,
+		};
+		if (r == 0)
+			r = sandbox_plan_home(sb, &hr, &home);
 		if (r == 0)
 			r = sandbox_compile_seccomp(sb);
 		if (r < 0)
@@ -1202,8 +1255,11 @@ static int run_blocked(Store *s, const RunSpec *spec, RunOutcome *o)
 		sandbox_plan_store(sb, s->root, params_path, metrics_path);
 		if (spec->pinned)
 			sandbox_plan_make_room(sb);
+		sandbox_plan_home_seal(sb, home);
 		sandbox_json =
 		        sandbox_to_json(sb, spec->memory, spec->timeout_s);
+		json_object_set_new(sandbox_json, "home",
+		                    home_plan_to_json(home));
 	}
 	json_auto_t *xvars = xrun_variables(spec, id, dir, seed, env, o);
 	/* The program's environment: the recorded one plus xrun's own. */
@@ -1450,6 +1506,8 @@ static int run_blocked(Store *s, const RunSpec *spec, RunOutcome *o)
 	run_outputs_finish(outs, s, progress_fn, progress_data, rec->root,
 	                   &o->warnings);
 	finalize_record(rec->root, &x, dir, o);
+	if (home && !streq(o->status, "succeeded"))
+		warn_hidden(o, home, dir, strv_env_get(env, "HOME"));
 	if (sb && (x.out.saw_erofs || x.err.saw_erofs))
 		warn(o, "the program met a read-only file system: in the "
 		        "sandbox only the -o paths, /tmp and /dev/shm are "

@@ -381,8 +381,32 @@ void sandbox_plan_make_room(Sandbox *sb)
 	}
 }
 
+/* Landlock (ABI 6, Linux 6.12): scoping abstract unix sockets. The
+ * ruleset's attribute has grown; Debian 12's headers stop before
+ * "scoped". */
+#define LANDLOCK_ABI_SCOPE 6
+#define LANDLOCK_SCOPE_ABSTRACT_UNIX 1ULL
+struct landlock_scope_attr {
+	uint64_t handled_access_fs;
+	uint64_t handled_access_net;
+	uint64_t scoped;
+};
+
+static int landlock_abi(void)
+{
+#ifdef SYS_landlock_create_ruleset
+	long abi =
+	        syscall(SYS_landlock_create_ruleset, NULL, 0, 1U /* VERSION */);
+	return abi < 0 ? 0 : (int)abi;
+#else
+	return 0;
+#endif
+}
+
 int sandbox_compile_seccomp(Sandbox *sb)
 {
+	sb->scope_abstract =
+	        sb->share_net && landlock_abi() >= LANDLOCK_ABI_SCOPE;
 	scmp_filter_ctx ctx = NULL;
 	int r = seccomp_policy_build(&ctx);
 	if (r < 0)
@@ -461,16 +485,25 @@ json_t *sandbox_to_json(const Sandbox *sb, uint64_t memory, double timeout_s)
 	                             : json_null());
 	json_object_set_new(limits, "timeout_s",
 	                    timeout_s > 0 ? json_real(timeout_s) : json_null());
-	return json_pack("{s:b,s:o,s:s,s:s,s:{s:I,s:I},s:o,s:{s:s,s:s},s:[],s:"
-	                 "b,s:b,s:o}",
-	                 "enabled", 1, "namespaces", ns, "network",
-	                 sb->share_net ? "host" : "loopback", "hostname",
-	                 SANDBOX_HOSTNAME, "ids", "uid", (json_int_t)sb->uid,
-	                 "gid", (json_int_t)sb->gid, "mounts", mounts,
-	                 "seccomp", "profile", SECCOMP_POLICY_NAME, "digest",
-	                 sb->seccomp_digest ? sb->seccomp_digest : "",
-	                 "capabilities", "no_new_privs", 1, "gpu", sb->gpu,
-	                 "limits", limits);
+	json_t *j = json_pack(
+	        "{s:b,s:o,s:s,s:s,s:{s:I,s:I},s:o,s:{s:s,s:s},s:[],s:"
+	        "b,s:b,s:o}",
+	        "enabled", 1, "namespaces", ns, "network",
+	        sb->share_net ? "host" : "loopback", "hostname",
+	        SANDBOX_HOSTNAME, "ids", "uid", (json_int_t)sb->uid, "gid",
+	        (json_int_t)sb->gid, "mounts", mounts, "seccomp", "profile",
+	        SECCOMP_POLICY_NAME, "digest",
+	        sb->seccomp_digest ? sb->seccomp_digest : "", "capabilities",
+	        "no_new_privs", 1, "gpu", sb->gpu, "limits", limits);
+	/* Abstract unix sockets live in the network namespace: the run's
+	 * own, or the host's with --net, scoped by Landlock where the
+	 * kernel can. */
+	json_object_set_new(j, "abstract_unix_sockets",
+	                    json_string(!sb->share_net ? "own network namespace"
+	                                : sb->scope_abstract
+	                                        ? "scoped (landlock)"
+	                                        : "host"));
+	return j;
 }
 
 /* ---- inside: the sandbox's pid 1, then the program ---- */
@@ -933,6 +966,27 @@ static void drop_capabilities(const Child *c)
 	cap_free(none);
 }
 
+/* --net shares the host's network namespace, and with it the host's
+ * abstract unix sockets: the Landlock scope lets the program reach only
+ * those made inside the sandbox (checked to exist before fork). */
+static void scope_abstract_sockets(const Child *c)
+{
+#ifdef SYS_landlock_create_ruleset
+	struct landlock_scope_attr attr = {
+	        .scoped = LANDLOCK_SCOPE_ABSTRACT_UNIX};
+	int fd = (int)syscall(SYS_landlock_create_ruleset, &attr, sizeof attr,
+	                      0U);
+	if (fd < 0)
+		child_fail(c, errno, "creating a Landlock ruleset");
+	if (syscall(SYS_landlock_restrict_self, fd, 0U) < 0)
+		child_fail(c, errno,
+		           "scoping abstract unix sockets (Landlock)");
+	close(fd);
+#else
+	child_fail(c, ENOSYS, "scoping abstract unix sockets (Landlock)");
+#endif
+}
+
 typedef struct Exec {
 	const char *path;
 	char *const *argv;
@@ -973,6 +1027,8 @@ _noreturn_ static void exec_program(const Child *c, const Exec *e)
 	drop_capabilities(c);
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
 		child_fail(c, errno, "setting no_new_privs");
+	if (c->sb->scope_abstract)
+		scope_abstract_sockets(c);
 	int r = seccomp_policy_load(c->sb->seccomp);
 	if (r < 0)
 		child_fail(c, -r, "installing the seccomp filter");

@@ -47,9 +47,14 @@ typedef struct Sandbox {
 	MountStep *mounts;
 	size_t n_mounts;
 	bool share_net; /* --net */
-	bool gpu;       /* --gpu */
-	uint64_t pids;  /* --pids, 0 = no limit */
-	uid_t uid;      /* the caller's ids, also inside */
+	/* With --net, the host's abstract unix sockets (X11, some daemons)
+	 * would be reachable: a Landlock scope (ABI 6) keeps the program
+	 * to its own. Set by sandbox_compile_seccomp where the kernel has
+	 * it. */
+	bool scope_abstract;
+	bool gpu;      /* --gpu */
+	uint64_t pids; /* --pids, 0 = no limit */
+	uid_t uid;     /* the caller's ids, also inside */
 	gid_t gid;
 	scmp_filter_ctx seccomp; /* built and compiled before fork */
 	char *seccomp_digest;

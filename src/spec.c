@@ -46,6 +46,7 @@ RunSpec *run_spec_free(RunSpec *s)
 	strv_free(s->outputs);
 	strv_free(s->inputs);
 	strv_free(s->input_refs);
+	strv_free(s->ro);
 	strv_free(s->env_xrun);
 	strv_free(s->env_base);
 	command_free(s->command);

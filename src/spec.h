@@ -41,6 +41,9 @@ typedef struct RunSpec {
 	/* --input-ref: hashed and recorded like -i, but bound from their
 	 * place, not copied into the store */
 	char **input_refs;
+	char **ro;      /* --ro: absolute host paths shown read-only */
+	bool host_home; /* --host-home: the home directories as on the host,
+	                   minus the secret stores */
 	uint64_t workspace_limit; /* bytes; 0 = the default (1 GiB) */
 	uint64_t pids;            /* --pids, 0 = none */
 	uint64_t memory;          /* --memory in bytes, 0 = none */
