@@ -4,6 +4,7 @@
 
 #include <archive.h>
 #include <archive_entry.h>
+#include <dlfcn.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 
@@ -12,6 +13,81 @@
 #include "record-pins.h"
 #include "rocrate.h"
 #include "util.h"
+
+/* libarchive is loaded when a bundle is written or read, not at each
+ * launch: linked, it and what it links (libxml2, ICU, libstdc++,
+ * nettle...) cost every start of xrun about a millisecond in the
+ * dynamic loader, for the two commands that use it. The functions are
+ * archive.h's own (their types taken from it); the soname has been
+ * libarchive.so.13 since libarchive 3.0. */
+#define LIBARCHIVE_SONAME "libarchive.so.13"
+#define LA_FUNCTIONS(X)                          \
+	X(archive_entry_filetype)                \
+	X(archive_entry_free)                    \
+	X(archive_entry_new)                     \
+	X(archive_entry_pathname)                \
+	X(archive_entry_set_filetype)            \
+	X(archive_entry_set_gid)                 \
+	X(archive_entry_set_mtime)               \
+	X(archive_entry_set_pathname)            \
+	X(archive_entry_set_perm)                \
+	X(archive_entry_set_size)                \
+	X(archive_entry_set_uid)                 \
+	X(archive_entry_size)                    \
+	X(archive_error_string)                  \
+	X(archive_read_data)                     \
+	X(archive_read_free)                     \
+	X(archive_read_new)                      \
+	X(archive_read_next_header)              \
+	X(archive_read_open_fd)                  \
+	X(archive_read_support_filter_gzip)      \
+	X(archive_read_support_filter_none)      \
+	X(archive_read_support_filter_zstd)      \
+	X(archive_read_support_format_tar)       \
+	X(archive_write_add_filter_gzip)         \
+	X(archive_write_add_filter_zstd)         \
+	X(archive_write_close)                   \
+	X(archive_write_data)                    \
+	X(archive_write_free)                    \
+	X(archive_write_header)                  \
+	X(archive_write_new)                     \
+	X(archive_write_open_fd)                 \
+	X(archive_write_set_bytes_in_last_block) \
+	X(archive_write_set_filter_option)       \
+	X(archive_write_set_format_pax_restricted)
+static struct {
+#define LA_FIELD(f) __typeof__(f) *f;
+	LA_FUNCTIONS(LA_FIELD)
+#undef LA_FIELD
+} la;
+#define LA(f) (*la.f)
+
+static int la_load(char **ret_error)
+{
+	static void *handle;
+	if (handle)
+		return 0;
+	void *h = dlopen(LIBARCHIVE_SONAME, RTLD_NOW | RTLD_LOCAL);
+	if (!h) {
+		*ret_error =
+		        xasprintf("cannot load libarchive (%s): %s; install "
+		                  "it (Debian: libarchive13)",
+		                  LIBARCHIVE_SONAME, dlerror());
+		return -ELIBACC;
+	}
+#define LA_SYM(f)                                                           \
+	if (!(la.f = (__typeof__(la.f))dlsym(h, #f))) {                     \
+		*ret_error = xasprintf("'%s' has no %s: libarchive 3.3 or " \
+		                       "later is needed",                   \
+		                       LIBARCHIVE_SONAME, #f);              \
+		dlclose(h);                                                 \
+		return -ELIBBAD;                                            \
+	}
+	LA_FUNCTIONS(LA_SYM)
+#undef LA_SYM
+	handle = h;
+	return 0;
+}
 
 /* The files of a run directory that travel, in the order they go. */
 static const char *const run_files[] = {"metrics.jsonl", "params.json",
@@ -136,23 +212,24 @@ typedef struct Writer {
 
 static int archive_failed(Writer *w, const char *what)
 {
-	*w->error = xasprintf("cannot write %s to the bundle: %s", what,
-	                      archive_error_string(w->a) ?: "unknown error");
+	*w->error =
+	        xasprintf("cannot write %s to the bundle: %s", what,
+	                  LA(archive_error_string)(w->a) ?: "unknown error");
 	return -EIO;
 }
 
 static int write_header(Writer *w, const char *name, uint64_t size)
 {
-	struct archive_entry *e = archive_entry_new();
-	archive_entry_set_pathname(e, name);
-	archive_entry_set_filetype(e, AE_IFREG);
-	archive_entry_set_perm(e, 0644);
-	archive_entry_set_size(e, (la_int64_t)size);
-	archive_entry_set_mtime(e, 0, 0);
-	archive_entry_set_uid(e, 0);
-	archive_entry_set_gid(e, 0);
-	int r = archive_write_header(w->a, e);
-	archive_entry_free(e);
+	struct archive_entry *e = LA(archive_entry_new)();
+	LA(archive_entry_set_pathname)(e, name);
+	LA(archive_entry_set_filetype)(e, AE_IFREG);
+	LA(archive_entry_set_perm)(e, 0644);
+	LA(archive_entry_set_size)(e, (la_int64_t)size);
+	LA(archive_entry_set_mtime)(e, 0, 0);
+	LA(archive_entry_set_uid)(e, 0);
+	LA(archive_entry_set_gid)(e, 0);
+	int r = LA(archive_write_header)(w->a, e);
+	LA(archive_entry_free)(e);
 	return r == ARCHIVE_OK ? 0 : archive_failed(w, name);
 }
 
@@ -161,7 +238,7 @@ static int write_mem(Writer *w, const char *name, const void *p, size_t n)
 	int r = write_header(w, name, n);
 	if (r < 0)
 		return r;
-	if (n && archive_write_data(w->a, p, n) != (la_ssize_t)n)
+	if (n && LA(archive_write_data)(w->a, p, n) != (la_ssize_t)n)
 		return archive_failed(w, name);
 	return 0;
 }
@@ -187,7 +264,7 @@ static int write_fd(Writer *w, const char *name, int fd, uint64_t size,
 		if (k == 0)
 			return -EBADMSG;
 		hasher_update(h, w->buf, (size_t)k);
-		if (archive_write_data(w->a, w->buf, (size_t)k) != k)
+		if (LA(archive_write_data)(w->a, w->buf, (size_t)k) != k)
 			return archive_failed(w, name);
 		done += (uint64_t)k;
 	}
@@ -303,29 +380,29 @@ static int write_object(Writer *w, Store *s, const char *digest,
 
 static int writer_open(Writer *w, BundleCompression comp, int fd)
 {
-	w->a = archive_write_new();
+	w->a = LA(archive_write_new)();
 	if (!w->a)
 		return -ENOMEM;
 	/* pax only where ustar cannot say it (long names, sizes over 8 GiB);
 	 * no uname/gname, no atime or ctime: nothing of this machine. */
-	int r = archive_write_set_format_pax_restricted(w->a);
+	int r = LA(archive_write_set_format_pax_restricted)(w->a);
 	if (r == ARCHIVE_OK && comp == BUNDLE_ZSTD)
-		r = archive_write_add_filter_zstd(w->a);
+		r = LA(archive_write_add_filter_zstd)(w->a);
 	else if (r == ARCHIVE_OK) {
-		r = archive_write_add_filter_gzip(w->a);
+		r = LA(archive_write_add_filter_gzip)(w->a);
 		/* gzip stores the time it wrote the header unless told not
 		 * to. */
 		if (r == ARCHIVE_OK)
-			r = archive_write_set_filter_option(w->a, "gzip",
-			                                    "timestamp", NULL);
+			r = LA(archive_write_set_filter_option)(
+			        w->a, "gzip", "timestamp", NULL);
 	}
 	/* No padding of the last block, whatever fd is: libarchive pads
 	 * for pipes and devices only, and the bytes must not depend on
 	 * where they go. */
 	if (r == ARCHIVE_OK)
-		r = archive_write_set_bytes_in_last_block(w->a, 1);
+		r = LA(archive_write_set_bytes_in_last_block)(w->a, 1);
 	if (r == ARCHIVE_OK)
-		r = archive_write_open_fd(w->a, fd);
+		r = LA(archive_write_open_fd)(w->a, fd);
 	if (r != ARCHIVE_OK)
 		return archive_failed(w, "the header");
 	return 0;
@@ -336,6 +413,9 @@ int bundle_export(Store *s, Record *const *in, size_t n_in,
                   char **ret_error)
 {
 	*ret_error = NULL;
+	int r = la_load(ret_error);
+	if (r < 0)
+		return r;
 	/* Runs by id, each once. */
 	_cleanup_free_ Record **recs = xcalloc(n_in + 1, sizeof *recs);
 	memcpy(recs, in, n_in * sizeof *recs);
@@ -353,7 +433,6 @@ int bundle_export(Store *s, Record *const *in, size_t n_in,
 	               .referenced = referenced,
 	               .load = pins_load_from_store,
 	               .data = s};
-	int r;
 	for (size_t i = 0; i < n; i++) {
 		r = needs_of(&needs, recs[i]);
 		if (r < 0) {
@@ -429,10 +508,10 @@ int bundle_export(Store *s, Record *const *in, size_t n_in,
 	for (size_t i = 0; i < n_obj && r == 0; i++)
 		r = write_object(&w, s, digests[i],
 		                 json_object_get(objects, digests[i]));
-	if (r == 0 && archive_write_close(w.a) != ARCHIVE_OK)
+	if (r == 0 && LA(archive_write_close)(w.a) != ARCHIVE_OK)
 		r = archive_failed(&w, "the end");
 	if (w.a)
-		archive_write_free(w.a);
+		LA(archive_write_free)(w.a);
 	if (r < 0)
 		return r;
 	if (ret_stats)
@@ -520,10 +599,10 @@ static int stage_entry(Staging *st, struct archive *a, const char *name,
 	_cleanup_hasher_ Hasher *h = hasher_new();
 	uint64_t total = 0;
 	for (;;) {
-		la_ssize_t k = archive_read_data(a, buf, CHUNK);
+		la_ssize_t k = LA(archive_read_data)(a, buf, CHUNK);
 		if (k < 0) {
 			*ret_error = xasprintf("'%s' cannot be read: %s", name,
-			                       archive_error_string(a)
+			                       LA(archive_error_string)(a)
 			                               ?: "unknown error");
 			return -EBADMSG;
 		}
@@ -565,26 +644,27 @@ static int stage_entry(Staging *st, struct archive *a, const char *name,
 
 static int read_archive(Staging *st, int fd, char **ret_error)
 {
-	struct archive *a = archive_read_new();
+	struct archive *a = LA(archive_read_new)();
 	if (!a)
 		return -ENOMEM;
-	archive_read_support_filter_gzip(a);
-	archive_read_support_filter_zstd(a);
-	archive_read_support_filter_none(a);
-	archive_read_support_format_tar(a);
+	LA(archive_read_support_filter_gzip)(a);
+	LA(archive_read_support_filter_zstd)(a);
+	LA(archive_read_support_filter_none)(a);
+	LA(archive_read_support_format_tar)(a);
 	int r = 0;
-	if (archive_read_open_fd(a, fd, CHUNK) != ARCHIVE_OK) {
-		*ret_error = xasprintf("it cannot be read (damaged, or not "
-		                       "a bundle): %s",
-		                       archive_error_string(a) ?: "unknown");
-		archive_read_free(a);
+	if (LA(archive_read_open_fd)(a, fd, CHUNK) != ARCHIVE_OK) {
+		*ret_error =
+		        xasprintf("it cannot be read (damaged, or not "
+		                  "a bundle): %s",
+		                  LA(archive_error_string)(a) ?: "unknown");
+		LA(archive_read_free)(a);
 		return -EBADMSG;
 	}
 	_cleanup_free_ unsigned char *buf = xmalloc(CHUNK);
 	struct archive_entry *e;
 	_cleanup_free_ char *last = NULL;
 	for (;;) {
-		int k = archive_read_next_header(a, &e);
+		int k = LA(archive_read_next_header)(a, &e);
 		if (k == ARCHIVE_EOF)
 			break;
 		if (k != ARCHIVE_OK) {
@@ -592,15 +672,15 @@ static int read_archive(Staging *st, int fd, char **ret_error)
 			        "it is damaged%s%s%s: %s",
 			        last ? " after '" : "", last ? last : "",
 			        last ? "'" : "",
-			        archive_error_string(a) ?: "unknown error");
+			        LA(archive_error_string)(a) ?: "unknown error");
 			r = -EBADMSG;
 			break;
 		}
-		const char *name = archive_entry_pathname(e);
+		const char *name = LA(archive_entry_pathname)(e);
 		unsigned char md[SHA256_LEN];
 		int kind = name ? entry_kind(name, md) : 0;
-		if (!kind || archive_entry_filetype(e) != AE_IFREG ||
-		    archive_entry_size(e) < 0) {
+		if (!kind || LA(archive_entry_filetype)(e) != AE_IFREG ||
+		    LA(archive_entry_size)(e) < 0) {
 			*ret_error = xasprintf("it holds '%s', which is no "
 			                       "part of an xrun bundle",
 			                       name ? name : "?");
@@ -609,7 +689,7 @@ static int read_archive(Staging *st, int fd, char **ret_error)
 		}
 		free(last);
 		last = xstrdup(name);
-		uint64_t size = (uint64_t)archive_entry_size(e);
+		uint64_t size = (uint64_t)LA(archive_entry_size)(e);
 		if ((kind == 'i' && size > INDEX_MAX) ||
 		    (kind == 'r' && endswith(name, "/record.json") &&
 		     size > RECORD_MAX_SIZE)) {
@@ -621,7 +701,7 @@ static int read_archive(Staging *st, int fd, char **ret_error)
 		if (r < 0)
 			break;
 	}
-	archive_read_free(a);
+	LA(archive_read_free)(a);
 	return r;
 }
 
@@ -817,8 +897,8 @@ static int check_bundle(Staging *st, BundleImport *res, char ***ret_runs,
 		_cleanup_free_ char *here =
 		        xasprintf("%s/%s/record.json", st->s->runs, *id);
 		_cleanup_free_ char *a = NULL, *b = NULL;
-		size_t la, lb;
-		if (read_full_file(here, RECORD_MAX_SIZE, &a, &la) < 0) {
+		size_t len_a, len_b;
+		if (read_full_file(here, RECORD_MAX_SIZE, &a, &len_a) < 0) {
 			_cleanup_free_ char *dir = path_join(st->s->runs, *id);
 			struct stat sb;
 			if (lstat(dir, &sb) == 0) {
@@ -835,8 +915,8 @@ static int check_bundle(Staging *st, BundleImport *res, char ***ret_runs,
 		}
 		_cleanup_free_ char *rp =
 		        xasprintf("%s/runs/%s/record.json", st->dir, *id);
-		if (read_full_file(rp, RECORD_MAX_SIZE, &b, &lb) < 0 ||
-		    la != lb || memcmp(a, b, la) != 0) {
+		if (read_full_file(rp, RECORD_MAX_SIZE, &b, &len_b) < 0 ||
+		    len_a != len_b || memcmp(a, b, len_a) != 0) {
 			*ret_error = xasprintf("run %.8s is in the store "
 			                       "already, with another record; "
 			                       "xrun rm it first to replace it",
@@ -895,6 +975,9 @@ int bundle_import(Store *s, int fd, BundleImport *ret, char **ret_error)
 {
 	*ret_error = NULL;
 	*ret = (BundleImport){0};
+	int r = la_load(ret_error);
+	if (r < 0)
+		return r;
 	_cleanup_free_ char *token = NULL;
 	if (launcher_token(&token) < 0)
 		token = xstrdup("unknown");
@@ -909,7 +992,7 @@ int bundle_import(Store *s, int fd, BundleImport *ret, char **ret_error)
 	                               s->tmp, token, hex),
 	              .files = json_object(),
 	              .objects = json_object()};
-	int r = mkdir(st.dir, 0700) < 0 ? negative_errno() : 0;
+	r = mkdir(st.dir, 0700) < 0 ? negative_errno() : 0;
 	_cleanup_free_ char *runs_dir = path_join(st.dir, "runs");
 	if (r == 0 && mkdir(runs_dir, 0755) < 0)
 		r = negative_errno();

@@ -159,6 +159,13 @@ int cmd_attest(int argc, char **argv, Context *ctx)
 		          record_id(rec), err);
 		return 1;
 	}
+	/* in-toto: a Statement is about at least one subject. */
+	if (json_array_size(json_object_get(stmt, "subject")) == 0) {
+		log_error("run %.8s has no output files to attest; name what a "
+		          "run writes with -o PATH",
+		          record_id(rec));
+		return 1;
+	}
 	_cleanup_free_ char *payload = json_dumps(stmt, JSON_COMPACT);
 	json_auto_t *env = NULL;
 	r = dsse_sign(k, ATTEST_PAYLOAD_TYPE, payload, strlen(payload), &env);

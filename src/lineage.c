@@ -248,11 +248,11 @@ static int lineage_from_cache(Store *s, Lineage **ret)
 			bool ended = stored && !streq(stored, "running");
 			info = info_of(l, rec, true);
 			record_free(rec);
-			changed = true;
 			if (!ended) { /* it will change: not cached */
 				index_run(l, id, info);
 				continue;
 			}
+			changed = true;
 		}
 		json_object_set_new(fresh, id,
 		                    json_pack("{s:I,s:I,s:O}", "size",

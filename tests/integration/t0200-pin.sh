@@ -9,26 +9,26 @@ printf 'beta\n' >data/sub/b.txt
 ln -s a.txt data/link
 printf 'ws\n' >notes.txt
 
-# The host and a running program talk through a directory the program
-# sees read-only and live (its /tmp is its own, and its -o paths are
-# its own until it ends): the program says it started on stdout.
-CTL=$(mktemp -d /var/tmp/xrun-t0200.XXXXXX)
-trap 'rm -rf "$T" "$CTL" ${_vg_dir:+"$_vg_dir"}' EXIT
+# The host and a running program talk by stdout and signals: the
+# sandbox shows the program no live host directory it could poll (its
+# /tmp and /var/tmp are its own, and so are its -o paths until it ends).
+# It says it started on stdout; xrun forwards the SIGUSR1 that says go.
 
 # A run that sees the input; the original changes while it runs.
 "$XRUN" -q run -i data -o out sh -c '
 	cat data/a.txt >out/first
+	go=; trap "go=1" USR1
 	echo started; echo started >out/started
-	while [ ! -e /tmp/never ] && [ ! -e "$0/go" ]; do sleep 0.05; done
+	while [ -z "$go" ]; do sleep 0.05; done
 	cat data/a.txt >out/second
 	readlink data/link >out/link
 	echo new >data/a.txt 2>/dev/null && echo writable >out/w || echo read-only >out/w
-' "$CTL" >"$T/started" &
+' >"$T/started" &
 pid=$!
 wait_for "$T/started" started
 ok $? "the run started"
 printf 'new bytes\n' >data/a.txt
-touch "$CTL/go"
+kill -USR1 $pid
 wait $pid
 is "$?" 0 "the run succeeds"
 is "$(cat out/first)" "old bytes" "the run sees the pinned bytes"
@@ -147,8 +147,7 @@ is "$(find .xrun/objects -type f | wc -l)" "$before" "... and only that one"
 # the run's view alone: the program still reads its pinned files.
 mkdir "$T/live" && cd "$T/live" || exit 1
 printf 'still here\n' >data.txt
-rm -f "$CTL/go"
-"$XRUN" -q run --timeout 60 -o sig -- sh -c 'while [ ! -e "$0/go" ]; do sleep 0.1; done; cat data.txt' "$CTL" >out.txt 2>&1 &
+"$XRUN" -q run --timeout 60 -o sig -- sh -c 'go=; trap "go=1" USR1; echo started >&2; while [ -z "$go" ]; do sleep 0.1; done; cat data.txt' >out.txt 2>err.txt &
 runner=$!
 # The program starts once its start record is written.
 for _ in $(seq 100); do
@@ -160,7 +159,8 @@ is "$(views)" 1 "a running run has a view"
 "$XRUN" gc --grace 0 >gc.txt 2>&1
 is "$?" 0 "gc while a run is live succeeds"
 is "$(views)" 1 "... and keeps the live run's view"
-touch "$CTL/go"
+wait_for err.txt started
+kill -USR1 $runner
 wait $runner
 is "$?" 0 "... the run succeeds"
 is "$(cat out.txt)" "still here" "... and read its pinned file after gc"

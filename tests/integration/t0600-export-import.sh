@@ -70,6 +70,12 @@ ok $? "... nothing else in it"
 err=$("$XRUN" export 2>&1)
 is "$?" 2 "export without RUN: exit 2"
 
+# libarchive is loaded by export and import only, not at each launch.
+if command -v ldd >/dev/null 2>&1; then
+	! ldd "${XRUN_REAL:-$XRUN}" | grep -q libarchive
+	ok $? "xrun itself does not link libarchive (it costs every launch)"
+fi
+
 # The RO-Crate: RO-Crate 1.1 and the Process Run Crate profile's
 # required fields, checked against the records and the archive.
 mkdir "$T/x" && tar -xzf "$T/b1.tar.gz" -C "$T/x"

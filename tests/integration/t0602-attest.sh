@@ -198,6 +198,10 @@ is "$?" 2 "attest --key on a file that is no key: exit 2"
 like "$err" "cannot use the key '$T/p/svm.sh': not an Ed25519 key in PEM form" "... says so"
 err=$("$XRUN" attest latest --key "$T/other.pem.pub" 2>&1)
 like "$err" "is a public key: signing needs the private key" "attest with a public key: refused"
+"$XRUN" -q run true >/dev/null 2>&1
+err=$("$XRUN" attest latest 2>&1 >/dev/null)
+is "$?" 1 "attest of a run without output files: exit 1"
+like "$err" "has no output files to attest; name what a run writes with -o PATH" "... says why"
 # A record edited by hand is not attested.
 cat "$T/rec.edited" >"$REC"
 err=$("$XRUN" attest "$RUN" 2>&1 >/dev/null)
