@@ -396,12 +396,6 @@ int cmd_show(int argc, char **argv, Context *ctx)
 		 * reads as abandoned (the file is left as it is). */
 		json_object_set_new(r->root, "status",
 		                    json_string(record_status(r)));
-		/* Tags and notes added after the run, beside the record. */
-		json_auto_t *a = NULL;
-		if (annotations_load(r->dir, &a) == 0 &&
-		    (json_object_size(json_object_get(a, "tags")) ||
-		     json_array_size(json_object_get(a, "notes"))))
-			json_object_set(r->root, "annotations", a);
 		if (json_dumpf_shortest(r->root, stdout, JSON_INDENT(2)) == 0)
 			putchar('\n');
 	} else {

@@ -39,6 +39,7 @@ first=$("$XRUN" ls --sweep "$sweep" --json | "$PYTHON3" -c 'import json,sys; pri
 "$XRUN" report --sweep "${sweep:0:8}" -o report.html 2>"$T/err"
 is "$?" 0 "report --sweep -o exits 0"
 like "$(cat "$T/err")" "report of 3 runs in 'report.html'" "... and says where it wrote"
+ok "$(grep -c $'[\r\e]' "$T/err")" "... without a progress bar: stderr is no terminal"
 html=$(cat report.html)
 like "$html" '^<!DOCTYPE html>' "an HTML document"
 ok "$(grep -Eic '(src|href|action)="(https?:)?//|<link|@import|url\(' report.html)" \

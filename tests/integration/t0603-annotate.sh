@@ -29,11 +29,13 @@ annotate_test() { # annotate_test WHO RUNNER...
 	like "$show" 'tag +best=yes \(added\)' "$who: show lists an added tag"
 	like "$show" 'note +[0-9-]+ [0-9:]+  looks good; lr too high\?' "$who: show lists the note"
 	like "$show" 'note .*second note' "$who: ... every note, the words of TEXT joined"
-	is "$("$@" "$XRUN" show --json latest | "$PYTHON3" -c '
+	"$@" "$XRUN" show --json latest >"$T/show.json"
+	check "$who: show --json is still the record (it validates)" -- validate "$T/show.json"
+	is "$("$@" "$XRUN" note --json latest | "$PYTHON3" -c '
 import json, sys
 d = json.load(sys.stdin)
-print(d["annotations"]["tags"]["best"], len(d["annotations"]["notes"]))')" "yes 2" \
-		"$who: show --json gives the annotations"
+print(len(d), d[0]["text"], d[0]["time"][-1])')" "2 looks good; lr too high? Z" \
+		"$who: note --json gives the notes with their times"
 	is "$("$@" "$XRUN" ls --tag best=yes | sed 1d | cut -c1-8)" "${id:0:8}" \
 		"$who: ls --tag KEY=VALUE finds the tagged run"
 	like "$("$@" "$XRUN" ls --tag best=yes)" '\[best=yes owner=a b\] true' "$who: ls shows the added tags"
