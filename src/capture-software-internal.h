@@ -13,3 +13,4 @@ char *software_blas_implementation(const char *path);
 #define SOFTWARE_CACHE_PREFIX "software-v1-"
 #define SOFTWARE_LIBS_CACHE "software-libs-v1.json"
 #define SOFTWARE_DPKG_INDEX "dpkg-so-index-v1"
+#define SOFTWARE_DPKG_PATH_INDEX "dpkg-path-index-v1"

@@ -91,7 +91,7 @@ static int lib_cmp(const void *a, const void *b)
 
 /* ---- the capture ---- */
 
-static void ctx_done(Ctx *c)
+void ctx_done(Ctx *c)
 {
 	free(c->dpkg_key);
 	dpkg_index_free(c->dpkg);

@@ -50,6 +50,17 @@ typedef struct SoftwareQuery {
 } SoftwareQuery;
 int capture_software(const SoftwareQuery *q, json_t **ret);
 
+/* Which Debian package installed a path (any file dpkg lists, under its
+ * usr-merged spelling or its real path too), from an index of dpkg's
+ * file lists cached under cache_dir (may be NULL) and rebuilt when dpkg's
+ * state changes. packages_owner() sets *ret_pkg (and *ret_version, NULL
+ * when unknown) and returns true, or sets both NULL. */
+typedef struct Packages Packages;
+Packages *packages_open(const char *cache_dir);
+bool packages_owner(Packages *p, const char *path, char **ret_pkg,
+                    char **ret_version);
+Packages *packages_free(Packages *p);
+
 /* source: the git state of the working directory, measured by running git.
  * git_probe_start() spawns the git processes and returns at once so the
  * rest of capture runs meanwhile; git_probe_finish() collects them.

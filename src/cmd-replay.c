@@ -41,7 +41,11 @@ static const char replay_usage[] =
         "from\n"
         "                        the original's (kernel, libc, libraries, "
         "Python\n"
-        "                        distributions, BLAS, CPU, GPU)\n"
+        "                        distributions, BLAS, CPU, GPU), or when a "
+        "file\n"
+        "                        the original read outside its pins "
+        "changed\n"
+        "  --no-trace            do not record what the replay really used\n"
         "  --dry-run             print the plan and the differences, run "
         "nothing\n"
         "  --force               replay a record whose digest no longer "
@@ -195,7 +199,13 @@ static void say_now(const char *msg)
 
 int cmd_replay(int argc, char **argv, Context *ctx)
 {
-	enum { OPT_STRICT = 256, OPT_DRY_RUN, OPT_FORCE, OPT_NO_SANDBOX };
+	enum {
+		OPT_STRICT = 256,
+		OPT_DRY_RUN,
+		OPT_FORCE,
+		OPT_NO_SANDBOX,
+		OPT_NO_TRACE
+	};
 	static const struct option opts[] = {
 	        {"env", required_argument, NULL, 'e'},
 	        {"name", required_argument, NULL, 'n'},
@@ -203,10 +213,11 @@ int cmd_replay(int argc, char **argv, Context *ctx)
 	        {"dry-run", no_argument, NULL, OPT_DRY_RUN},
 	        {"force", no_argument, NULL, OPT_FORCE},
 	        {"no-sandbox", no_argument, NULL, OPT_NO_SANDBOX},
+	        {"no-trace", no_argument, NULL, OPT_NO_TRACE},
 	        {"help", no_argument, NULL, 'h'},
 	        {0},
 	};
-	bool strict = false, dry_run = false, force = false;
+	bool strict = false, dry_run = false, force = false, no_trace = false;
 	_cleanup_strv_free_ char **env_set = NULL;
 	const char *name = NULL;
 	int c;
@@ -234,6 +245,9 @@ int cmd_replay(int argc, char **argv, Context *ctx)
 			break;
 		case OPT_FORCE:
 			force = true;
+			break;
+		case OPT_NO_TRACE:
+			no_trace = true;
 			break;
 		case OPT_NO_SANDBOX:
 			return bad_usage(
@@ -329,6 +343,7 @@ int cmd_replay(int argc, char **argv, Context *ctx)
 		free(spec->name);
 		spec->name = xstrdup(name);
 	}
+	spec->no_trace = no_trace;
 
 	_cleanup_strv_free_ char **diffs = NULL;
 	r = replay_differences(rec, spec, s->cache, &diffs);
@@ -338,6 +353,15 @@ int cmd_replay(int argc, char **argv, Context *ctx)
 	if (!dry_run)
 		for (char **d = diffs; d && *d; d++)
 			log_warn("differs from the original's machine: %s", *d);
+	/* Files read outside the pins: the replay reads what is there now. */
+	_cleanup_strv_free_ char **changed =
+	        replay_unpinned_changes(rec, s->cache);
+	for (char **d = changed; d && *d; d++) {
+		log_warn("%s; the replay reads it as it is now (pin it with -i "
+		         "to replay it exactly)",
+		         *d);
+		diffs = strv_push(diffs, *d);
+	}
 
 	_cleanup_store_ Store *origin = origin_store(s, rec);
 	free(err);
@@ -377,6 +401,8 @@ int cmd_replay(int argc, char **argv, Context *ctx)
 		log_warn("%s", *w);
 	if (o.error)
 		log_error("%s", o.error);
+	if (o.unpinned && log_level >= LOG_NORMAL)
+		print_unpinned(o.unpinned);
 	int exit_status = o.exit_status;
 	bool reproduced = false;
 	if (r == 0 && o.verification)

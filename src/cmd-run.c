@@ -7,6 +7,7 @@
 
 #include "capture.h"
 #include "cmd.h"
+#include "format.h"
 #include "runner.h"
 #include "spec.h"
 #include "util.h"
@@ -81,6 +82,11 @@ static const char run_usage[] =
         "  --host-home           show the home directories as on the host,\n"
         "                        minus the secret stores (~/.ssh, ~/.aws...)\n"
         "  --no-sandbox          run on the host; the record says so\n"
+        "  --cache PATH          a directory the run may write, kept between\n"
+        "                        runs, neither pinned nor an output (model\n"
+        "                        and pip caches); its reads are recorded\n"
+        "  --no-trace            do not record the programs, libraries and\n"
+        "                        files the run really used\n"
         "  -h, --help            this help\n"
         "\n"
         "The program runs in a sandbox: new namespaces, the host read-only,\n"
@@ -141,6 +147,20 @@ static int bad_usage(const char *fmt, const char *arg)
 	snprintf(msg, sizeof msg, fmt, arg);
 	log_error("%s; see xrun %s --help", msg, usage_cmd);
 	return 125;
+}
+
+void print_unpinned(char *const *paths)
+{
+	size_t n = strv_length(paths);
+	fprintf(stderr, "xrun: the run read %zu file%s outside its pins (", n,
+	        n == 1 ? "" : "s");
+	for (size_t i = 0; i < n && i < 3; i++) {
+		_cleanup_free_ char *e = format_escape(paths[i]);
+		fprintf(stderr, "%s%s", i ? ", " : "", e);
+	}
+	fprintf(stderr, "%s): pin %s with -i to replay %s exactly\n",
+	        n > 3 ? ", …" : "", n == 1 ? "it" : "them",
+	        n == 1 ? "it" : "them");
 }
 
 static void print_summary(const Context *ctx, const RunOutcome *o)
@@ -214,6 +234,8 @@ int run_options_parse(int argc, char **argv, Context *ctx, RunSpec *spec,
 		OPT_INPUT_REF,
 		OPT_RO,
 		OPT_HOST_HOME,
+		OPT_CACHE,
+		OPT_NO_TRACE,
 	};
 	static const struct option run_opts[] = {
 	        {"seed", required_argument, NULL, OPT_SEED},
@@ -235,6 +257,8 @@ int run_options_parse(int argc, char **argv, Context *ctx, RunSpec *spec,
 	        {"no-sandbox", no_argument, NULL, OPT_NO_SANDBOX},
 	        {"ro", required_argument, NULL, OPT_RO},
 	        {"host-home", no_argument, NULL, OPT_HOST_HOME},
+	        {"cache", required_argument, NULL, OPT_CACHE},
+	        {"no-trace", no_argument, NULL, OPT_NO_TRACE},
 	        {"workspace-limit", required_argument, NULL,
 	         OPT_WORKSPACE_LIMIT},
 	        /* a sweep's tasks: the files pinned at submission */
@@ -347,6 +371,19 @@ int run_options_parse(int argc, char **argv, Context *ctx, RunSpec *spec,
 				spec->ro = strv_push(spec->ro, p);
 			break;
 		}
+		case OPT_NO_TRACE:
+			spec->no_trace = true;
+			break;
+		case OPT_CACHE:
+			r = run_spec_add_cache(spec, optarg, ctx->cwd);
+			if (r == -EEXIST)
+				return bad_usage("cache given twice: '%s'",
+				                 optarg);
+			if (r < 0)
+				return bad_usage("--cache takes a directory "
+				                 "other than '/', not '%s'",
+				                 optarg);
+			break;
 		case 'i':
 			r = run_spec_add_input(spec, optarg, ctx->cwd);
 			if (r == -EEXIST)
@@ -563,6 +600,8 @@ int cmd_run(int argc, char **argv, Context *ctx)
 		log_debug("run %s: record %s; recording took %.2f ms before "
 		          "the program started",
 		          o.id, o.record_path, o.setup_ms);
+	if (o.unpinned && log_level >= LOG_NORMAL)
+		print_unpinned(o.unpinned);
 	if (r == 0)
 		print_summary(ctx, &o);
 	else if (o.record_path && o.record_lost)

@@ -161,6 +161,48 @@ static void show_software(const json_t *rec, bool color)
 		      str_or(gets(sw, "blas.package_version"), ""));
 }
 
+/* What the run really used (DESIGN.md §8): the stack through any
+ * wrapper, and each file read outside the pins. */
+static void show_observed(const json_t *rec, bool color)
+{
+	const json_t *ob = get(rec, "observed");
+	if (!json_is_object(ob))
+		return;
+	if (!json_is_true(get(ob, "traced"))) {
+		field(color, "observed", "not traced (%s)",
+		      str_or(gets(ob, "reason"), "?"));
+		return;
+	}
+	_cleanup_free_ char *stack = xstrdup("");
+	size_t i;
+	json_t *e;
+	json_array_foreach (get(ob, "stack"), i, e) {
+		char *n = xasprintf("%s%s%s", stack, i ? " → " : "",
+		                    str_or(json_string_value(e), "?"));
+		free(stack);
+		stack = n;
+	}
+	field(color, "observed", "%s", stack);
+	field(color, "",
+	      "%zu programs, %zu shared objects, %zu Python "
+	      "distributions, %zu Debian packages",
+	      json_array_size(get(ob, "programs")),
+	      json_array_size(get(ob, "shared_objects")),
+	      json_array_size(get(ob, "python")),
+	      json_array_size(get(ob, "packages")));
+	json_array_foreach (get(ob, "files_read"), i, e) {
+		_cleanup_free_ char *bytes = format_bytes(
+		        (uint64_t)json_integer_value(get(e, "size")));
+		field(color,
+		      json_is_true(get(e, "cache")) ? "cache" : "unpinned",
+		      "%s  %s  %s%s", str_or(gets(e, "path"), "?"), bytes,
+		      short_digest(gets(e, "sha256")),
+		      json_is_true(get(e, "changed"))
+		              ? "  (changed while the run had it)"
+		              : "");
+	}
+}
+
 static void show_result(const json_t *rec, bool color)
 {
 	const json_t *res = get(rec, "result");
@@ -341,6 +383,7 @@ static void show_readable(const Record *r, bool color)
 	show_git(rec, color);
 	show_host(rec, color);
 	show_software(rec, color);
+	show_observed(rec, color);
 	field(color, "env", "%zu variables, %zu redacted (%s)",
 	      json_object_size(get(rec, "environment.variables")),
 	      json_array_size(get(rec, "environment.redacted")),

@@ -209,6 +209,12 @@ static char **run_spec_to_args(const RunSpec *spec)
 		a = strv_push(a, "--gpu");
 	if (spec->no_sandbox)
 		a = strv_push(a, "--no-sandbox");
+	if (spec->no_trace)
+		a = strv_push(a, "--no-trace");
+	for (char **p = spec->caches; p && *p; p++) {
+		_cleanup_free_ char *s = xasprintf("--cache=%s", *p);
+		a = strv_push(a, s);
+	}
 	if (spec->deterministic)
 		a = strv_push(a, "--deterministic");
 	if (spec->memory) {

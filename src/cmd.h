@@ -26,6 +26,8 @@ int cmd_verify(int argc, char **argv, Context *ctx);
 int cmd_gc(int argc, char **argv, Context *ctx);
 int cmd_checkout(int argc, char **argv, Context *ctx);
 int cmd_sweep(int argc, char **argv, Context *ctx);
+/* "xrun: the run read N files outside its pins (...)": DESIGN.md §8. */
+void print_unpinned(char *const *paths);
 int cmd_rm(int argc, char **argv, Context *ctx);
 int cmd_report(int argc, char **argv, Context *ctx);
 int cmd_compare(int argc, char **argv, Context *ctx);

@@ -533,12 +533,25 @@ static void diff_source(Builder *b, const json_t *a, const json_t *bb)
 	     "workspace files");
 }
 
+static bool both_traced(const json_t *a, const json_t *bb);
+static json_t *observed_map(const json_t *rec, const char *list,
+                            const char *key, const char *value,
+                            const char *prefix);
+
 static void diff_inputs(Builder *b, const json_t *a, const json_t *bb)
 {
 	Section s =
 	        section_begin(b, "inputs", "input file", "input files", false);
 	trees(&s, get(a, "inputs"), get(bb, "inputs"), "input file",
 	      "input files");
+	/* Files read outside the pins, by digest. */
+	if (both_traced(a, bb)) {
+		json_auto_t *ra = observed_map(a, "observed.files_read", "path",
+		                               "sha256", "unpinned ");
+		json_auto_t *rb = observed_map(bb, "observed.files_read",
+		                               "path", "sha256", "unpinned ");
+		keyed(&s, ra, rb, KEYED_PLAIN, "input file", "input files");
+	}
 }
 
 static void diff_outputs(Builder *b, const json_t *a, const json_t *bb)
@@ -571,6 +584,9 @@ static void diff_environment(Builder *b, const json_t *a, const json_t *bb)
 	      "variables");
 	field(&s, "undecodable", a, bb, "environment.undecodable", false);
 }
+
+static void diff_observed_software(Section *s, const json_t *a,
+                                   const json_t *bb);
 
 static void diff_software(Builder *b, const json_t *a, const json_t *bb)
 {
@@ -611,6 +627,57 @@ static void diff_software(Builder *b, const json_t *a, const json_t *bb)
 	};
 	for (size_t i = 0; i < ELEMENTSOF(f); i++)
 		field(&s, f[i][0], a, bb, f[i][1], false);
+	diff_observed_software(&s, a, bb);
+}
+
+/* Both runs traced (DESIGN.md §8): what one observed and the other did
+ * not is then a difference, not a gap in the record. */
+static bool both_traced(const json_t *a, const json_t *bb)
+{
+	return json_is_true(get(a, "observed.traced")) &&
+	       json_is_true(get(bb, "observed.traced"));
+}
+
+/* An observed list as {prefix + member key: member value}. */
+static json_t *observed_map(const json_t *rec, const char *list,
+                            const char *key, const char *value,
+                            const char *prefix)
+{
+	json_t *m = json_object();
+	size_t i;
+	json_t *e;
+	json_array_foreach (get(rec, list), i, e) {
+		const char *k = json_get_string(e, key);
+		json_t *v = json_object_get(e, value);
+		_cleanup_free_ char *name =
+		        k ? xasprintf("%s%s", prefix, k) : NULL;
+		if (name && !json_object_get(m, name))
+			json_object_set(m, name, v ? v : json_null());
+	}
+	return m;
+}
+
+/* The software the runs really used, by package: "numpy 1.24.2 →
+ * 1.26.4". */
+static void diff_observed_software(Section *s, const json_t *a,
+                                   const json_t *bb)
+{
+	if (!both_traced(a, bb))
+		return;
+	json_auto_t *pa = observed_map(a, "observed.python", "name", "version",
+	                               "imported ");
+	json_auto_t *pb = observed_map(bb, "observed.python", "name", "version",
+	                               "imported ");
+	keyed(s, pa, pb, KEYED_PLAIN, "Python distribution",
+	      "Python distributions");
+	json_auto_t *da = observed_map(a, "observed.packages", "name",
+	                               "version", "package ");
+	json_auto_t *db = observed_map(bb, "observed.packages", "name",
+	                               "version", "package ");
+	keyed(s, da, db, KEYED_PLAIN, "package", "packages");
+	field(s, "observed blas", a, bb, "observed.blas.implementation", false);
+	field(s, "observed blas version", a, bb,
+	      "observed.blas.package_version", false);
 }
 
 static json_t *gpu_models(const json_t *rec)

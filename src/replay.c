@@ -13,6 +13,7 @@
 #include "pin.h"
 #include "refs.h"
 #include "runner.h"
+#include "statcache.h"
 #include "util.h"
 
 static json_t *get(const json_t *j, const char *dotted)
@@ -221,6 +222,8 @@ int replay_spec(const Record *rec, char *const *env_set, RunSpec **ret,
 	}
 	spec->argv = strv_from_json(argv);
 	spec->cwd = xstrdup(cwd);
+	/* --cache directories are bound again: kept, not pinned. */
+	spec->caches = strv_from_json(get(root, "observed.caches"));
 	spec->has_seed = true;
 	spec->seed_source = SEED_REPLAY;
 	json_t *params = json_object_get(root, "params");
@@ -686,6 +689,35 @@ int replay_affinity(const RunSpec *spec, cpu_set_t *ret)
 	}
 	*ret = pick;
 	return spec->affinity_count;
+}
+
+char **replay_unpinned_changes(const Record *rec, const char *cache_dir)
+{
+	char **out = NULL;
+	_cleanup_stat_cache_ StatCache *cache = stat_cache_new(cache_dir);
+	const char *id = get_str(rec->root, "id");
+	size_t i;
+	json_t *e;
+	json_array_foreach (get(rec->root, "observed.files_read"), i, e) {
+		const char *path = json_get_string(e, "path");
+		const char *was = json_get_string(e, "sha256");
+		if (!path || !was || json_is_true(json_object_get(e, "cache")))
+			continue;
+		_cleanup_free_ char *now = NULL;
+		int r = stat_cache_hash(cache, path, &now, NULL);
+		if (r < 0)
+			out = strv_pushf(
+			        out,
+			        "'%s' cannot be read now (%s); run %.8s "
+			        "read it",
+			        path, strerror(-r), id ? id : "?");
+		else if (!streq(now, was))
+			out = strv_pushf(out,
+			                 "'%s' changed since run %.8s read it",
+			                 path, id ? id : "?");
+	}
+	(void)stat_cache_save(cache);
+	return out;
 }
 
 int replay_differences(const Record *rec, const RunSpec *spec,

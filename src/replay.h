@@ -40,6 +40,10 @@ int replay_affinity(const RunSpec *spec, cpu_set_t *ret);
  * line per difference in *ret (a strv, empty when none). */
 int replay_differences(const Record *rec, const RunSpec *spec,
                        const char *cache_dir, char ***ret);
+/* The files the original read outside its pins (its "observed" section)
+ * whose digest is not the recorded one now: one line each ("'/data/x.csv'
+ * changed since run 3f2a91c0 read it"), or NULL. */
+char **replay_unpinned_changes(const Record *rec, const char *cache_dir);
 
 /* The record's "verification": every output file's digest and stdout's
  * against the original's (expect: {"id", "outputs", "stdout"}). */

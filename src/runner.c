@@ -19,6 +19,7 @@
 #include "cgroup.h"
 #include "command.h"
 #include "hash.h"
+#include "observe.h"
 #include "pin.h"
 #include "replay.h"
 #include "run-outputs.h"
@@ -26,6 +27,7 @@
 #include "sandbox.h"
 #include "sandbox-home.h"
 #include "statcache.h"
+#include "trace.h"
 #include "util.h"
 
 extern char **environ;
@@ -56,6 +58,7 @@ void run_outcome_clear(RunOutcome *o)
 	free(o->error);
 	strv_free(o->warnings);
 	json_decref(o->verification);
+	strv_free(o->unpinned);
 	memset(o, 0, sizeof *o);
 }
 
@@ -1090,6 +1093,55 @@ static void signal_mask(sigset_t *mask)
 
 static int run_blocked(Store *s, const RunSpec *spec, RunOutcome *o);
 
+/* --cache: made if missing, writable in the sandbox at its real path,
+ * and neither pinned nor an output. */
+static int runner_plan_caches(Sandbox *sb, char *const *caches)
+{
+	for (char *const *c = caches; c && *c; c++) {
+		int r = mkdir_p(*c, 0755);
+		if (r < 0 && r != -EEXIST)
+			return r;
+		_cleanup_free_ char *real = realpath(*c, NULL);
+		if (!real)
+			return negative_errno();
+		struct stat st;
+		if (stat(real, &st) < 0)
+			return negative_errno();
+		if (!S_ISDIR(st.st_mode))
+			return -ENOTDIR;
+		sandbox_add_mount(sb, MOUNT_RW_BIND, real, real, 0);
+	}
+	return 0;
+}
+
+/* The record's "observed" section (DESIGN.md §8), and the files read
+ * outside the pins for the summary. */
+static void observe_run(Store *s, const RunSpec *spec, const Tracer *t,
+                        StatCache *cache, json_t *rec, RunOutcome *o)
+{
+	json_t *obs = NULL;
+	if (spec->no_sandbox)
+		obs = observe_untraced("--no-sandbox", spec->caches);
+	else if (spec->no_trace)
+		obs = observe_untraced("--no-trace", spec->caches);
+	else if (!t || !tracer_stats(t).listener)
+		obs = observe_untraced("the tracer did not start",
+		                       spec->caches);
+	else {
+		ObserveQuery q = {.tracer = t,
+		                  .record = rec,
+		                  .caches = spec->caches,
+		                  .store_root = s->root,
+		                  .cache_dir = s->cache,
+		                  .stat_cache = cache};
+		if (observe_section(&q, &obs) < 0)
+			obs = observe_untraced("out of memory", spec->caches);
+		(void)stat_cache_save(cache);
+	}
+	o->unpinned = observe_unpinned_paths(obs);
+	json_object_set_new(rec, "observed", obs);
+}
+
 int runner_run(Store *s, const RunSpec *spec, RunOutcome *o)
 {
 	/* Signals are held from the start: a ^C while the record is being
@@ -1146,6 +1198,7 @@ static int run_blocked(Store *s, const RunSpec *spec, RunOutcome *o)
 		            "only there");
 	_cleanup_sandbox_ Sandbox *sb = NULL;
 	_cleanup_home_plan_ HomePlan *home = NULL;
+	_cleanup_tracer_ Tracer *tracer = NULL;
 	json_auto_t *sandbox_json = NULL;
 	if (spec->no_sandbox)
 		sandbox_json = json_pack("{s:b,s:s}", "enabled", 0, "reason",
@@ -1155,6 +1208,7 @@ static int run_blocked(Store *s, const RunSpec *spec, RunOutcome *o)
 		sb->share_net = spec->net;
 		sb->gpu = spec->gpu;
 		sb->pids = spec->pids;
+		sb->trace = !spec->no_trace;
 		/* A replay's working directory and outputs come from its
 		 * views and its run directory, not from the host. */
 		r = sandbox_plan_default(sb, spec->pinned ? NULL : spec->cwd,
@@ -1180,6 +1234,12 @@ static int run_blocked(Store *s, const RunSpec *spec, RunOutcome *o)
 		if (r < 0)
 			return fail(o, r, 125,
 			            "cannot prepare the sandbox: %m");
+		r = runner_plan_caches(sb, spec->caches);
+		if (r < 0)
+			return fail(
+			        o, r, 125,
+			        "cannot prepare the --cache directories: %m; "
+			        "check that they can be created and written");
 	}
 
 	GitProbe *git = NULL;
@@ -1328,6 +1388,9 @@ static int run_blocked(Store *s, const RunSpec *spec, RunOutcome *o)
 		if (spawn_err == 0) {
 			x.pid = sb->reaper;
 			x.report_fd = TAKE_FD(sb->report_fd);
+			if (sb->trace_fd >= 0 &&
+			    tracer_start(TAKE_FD(sb->trace_fd), &tracer) < 0)
+				tracer = NULL;
 		}
 	}
 
@@ -1505,6 +1568,8 @@ static int run_blocked(Store *s, const RunSpec *spec, RunOutcome *o)
 	}
 	run_outputs_finish(outs, s, progress_fn, progress_data, rec->root,
 	                   &o->warnings);
+	tracer_stop(tracer);
+	observe_run(s, spec, tracer, cache, rec->root, o);
 	finalize_record(rec->root, &x, dir, o);
 	if (home && !streq(o->status, "succeeded"))
 		warn_hidden(o, home, dir, strv_env_get(env, "HOME"));

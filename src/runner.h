@@ -22,6 +22,9 @@ typedef struct RunOutcome {
 	/* A record that could not be finalized: on disk it still reads
 	 * running (and shows as abandoned once the launcher is gone). */
 	bool record_lost;
+	/* Files the traced run read outside its pins (DESIGN.md §8), or
+	 * NULL. */
+	char **unpinned;
 } RunOutcome;
 
 void run_outcome_clear(RunOutcome *o);

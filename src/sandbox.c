@@ -24,6 +24,7 @@
 
 #include "pin.h"
 #include "seccomp-policy.h"
+#include "trace.h"
 #include "util.h"
 
 #ifndef CLOSE_RANGE_CLOEXEC
@@ -49,6 +50,7 @@ Sandbox *sandbox_new(void)
 	sb->reaper = -1;
 	sb->report_fd = -1;
 	sb->go_fd = -1;
+	sb->trace_fd = -1;
 	return sb;
 }
 
@@ -68,6 +70,8 @@ Sandbox *sandbox_free(Sandbox *sb)
 		close(sb->report_fd);
 	if (sb->go_fd >= 0)
 		close(sb->go_fd);
+	if (sb->trace_fd >= 0)
+		close(sb->trace_fd);
 	free(sb);
 	return NULL;
 }
@@ -408,7 +412,7 @@ int sandbox_compile_seccomp(Sandbox *sb)
 	sb->scope_abstract =
 	        sb->share_net && landlock_abi() >= LANDLOCK_ABI_SCOPE;
 	scmp_filter_ctx ctx = NULL;
-	int r = seccomp_policy_build(&ctx);
+	int r = seccomp_policy_build_traced(sb->trace, &ctx);
 	if (r < 0)
 		return r;
 	char *digest = NULL;
@@ -993,7 +997,8 @@ typedef struct Exec {
 	char *const *envp;
 	const char *cwd;
 	int out_fd, err_fd;
-	int go_fd; /* one byte from the launcher: execve */
+	int go_fd;    /* one byte from the launcher: execve */
+	int trace_fd; /* where the tracing listener goes, or -1 */
 } Exec;
 
 /* The program's side: everything it must not inherit is taken away, the
@@ -1032,6 +1037,14 @@ _noreturn_ static void exec_program(const Child *c, const Exec *e)
 	int r = seccomp_policy_load(c->sb->seccomp);
 	if (r < 0)
 		child_fail(c, -r, "installing the seccomp filter");
+	/* The tracer's listener goes to the launcher, which answers from
+	 * here on: the wait below and the execve are not traced. */
+	if (r > 0) {
+		if (e->trace_fd < 0 || trace_send_listener(e->trace_fd, r) < 0)
+			child_fail(c, errno, "handing the trace to xrun");
+		close(r);
+		close(e->trace_fd);
+	}
 	/* Everything is ready but the start record: wait for it. EOF: the
 	 * launcher gave up (or died), and the program never runs. */
 	char byte = 0;
@@ -1069,6 +1082,8 @@ _noreturn_ static void reap(const Child *c, const Exec *e)
 	close(e->out_fd);
 	close(e->err_fd);
 	close(e->go_fd);
+	if (e->trace_fd >= 0)
+		close(e->trace_fd);
 	for (;;) {
 		struct signalfd_siginfo si;
 		ssize_t n = read(sfd, &si, sizeof si);
@@ -1129,16 +1144,24 @@ static void close_other_fds(int *keep, size_t n)
 	(void)syscall(SYS_close_range, from, ~0U, 0U);
 }
 
+static void close_fds(int rep[2], int go[2], int tr[2])
+{
+	int *const all[] = {rep, go, tr};
+	for (size_t i = 0; i < ELEMENTSOF(all); i++)
+		for (size_t k = 0; k < 2; k++)
+			if (all[i][k] >= 0)
+				close(all[i][k]);
+}
+
 int sandbox_start(Sandbox *sb, const char *path, char *const argv[],
                   char *const envp[], const char *cwd, int out_fd, int err_fd)
 {
-	int rep[2], go[2];
-	if (pipe2(rep, O_CLOEXEC) < 0)
-		return negative_errno();
-	if (pipe2(go, O_CLOEXEC) < 0) {
+	int rep[2] = {-1, -1}, go[2] = {-1, -1}, tr[2] = {-1, -1};
+	if (pipe2(rep, O_CLOEXEC) < 0 || pipe2(go, O_CLOEXEC) < 0 ||
+	    (sb->trace &&
+	     socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, tr) < 0)) {
 		int r = negative_errno();
-		close(rep[0]);
-		close(rep[1]);
+		close_fds(rep, go, tr);
 		return r;
 	}
 	/* Like fork(2), with the user and pid namespaces made in the same
@@ -1150,16 +1173,13 @@ int sandbox_start(Sandbox *sb, const char *path, char *const argv[],
 	                           NULL, NULL, NULL);
 	if (pid < 0) {
 		int r = negative_errno();
-		close(rep[0]);
-		close(rep[1]);
-		close(go[0]);
-		close(go[1]);
+		close_fds(rep, go, tr);
 		return r;
 	}
 	if (pid == 0) {
 		Child c = {.report_fd = rep[1], .sb = sb};
-		Exec e = {path, argv, envp, cwd, out_fd, err_fd, go[0]};
-		int keep[] = {rep[1], go[0], out_fd, err_fd};
+		Exec e = {path, argv, envp, cwd, out_fd, err_fd, go[0], tr[1]};
+		int keep[] = {rep[1], go[0], out_fd, err_fd, tr[1]};
 		close_other_fds(keep, ELEMENTSOF(keep));
 		if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0)
 			child_fail(&c, errno,
@@ -1183,6 +1203,9 @@ int sandbox_start(Sandbox *sb, const char *path, char *const argv[],
 	}
 	close(rep[1]);
 	close(go[0]);
+	if (tr[1] >= 0)
+		close(tr[1]);
+	sb->trace_fd = tr[0];
 	sb->reaper = pid;
 	sb->report_fd = rep[0];
 	sb->go_fd = go[1];

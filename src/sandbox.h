@@ -56,12 +56,14 @@ typedef struct Sandbox {
 	uint64_t pids; /* --pids, 0 = no limit */
 	uid_t uid;     /* the caller's ids, also inside */
 	gid_t gid;
+	bool trace;              /* trace what the program runs and opens */
 	scmp_filter_ctx seccomp; /* built and compiled before fork */
 	char *seccomp_digest;
 	/* set by sandbox_spawn */
 	pid_t reaper;  /* pid 1 of the sandbox, as the launcher sees it */
 	int report_fd; /* read end: setup errors and the program's end */
 	int go_fd;     /* write end: one byte starts the program */
+	int trace_fd;  /* with trace: where the listener comes (trace.h) */
 } Sandbox;
 
 Sandbox *sandbox_new(void);

@@ -3,6 +3,7 @@
 #include "seccomp-policy.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
 #include <pthread.h>
@@ -158,6 +159,44 @@ static const PolicyRule policy[] = {
         DENY_IOCTL(TIOCLINUX, "types into the console"),
 };
 
+/* Tracing (DESIGN.md §8, src/trace.h): the calls that execute a
+ * program or open a file stop for the launcher, which reads the path and
+ * lets them go on. Opening a directory (os.listdir, the import system's
+ * scans) is not asked about: it reads no file's content, and it is a
+ * tenth of Python's opens. arg is the index of the flags argument, or -1
+ * where the call has none that a filter can read. */
+typedef struct TraceRule {
+	const char *name;
+	int flags_arg;
+} TraceRule;
+
+static const TraceRule trace_rules[] = {
+        {"execve", -1}, {"execveat", -1}, {"open", 1},
+        {"openat", 2},  {"openat2", -1},  {"creat", -1},
+};
+
+static int trace_add_rules(scmp_filter_ctx ctx)
+{
+	for (size_t i = 0; i < ELEMENTSOF(trace_rules); i++) {
+		const TraceRule *t = &trace_rules[i];
+		int nr = seccomp_syscall_resolve_name(t->name);
+		if (nr < 0)
+			continue;
+		int r = t->flags_arg < 0
+		                ? seccomp_rule_add(ctx, SCMP_ACT_NOTIFY, nr, 0)
+		                : seccomp_rule_add(
+		                          ctx, SCMP_ACT_NOTIFY, nr, 1,
+		                          (struct scmp_arg_cmp){
+		                                  .arg = (unsigned)t->flags_arg,
+		                                  .op = SCMP_CMP_MASKED_EQ,
+		                                  .datum_a = O_DIRECTORY,
+		                                  .datum_b = 0});
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
 static int policy_add_rules(scmp_filter_ctx ctx)
 {
 	for (size_t i = 0; i < ELEMENTSOF(policy); i++) {
@@ -183,7 +222,7 @@ static void seccomp_releasep(scmp_filter_ctx *ctx)
 }
 #define _cleanup_seccomp_ _cleanup_(seccomp_releasep)
 
-static int policy_new(scmp_filter_ctx *ret)
+static int policy_new(bool trace, scmp_filter_ctx *ret)
 {
 	_cleanup_seccomp_ scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
 	if (!ctx)
@@ -206,6 +245,8 @@ static int policy_new(scmp_filter_ctx *ret)
 	if (r < 0)
 		return r;
 	r = policy_add_rules(ctx);
+	if (r == 0 && trace)
+		r = trace_add_rules(ctx);
 	if (r < 0)
 		return r;
 	*ret = TAKE_PTR(ctx);
@@ -246,11 +287,17 @@ static pthread_mutex_t compiled_lock = PTHREAD_MUTEX_INITIALIZER;
 static scmp_filter_ctx compiled_ctx;
 static struct sock_filter *compiled_prog;
 static size_t compiled_len;
+static bool compiled_trace;
 
 int seccomp_policy_build(scmp_filter_ctx *ret)
 {
+	return seccomp_policy_build_traced(false, ret);
+}
+
+int seccomp_policy_build_traced(bool trace, scmp_filter_ctx *ret)
+{
 	_cleanup_seccomp_ scmp_filter_ctx ctx = NULL;
-	int r = policy_new(&ctx);
+	int r = policy_new(trace, &ctx);
 	if (r < 0)
 		return r;
 	struct sock_filter *prog;
@@ -264,6 +311,7 @@ int seccomp_policy_build(scmp_filter_ctx *ret)
 	compiled_ctx = ctx;
 	compiled_prog = prog;
 	compiled_len = len;
+	compiled_trace = trace;
 	pthread_mutex_unlock(&compiled_lock);
 
 	*ret = TAKE_PTR(ctx);
@@ -283,7 +331,7 @@ int seccomp_policy_digest(char **ret)
 	}
 	pthread_mutex_unlock(&compiled_lock);
 	_cleanup_seccomp_ scmp_filter_ctx ctx = NULL;
-	int r = policy_new(&ctx);
+	int r = policy_new(false, &ctx);
 	if (r < 0)
 		return r;
 	_cleanup_free_ struct sock_filter *prog = NULL;
@@ -305,8 +353,14 @@ int seccomp_policy_load(scmp_filter_ctx ctx)
 {
 	/* No lock: in the child only this thread exists, and the program
 	 * is the copy fork made. */
-	if (!ctx || ctx != compiled_ctx || !compiled_prog)
-		return seccomp_load(ctx);
+	if (!ctx || ctx != compiled_ctx || !compiled_prog) {
+		int r = seccomp_load(ctx);
+		if (r < 0)
+			return r;
+		/* A filter with tracing rules has a listener. */
+		r = seccomp_notify_fd(ctx);
+		return r > 0 ? r : 0;
+	}
 
 	/* What seccomp_load() would do, from the program compiled before
 	 * the fork. */
@@ -320,11 +374,14 @@ int seccomp_policy_load(scmp_filter_ctx ctx)
 		flags |= SECCOMP_FILTER_FLAG_LOG;
 	if (attr_on(ctx, SCMP_FLTATR_CTL_SSB))
 		flags |= SECCOMP_FILTER_FLAG_SPEC_ALLOW;
+	if (compiled_trace)
+		flags |= SECCOMP_FILTER_FLAG_NEW_LISTENER;
 	struct sock_fprog fprog = {
 	        .len = (unsigned short)compiled_len,
 	        .filter = compiled_prog,
 	};
-	if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, flags, &fprog) < 0)
+	long fd = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, flags, &fprog);
+	if (fd < 0)
 		return negative_errno();
-	return 0;
+	return compiled_trace ? (int)fd : 0;
 }

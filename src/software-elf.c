@@ -24,7 +24,7 @@ ElfInfo *elf_info_free(ElfInfo *e)
 	return NULL;
 }
 
-static int pread_full(int fd, void *buf, size_t n, uint64_t off)
+int pread_full(int fd, void *buf, size_t n, uint64_t off)
 {
 	size_t done = 0;
 	while (done < n) {

@@ -146,6 +146,11 @@ typedef struct Ctx {
 DpkgIndex *dpkg_index_free(DpkgIndex *x);
 void dpkg_state(Ctx *c);
 void package_of(Ctx *c, const char *path, char **ret_pkg, char **ret_version);
+/* Free what a Ctx holds (capture-software.c). */
+void ctx_done(Ctx *c);
+/* pread(2) until n bytes: 0, -ENOEXEC where the file ends first, or
+ * -errno (software-elf.c). */
+int pread_full(int fd, void *buf, size_t n, uint64_t off);
 
 /* ---- software-python.c ---- */
 

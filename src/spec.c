@@ -47,6 +47,7 @@ RunSpec *run_spec_free(RunSpec *s)
 	strv_free(s->inputs);
 	strv_free(s->input_refs);
 	strv_free(s->ro);
+	strv_free(s->caches);
 	strv_free(s->env_xrun);
 	strv_free(s->env_base);
 	command_free(s->command);
@@ -303,6 +304,11 @@ static int add_path(char ***v, const char *path, const char *cwd)
 int run_spec_add_output(RunSpec *s, const char *path, const char *cwd)
 {
 	return add_path(&s->outputs, path, cwd);
+}
+
+int run_spec_add_cache(RunSpec *s, const char *path, const char *cwd)
+{
+	return add_path(&s->caches, path, cwd);
 }
 
 int run_spec_add_input(RunSpec *s, const char *path, const char *cwd)

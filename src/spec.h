@@ -44,6 +44,9 @@ typedef struct RunSpec {
 	char **ro;      /* --ro: absolute host paths shown read-only */
 	bool host_home; /* --host-home: the home directories as on the host,
 	                   minus the secret stores */
+	char **caches;  /* --cache: absolute paths, writable and kept, not
+	                   pinned; reads there are observed (DESIGN.md §8) */
+	bool no_trace;  /* --no-trace: do not observe the run */
 	uint64_t workspace_limit; /* bytes; 0 = the default (1 GiB) */
 	uint64_t pids;            /* --pids, 0 = none */
 	uint64_t memory;          /* --memory in bytes, 0 = none */
@@ -146,6 +149,8 @@ int run_spec_ensure_seed(RunSpec *s);
  * resolved lexically (the path need not exist). */
 char *path_normalize(const char *cwd, const char *path);
 /* -o PATH: -EINVAL for "" or "/", -EEXIST when given twice. */
+/* --cache PATH: -EINVAL for "/", -EEXIST when given twice. */
+int run_spec_add_cache(RunSpec *s, const char *path, const char *cwd);
 int run_spec_add_output(RunSpec *s, const char *path, const char *cwd);
 /* -i PATH: likewise (also -EEXIST when given with --input-ref). */
 int run_spec_add_input(RunSpec *s, const char *path, const char *cwd);

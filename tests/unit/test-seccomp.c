@@ -22,6 +22,7 @@
 #include "util.h"
 
 #define GOLDEN "tests/data/seccomp-x86_64.pfc"
+#define GOLDEN_TRACED "tests/data/seccomp-x86_64-traced.pfc"
 
 static void die(const char *what, int r)
 {
@@ -29,13 +30,18 @@ static void die(const char *what, int r)
 	exit(2);
 }
 
-static scmp_filter_ctx build(void)
+static scmp_filter_ctx build_traced(bool trace)
 {
 	scmp_filter_ctx ctx;
-	int r = seccomp_policy_build(&ctx);
+	int r = seccomp_policy_build_traced(trace, &ctx);
 	if (r < 0)
 		die("seccomp_policy_build", r);
 	return ctx;
+}
+
+static scmp_filter_ctx build(void)
+{
+	return build_traced(false);
 }
 
 /* What an export writes, through a memfd. */
@@ -65,10 +71,10 @@ static char *golden_header(void)
 	                 SECCOMP_POLICY_NAME, v->major, v->minor, v->micro);
 }
 
-static int print_golden(void)
+static int print_golden(bool trace)
 {
 	_cleanup_free_ char *header = golden_header();
-	scmp_filter_ctx ctx = build();
+	scmp_filter_ctx ctx = build_traced(trace);
 	_cleanup_free_ char *pfc = export_filter(ctx, true, NULL);
 	seccomp_release(ctx);
 	fputs(header, stdout);
@@ -76,11 +82,11 @@ static int print_golden(void)
 	return fflush(stdout) == 0 ? 0 : 1;
 }
 
-static void test_golden(scmp_filter_ctx ctx)
+static void test_golden(scmp_filter_ctx ctx, const char *file)
 {
 #if defined(__x86_64__)
 	const char *srcdir = getenv("top_srcdir");
-	_cleanup_free_ char *path = path_join(srcdir ? srcdir : ".", GOLDEN);
+	_cleanup_free_ char *path = path_join(srcdir ? srcdir : ".", file);
 	_cleanup_free_ char *golden = NULL;
 	int r = read_full_file(path, 1 << 20, &golden, NULL);
 	if (r < 0)
@@ -99,8 +105,9 @@ static void test_golden(scmp_filter_ctx ctx)
 	_cleanup_free_ char *pfc = export_filter(ctx, true, NULL);
 	const char *want = nl + 1;
 	ok(streq(pfc, want),
-	   "the filter matches " GOLDEN " (if the policy changed on "
-	   "purpose: make update-golden)");
+	   "the filter matches %s (if the policy changed on "
+	   "purpose: make update-golden)",
+	   file);
 	if (!streq(pfc, want)) {
 		/* The first line that differs, not two whole files. */
 		const char *g = pfc, *w = want;
@@ -303,14 +310,59 @@ static int run_child(scmp_filter_ctx ctx)
 	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
+/* The traced policy: the same denials, and exec and the open family
+ * (not of a directory) wait on the listener (DESIGN.md §8). */
+static void test_traced(void)
+{
+	scmp_filter_ctx ctx = build_traced(true);
+	test_golden(ctx, GOLDEN_TRACED);
+	size_t n;
+	_cleanup_free_ char *bpf = export_filter(ctx, false, &n);
+	prog = (const struct sock_filter *)bpf;
+	prog_len = n / sizeof(struct sock_filter);
+	const uint32_t native = seccomp_arch_native();
+	const uint32_t eperm = SECCOMP_RET_ERRNO | EPERM;
+	is_int(verdict(native, nr_of("execve"), 0, 0), SECCOMP_RET_USER_NOTIF,
+	       "traced: execve is notified");
+	is_int(verdict(native, nr_of("execveat"), 0, 0), SECCOMP_RET_USER_NOTIF,
+	       "traced: execveat is notified");
+	struct seccomp_data d = {.nr = nr_of("openat"),
+	                         .arch = native,
+	                         .args = {AT_FDCWD, 0, O_RDONLY}};
+	is_int(bpf_run(prog, prog_len, &d), SECCOMP_RET_USER_NOTIF,
+	       "traced: openat of a file is notified");
+	d.args[2] = O_RDONLY | O_DIRECTORY | O_CLOEXEC;
+	is_int(bpf_run(prog, prog_len, &d), SECCOMP_RET_ALLOW,
+	       "traced: openat of a directory is not");
+	is_int(verdict(native, nr_of("open"), 0, O_WRONLY | O_CREAT),
+	       SECCOMP_RET_USER_NOTIF, "traced: open for writing is notified");
+	is_int(verdict(native, nr_of("openat2"), 0, 0), SECCOMP_RET_USER_NOTIF,
+	       "traced: openat2 is notified");
+	is_int(verdict(native, nr_of("mount"), 0, 0), eperm,
+	       "traced: mount is still denied");
+	is_int(verdict(native, nr_of("getppid"), 0, 0), SECCOMP_RET_ALLOW,
+	       "traced: getppid is still allowed");
+	_cleanup_free_ char *dt = NULL;
+	is_int(seccomp_policy_digest(&dt), 0, "traced: digest");
+	_cleanup_free_ char *want = sha256_mem(bpf, n);
+	is_str(dt, want, "traced: the digest is the traced program's");
+	prog = NULL;
+	prog_len = 0;
+	seccomp_release(ctx);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc > 1 && streq(argv[1], "--print-golden"))
-		return print_golden();
+		return print_golden(false);
+	if (argc > 1 && streq(argv[1], "--print-golden-traced"))
+		return print_golden(true);
+
+	test_traced();
 
 	scmp_filter_ctx ctx = build();
 	ok(ctx != NULL, "seccomp_policy_build gives a filter");
-	test_golden(ctx);
+	test_golden(ctx, GOLDEN);
 
 	_cleanup_free_ char *d1 = NULL, *d2 = NULL;
 	is_int(seccomp_policy_digest(&d1), 0, "seccomp_policy_digest");
