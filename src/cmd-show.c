@@ -3,6 +3,7 @@
 
 #include <getopt.h>
 
+#include "check.h"
 #include "cmd.h"
 #include "format.h"
 #include "util.h"
@@ -330,6 +331,21 @@ static void show_readable(const Record *r, bool color)
 	field(color, "record", "%s", r->path);
 }
 
+/* The latest `xrun check` of the run (check.h), when there is one. */
+static void show_check(const Store *s, const Record *r, bool color)
+{
+	json_auto_t *all = check_latest_by_run(s);
+	json_t *c = json_object_get(all, record_id(r));
+	if (!c)
+		return;
+	_cleanup_free_ char *what = check_short(c);
+	field(color, "check",
+	      "%s (check %.8s, %s; its report: %s/checks/%s.json)", what,
+	      str_or(json_get_string(c, "id"), "?"),
+	      str_or(json_get_string(c, "finished"), "?"), s->root,
+	      str_or(json_get_string(c, "id"), "?"));
+}
+
 int cmd_show(int argc, char **argv, Context *ctx)
 {
 	static const struct option opts[] = {
@@ -368,7 +384,11 @@ int cmd_show(int argc, char **argv, Context *ctx)
 		                    json_string(record_status(r)));
 		if (json_dumpf_shortest(r->root, stdout, JSON_INDENT(2)) == 0)
 			putchar('\n');
-	} else
+	} else {
 		show_readable(r, want_color(ctx, STDOUT_FILENO));
+		if (ctx->store)
+			show_check(ctx->store, r,
+			           want_color(ctx, STDOUT_FILENO));
+	}
 	return finish_stdout(0);
 }

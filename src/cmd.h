@@ -27,6 +27,7 @@ int cmd_gc(int argc, char **argv, Context *ctx);
 int cmd_checkout(int argc, char **argv, Context *ctx);
 int cmd_sweep(int argc, char **argv, Context *ctx);
 int cmd_rm(int argc, char **argv, Context *ctx);
+int cmd_check(int argc, char **argv, Context *ctx);
 
 /* The options of `run` (cmd-run.c), shared by every command that builds
  * a RunSpec from a command line (`run`, `sweep`). A command adds its own

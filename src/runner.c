@@ -1100,6 +1100,12 @@ static int run_blocked(Store *s, const RunSpec *spec, RunOutcome *o)
 		sb->share_net = spec->net;
 		sb->gpu = spec->gpu;
 		sb->pids = spec->pids;
+		sb->hostname = spec->hostname;
+		sb->set_inside_uid = spec->set_inside_uid;
+		sb->inside_uid = spec->inside_uid;
+		sb->set_umask = spec->set_umask;
+		sb->umask = spec->umask;
+		sb->no_aslr = spec->no_aslr;
 		/* A replay's working directory and outputs come from its
 		 * views and its run directory, not from the host. */
 		r = sandbox_plan_default(sb, spec->pinned ? NULL : spec->cwd,

@@ -57,6 +57,7 @@ RunSpec *run_spec_free(RunSpec *s)
 	json_decref(s->verify_against);
 	free(s->affinity_list);
 	json_decref(s->source_git);
+	free(s->hostname);
 	free(s);
 	return NULL;
 }
