@@ -288,21 +288,24 @@ static char **where_lines(char **lines, const json_t *cmp)
 		}
 		json_t *ma = json_object_get(num, "max_abs");
 		if (json_is_real(ma)) {
-			_cleanup_free_ char *a = num_text(ma);
-			_cleanup_free_ char *r =
-			        num_text(json_object_get(num, "max_rel"));
-			lines = strv_pushf(lines,
-			                   "'%s': %" JSON_INTEGER_FORMAT
-			                   " of %" JSON_INTEGER_FORMAT
-			                   " values differ, largest by %s "
-			                   "(relative %s) at %s",
-			                   p,
-			                   json_integer_value(json_object_get(
-			                           num, "differing")),
-			                   json_integer_value(json_object_get(
-			                           num, "values")),
-			                   a, r, json_get_string(num, "where"));
-		} else
+			char a[32], r[32];
+			snprintf(a, sizeof a, "%.3g", json_number_value(ma));
+			snprintf(r, sizeof r, "%.3g",
+			         json_number_value(
+			                 json_object_get(num, "max_rel")));
+			lines = strv_pushf(
+			        lines,
+			        "'%s': %" JSON_INTEGER_FORMAT
+			        " of %" JSON_INTEGER_FORMAT
+			        " values differ, largest absolute difference "
+			        "%s (at %s), largest relative %s",
+			        p,
+			        json_integer_value(
+			                json_object_get(num, "differing")),
+			        json_integer_value(
+			                json_object_get(num, "values")),
+			        a, json_get_string(num, "where"), r);
+		} else if (json_integer_value(json_object_get(num, "values")))
 			lines = strv_pushf(
 			        lines,
 			        "'%s' differs, but not in its numbers "
@@ -310,6 +313,8 @@ static char **where_lines(char **lines, const json_t *cmp)
 			        p,
 			        json_integer_value(
 			                json_object_get(num, "values")));
+		else
+			lines = strv_pushf(lines, "'%s' differs", p);
 		json_t *notes = json_object_get(num, "notes");
 		size_t k;
 		json_t *n;
@@ -726,10 +731,16 @@ int cmd_check(int argc, char **argv, Context *ctx)
 			continue;
 		if (interrupted && !json_get_string(jobs[i].result, "id"))
 			continue;
-		r = job_load(s, &jobs[i], &error);
-		if (r == 0)
-			jobs[i].comparison =
-			        check_compare(s, jobs[0].rec, jobs[i].rec);
+		/* A factor whose replay xrun could not run (the sandbox
+		 * refused its knob, say) is not tested, and says why. */
+		char *why = NULL;
+		if (job_load(s, &jobs[i], &why) < 0) {
+			free(jobs[i].why);
+			jobs[i].why = why;
+			jobs[i].spec = run_spec_free(jobs[i].spec);
+			continue;
+		}
+		jobs[i].comparison = check_compare(s, jobs[0].rec, jobs[i].rec);
 	}
 	sigprocmask(SIG_SETMASK, &old, NULL);
 

@@ -93,6 +93,8 @@ with open(os.environ["XRUN_METRICS"], "a") as m:
 r = np.array([x @ x, float(np.dot(x[::2], x[1::2]))])
 np.save("out/r.npy", r)
 np.savez("out/r.npz", r=r, ones=np.ones(3))
+np.savez_compressed("out/z.npz", r=r)
+np.savetxt("out/r.csv", r.reshape(1, 2), delimiter=",")
 print(repr(r[0]))
 PY
 	(cd "$W" && LD_LIBRARY_PATH=$OPENBLAS_DIR x -q run -o out /usr/bin/python3 blas.py) >/dev/null 2>&1
@@ -108,10 +110,14 @@ PY
 	out=$(cat "$T/th.out")
 	like "$out" "^  threads +differs +1 CPU" "threads: named"
 	like "$out" "^  hashseed +same" "threads: hashseed does not matter"
-	like "$out" "r\.npy': [0-9]+ of 2 values differ, largest by [0-9.e-]+ \(relative [0-9.e-]+\) at \[[01]\]" \
+	like "$out" "r\.npy': [0-9]+ of 2 values differ, largest absolute difference [0-9.e-]+ \(at \[[01]\]\), largest relative [0-9.e-]+$" \
 		"threads: the .npy's largest absolute and relative difference"
-	like "$out" "r\.npz': [0-9]+ of 5 values differ, largest by .* at r\[[01]\]" \
+	like "$out" "r\.npz': [0-9]+ of 5 values differ, largest absolute difference [0-9.e-]+ \(at r\[[01]\]\)" \
 		"threads: the .npz's members read (np.savez stores them)"
+	like "$out" "z\.npz': r\.npy: not compared \(a compressed member" \
+		"threads: a compressed .npz member is named as not compared"
+	like "$out" "r\.csv': [0-9]+ of 2 values differ, largest absolute difference [0-9.e-]+ \(at row 1, column [12]\)" \
+		"threads: the CSV's numbers compared"
 	like "$out" "^  loss differs from step [0-9]+: [0-9.]+ vs [0-9.]+" \
 		"threads: the first metric step where the streams part"
 	like "$out" "^verdict: depends on threads: run with --deterministic, or set OMP_NUM_THREADS" \
@@ -152,10 +158,13 @@ os.makedirs("out", exist_ok=True)
 open("out/list.txt", "w").write("\n".join(os.listdir("data")) + "\n")
 PY
 	(cd "$W" && x -q run -o out /usr/bin/python3 ls.py) >/dev/null 2>&1
-	local id
+	local id before
 	id=$(cd "$W" && x ls --json --limit 1 | "$PYTHON3" -c 'import json,sys; print(json.load(sys.stdin)[0]["id"])')
+	before=$(stat -c '%Y %s' "$W/out/list.txt"; sha256sum <"$W/out/list.txt")
 	(cd "$W" && x check --json --factors file-order,hashseed "$id") >"$T/fo.json" 2>/dev/null
 	is "$?" 1 "file-order: check exits 1"
+	is "$(stat -c '%Y %s' "$W/out/list.txt"; sha256sum <"$W/out/list.txt")" "$before" \
+		"file-order: the user's output is untouched by the check's replays"
 	is "$(factor_result "$T/fo.json" file-order)" differs "file-order: named"
 	is "$(factor_result "$T/fo.json" hashseed)" same "file-order: hashseed does not matter"
 	like "$(jget "$T/fo.json" 'd["verdict"]')" "^depends on file-order: sort directory listings" \
