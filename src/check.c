@@ -418,6 +418,9 @@ static int vary_file_order(RunSpec *spec, const char *helper_dir,
 		                  "cannot run in the sandbox (no /dev/fuse "
 		                  "there, mount(2) is refused)");
 	preload(spec, lib);
+	/* Seen in the sandbox also where it lies in a /tmp (a build tree)
+	 * that the sandbox replaces with its own. */
+	spec->ro_binds = strv_push(spec->ro_binds, lib);
 	*ret_how =
 	        xasprintf("readdir(3) in reverse order (LD_PRELOAD=%s)", lib);
 	return 0;
@@ -630,4 +633,13 @@ char *check_short(const json_t *summary)
 		return t;
 	}
 	return xstrdup("deterministic");
+}
+
+bool check_preload_failed(const Record *r)
+{
+	_cleanup_free_ char *p = path_join(r->dir, "stderr");
+	_cleanup_free_ char *t = NULL;
+	if (read_full_file(p, (size_t)1 << 20, &t, NULL) < 0)
+		return false;
+	return strstr(t, "ld.so: object '") && strstr(t, "cannot be preloaded");
 }

@@ -65,3 +65,8 @@ json_t *check_latest_by_run(const Store *s);
  * "depends on threads, hashseed", "nondeterministic by itself",
  * "interrupted". */
 char *check_short(const json_t *summary);
+
+/* Whether the loader refused a preloaded library in replay r (its
+ * captured stderr says "cannot be preloaded"): then the factor that
+ * preloaded it did not change anything. */
+bool check_preload_failed(const Record *r);

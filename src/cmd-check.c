@@ -179,19 +179,21 @@ static int run_jobs(Store *s, Job *jobs, size_t from, size_t to, int n_par,
                     const sigset_t *mask)
 {
 	size_t next = from;
-	int running = 0;
+	int running = 0, failed = 0;
 	for (;;) {
-		while (!interrupted && running < n_par && next < to) {
+		while (!interrupted && !failed && running < n_par &&
+		       next < to) {
 			Job *j = &jobs[next++];
 			if (!j->spec)
 				continue;
-			int r = job_start(s, j);
-			if (r < 0)
-				return r;
-			running++;
+			/* One that cannot start: wait for the others, then
+			 * say why. */
+			failed = job_start(s, j);
+			if (failed == 0)
+				running++;
 		}
 		if (running == 0)
-			return 0;
+			return failed;
 		siginfo_t si;
 		int sig = sigwaitinfo(mask, &si);
 		if (sig < 0)
@@ -737,6 +739,16 @@ int cmd_check(int argc, char **argv, Context *ctx)
 		if (job_load(s, &jobs[i], &why) < 0) {
 			free(jobs[i].why);
 			jobs[i].why = why;
+			jobs[i].spec = run_spec_free(jobs[i].spec);
+			continue;
+		}
+		if (check_preload_failed(jobs[i].rec)) {
+			free(jobs[i].why);
+			jobs[i].why = xasprintf(
+			        "the loader could not preload %s's library in "
+			        "the sandbox (its stderr says so): nothing was "
+			        "changed",
+			        jobs[i].label);
 			jobs[i].spec = run_spec_free(jobs[i].spec);
 			continue;
 		}

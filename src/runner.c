@@ -1188,6 +1188,8 @@ static int run_blocked(Store *s, const RunSpec *spec, RunOutcome *o)
 	_cleanup_free_ char *metrics_path = path_join(dir, "metrics.jsonl");
 	if (sb) {
 		sandbox_plan_store(sb, s->root, params_path, metrics_path);
+		for (char **b = spec->ro_binds; b && *b; b++)
+			sandbox_add_mount(sb, MOUNT_RO_BIND, *b, *b, 0);
 		if (spec->pinned)
 			sandbox_plan_make_room(sb);
 		sandbox_json =

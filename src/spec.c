@@ -58,6 +58,7 @@ RunSpec *run_spec_free(RunSpec *s)
 	free(s->affinity_list);
 	json_decref(s->source_git);
 	free(s->hostname);
+	strv_free(s->ro_binds);
 	free(s);
 	return NULL;
 }

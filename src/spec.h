@@ -101,6 +101,10 @@ typedef struct RunSpec {
 	bool set_umask;
 	mode_t umask;
 	bool no_aslr;
+	/* Host files bound read-only at their own paths, over everything
+	 * else (xrun check's helper library, which may lie in a /tmp the
+	 * sandbox replaces). */
+	char **ro_binds;
 } RunSpec;
 
 RunSpec *run_spec_new(void);

@@ -46,7 +46,7 @@ static void listing_free(Listing *l)
 }
 
 /* Unlink d's listing (under lock); NULL when it has none. */
-static Listing *take(DIR *d)
+static Listing *take(const DIR *d)
 {
 	for (Listing **p = &listings; *p; p = &(*p)->more)
 		if ((*p)->dir == d) {
