@@ -462,15 +462,16 @@ json_t *sandbox_to_json(const Sandbox *sb, uint64_t memory, double timeout_s)
 	                             : json_null());
 	json_object_set_new(limits, "timeout_s",
 	                    timeout_s > 0 ? json_real(timeout_s) : json_null());
+	/* xrun check's knobs, where set: what the program had. */
+	const char *host = sb->hostname ? sb->hostname : SANDBOX_HOSTNAME;
+	json_int_t uid_inside = sb->set_inside_uid ? sb->inside_uid : sb->uid;
 	return json_pack(
 	        "{s:b,s:o,s:s,s:s,s:{s:I,s:I},s:o,s:{s:s,s:s},s:[],s:"
 	        "b,s:b,s:o}",
 	        "enabled", 1, "namespaces", ns, "network",
-	        sb->share_net ? "host" : "loopback", "hostname",
-	        sb->hostname ? sb->hostname : SANDBOX_HOSTNAME, "ids", "uid",
-	        (json_int_t)(sb->set_inside_uid ? sb->inside_uid : sb->uid),
-	        "gid", (json_int_t)sb->gid, "mounts", mounts, "seccomp",
-	        "profile", SECCOMP_POLICY_NAME, "digest",
+	        sb->share_net ? "host" : "loopback", "hostname", host, "ids",
+	        "uid", uid_inside, "gid", (json_int_t)sb->gid, "mounts", mounts,
+	        "seccomp", "profile", SECCOMP_POLICY_NAME, "digest",
 	        sb->seccomp_digest ? sb->seccomp_digest : "", "capabilities",
 	        "no_new_privs", 1, "gpu", sb->gpu, "limits", limits);
 }

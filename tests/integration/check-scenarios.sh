@@ -60,6 +60,23 @@ print(len(tags), " ".join(tags), all(r["replay_of"] == sys.argv[2] for r in recs
 ' "$cid" "$id")
 	is "$tagged" "8 aslr baseline-1 baseline-2 env-order hashseed hostname umask user True" \
 		"hashseed: the replays are runs tagged check=ID and check_factor=F, replays of the run"
+	local knobs
+	knobs=$(cd "$W" && x ls --json | "$PYTHON3" -c '
+import json, sys
+for r in json.load(sys.stdin):
+    d = json.load(open(r["record"]))
+    f = d["tags"].get("check_factor") if d["tags"].get("check") == sys.argv[1] else None
+    if f == "hostname":
+        print("hostname", d["sandbox"]["hostname"])
+    if f == "user":
+        print("uid", d["sandbox"]["ids"]["uid"])
+' "$cid" | sort | tr '\n' ' ')
+	like "$knobs" "^hostname xrun-check uid 100[01] $" \
+		"hashseed: the replays' records say the host name and uid their program had"
+	local recs
+	recs=$(cd "$W" && x ls --json | "$PYTHON3" -c 'import json,sys; print("\n".join(r["record"] for r in json.load(sys.stdin)))')
+	# shellcheck disable=SC2086
+	check "hashseed: the run's and the replays' records validate" -- validate $recs
 	like "$(cd "$W" && x show "$id")" "^check +depends on hashseed \(check ${cid:0:8}" \
 		"hashseed: xrun show RUN names the latest check"
 	like "$(cd "$W" && x ls)" "^${id:0:8} .*\[check: depends on hashseed\]" \
