@@ -482,7 +482,7 @@ static json_t *file_numbers(Store *s, const char *path, const json_t *da,
 	    !endswith(path, ".csv") && !endswith(path, ".tsv"))
 		return NULL;
 	_cleanup_free_ char *a = NULL, *b = NULL;
-	size_t na, nb;
+	size_t na = 0, nb = 0;
 	int r = store_object_read(s, ma, NUMERIC_MAX, &a, &na);
 	if (r == 0)
 		r = store_object_read(s, mb, NUMERIC_MAX, &b, &nb);
