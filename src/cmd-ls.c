@@ -6,6 +6,7 @@
 #include <limits.h>
 
 #include "annotations.h"
+#include "check.h"
 #include "cmd.h"
 #include "format.h"
 #include "spec.h"
@@ -312,6 +313,8 @@ int cmd_ls(int argc, char **argv, Context *ctx)
 	}
 	bool color = want_color(ctx, STDOUT_FILENO);
 	json_auto_t *arr = json_array();
+	/* The latest xrun check of each run (check.h). */
+	json_auto_t *checks = check_latest_by_run(ctx->store);
 	/* A replay's verdict beside its status: the column grows when one
 	 * is listed. */
 	int status_width = 11;
@@ -379,6 +382,14 @@ int cmd_ls(int argc, char **argv, Context *ctx)
 				json_object_set(json_array_get(arr, shown - 1),
 				                "annotation_tags",
 				                json_object_get(ann, "tags"));
+			json_t *ck = json_object_get(checks, record_id(v[i]));
+			_cleanup_free_ char *ckr = ck ? check_short(ck) : NULL;
+			json_object_set_new(
+			        json_array_get(arr, shown - 1), "check",
+			        ck ? json_pack("{s:s?,s:s}", "id",
+			                       json_get_string(ck, "id"),
+			                       "result", ckr)
+			           : json_null());
 			if (metric) {
 				const json_t *m = metric_last(v[i], metric);
 				json_object_set(json_array_get(arr, shown - 1),
@@ -427,11 +438,15 @@ int cmd_ls(int argc, char **argv, Context *ctx)
 			       mt ? "  " : "", sweep_index(v[i]), pt_safe);
 			continue;
 		}
-		printf("%.8s  %s%s%s%s%s%*s  %-19s  %9s  %s%s%s%s%s\n", id_safe,
-		       status_color(status, color), st_safe, COLOR_RESET(color),
-		       verdict ? " " : "", verdict ? verdict : "", pad, "",
-		       created ? created : "?", d, mt ? mt : "", mt ? "  " : "",
-		       name_safe ? name_safe : "", name ? "  " : "", cmd_safe);
+		json_t *ck = json_object_get(checks, record_id(v[i]));
+		_cleanup_free_ char *cks = ck ? check_short(ck) : NULL;
+		printf("%.8s  %s%s%s%s%s%*s  %-19s  %9s  %s%s%s%s%s%s%s%s\n",
+		       id_safe, status_color(status, color), st_safe,
+		       COLOR_RESET(color), verdict ? " " : "",
+		       verdict ? verdict : "", pad, "", created ? created : "?",
+		       d, mt ? mt : "", mt ? "  " : "",
+		       name_safe ? name_safe : "", name ? "  " : "", cmd_safe,
+		       cks ? "  [check: " : "", cks ? cks : "", cks ? "]" : "");
 	}
 	if (json && json_dumpf_shortest(arr, stdout, JSON_INDENT(2)) == 0)
 		putchar('\n');

@@ -4,6 +4,7 @@
 #include <getopt.h>
 
 #include "annotations.h"
+#include "check.h"
 #include "cmd.h"
 #include "format.h"
 #include "util.h"
@@ -403,6 +404,21 @@ static void show_readable(const Record *r, bool color)
 	field(color, "record", "%s", r->path);
 }
 
+/* The latest `xrun check` of the run (check.h), when there is one. */
+static void show_check(const Store *s, const Record *r, bool color)
+{
+	json_auto_t *all = check_latest_by_run(s);
+	json_t *c = json_object_get(all, record_id(r));
+	if (!c)
+		return;
+	_cleanup_free_ char *what = check_short(c);
+	field(color, "check",
+	      "%s (check %.8s, %s; its report: %s/checks/%s.json)", what,
+	      str_or(json_get_string(c, "id"), "?"),
+	      str_or(json_get_string(c, "finished"), "?"), s->root,
+	      str_or(json_get_string(c, "id"), "?"));
+}
+
 int cmd_show(int argc, char **argv, Context *ctx)
 {
 	static const struct option opts[] = {
@@ -444,6 +460,9 @@ int cmd_show(int argc, char **argv, Context *ctx)
 	} else {
 		show_readable(r, want_color(ctx, STDOUT_FILENO));
 		(void)print_parent_runs(ctx, r, NULL, "parent");
+		if (ctx->store)
+			show_check(ctx->store, r,
+			           want_color(ctx, STDOUT_FILENO));
 	}
 	return finish_stdout(0);
 }

@@ -48,6 +48,7 @@ int verify_attestation(Context *ctx, const char *file, const char *key);
  * problem a line on stdout; the number of problems. */
 size_t verify_signatures(Context *ctx, Record *const *recs, size_t n,
                          const char *key);
+int cmd_check(int argc, char **argv, Context *ctx);
 
 /* The options of `run` (cmd-run.c), shared by every command that builds
  * a RunSpec from a command line (`run`, `sweep`). A command adds its own

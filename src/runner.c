@@ -1209,6 +1209,12 @@ static int run_blocked(Store *s, const RunSpec *spec, RunOutcome *o)
 		sb->gpu = spec->gpu;
 		sb->pids = spec->pids;
 		sb->trace = !spec->no_trace;
+		sb->hostname = spec->hostname;
+		sb->set_inside_uid = spec->set_inside_uid;
+		sb->inside_uid = spec->inside_uid;
+		sb->set_umask = spec->set_umask;
+		sb->umask = spec->umask;
+		sb->no_aslr = spec->no_aslr;
 		/* A replay's working directory and outputs come from its
 		 * views and its run directory, not from the host. */
 		r = sandbox_plan_default(sb, spec->pinned ? NULL : spec->cwd,
@@ -1313,6 +1319,8 @@ static int run_blocked(Store *s, const RunSpec *spec, RunOutcome *o)
 	_cleanup_free_ char *metrics_path = path_join(dir, "metrics.jsonl");
 	if (sb) {
 		sandbox_plan_store(sb, s->root, params_path, metrics_path);
+		for (char **b = spec->ro_binds; b && *b; b++)
+			sandbox_add_mount(sb, MOUNT_RO_BIND, *b, *b, 0);
 		if (spec->pinned)
 			sandbox_plan_make_room(sb);
 		sandbox_plan_home_seal(sb, home);

@@ -14,6 +14,7 @@
 #include <sys/capability.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
+#include <sys/personality.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
@@ -489,14 +490,16 @@ json_t *sandbox_to_json(const Sandbox *sb, uint64_t memory, double timeout_s)
 	                             : json_null());
 	json_object_set_new(limits, "timeout_s",
 	                    timeout_s > 0 ? json_real(timeout_s) : json_null());
+	/* xrun check's knobs, where set: what the program had. */
+	const char *host = sb->hostname ? sb->hostname : SANDBOX_HOSTNAME;
+	json_int_t uid_inside = sb->set_inside_uid ? sb->inside_uid : sb->uid;
 	json_t *j = json_pack(
 	        "{s:b,s:o,s:s,s:s,s:{s:I,s:I},s:o,s:{s:s,s:s},s:[],s:"
 	        "b,s:b,s:o}",
 	        "enabled", 1, "namespaces", ns, "network",
-	        sb->share_net ? "host" : "loopback", "hostname",
-	        SANDBOX_HOSTNAME, "ids", "uid", (json_int_t)sb->uid, "gid",
-	        (json_int_t)sb->gid, "mounts", mounts, "seccomp", "profile",
-	        SECCOMP_POLICY_NAME, "digest",
+	        sb->share_net ? "host" : "loopback", "hostname", host, "ids",
+	        "uid", uid_inside, "gid", (json_int_t)sb->gid, "mounts", mounts,
+	        "seccomp", "profile", SECCOMP_POLICY_NAME, "digest",
 	        sb->seccomp_digest ? sb->seccomp_digest : "", "capabilities",
 	        "no_new_privs", 1, "gpu", sb->gpu, "limits", limits);
 	/* Abstract unix sockets live in the network namespace: the run's
@@ -546,7 +549,9 @@ static void map_ids(const Child *c)
 	int r = write_text("/proc/self/setgroups", "deny");
 	if (r < 0 && r != -ENOENT)
 		child_fail(c, -r, "writing /proc/self/setgroups");
-	snprintf(line, sizeof line, "%u %u 1\n", (unsigned)c->sb->uid,
+	snprintf(line, sizeof line, "%u %u 1\n",
+	         (unsigned)(c->sb->set_inside_uid ? c->sb->inside_uid
+	                                          : c->sb->uid),
 	         (unsigned)c->sb->uid);
 	r = write_text("/proc/self/uid_map", line);
 	if (r < 0)
@@ -1025,6 +1030,10 @@ _noreturn_ static void exec_program(const Child *c, const Exec *e)
 		if (setrlimit(RLIMIT_NPROC, &rl) < 0)
 			child_fail(c, errno, "setting the process limit");
 	}
+	if (c->sb->set_umask)
+		umask(c->sb->umask);
+	if (c->sb->no_aslr && personality(ADDR_NO_RANDOMIZE) < 0)
+		child_fail(c, errno, "turning address randomization off");
 	/* Every inherited descriptor but 0-2 goes at execve; the report
 	 * pipe stays open until then to carry an execve error. */
 	if (syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC) < 0)
@@ -1192,7 +1201,9 @@ int sandbox_start(Sandbox *sb, const char *path, char *const argv[],
 		if (unshare(flags) < 0)
 			child_fail(&c, errno, "creating the namespaces");
 		build_root(&c);
-		if (sethostname(SANDBOX_HOSTNAME, strlen(SANDBOX_HOSTNAME)) < 0)
+		const char *host =
+		        sb->hostname ? sb->hostname : SANDBOX_HOSTNAME;
+		if (sethostname(host, strlen(host)) < 0)
 			child_fail(&c, errno, "setting the host name");
 		if (!sb->share_net)
 			loopback_up(&c);

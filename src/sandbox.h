@@ -56,7 +56,16 @@ typedef struct Sandbox {
 	uint64_t pids; /* --pids, 0 = no limit */
 	uid_t uid;     /* the caller's ids, also inside */
 	gid_t gid;
-	bool trace;              /* trace what the program runs and opens */
+	bool trace; /* trace what the program runs and opens */
+	/* xrun check's knobs: another host name (NULL: "xrun"), another
+	 * uid inside (set_inside_uid), the program's umask (set_umask),
+	 * no address randomization */
+	const char *hostname;
+	bool set_inside_uid;
+	uid_t inside_uid;
+	bool set_umask;
+	mode_t umask;
+	bool no_aslr;
 	scmp_filter_ctx seccomp; /* built and compiled before fork */
 	char *seccomp_digest;
 	/* set by sandbox_spawn */

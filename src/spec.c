@@ -59,6 +59,8 @@ RunSpec *run_spec_free(RunSpec *s)
 	json_decref(s->verify_against);
 	free(s->affinity_list);
 	json_decref(s->source_git);
+	free(s->hostname);
+	strv_free(s->ro_binds);
 	free(s);
 	return NULL;
 }

@@ -6,6 +6,7 @@
 #include <jansson.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "command.h"
 
@@ -96,6 +97,20 @@ typedef struct RunSpec {
 	/* The original record's outputs and stdout, to compare with after
 	 * the run: the record gets "verification". */
 	json_t *verify_against;
+	/* Knobs `xrun check` turns, one at a time (all off for run and
+	 * replay): the sandbox's host name (NULL: "xrun"), the uid the
+	 * program has inside the user namespace, its umask, and its
+	 * personality without address randomization. */
+	char *hostname;
+	bool set_inside_uid;
+	uid_t inside_uid;
+	bool set_umask;
+	mode_t umask;
+	bool no_aslr;
+	/* Host files bound read-only at their own paths, over everything
+	 * else (xrun check's helper library, which may lie in a /tmp the
+	 * sandbox replaces). */
+	char **ro_binds;
 } RunSpec;
 
 RunSpec *run_spec_new(void);

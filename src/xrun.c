@@ -31,6 +31,8 @@ static const CommandEntry commands[] = {
          "run a past run again, verify outputs"},
         {"sweep", cmd_sweep, STORE_CREATE,
          "run a program over a grid of params, here or on Slurm"},
+        {"check", cmd_check, STORE_REQUIRED,
+         "name what makes a run's outputs change"},
         {"diff", cmd_diff, STORE_OPTIONAL, "what differs between two runs"},
         {"show", cmd_show, STORE_OPTIONAL, "one run's record"},
         {"ls", cmd_ls, STORE_REQUIRED, "the runs, newest first"},
