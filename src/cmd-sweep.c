@@ -481,7 +481,8 @@ static int pin_once(Context *ctx, const RunSpec *spec, const char *id,
 }
 
 static volatile sig_atomic_t stop_signal;
-static pid_t children[1024];
+enum { MAX_CHILDREN = 1024 };
+static pid_t children[MAX_CHILDREN];
 
 static void on_signal(int sig)
 {
@@ -564,8 +565,7 @@ static int run_local(Context *ctx, RunSpec *spec, const Grid *g, size_t n,
 	sigaction(SIGINT, &sa, NULL);
 
 	bool tag = jobs > 1;
-	size_t slots =
-	        jobs < ELEMENTSOF(children) ? jobs : ELEMENTSOF(children);
+	size_t slots = jobs < MAX_CHILDREN ? (size_t)jobs : MAX_CHILDREN;
 	_cleanup_free_ Tagged *tags = xcalloc(slots, sizeof *tags);
 	size_t next = 0, running = 0, failed = 0, done = 0;
 	fflush(stdout);

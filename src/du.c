@@ -198,7 +198,8 @@ int du_largest(const char *top, const DuOptions *opt, size_t n, DuEntry **ret,
 		close(topfd);
 	} else
 		walk(&c, topfd, "");
-	qsort(c.files, c.n, sizeof *c.files, cmp_path);
+	if (c.n)
+		qsort(c.files, c.n, sizeof *c.files, cmp_path);
 
 	DuEntry *all = NULL;
 	size_t n_all = 0;
@@ -213,7 +214,8 @@ int du_largest(const char *top, const DuOptions *opt, size_t n, DuEntry **ret,
 		                               .bytes = b};
 		i = end;
 	}
-	qsort(all, n_all, sizeof *all, cmp_bytes_desc);
+	if (n_all)
+		qsort(all, n_all, sizeof *all, cmp_bytes_desc);
 	for (size_t i = n; i < n_all; i++)
 		free(all[i].path);
 	for (size_t i = 0; i < c.n; i++)

@@ -24,7 +24,6 @@ struct Lineage {
 
 typedef struct Collect {
 	Lineage *l;
-	const char *id;
 	json_t *reads, *writes; /* this run's */
 	bool outputs_only;
 } Collect;
@@ -82,7 +81,6 @@ static void collect(Lineage *l, const Record *rec, bool outputs_only,
                     json_t **ret_reads, json_t **ret_writes)
 {
 	Collect c = {.l = l,
-	             .id = record_id(rec),
 	             .reads = json_array(),
 	             .writes = json_array(),
 	             .outputs_only = outputs_only};

@@ -167,9 +167,8 @@ int output_resolve(const char *path, char **ret_error)
 		_cleanup_free_ char *at =
 		        xstrndup(path, (size_t)(p - copy) + strlen(p));
 		struct stat st;
-		int r = 0;
 		if (fstatat(fd, p, &st, AT_SYMLINK_NOFOLLOW) < 0) {
-			r = negative_errno();
+			int r = negative_errno();
 			if (r == -ENOENT) {
 				if (mkdirat(fd, p, 0755) < 0 && errno != EEXIST)
 					r = negative_errno();
@@ -201,7 +200,7 @@ int output_resolve(const char *path, char **ret_error)
 		int next = openat(
 		        fd, p, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 		if (next < 0) {
-			r = negative_errno();
+			int r = negative_errno();
 			*ret_error = xasprintf("cannot open '%s': %s", at,
 			                       strerror(-r));
 			return r;

@@ -180,12 +180,12 @@ int sandbox_plan_default(Sandbox *sb, const char *cwd, char *const *outputs,
 	sandbox_add_mount(sb, MOUNT_REMOUNT_RO, NULL, "/run", 0);
 	/* The host's /sys lists the host's network interfaces; the run's
 	 * network namespace has only lo. */
-	static const char *const net_sysfs[] = {"class/net",
-	                                        "devices/virtual/net"};
-	for (size_t i = 0; !sb->share_net && i < ELEMENTSOF(net_sysfs); i++) {
-		_cleanup_free_ char *p = path_join("/sys", net_sysfs[i]);
+	static const char *const net_dirs[] = {"class/net",
+	                                       "devices/virtual/net"};
+	for (size_t i = 0; !sb->share_net && i < ELEMENTSOF(net_dirs); i++) {
+		_cleanup_free_ char *p = path_join("/sys", net_dirs[i]);
 		if (exists(p))
-			sandbox_add_mount(sb, MOUNT_NET_SYSFS, net_sysfs[i], p,
+			sandbox_add_mount(sb, MOUNT_NET_SYSFS, net_dirs[i], p,
 			                  0);
 	}
 	/* The working directory is read-only through the root already;
@@ -392,8 +392,11 @@ void sandbox_plan_make_room(Sandbox *sb)
 #define LANDLOCK_ABI_SCOPE 6
 #define LANDLOCK_SCOPE_ABSTRACT_UNIX 1ULL
 struct landlock_scope_attr {
+	/* cppcheck-suppress unusedStructMember */
 	uint64_t handled_access_fs;
+	/* cppcheck-suppress unusedStructMember */
 	uint64_t handled_access_net;
+	/* cppcheck-suppress unusedStructMember */
 	uint64_t scoped;
 };
 

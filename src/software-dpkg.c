@@ -311,8 +311,10 @@ void package_of(Ctx *c, const char *path, char **ret_pkg, char **ret_version)
 	_cleanup_free_ char *real = NULL;
 	const char *bases[] = {path, NULL};
 	for (size_t i = 0; i < ELEMENTSOF(bases); i++) {
-		if (i == 1)
-			bases[i] = real = realpath(path, NULL);
+		if (i == 1) {
+			real = realpath(path, NULL);
+			bases[i] = real;
+		}
 		if (!bases[i])
 			continue;
 		if (dpkg_index_find(x, bases[i], ret_pkg, ret_version))
@@ -442,6 +444,7 @@ static void packages_load(Packages *p)
 			if (read_full_file(tpath, 16u << 20, &p->toc_data,
 			                   NULL) == 0 &&
 			    toc_parse(p, p->toc_data, header)) {
+				/* cppcheck-suppress unreadVariable */
 				p->fd = TAKE_FD(fd);
 				return;
 			}
@@ -570,8 +573,10 @@ bool packages_owner(Packages *p, const char *path, char **ret_pkg,
 	_cleanup_free_ char *real = NULL;
 	const char *bases[] = {path, NULL};
 	for (size_t i = 0; i < ELEMENTSOF(bases); i++) {
-		if (i == 1)
-			bases[i] = real = realpath(path, NULL);
+		if (i == 1) {
+			real = realpath(path, NULL);
+			bases[i] = real;
+		}
 		if (!bases[i])
 			continue;
 		if (packages_find(p, bases[i], ret_pkg, ret_version))

@@ -224,9 +224,10 @@ int param_keys_collide(const json_t *params, const char **ret_a,
                        const char **ret_b)
 {
 	const char *a, *b;
-	json_t *va, *vb;
+	json_t *va;
 	json_object_foreach ((json_t *)params, a, va) {
 		_cleanup_free_ char *na = param_env_name(a);
+		json_t *vb;
 		json_object_foreach ((json_t *)params, b, vb) {
 			if (b == a)
 				break;
