@@ -29,11 +29,38 @@ extern char **environ;
 #define PIPELINE_MIN (2 * CHUNK)
 #define GIT_LIST_MAX ((size_t)512 << 20)
 
+/* What the walk saw of a file, no more: a million jobs are 48 MB, not
+ * the 160 MB of a struct stat each. */
 typedef struct Job {
-	size_t root;
-	size_t entry;
-	struct stat st; /* as the walk saw it */
+	uint32_t root;
+	uint32_t entry_hi; /* entry = entry_hi << 32 | entry_lo */
+	uint32_t entry_lo;
+	uint32_t mtime_nsec, ctime_nsec;
+	uint32_t pad;
+	uint64_t dev, ino;
+	int64_t size, mtime_sec, ctime_sec;
 } Job;
+
+static size_t job_entry(const Job *j)
+{
+	return (size_t)j->entry_hi << 32 | j->entry_lo;
+}
+
+/* The job's stat, as the stat cache takes it. */
+static struct stat job_stat(const Job *j)
+{
+	struct stat st;
+	memset(&st, 0, sizeof st);
+	st.st_dev = (dev_t)j->dev;
+	st.st_ino = (ino_t)j->ino;
+	st.st_size = (off_t)j->size;
+	st.st_mtim.tv_sec = (time_t)j->mtime_sec;
+	st.st_mtim.tv_nsec = (long)j->mtime_nsec;
+	st.st_ctim.tv_sec = (time_t)j->ctime_sec;
+	st.st_ctim.tv_nsec = (long)j->ctime_nsec;
+	st.st_mode = S_IFREG;
+	return st;
+}
 
 typedef struct Pending {
 	char *tmp;
@@ -62,6 +89,7 @@ struct Pinner {
 	int reflink;
 	Pending *pending;
 	size_t n_pending, cap_pending;
+	PackWriter *pack; /* the small new objects, made at the first */
 	uint64_t bytes_done, files_done;
 };
 
@@ -106,6 +134,7 @@ Pinner *pinner_free(Pinner *p)
 	free(p->jobs);
 	discard_pending(p);
 	free(p->pending);
+	pack_writer_free(p->pack);
 	strv_free(p->warnings);
 	free(p->error);
 	pthread_mutex_destroy(&p->lock);
@@ -212,7 +241,18 @@ static void add_job(Pinner *p, size_t root, size_t entry, const struct stat *st)
 		p->cap_jobs = p->cap_jobs ? p->cap_jobs * 2 : 256;
 		p->jobs = xrealloc(p->jobs, p->cap_jobs * sizeof *p->jobs);
 	}
-	p->jobs[p->n_jobs++] = (Job){.root = root, .entry = entry, .st = *st};
+	p->jobs[p->n_jobs++] = (Job){
+	        .root = (uint32_t)root,
+	        .entry_hi = (uint32_t)((uint64_t)entry >> 32),
+	        .entry_lo = (uint32_t)entry,
+	        .dev = (uint64_t)st->st_dev,
+	        .ino = (uint64_t)st->st_ino,
+	        .size = (int64_t)st->st_size,
+	        .mtime_sec = (int64_t)st->st_mtim.tv_sec,
+	        .mtime_nsec = (uint32_t)st->st_mtim.tv_nsec,
+	        .ctime_sec = (int64_t)st->st_ctim.tv_sec,
+	        .ctime_nsec = (uint32_t)st->st_ctim.tv_nsec,
+	};
 }
 
 /* Lexically, does a link at rel with this target stay inside the tree? */
@@ -1057,7 +1097,8 @@ typedef enum { FAIL_READ, FAIL_STORE } FailKind;
 
 static int job_fail(Pinner *p, const Job *j, FailKind kind, int r)
 {
-	const ManifestEntry *e = &p->roots[j->root].manifest->entries[j->entry];
+	const ManifestEntry *e =
+	        &p->roots[j->root].manifest->entries[job_entry(j)];
 	_cleanup_free_ char *path = entry_path(p, j->root, e->path);
 	if (kind == FAIL_STORE)
 		return set_error(p, r, "cannot store '%s' in '%s': %s%s", path,
@@ -1081,9 +1122,10 @@ static int hash_job(Pinner *p, const Job *j, ManifestEntry *e, const char *rel,
 {
 	unsigned char md[SHA256_LEN];
 	bool stored;
-	if (stat_cache_lookup(p->cache, &j->st, md, &stored)) {
+	struct stat jst = job_stat(j);
+	if (stat_cache_lookup(p->cache, &jst, md, &stored)) {
 		memcpy(e->digest, md, SHA256_LEN);
-		count(p, (uint64_t)j->st.st_size, 1);
+		count(p, (uint64_t)j->size, 1);
 		return 0;
 	}
 	_cleanup_close_ int fd = open_beneath(p->root_fds[j->root], rel);
@@ -1094,8 +1136,8 @@ static int hash_job(Pinner *p, const Job *j, ManifestEntry *e, const char *rel,
 	struct stat before, after;
 	if (fstat(fd, &before) < 0)
 		return job_fail(p, j, FAIL_READ, -errno);
-	if (!S_ISREG(before.st_mode) || before.st_dev != j->st.st_dev ||
-	    before.st_ino != j->st.st_ino)
+	if (!S_ISREG(before.st_mode) || (uint64_t)before.st_dev != j->dev ||
+	    (uint64_t)before.st_ino != j->ino)
 		return job_fail(p, j, FAIL_READ, -EAGAIN);
 	(void)posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
 	uint64_t size = 0;
@@ -1111,9 +1153,20 @@ static int hash_job(Pinner *p, const Job *j, ManifestEntry *e, const char *rel,
 	return 0;
 }
 
+/* The pin's pack, made by the first thread that needs it. */
+static int pack_of(Pinner *p)
+{
+	pthread_mutex_lock(&p->lock);
+	int r = 0;
+	if (!p->pack)
+		r = pack_writer_new(p->store, &p->pack);
+	pthread_mutex_unlock(&p->lock);
+	return r;
+}
+
 static int do_job(Pinner *p, const Job *j, char *buf)
 {
-	ManifestEntry *e = &p->roots[j->root].manifest->entries[j->entry];
+	ManifestEntry *e = &p->roots[j->root].manifest->entries[job_entry(j)];
 	const char *rel =
 	        p->root_prefix[j->root] ? p->root_prefix[j->root] : e->path;
 	if (p->roots[j->root].referenced)
@@ -1121,15 +1174,16 @@ static int do_job(Pinner *p, const Job *j, char *buf)
 	unsigned char md[SHA256_LEN];
 	int r;
 	bool stored;
-	if (stat_cache_lookup(p->cache, &j->st, md, &stored)) {
+	struct stat jst = job_stat(j);
+	if (stat_cache_lookup(p->cache, &jst, md, &stored)) {
 		r = stored ? 1 : store_object_exists(p->store, md);
 		if (r < 0)
 			return job_fail(p, j, FAIL_STORE, r);
 		if (r > 0) {
 			if (!stored)
-				stat_cache_seen(p->cache, &j->st);
+				stat_cache_seen(p->cache, &jst);
 			memcpy(e->digest, md, SHA256_LEN);
-			count(p, (uint64_t)j->st.st_size, 1);
+			count(p, (uint64_t)j->size, 1);
 			return 0;
 		}
 	}
@@ -1141,8 +1195,8 @@ static int do_job(Pinner *p, const Job *j, char *buf)
 	struct stat before, after;
 	if (fstat(fd, &before) < 0)
 		return job_fail(p, j, FAIL_READ, -errno);
-	if (!S_ISREG(before.st_mode) || before.st_dev != j->st.st_dev ||
-	    before.st_ino != j->st.st_ino)
+	if (!S_ISREG(before.st_mode) || (uint64_t)before.st_dev != j->dev ||
+	    (uint64_t)before.st_ino != j->ino)
 		return job_fail(p, j, FAIL_READ, -EAGAIN);
 	uint64_t size = 0;
 	if (before.st_size <= SMALL_FILE) {
@@ -1160,7 +1214,14 @@ static int do_job(Pinner *p, const Job *j, char *buf)
 		r = store_object_exists(p->store, md);
 		if (r < 0)
 			return job_fail(p, j, FAIL_STORE, r);
-		if (r == 0) {
+		if (r == 0 && len < store_pack_threshold()) {
+			/* into this pin's pack */
+			r = pack_of(p);
+			if (r == 0)
+				r = pack_writer_add(p->pack, md, data, len);
+			if (r < 0)
+				return job_fail(p, j, FAIL_STORE, r);
+		} else if (r == 0) {
 			char *tmp = NULL;
 			_cleanup_close_ int tfd = -1;
 			r = store_temp_create(p->store, &tmp, &tfd);
@@ -1253,8 +1314,7 @@ static unsigned cpu_count(void)
  * hashing the biggest file alone at the end. */
 static int cmp_job_size(const void *a, const void *b)
 {
-	off_t x = ((const Job *)a)->st.st_size,
-	      y = ((const Job *)b)->st.st_size;
+	int64_t x = ((const Job *)a)->size, y = ((const Job *)b)->size;
 	return x < y ? 1 : x > y ? -1 : 0;
 }
 
@@ -1264,13 +1324,13 @@ static void order_jobs(Pinner *p)
 {
 	size_t n_large = 0;
 	for (size_t i = 0; i < p->n_jobs; i++)
-		n_large += p->jobs[i].st.st_size > SMALL_FILE;
+		n_large += p->jobs[i].size > SMALL_FILE;
 	if (n_large == 0)
 		return;
 	Job *sorted = xmalloc(p->n_jobs * sizeof *sorted);
 	size_t large = 0, small = n_large;
 	for (size_t i = 0; i < p->n_jobs; i++)
-		sorted[p->jobs[i].st.st_size > SMALL_FILE ? large++ : small++] =
+		sorted[p->jobs[i].size > SMALL_FILE ? large++ : small++] =
 		        p->jobs[i];
 	qsort(sorted, n_large, sizeof *sorted, cmp_job_size);
 	free(p->jobs);
@@ -1300,7 +1360,7 @@ static int run_pool(Pinner *p, PinProgressFn fn, void *data)
 	/* A thread per core hashes; with large files, a few more keep
 	 * writes queued at the disk while those hash. */
 	unsigned n = cpu_count();
-	if (p->jobs[0].st.st_size > SMALL_FILE)
+	if (p->jobs[0].size > SMALL_FILE)
 		n += DISK_WRITERS;
 	if (n > p->n_jobs)
 		n = (unsigned)p->n_jobs;
@@ -1343,10 +1403,11 @@ static int run_pool(Pinner *p, PinProgressFn fn, void *data)
 
 static int commit_pending(Pinner *p)
 {
-	if (p->n_pending == 0)
+	if (p->n_pending == 0 && (!p->pack || pack_writer_count(p->pack) == 0))
 		return 0;
 	/* One syncfs for the whole batch instead of an fsync per file;
-	 * then the renames, then once more for the names. */
+	 * then the renames (the pack's index last of all), then once more
+	 * for the names. */
 	int r = store_sync(p->store);
 	for (size_t i = 0; r == 0 && i < p->n_pending; i++) {
 		r = store_object_commit(p->store, p->pending[i].tmp,
@@ -1356,6 +1417,8 @@ static int commit_pending(Pinner *p)
 			p->pending[i].tmp = xstrdup("");
 		}
 	}
+	if (r == 0 && p->pack)
+		r = pack_writer_commit(p->pack, false);
 	if (r == 0)
 		r = store_sync(p->store);
 	if (r < 0)
@@ -1400,6 +1463,7 @@ static int write_manifest(Pinner *p, PinRoot *root)
  * is still to be written there. */
 static void discard_pending(Pinner *p)
 {
+	p->pack = pack_writer_free(p->pack);
 	for (size_t i = 0; i < p->n_pending; i++) {
 		if (p->pending[i].tmp[0])
 			(void)unlink(p->pending[i].tmp);
@@ -1422,12 +1486,19 @@ int pinner_run(Pinner *p, PinProgressFn fn, void *data)
 		discard_pending(p);
 		return r;
 	}
+	/* What a million files need no longer: the jobs, the pack's list,
+	 * the table's new entries (saved now) before the manifests are
+	 * written. */
+	free(p->jobs);
+	p->jobs = NULL;
+	p->n_jobs = p->cap_jobs = 0;
+	p->pack = pack_writer_free(p->pack);
+	(void)stat_cache_save(p->cache);
 	for (size_t i = 0; i < p->n_roots; i++) {
 		r = write_manifest(p, &p->roots[i]);
 		if (r < 0)
 			return r;
 	}
-	(void)stat_cache_save(p->cache);
 	return 0;
 }
 
@@ -1438,11 +1509,50 @@ int pinner_run(Pinner *p, PinProgressFn fn, void *data)
  * store keeps no extended attributes). The bytes are hashed as they are
  * copied (a clone: as they are cloned from): -EBADMSG, and no file, when
  * they are not the object's. */
+static int copy_packed(const StoreLoc *loc, const unsigned char md[SHA256_LEN],
+                       int dirfd, const char *name, mode_t mode)
+{
+	_cleanup_free_ char *buf = xmalloc(loc->size + 1);
+	int r = store_pack_read(loc, buf);
+	if (r < 0)
+		return r;
+	unsigned char got[SHA256_LEN];
+	Hasher *h = hasher_new();
+	hasher_update(h, buf, loc->size);
+	hasher_finish_raw(h, got);
+	if (memcmp(got, md, SHA256_LEN) != 0)
+		return -EBADMSG;
+	_cleanup_close_ int out = openat(
+	        dirfd, name,
+	        O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (out < 0)
+		return negative_errno();
+	r = write_all(out, buf, loc->size);
+	if (r == 0 && fchmod(out, mode & 01777) < 0)
+		r = negative_errno();
+	if (r < 0)
+		(void)unlinkat(dirfd, name, 0);
+	return r;
+}
+
 static int copy_object(const Store *s, const unsigned char md[SHA256_LEN],
                        int dirfd, const char *name, mode_t mode)
 {
+	/* A packed object: its bytes straight from the pack. */
+	StoreLoc loc;
+	int r = store_object_exists_loose(s, md);
+	if (r == 0) {
+		r = store_pack_find(s, md, &loc);
+		if (r == 0)
+			return -ENOENT;
+		if (r < 0)
+			return r;
+		r = copy_packed(&loc, md, dirfd, name, mode);
+		close(loc.fd);
+		return r;
+	}
 	_cleanup_close_ int in = -1;
-	int r = store_object_open(s, md, &in);
+	r = store_object_open(s, md, &in);
 	if (r < 0)
 		return r;
 	_cleanup_close_ int out = openat(
@@ -1479,14 +1589,24 @@ static int place_file(const Store *s, const ManifestEntry *e, int dirfd,
 	}
 	if (e->kind == ENTRY_LINK)
 		return symlinkat(e->target, dirfd, name) < 0 ? -errno : 0;
-	if (mode == MATERIALIZE_VIEW && !(e->mode & 0111)) {
+	/* A packed object has no file to link to: it is copied (once, into
+	 * the view that runs of this tree share). */
+	if (mode == MATERIALIZE_VIEW && !(e->mode & 0111) &&
+	    !store_pack_find_loaded(s, e->digest)) {
+		/* relative to the objects' directory: two components to
+		 * resolve, not the store's whole path */
+		char d[DIGEST_STR_LEN + 1], rel[DIGEST_STR_LEN + 1];
+		digest_format(e->digest, d);
+		snprintf(rel, sizeof rel, "%.2s/%s", d + 7, d + 9);
 		_cleanup_free_ char *obj = store_object_path(s, e->digest);
-		if (linkat(AT_FDCWD, obj, dirfd, name, 0) == 0)
+		if (linkat(s->objects_fd >= 0 ? s->objects_fd : AT_FDCWD,
+		           s->objects_fd >= 0 ? rel : obj, dirfd, name, 0) == 0)
 			return 0;
 		/* protected_hardlinks (another user's object), a full link
-		 * count, another file system: a copy will do. */
+		 * count, another file system: a copy will do; and so for an
+		 * object packed by another writer since. */
 		if (errno != EPERM && errno != EMLINK && errno != EXDEV &&
-		    errno != EACCES)
+		    errno != EACCES && errno != ENOENT)
 			return negative_errno();
 	}
 	return copy_object(s, e->digest, dirfd, name, e->mode);
@@ -1545,10 +1665,30 @@ int materialize(const Store *s, const Manifest *m, bool single_file,
 	if (rootfd < 0)
 		return negative_errno();
 	int r = 0;
+	/* The entries come sorted: a directory's files one after another,
+	 * and its fd is opened once for them. */
+	_cleanup_free_ char *cur = NULL;
+	_cleanup_close_ int cur_fd = -1;
 	for (size_t i = 0; i < m->n && r == 0; i++) {
 		const ManifestEntry *e = &m->entries[i];
 		_cleanup_free_ char *name = NULL;
-		_cleanup_close_ int dfd = open_parent(rootfd, e->path, &name);
+		const char *slash = strrchr(e->path, '/');
+		size_t dlen = slash ? (size_t)(slash - e->path) : 0;
+		int dfd;
+		if (cur_fd >= 0 && strlen(cur) == dlen &&
+		    strneq(cur, e->path, dlen)) {
+			dfd = cur_fd;
+			name = xstrdup(slash ? slash + 1 : e->path);
+		} else {
+			dfd = open_parent(rootfd, e->path, &name);
+			if (dfd >= 0) {
+				if (cur_fd >= 0)
+					close(cur_fd);
+				cur_fd = dfd;
+				free(cur);
+				cur = xstrndup(e->path, dlen);
+			}
+		}
 		if (dfd < 0) {
 			r = negative_errno();
 		} else if (e->kind == ENTRY_DIR) {
