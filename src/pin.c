@@ -1433,17 +1433,66 @@ static int commit_pending(Pinner *p)
 	return 0;
 }
 
+static int hash_piece(void *data, const char *piece, size_t n)
+{
+	hasher_update(data, piece, n);
+	return 0;
+}
+
+static int write_piece(void *data, const char *piece, size_t n)
+{
+	return write_all(*(int *)data, piece, n);
+}
+
+/* Store m's text as an object, made a piece at a time: hashed first,
+ * then written only where the store lacks it (a manifest of a million
+ * files is a hundred megabytes, never held whole). */
+static int put_manifest(const Store *s, const Manifest *m,
+                        unsigned char ret_md[SHA256_LEN])
+{
+	Hasher *h = hasher_new();
+	int r = manifest_format_each(m, hash_piece, h);
+	if (r < 0) {
+		hasher_free(h);
+		return r;
+	}
+	unsigned char md[SHA256_LEN];
+	hasher_finish_raw(h, md);
+	r = store_object_exists(s, md);
+	if (r < 0)
+		return r;
+	if (r == 0) {
+		_cleanup_free_ char *tmp = NULL;
+		_cleanup_close_ int tfd = -1;
+		r = store_temp_create(s, &tmp, &tfd);
+		if (r < 0)
+			return r;
+		r = manifest_format_each(m, write_piece, &tfd);
+		if (r == 0 && fsync(tfd) < 0)
+			r = negative_errno();
+		if (r == 0)
+			r = store_object_commit(s, tmp, md);
+		if (r < 0) {
+			(void)unlink(tmp);
+			return r;
+		}
+		_cleanup_free_ char *dst = store_object_path(s, md);
+		*strrchr(dst, '/') = 0;
+		r = fsync_dir(dst);
+		if (r < 0)
+			return r;
+	}
+	memcpy(ret_md, md, SHA256_LEN);
+	return 0;
+}
+
 static int write_manifest(Pinner *p, PinRoot *root)
 {
 	int r = manifest_sort(root->manifest);
 	if (r < 0)
 		return set_error(p, r, "cannot list '%s': %s", root->path,
 		                 strerror(-r));
-	_cleanup_free_ char *text = NULL;
-	size_t len;
-	r = manifest_format(root->manifest, &text, &len);
-	if (r == 0)
-		r = store_put_mem(p->store, text, len, root->manifest_digest);
+	r = put_manifest(p->store, root->manifest, root->manifest_digest);
 	if (r < 0)
 		return set_error(p, r,
 		                 "cannot store the manifest of '%s' in "
@@ -1635,9 +1684,90 @@ static int open_parent(int rootfd, const char *rel, char **ret_name)
 	return fd;
 }
 
+/* From a previous view: a hard link to its file at the same path when
+ * the previous tree had the same file there (same digest and mode): 1
+ * when linked, 0 when not (the caller makes the file), -errno. */
+typedef struct Prev {
+	const Manifest *m;
+	int rootfd;
+	size_t next; /* the first entry not below the current path */
+	char *cur;   /* the directory cur_fd is open on */
+	int cur_fd;
+	size_t linked;
+} Prev;
+
+static int link_prev(Prev *pv, const ManifestEntry *e, int dfd,
+                     const char *name)
+{
+	while (pv->next < pv->m->n &&
+	       strcmp(pv->m->entries[pv->next].path, e->path) < 0)
+		pv->next++;
+	if (pv->next >= pv->m->n)
+		return 0;
+	const ManifestEntry *o = &pv->m->entries[pv->next];
+	if (!streq(o->path, e->path) || o->kind != ENTRY_FILE ||
+	    e->kind != ENTRY_FILE || o->mode != e->mode ||
+	    memcmp(o->digest, e->digest, SHA256_LEN) != 0)
+		return 0;
+	const char *slash = strrchr(e->path, '/');
+	size_t dlen = slash ? (size_t)(slash - e->path) : 0;
+	if (pv->cur_fd < 0 || strlen(pv->cur) != dlen ||
+	    !strneq(pv->cur, e->path, dlen)) {
+		_cleanup_free_ char *ignored = NULL;
+		int fd = open_parent(pv->rootfd, e->path, &ignored);
+		if (fd < 0)
+			return 0;
+		if (pv->cur_fd >= 0)
+			close(pv->cur_fd);
+		pv->cur_fd = fd;
+		free(pv->cur);
+		pv->cur = xstrndup(e->path, dlen);
+	}
+	if (linkat(pv->cur_fd, name, dfd, name, 0) == 0) {
+		pv->linked++;
+		return 1;
+	}
+	/* a full link count, a previous view gone: made anew */
+	return 0;
+}
+
+static int materialize_impl(const Store *s, const Manifest *m, bool single_file,
+                            const PinRoot *holes, const char *dest,
+                            MaterializeMode mode, bool force, Prev *pv,
+                            char **ret_error_path);
+
 int materialize(const Store *s, const Manifest *m, bool single_file,
                 const PinRoot *holes, const char *dest, MaterializeMode mode,
                 bool force, char **ret_error_path)
+{
+	return materialize_impl(s, m, single_file, holes, dest, mode, force,
+	                        NULL, ret_error_path);
+}
+
+int materialize_view_from(const Store *s, const Manifest *m,
+                          const PinRoot *holes, const char *dest,
+                          const Manifest *prev, const char *prev_dest,
+                          size_t *ret_linked)
+{
+	Prev pv = {.m = prev, .cur_fd = -1};
+	pv.rootfd = open(prev_dest,
+	                 O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	int r = materialize_impl(s, m, false, holes, dest, MATERIALIZE_VIEW,
+	                         false, pv.rootfd >= 0 ? &pv : NULL, NULL);
+	if (pv.rootfd >= 0)
+		close(pv.rootfd);
+	if (pv.cur_fd >= 0)
+		close(pv.cur_fd);
+	free(pv.cur);
+	if (ret_linked)
+		*ret_linked = pv.linked;
+	return r;
+}
+
+static int materialize_impl(const Store *s, const Manifest *m, bool single_file,
+                            const PinRoot *holes, const char *dest,
+                            MaterializeMode mode, bool force, Prev *pv,
+                            char **ret_error_path)
 {
 	if (single_file) {
 		if (m->n != 1 || m->entries[0].kind == ENTRY_DIR)
@@ -1702,8 +1832,12 @@ int materialize(const Store *s, const Manifest *m, bool single_file,
 				    S_ISDIR(st.st_mode))
 					r = 0;
 			}
-		} else
-			r = place_file(s, e, dfd, name, mode, force);
+		} else {
+			r = pv ? link_prev(pv, e, dfd, name) : 0;
+			r = r == 0  ? place_file(s, e, dfd, name, mode, force)
+			    : r < 0 ? r
+			            : 0;
+		}
 		if (r < 0 && ret_error_path)
 			*ret_error_path = path_join(dest, e->path);
 	}
