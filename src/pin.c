@@ -1146,7 +1146,7 @@ static int hash_job(Pinner *p, const Job *j, ManifestEntry *e, const char *rel,
 	if (r < 0)
 		return job_fail(p, j, FAIL_READ, r);
 	if (fstat(fd, &after) == 0)
-		stat_cache_remember(p->cache, &before, &after, md);
+		stat_cache_remember(p->cache, &before, &after, md, false);
 	memcpy(e->digest, md, SHA256_LEN);
 	e->size = size;
 	count(p, 0, 1);
@@ -1278,7 +1278,7 @@ static int do_job(Pinner *p, const Job *j, char *buf)
 			add_pending(p, tmp, md);
 	}
 	if (fstat(fd, &after) == 0)
-		stat_cache_remember(p->cache, &before, &after, md);
+		stat_cache_remember(p->cache, &before, &after, md, true);
 	memcpy(e->digest, md, SHA256_LEN);
 	e->size = size;
 	count(p, 0, 1);
@@ -1542,6 +1542,7 @@ int pinner_run(Pinner *p, PinProgressFn fn, void *data)
 	p->jobs = NULL;
 	p->n_jobs = p->cap_jobs = 0;
 	p->pack = pack_writer_free(p->pack);
+	stat_cache_stored(p->cache);
 	(void)stat_cache_save(p->cache);
 	for (size_t i = 0; i < p->n_roots; i++) {
 		r = write_manifest(p, &p->roots[i]);

@@ -140,7 +140,7 @@ static int take_view(const char *dir)
 	return 0;
 }
 
-/* tmp/views/last-HASH: the key of the view last made for a root (by
+/* cache/view-last-HASH: the key of the view last made for a root (by
  * this user, at this path), whose files the next one links to. */
 static char *last_name(const PinRoot *root)
 {
@@ -153,7 +153,7 @@ static char *last_name(const PinRoot *root)
 	unsigned char md[SHA256_LEN];
 	hasher_finish_raw(h, md);
 	_cleanup_free_ char *hex = hex_encode(md, 16);
-	return xasprintf("last-%s", hex);
+	return xasprintf("view-last-%s", hex);
 }
 
 /* Make the view of root at v: from the view last made for the same
@@ -166,7 +166,7 @@ static int make_view(Store *s, const PinRoot *root, const char *views,
 		return materialize(s, root->manifest, !root->is_dir, root, v,
 		                   MATERIALIZE_VIEW, false, NULL);
 	_cleanup_free_ char *last = last_name(root);
-	_cleanup_free_ char *lp = path_join(views, last);
+	_cleanup_free_ char *lp = path_join(s->cache, last);
 	_cleanup_free_ char *key = NULL, *digest = NULL;
 	_cleanup_free_ char *prev = NULL, *mp = NULL;
 	unsigned char md[SHA256_LEN];
@@ -237,8 +237,8 @@ static int shared_view(Store *s, const PinRoot *root, const char *id, size_t i,
 		*ret = path_join(dir, "v");
 		if (root->is_dir && root->path) {
 			_cleanup_free_ char *last = last_name(root);
-			(void)write_file_replace(views, last, key, strlen(key),
-			                         0644);
+			(void)write_file_replace(s->cache, last, key,
+			                         strlen(key), 0644);
 		}
 	}
 	return r;

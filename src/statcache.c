@@ -434,7 +434,7 @@ int stat_cache_new_gc_token(const char *cache_dir)
 
 void stat_cache_remember(StatCache *c, const struct stat *before,
                          const struct stat *after,
-                         const unsigned char md[SHA256_LEN])
+                         const unsigned char md[SHA256_LEN], bool storing)
 {
 	if (!c || !c->dir)
 		return;
@@ -456,7 +456,13 @@ void stat_cache_remember(StatCache *c, const struct stat *before,
 	pthread_mutex_lock(&c->lock);
 	pin_load(c);
 	if (c->n_used < PIN_TABLE_MAX) {
+		/* 2: fresh, and its object is being stored */
 		pin_insert(c, &k, true);
+		if (storing) {
+			size_t i;
+			PinKey *e = pin_slot(c, k.dev, k.ino, &i);
+			c->fresh[e - c->keys] = 2;
+		}
 		c->pin_dirty = true;
 	}
 	pthread_mutex_unlock(&c->lock);
@@ -609,6 +615,17 @@ static int pin_save(StatCache *c)
 		memset(c->fresh, 0, c->n_used);
 	}
 	return r;
+}
+
+void stat_cache_stored(StatCache *c)
+{
+	if (!c || !c->dir)
+		return;
+	pthread_mutex_lock(&c->lock);
+	for (size_t i = 0; c->token && i < c->n_used; i++)
+		if (c->fresh[i] == 2)
+			c->keys[i].seen = c->token;
+	pthread_mutex_unlock(&c->lock);
 }
 
 int stat_cache_save(StatCache *c)

@@ -37,7 +37,8 @@ struct PackSet {
 	/* the packs directory when last scanned, to see new packs */
 	struct timespec dir_mtime;
 	ino_t dir_ino;
-	bool dir_racy; /* changed in the same clock tick: scan again */
+	bool dir_racy;      /* changed in the same clock tick: scan again */
+	int64_t scanned_ns; /* when */
 };
 
 static uint64_t get_le64(const uint8_t *p)
@@ -190,6 +191,7 @@ static int scan_locked(const Store *s, PackSet *ps)
 		                    st.st_mtim.tv_nsec) <
 		        1000000000;
 	}
+	ps->scanned_ns = now_ns();
 	DIR *d = fdopendir(dfd);
 	if (!d) {
 		close(dfd);
@@ -226,9 +228,17 @@ static int scan_locked(const Store *s, PackSet *ps)
 	return 0;
 }
 
-static bool dir_changed(const Store *s, const PackSet *ps)
+/* eager: a reader, who needs the object: a directory that changed in
+ * the tick of the last scan is read again at once. A writer asking
+ * whether to store an object reads it again at most every 50 ms (a
+ * pin's misses are a million): what it misses meanwhile is stored
+ * twice, which gc folds. */
+static bool dir_changed(const Store *s, const PackSet *ps, bool eager)
 {
-	if (!ps->scanned || ps->dir_racy)
+	if (!ps->scanned)
+		return true;
+	if (ps->dir_racy &&
+	    (eager || now_ns() - ps->scanned_ns > 50 * 1000 * 1000))
 		return true;
 	struct stat st;
 	if (stat(s->packs, &st) < 0)
@@ -284,8 +294,8 @@ static bool find_locked(const PackSet *ps, const unsigned char *md,
 	return false;
 }
 
-int store_pack_find(const Store *s, const unsigned char md[SHA256_LEN],
-                    StoreLoc *ret)
+static int find_in_packs(const Store *s, const unsigned char md[SHA256_LEN],
+                         StoreLoc *ret, bool eager)
 {
 	PackSet *ps = s->packset;
 	if (ret)
@@ -293,7 +303,7 @@ int store_pack_find(const Store *s, const unsigned char md[SHA256_LEN],
 	for (int pass = 0; pass < 2; pass++) {
 		pthread_rwlock_rdlock(&ps->lock);
 		bool found = ps->scanned && find_locked(ps, md, ret);
-		bool rescan = !found && dir_changed(s, ps);
+		bool rescan = !found && dir_changed(s, ps, eager);
 		pthread_rwlock_unlock(&ps->lock);
 		if (found) {
 			if (ret && ret->fd < 0)
@@ -309,6 +319,17 @@ int store_pack_find(const Store *s, const unsigned char md[SHA256_LEN],
 			return r;
 	}
 	return 0;
+}
+
+int store_pack_find(const Store *s, const unsigned char md[SHA256_LEN],
+                    StoreLoc *ret)
+{
+	return find_in_packs(s, md, ret, true);
+}
+
+int store_pack_find_new(const Store *s, const unsigned char md[SHA256_LEN])
+{
+	return find_in_packs(s, md, NULL, false);
 }
 
 int store_pack_find_loaded(const Store *s, const unsigned char md[SHA256_LEN])

@@ -433,7 +433,7 @@ int store_object_exists(const Store *s, const unsigned char md[SHA256_LEN])
 	int r = store_object_exists_loose(s, md);
 	if (r != 0)
 		return r;
-	return store_pack_find(s, md, NULL);
+	return store_pack_find_new(s, md);
 }
 
 /* A memory file holding a packed object's bytes, at offset 0. */

@@ -106,6 +106,9 @@ typedef struct StoreLoc {
  * packs other writers added since the last look are found too. */
 int store_pack_find(const Store *s, const unsigned char md[SHA256_LEN],
                     StoreLoc *ret);
+/* The same for a writer asking whether to store md (no StoreLoc): new
+ * packs of other writers are looked for at most every 50 ms. */
+int store_pack_find_new(const Store *s, const unsigned char md[SHA256_LEN]);
 /* 1 when a pack already loaded holds md (no system call), else 0. */
 int store_pack_find_loaded(const Store *s, const unsigned char md[SHA256_LEN]);
 /* Whether the loose file of md is there: 1, 0, -errno. */
