@@ -12,7 +12,7 @@
 # first pin >= 5x faster than sha256sum, re-pin >= 50x faster than the
 # first pin, zero extra bytes for a re-pin.
 #
-#   bench/pin-throughput.sh [XRUN] [DIR]
+#   [SETS="large one small"] bench/pin-throughput.sh [XRUN] [DIR]
 #
 # DIR (default: the current directory) must be on the disk to measure:
 # the data and the stores are made in a temp directory there.
@@ -62,7 +62,7 @@ sleep 5
 sh "$here/settle.sh" "$dir" # see there
 
 cat large/f1 large/f2 large/f3 large/f4 large/f5 large/f6 large/f7 large/f8 >one/all
-for set in large one small; do
+for set in ${SETS:-large one small}; do
 	data=$dir/$set
 	store=$dir/store-$set
 	n=$(find "$data" -type f | wc -l)

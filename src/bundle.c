@@ -456,9 +456,11 @@ int bundle_export(Store *s, Record *const *in, size_t n_in,
 		const json_t *info = json_object_get(objects, digests[i]);
 		unsigned char md[SHA256_LEN];
 		(void)digest_parse(digests[i], md);
-		_cleanup_free_ char *p = store_object_path(s, md);
+		/* Loose or packed: the store's own reader says. */
+		_cleanup_close_ int ofd = -1;
 		struct stat st;
-		if (lstat(p, &st) < 0 || !S_ISREG(st.st_mode)) {
+		if (store_object_open(s, md, &ofd) < 0 || fstat(ofd, &st) < 0 ||
+		    !S_ISREG(st.st_mode)) {
 			_cleanup_free_ char *sd = short_digest(md);
 			*ret_error = xasprintf(
 			        "object %s ('%s', run %.8s) is missing from "

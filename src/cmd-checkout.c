@@ -379,8 +379,8 @@ int cmd_checkout(int argc, char **argv, Context *ctx)
 				digest_format(e->digest, d);
 			_cleanup_free_ char *obj =
 			        e && e->kind == ENTRY_FILE
-			                ? store_object_path(ctx->store,
-			                                    e->digest)
+			                ? store_object_where(ctx->store,
+			                                     e->digest)
 			                : xstrdup("?");
 			log_error("the object %s ('%s') for '%s' is corrupt: "
 			          "its bytes no longer match its digest; "

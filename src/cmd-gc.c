@@ -395,6 +395,28 @@ static int renew_gc_token(const Store *s)
 	return fsync_dir(s->cache) < 0 ? r : 0;
 }
 
+typedef struct GcKeep {
+	const RefSet *set;
+	int64_t cutoff;
+	size_t kept, young;
+} GcKeep;
+
+/* Whether a packed object stays: referenced, or younger than the grace
+ * period (its pack's). */
+static bool gc_keep(void *data, const StoredObject *o)
+{
+	GcKeep *k = data;
+	if (ref_set_has(k->set, o->md)) {
+		k->kept++;
+		return true;
+	}
+	if (o->mtime_ns >= k->cutoff) {
+		k->young++;
+		return true;
+	}
+	return false;
+}
+
 int cmd_gc(int argc, char **argv, Context *ctx)
 {
 	enum { OPT_GRACE = 256 };
@@ -515,6 +537,8 @@ int cmd_gc(int argc, char **argv, Context *ctx)
 	size_t removed = 0, kept = 0, young = 0, failed = 0;
 	uint64_t freed = 0;
 	for (size_t i = 0; i < n_objs; i++) {
+		if (objs[i].packed)
+			continue; /* see the repack below */
 		if (ref_set_has(set, objs[i].md)) {
 			kept++;
 			continue;
@@ -542,6 +566,33 @@ int cmd_gc(int argc, char **argv, Context *ctx)
 		freed += objs[i].size;
 	}
 	free(objs);
+	/* Packed objects: the packs that hold one no run references (and
+	 * older than the grace period) are rewritten without it; the new
+	 * pack is durable before an old one goes. */
+	GcKeep keep = {.set = set, .cutoff = cutoff};
+	size_t p_removed = 0, p_packs = 0, p_orphans = 0;
+	uint64_t p_freed = 0;
+	r = store_sweep_packs(s, cutoff, dry_run, &p_orphans);
+	if (r >= 0)
+		r = store_repack(s, gc_keep, &keep, dry_run, &p_removed,
+		                 &p_freed, &p_packs);
+	if (r < 0) {
+		log_error_errno(r,
+		                "cannot repack the objects in '%s': %m; no "
+		                "packed object was deleted",
+		                s->packs);
+		failed++;
+	}
+	removed += p_removed;
+	freed += p_freed;
+	kept += keep.kept;
+	young += keep.young;
+	if (p_packs || p_orphans)
+		log_info("%s %zu pack%s into one, and %zu pack%s that a "
+		         "writer which died left without an index",
+		         dry_run ? "would rewrite" : "rewrote", p_packs,
+		         p_packs == 1 ? "" : "s", p_orphans,
+		         p_orphans == 1 ? "" : "s");
 	_cleanup_free_ char *hb = format_bytes(freed);
 	printf("%s %zu object%s (%s)%s; kept %zu referenced object%s and %zu "
 	       "younger than the grace period\n",

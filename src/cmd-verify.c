@@ -177,7 +177,7 @@ int cmd_verify(int argc, char **argv, Context *ctx)
 			continue;
 		char d[DIGEST_STR_LEN + 1];
 		digest_format(mds[i], d);
-		_cleanup_free_ char *path = store_object_path(s, mds[i]);
+		_cleanup_free_ char *path = store_object_where(s, mds[i]);
 		const char *what = states[i] == -ENOENT ? "missing"
 		                   : states[i] == -EBADMSG
 		                           ? "corrupt"
@@ -196,6 +196,16 @@ int cmd_verify(int argc, char **argv, Context *ctx)
 			printf("%s object %s ('%s'), referenced by no run\n",
 			       what, d, path);
 	}
+	/* A pack's index that no longer matches its own digest: its
+	 * objects were each checked above, but the index is damaged. */
+	_cleanup_strv_free_ char **bad_packs = NULL;
+	if (all && store_verify_packs(s, &bad_packs) == 0)
+		for (char **p = bad_packs; p && *p; p++) {
+			printf("corrupt pack index '%s/%s.idx': it no longer "
+			       "matches its digest\n",
+			       s->packs, *p);
+			corrupt++;
+		}
 	for (char **p = edited; p && *p; p++)
 		printf("record '%s' no longer matches its digest: it was "
 		       "edited after it was sealed\n",

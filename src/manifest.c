@@ -182,46 +182,71 @@ static char *format_u64(uint64_t v, char *end)
 	return p;
 }
 
+static void format_entry(Buf *bp, const ManifestEntry *e);
+
 int manifest_format(const Manifest *m, char **ret, size_t *ret_len)
 {
 	Buf b = {0};
 	buf_add(&b, MANIFEST_HEADER, strlen(MANIFEST_HEADER));
-	for (size_t i = 0; i < m->n; i++) {
-		const ManifestEntry *e = &m->entries[i];
-		/* kind TAB mode (4 octal digits) TAB size TAB digest-or-"-"
-		 * TAB path [TAB target] */
-		char head[8 + 21 + DIGEST_STR_LEN + 2];
-		char *w = head;
-		unsigned mode = (unsigned)(e->mode & 07777);
-		*w++ = (char)e->kind;
-		*w++ = '\t';
-		for (int shift = 9; shift >= 0; shift -= 3)
-			*w++ = (char)('0' + ((mode >> shift) & 7));
-		*w++ = '\t';
-		char num[21];
-		char *d = format_u64(e->size, num + sizeof num);
-		memcpy(w, d, (size_t)(num + sizeof num - d));
-		w += num + sizeof num - d;
-		*w++ = '\t';
-		if (e->kind == ENTRY_FILE) {
-			char digest[DIGEST_STR_LEN + 1];
-			digest_format(e->digest, digest);
-			memcpy(w, digest, DIGEST_STR_LEN);
-			w += DIGEST_STR_LEN;
-		} else
-			*w++ = '-';
-		*w++ = '\t';
-		buf_add(&b, head, (size_t)(w - head));
-		buf_escaped(&b, e->path);
-		if (e->kind == ENTRY_LINK) {
-			buf_add(&b, "\t", 1);
-			buf_escaped(&b, e->target ? e->target : "");
-		}
-		buf_add(&b, "\n", 1);
-	}
+	for (size_t i = 0; i < m->n; i++)
+		format_entry(&b, &m->entries[i]);
 	*ret = b.p;
 	*ret_len = b.len;
 	return 0;
+}
+
+int manifest_format_each(const Manifest *m,
+                         int (*fn)(void *data, const char *p, size_t n),
+                         void *data)
+{
+	Buf b = {0};
+	buf_add(&b, MANIFEST_HEADER, strlen(MANIFEST_HEADER));
+	int r = 0;
+	for (size_t i = 0; i < m->n && r == 0; i++) {
+		format_entry(&b, &m->entries[i]);
+		if (b.len >= 60000) {
+			r = fn(data, b.p, b.len);
+			b.len = 0;
+		}
+	}
+	if (r == 0 && b.len)
+		r = fn(data, b.p, b.len);
+	free(b.p);
+	return r;
+}
+
+static void format_entry(Buf *bp, const ManifestEntry *e)
+{
+	/* kind TAB mode (4 octal digits) TAB size TAB digest-or-"-"
+	 * TAB path [TAB target] */
+	char head[8 + 21 + DIGEST_STR_LEN + 2];
+	char *w = head;
+	unsigned mode = (unsigned)(e->mode & 07777);
+	*w++ = (char)e->kind;
+	*w++ = '\t';
+	for (int shift = 9; shift >= 0; shift -= 3)
+		*w++ = (char)('0' + ((mode >> shift) & 7));
+	*w++ = '\t';
+	char num[21];
+	char *d = format_u64(e->size, num + sizeof num);
+	memcpy(w, d, (size_t)(num + sizeof num - d));
+	w += num + sizeof num - d;
+	*w++ = '\t';
+	if (e->kind == ENTRY_FILE) {
+		char digest[DIGEST_STR_LEN + 1];
+		digest_format(e->digest, digest);
+		memcpy(w, digest, DIGEST_STR_LEN);
+		w += DIGEST_STR_LEN;
+	} else
+		*w++ = '-';
+	*w++ = '\t';
+	buf_add(bp, head, (size_t)(w - head));
+	buf_escaped(bp, e->path);
+	if (e->kind == ENTRY_LINK) {
+		buf_add(bp, "\t", 1);
+		buf_escaped(bp, e->target ? e->target : "");
+	}
+	buf_add(bp, "\n", 1);
 }
 
 static int unhex(char c)

@@ -69,6 +69,11 @@ ManifestEntry *manifest_add(Manifest *m, EntryKind kind, const char *path,
 int manifest_sort(Manifest *m);
 /* The canonical text (sorted first with manifest_sort). */
 int manifest_format(const Manifest *m, char **ret, size_t *ret_len);
+/* The same text, given to fn a piece at a time (about 64 KiB), never
+ * whole: fn's error stops it. */
+int manifest_format_each(const Manifest *m,
+                         int (*fn)(void *data, const char *p, size_t n),
+                         void *data);
 /* Parse untrusted text: -EBADMSG for anything that is not a canonical
  * manifest; *ret_line (may be NULL) gets the 1-based line at fault. */
 int manifest_parse(const char *text, size_t len, Manifest **ret,

@@ -29,11 +29,38 @@ extern char **environ;
 #define PIPELINE_MIN (2 * CHUNK)
 #define GIT_LIST_MAX ((size_t)512 << 20)
 
+/* What the walk saw of a file, no more: a million jobs are 48 MB, not
+ * the 160 MB of a struct stat each. */
 typedef struct Job {
-	size_t root;
-	size_t entry;
-	struct stat st; /* as the walk saw it */
+	uint32_t root;
+	uint32_t entry_hi; /* entry = entry_hi << 32 | entry_lo */
+	uint32_t entry_lo;
+	uint32_t mtime_nsec, ctime_nsec;
+	uint32_t pad;
+	uint64_t dev, ino;
+	int64_t size, mtime_sec, ctime_sec;
 } Job;
+
+static size_t job_entry(const Job *j)
+{
+	return (size_t)j->entry_hi << 32 | j->entry_lo;
+}
+
+/* The job's stat, as the stat cache takes it. */
+static struct stat job_stat(const Job *j)
+{
+	struct stat st;
+	memset(&st, 0, sizeof st);
+	st.st_dev = (dev_t)j->dev;
+	st.st_ino = (ino_t)j->ino;
+	st.st_size = (off_t)j->size;
+	st.st_mtim.tv_sec = (time_t)j->mtime_sec;
+	st.st_mtim.tv_nsec = (long)j->mtime_nsec;
+	st.st_ctim.tv_sec = (time_t)j->ctime_sec;
+	st.st_ctim.tv_nsec = (long)j->ctime_nsec;
+	st.st_mode = S_IFREG;
+	return st;
+}
 
 typedef struct Pending {
 	char *tmp;
@@ -62,6 +89,7 @@ struct Pinner {
 	int reflink;
 	Pending *pending;
 	size_t n_pending, cap_pending;
+	PackWriter *pack; /* the small new objects, made at the first */
 	uint64_t bytes_done, files_done;
 };
 
@@ -106,6 +134,7 @@ Pinner *pinner_free(Pinner *p)
 	free(p->jobs);
 	discard_pending(p);
 	free(p->pending);
+	pack_writer_free(p->pack);
 	strv_free(p->warnings);
 	free(p->error);
 	pthread_mutex_destroy(&p->lock);
@@ -211,8 +240,8 @@ struct stat *pinner_stats(const Pinner *p, size_t i)
 	size_t n = p->roots[i].manifest->n;
 	struct stat *v = xcalloc(n + 1, sizeof *v);
 	for (size_t k = 0; k < p->n_jobs; k++)
-		if (p->jobs[k].root == i && p->jobs[k].entry < n)
-			v[p->jobs[k].entry] = p->jobs[k].st;
+		if (p->jobs[k].root == i && job_entry(&p->jobs[k]) < n)
+			v[job_entry(&p->jobs[k])] = job_stat(&p->jobs[k]);
 	return v;
 }
 
@@ -222,7 +251,18 @@ static void add_job(Pinner *p, size_t root, size_t entry, const struct stat *st)
 		p->cap_jobs = p->cap_jobs ? p->cap_jobs * 2 : 256;
 		p->jobs = xrealloc(p->jobs, p->cap_jobs * sizeof *p->jobs);
 	}
-	p->jobs[p->n_jobs++] = (Job){.root = root, .entry = entry, .st = *st};
+	p->jobs[p->n_jobs++] = (Job){
+	        .root = (uint32_t)root,
+	        .entry_hi = (uint32_t)((uint64_t)entry >> 32),
+	        .entry_lo = (uint32_t)entry,
+	        .dev = (uint64_t)st->st_dev,
+	        .ino = (uint64_t)st->st_ino,
+	        .size = (int64_t)st->st_size,
+	        .mtime_sec = (int64_t)st->st_mtim.tv_sec,
+	        .mtime_nsec = (uint32_t)st->st_mtim.tv_nsec,
+	        .ctime_sec = (int64_t)st->st_ctim.tv_sec,
+	        .ctime_nsec = (uint32_t)st->st_ctim.tv_nsec,
+	};
 }
 
 /* Lexically, does a link at rel with this target stay inside the tree? */
@@ -1067,7 +1107,8 @@ typedef enum { FAIL_READ, FAIL_STORE } FailKind;
 
 static int job_fail(Pinner *p, const Job *j, FailKind kind, int r)
 {
-	const ManifestEntry *e = &p->roots[j->root].manifest->entries[j->entry];
+	const ManifestEntry *e =
+	        &p->roots[j->root].manifest->entries[job_entry(j)];
 	_cleanup_free_ char *path = entry_path(p, j->root, e->path);
 	if (kind == FAIL_STORE)
 		return set_error(p, r, "cannot store '%s' in '%s': %s%s", path,
@@ -1091,9 +1132,10 @@ static int hash_job(Pinner *p, const Job *j, ManifestEntry *e, const char *rel,
 {
 	unsigned char md[SHA256_LEN];
 	bool stored;
-	if (stat_cache_lookup(p->cache, &j->st, md, &stored)) {
+	struct stat jst = job_stat(j);
+	if (stat_cache_lookup(p->cache, &jst, md, &stored)) {
 		memcpy(e->digest, md, SHA256_LEN);
-		count(p, (uint64_t)j->st.st_size, 1);
+		count(p, (uint64_t)j->size, 1);
 		return 0;
 	}
 	_cleanup_close_ int fd = open_beneath(p->root_fds[j->root], rel);
@@ -1104,8 +1146,8 @@ static int hash_job(Pinner *p, const Job *j, ManifestEntry *e, const char *rel,
 	struct stat before, after;
 	if (fstat(fd, &before) < 0)
 		return job_fail(p, j, FAIL_READ, -errno);
-	if (!S_ISREG(before.st_mode) || before.st_dev != j->st.st_dev ||
-	    before.st_ino != j->st.st_ino)
+	if (!S_ISREG(before.st_mode) || (uint64_t)before.st_dev != j->dev ||
+	    (uint64_t)before.st_ino != j->ino)
 		return job_fail(p, j, FAIL_READ, -EAGAIN);
 	(void)posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
 	uint64_t size = 0;
@@ -1114,16 +1156,27 @@ static int hash_job(Pinner *p, const Job *j, ManifestEntry *e, const char *rel,
 	if (r < 0)
 		return job_fail(p, j, FAIL_READ, r);
 	if (fstat(fd, &after) == 0)
-		stat_cache_remember(p->cache, &before, &after, md);
+		stat_cache_remember(p->cache, &before, &after, md, false);
 	memcpy(e->digest, md, SHA256_LEN);
 	e->size = size;
 	count(p, 0, 1);
 	return 0;
 }
 
+/* The pin's pack, made by the first thread that needs it. */
+static int pack_of(Pinner *p)
+{
+	pthread_mutex_lock(&p->lock);
+	int r = 0;
+	if (!p->pack)
+		r = pack_writer_new(p->store, &p->pack);
+	pthread_mutex_unlock(&p->lock);
+	return r;
+}
+
 static int do_job(Pinner *p, const Job *j, char *buf)
 {
-	ManifestEntry *e = &p->roots[j->root].manifest->entries[j->entry];
+	ManifestEntry *e = &p->roots[j->root].manifest->entries[job_entry(j)];
 	const char *rel =
 	        p->root_prefix[j->root] ? p->root_prefix[j->root] : e->path;
 	if (p->roots[j->root].referenced)
@@ -1131,15 +1184,16 @@ static int do_job(Pinner *p, const Job *j, char *buf)
 	unsigned char md[SHA256_LEN];
 	int r;
 	bool stored;
-	if (stat_cache_lookup(p->cache, &j->st, md, &stored)) {
+	struct stat jst = job_stat(j);
+	if (stat_cache_lookup(p->cache, &jst, md, &stored)) {
 		r = stored ? 1 : store_object_exists(p->store, md);
 		if (r < 0)
 			return job_fail(p, j, FAIL_STORE, r);
 		if (r > 0) {
 			if (!stored)
-				stat_cache_seen(p->cache, &j->st);
+				stat_cache_seen(p->cache, &jst);
 			memcpy(e->digest, md, SHA256_LEN);
-			count(p, (uint64_t)j->st.st_size, 1);
+			count(p, (uint64_t)j->size, 1);
 			return 0;
 		}
 	}
@@ -1151,8 +1205,8 @@ static int do_job(Pinner *p, const Job *j, char *buf)
 	struct stat before, after;
 	if (fstat(fd, &before) < 0)
 		return job_fail(p, j, FAIL_READ, -errno);
-	if (!S_ISREG(before.st_mode) || before.st_dev != j->st.st_dev ||
-	    before.st_ino != j->st.st_ino)
+	if (!S_ISREG(before.st_mode) || (uint64_t)before.st_dev != j->dev ||
+	    (uint64_t)before.st_ino != j->ino)
 		return job_fail(p, j, FAIL_READ, -EAGAIN);
 	uint64_t size = 0;
 	if (before.st_size <= SMALL_FILE) {
@@ -1170,7 +1224,14 @@ static int do_job(Pinner *p, const Job *j, char *buf)
 		r = store_object_exists(p->store, md);
 		if (r < 0)
 			return job_fail(p, j, FAIL_STORE, r);
-		if (r == 0) {
+		if (r == 0 && len < store_pack_threshold()) {
+			/* into this pin's pack */
+			r = pack_of(p);
+			if (r == 0)
+				r = pack_writer_add(p->pack, md, data, len);
+			if (r < 0)
+				return job_fail(p, j, FAIL_STORE, r);
+		} else if (r == 0) {
 			char *tmp = NULL;
 			_cleanup_close_ int tfd = -1;
 			r = store_temp_create(p->store, &tmp, &tfd);
@@ -1227,7 +1288,7 @@ static int do_job(Pinner *p, const Job *j, char *buf)
 			add_pending(p, tmp, md);
 	}
 	if (fstat(fd, &after) == 0)
-		stat_cache_remember(p->cache, &before, &after, md);
+		stat_cache_remember(p->cache, &before, &after, md, true);
 	memcpy(e->digest, md, SHA256_LEN);
 	e->size = size;
 	count(p, 0, 1);
@@ -1263,8 +1324,7 @@ static unsigned cpu_count(void)
  * hashing the biggest file alone at the end. */
 static int cmp_job_size(const void *a, const void *b)
 {
-	off_t x = ((const Job *)a)->st.st_size,
-	      y = ((const Job *)b)->st.st_size;
+	int64_t x = ((const Job *)a)->size, y = ((const Job *)b)->size;
 	return x < y ? 1 : x > y ? -1 : 0;
 }
 
@@ -1274,13 +1334,13 @@ static void order_jobs(Pinner *p)
 {
 	size_t n_large = 0;
 	for (size_t i = 0; i < p->n_jobs; i++)
-		n_large += p->jobs[i].st.st_size > SMALL_FILE;
+		n_large += p->jobs[i].size > SMALL_FILE;
 	if (n_large == 0)
 		return;
 	Job *sorted = xmalloc(p->n_jobs * sizeof *sorted);
 	size_t large = 0, small = n_large;
 	for (size_t i = 0; i < p->n_jobs; i++)
-		sorted[p->jobs[i].st.st_size > SMALL_FILE ? large++ : small++] =
+		sorted[p->jobs[i].size > SMALL_FILE ? large++ : small++] =
 		        p->jobs[i];
 	qsort(sorted, n_large, sizeof *sorted, cmp_job_size);
 	free(p->jobs);
@@ -1310,7 +1370,7 @@ static int run_pool(Pinner *p, PinProgressFn fn, void *data)
 	/* A thread per core hashes; with large files, a few more keep
 	 * writes queued at the disk while those hash. */
 	unsigned n = cpu_count();
-	if (p->jobs[0].st.st_size > SMALL_FILE)
+	if (p->jobs[0].size > SMALL_FILE)
 		n += DISK_WRITERS;
 	if (n > p->n_jobs)
 		n = (unsigned)p->n_jobs;
@@ -1353,10 +1413,11 @@ static int run_pool(Pinner *p, PinProgressFn fn, void *data)
 
 static int commit_pending(Pinner *p)
 {
-	if (p->n_pending == 0)
+	if (p->n_pending == 0 && (!p->pack || pack_writer_count(p->pack) == 0))
 		return 0;
 	/* One syncfs for the whole batch instead of an fsync per file;
-	 * then the renames, then once more for the names. */
+	 * then the renames (the pack's index last of all), then once more
+	 * for the names. */
 	int r = store_sync(p->store);
 	for (size_t i = 0; r == 0 && i < p->n_pending; i++) {
 		r = store_object_commit(p->store, p->pending[i].tmp,
@@ -1366,6 +1427,8 @@ static int commit_pending(Pinner *p)
 			p->pending[i].tmp = xstrdup("");
 		}
 	}
+	if (r == 0 && p->pack)
+		r = pack_writer_commit(p->pack, false);
 	if (r == 0)
 		r = store_sync(p->store);
 	if (r < 0)
@@ -1380,17 +1443,66 @@ static int commit_pending(Pinner *p)
 	return 0;
 }
 
+static int hash_piece(void *data, const char *piece, size_t n)
+{
+	hasher_update(data, piece, n);
+	return 0;
+}
+
+static int write_piece(void *data, const char *piece, size_t n)
+{
+	return write_all(*(int *)data, piece, n);
+}
+
+/* Store m's text as an object, made a piece at a time: hashed first,
+ * then written only where the store lacks it (a manifest of a million
+ * files is a hundred megabytes, never held whole). */
+static int put_manifest(const Store *s, const Manifest *m,
+                        unsigned char ret_md[SHA256_LEN])
+{
+	Hasher *h = hasher_new();
+	int r = manifest_format_each(m, hash_piece, h);
+	if (r < 0) {
+		hasher_free(h);
+		return r;
+	}
+	unsigned char md[SHA256_LEN];
+	hasher_finish_raw(h, md);
+	r = store_object_exists(s, md);
+	if (r < 0)
+		return r;
+	if (r == 0) {
+		_cleanup_free_ char *tmp = NULL;
+		_cleanup_close_ int tfd = -1;
+		r = store_temp_create(s, &tmp, &tfd);
+		if (r < 0)
+			return r;
+		r = manifest_format_each(m, write_piece, &tfd);
+		if (r == 0 && fsync(tfd) < 0)
+			r = negative_errno();
+		if (r == 0)
+			r = store_object_commit(s, tmp, md);
+		if (r < 0) {
+			(void)unlink(tmp);
+			return r;
+		}
+		_cleanup_free_ char *dst = store_object_path(s, md);
+		*strrchr(dst, '/') = 0;
+		r = fsync_dir(dst);
+		if (r < 0)
+			return r;
+	}
+	memcpy(ret_md, md, SHA256_LEN);
+	return 0;
+}
+
 static int write_manifest(Pinner *p, PinRoot *root)
 {
 	int r = manifest_sort(root->manifest);
 	if (r < 0)
 		return set_error(p, r, "cannot list '%s': %s", root->path,
 		                 strerror(-r));
-	_cleanup_free_ char *text = NULL;
-	size_t len;
-	r = manifest_format(root->manifest, &text, &len);
-	if (r == 0)
-		r = store_put_mem(p->store, text, len, root->manifest_digest);
+	r = put_manifest(p->store, root->manifest, root->manifest_digest);
 	if (r < 0)
 		return set_error(p, r,
 		                 "cannot store the manifest of '%s' in "
@@ -1410,6 +1522,7 @@ static int write_manifest(Pinner *p, PinRoot *root)
  * is still to be written there. */
 static void discard_pending(Pinner *p)
 {
+	p->pack = pack_writer_free(p->pack);
 	for (size_t i = 0; i < p->n_pending; i++) {
 		if (p->pending[i].tmp[0])
 			(void)unlink(p->pending[i].tmp);
@@ -1432,12 +1545,20 @@ int pinner_run(Pinner *p, PinProgressFn fn, void *data)
 		discard_pending(p);
 		return r;
 	}
+	/* What a million files need no longer: the jobs, the pack's list,
+	 * the table's new entries (saved now) before the manifests are
+	 * written. */
+	free(p->jobs);
+	p->jobs = NULL;
+	p->n_jobs = p->cap_jobs = 0;
+	p->pack = pack_writer_free(p->pack);
+	stat_cache_stored(p->cache);
+	(void)stat_cache_save(p->cache);
 	for (size_t i = 0; i < p->n_roots; i++) {
 		r = write_manifest(p, &p->roots[i]);
 		if (r < 0)
 			return r;
 	}
-	(void)stat_cache_save(p->cache);
 	return 0;
 }
 
@@ -1448,11 +1569,50 @@ int pinner_run(Pinner *p, PinProgressFn fn, void *data)
  * store keeps no extended attributes). The bytes are hashed as they are
  * copied (a clone: as they are cloned from): -EBADMSG, and no file, when
  * they are not the object's. */
+static int copy_packed(const StoreLoc *loc, const unsigned char md[SHA256_LEN],
+                       int dirfd, const char *name, mode_t mode)
+{
+	_cleanup_free_ char *buf = xmalloc(loc->size + 1);
+	int r = store_pack_read(loc, buf);
+	if (r < 0)
+		return r;
+	unsigned char got[SHA256_LEN];
+	Hasher *h = hasher_new();
+	hasher_update(h, buf, loc->size);
+	hasher_finish_raw(h, got);
+	if (memcmp(got, md, SHA256_LEN) != 0)
+		return -EBADMSG;
+	_cleanup_close_ int out = openat(
+	        dirfd, name,
+	        O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (out < 0)
+		return negative_errno();
+	r = write_all(out, buf, loc->size);
+	if (r == 0 && fchmod(out, mode & 01777) < 0)
+		r = negative_errno();
+	if (r < 0)
+		(void)unlinkat(dirfd, name, 0);
+	return r;
+}
+
 static int copy_object(const Store *s, const unsigned char md[SHA256_LEN],
                        int dirfd, const char *name, mode_t mode)
 {
+	/* A packed object: its bytes straight from the pack. */
+	StoreLoc loc;
+	int r = store_object_exists_loose(s, md);
+	if (r == 0) {
+		r = store_pack_find(s, md, &loc);
+		if (r == 0)
+			return -ENOENT;
+		if (r < 0)
+			return r;
+		r = copy_packed(&loc, md, dirfd, name, mode);
+		close(loc.fd);
+		return r;
+	}
 	_cleanup_close_ int in = -1;
-	int r = store_object_open(s, md, &in);
+	r = store_object_open(s, md, &in);
 	if (r < 0)
 		return r;
 	_cleanup_close_ int out = openat(
@@ -1489,14 +1649,24 @@ static int place_file(const Store *s, const ManifestEntry *e, int dirfd,
 	}
 	if (e->kind == ENTRY_LINK)
 		return symlinkat(e->target, dirfd, name) < 0 ? -errno : 0;
-	if (mode == MATERIALIZE_VIEW && !(e->mode & 0111)) {
+	/* A packed object has no file to link to: it is copied (once, into
+	 * the view that runs of this tree share). */
+	if (mode == MATERIALIZE_VIEW && !(e->mode & 0111) &&
+	    !store_pack_find_loaded(s, e->digest)) {
+		/* relative to the objects' directory: two components to
+		 * resolve, not the store's whole path */
+		char d[DIGEST_STR_LEN + 1], rel[DIGEST_STR_LEN + 1];
+		digest_format(e->digest, d);
+		snprintf(rel, sizeof rel, "%.2s/%s", d + 7, d + 9);
 		_cleanup_free_ char *obj = store_object_path(s, e->digest);
-		if (linkat(AT_FDCWD, obj, dirfd, name, 0) == 0)
+		if (linkat(s->objects_fd >= 0 ? s->objects_fd : AT_FDCWD,
+		           s->objects_fd >= 0 ? rel : obj, dirfd, name, 0) == 0)
 			return 0;
 		/* protected_hardlinks (another user's object), a full link
-		 * count, another file system: a copy will do. */
+		 * count, another file system: a copy will do; and so for an
+		 * object packed by another writer since. */
 		if (errno != EPERM && errno != EMLINK && errno != EXDEV &&
-		    errno != EACCES)
+		    errno != EACCES && errno != ENOENT)
 			return negative_errno();
 	}
 	return copy_object(s, e->digest, dirfd, name, e->mode);
@@ -1525,9 +1695,90 @@ static int open_parent(int rootfd, const char *rel, char **ret_name)
 	return fd;
 }
 
+/* From a previous view: a hard link to its file at the same path when
+ * the previous tree had the same file there (same digest and mode): 1
+ * when linked, 0 when not (the caller makes the file), -errno. */
+typedef struct Prev {
+	const Manifest *m;
+	int rootfd;
+	size_t next; /* the first entry not below the current path */
+	char *cur;   /* the directory cur_fd is open on */
+	int cur_fd;
+	size_t linked;
+} Prev;
+
+static int link_prev(Prev *pv, const ManifestEntry *e, int dfd,
+                     const char *name)
+{
+	while (pv->next < pv->m->n &&
+	       strcmp(pv->m->entries[pv->next].path, e->path) < 0)
+		pv->next++;
+	if (pv->next >= pv->m->n)
+		return 0;
+	const ManifestEntry *o = &pv->m->entries[pv->next];
+	if (!streq(o->path, e->path) || o->kind != ENTRY_FILE ||
+	    e->kind != ENTRY_FILE || o->mode != e->mode ||
+	    memcmp(o->digest, e->digest, SHA256_LEN) != 0)
+		return 0;
+	const char *slash = strrchr(e->path, '/');
+	size_t dlen = slash ? (size_t)(slash - e->path) : 0;
+	if (pv->cur_fd < 0 || strlen(pv->cur) != dlen ||
+	    !strneq(pv->cur, e->path, dlen)) {
+		_cleanup_free_ char *ignored = NULL;
+		int fd = open_parent(pv->rootfd, e->path, &ignored);
+		if (fd < 0)
+			return 0;
+		if (pv->cur_fd >= 0)
+			close(pv->cur_fd);
+		pv->cur_fd = fd;
+		free(pv->cur);
+		pv->cur = xstrndup(e->path, dlen);
+	}
+	if (linkat(pv->cur_fd, name, dfd, name, 0) == 0) {
+		pv->linked++;
+		return 1;
+	}
+	/* a full link count, a previous view gone: made anew */
+	return 0;
+}
+
+static int materialize_impl(const Store *s, const Manifest *m, bool single_file,
+                            const PinRoot *holes, const char *dest,
+                            MaterializeMode mode, bool force, Prev *pv,
+                            char **ret_error_path);
+
 int materialize(const Store *s, const Manifest *m, bool single_file,
                 const PinRoot *holes, const char *dest, MaterializeMode mode,
                 bool force, char **ret_error_path)
+{
+	return materialize_impl(s, m, single_file, holes, dest, mode, force,
+	                        NULL, ret_error_path);
+}
+
+int materialize_view_from(const Store *s, const Manifest *m,
+                          const PinRoot *holes, const char *dest,
+                          const Manifest *prev, const char *prev_dest,
+                          size_t *ret_linked)
+{
+	Prev pv = {.m = prev, .cur_fd = -1};
+	pv.rootfd = open(prev_dest,
+	                 O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	int r = materialize_impl(s, m, false, holes, dest, MATERIALIZE_VIEW,
+	                         false, pv.rootfd >= 0 ? &pv : NULL, NULL);
+	if (pv.rootfd >= 0)
+		close(pv.rootfd);
+	if (pv.cur_fd >= 0)
+		close(pv.cur_fd);
+	free(pv.cur);
+	if (ret_linked)
+		*ret_linked = pv.linked;
+	return r;
+}
+
+static int materialize_impl(const Store *s, const Manifest *m, bool single_file,
+                            const PinRoot *holes, const char *dest,
+                            MaterializeMode mode, bool force, Prev *pv,
+                            char **ret_error_path)
 {
 	if (single_file) {
 		if (m->n != 1 || m->entries[0].kind == ENTRY_DIR)
@@ -1555,10 +1806,30 @@ int materialize(const Store *s, const Manifest *m, bool single_file,
 	if (rootfd < 0)
 		return negative_errno();
 	int r = 0;
+	/* The entries come sorted: a directory's files one after another,
+	 * and its fd is opened once for them. */
+	_cleanup_free_ char *cur = NULL;
+	_cleanup_close_ int cur_fd = -1;
 	for (size_t i = 0; i < m->n && r == 0; i++) {
 		const ManifestEntry *e = &m->entries[i];
 		_cleanup_free_ char *name = NULL;
-		_cleanup_close_ int dfd = open_parent(rootfd, e->path, &name);
+		const char *slash = strrchr(e->path, '/');
+		size_t dlen = slash ? (size_t)(slash - e->path) : 0;
+		int dfd;
+		if (cur_fd >= 0 && strlen(cur) == dlen &&
+		    strneq(cur, e->path, dlen)) {
+			dfd = cur_fd;
+			name = xstrdup(slash ? slash + 1 : e->path);
+		} else {
+			dfd = open_parent(rootfd, e->path, &name);
+			if (dfd >= 0) {
+				if (cur_fd >= 0)
+					close(cur_fd);
+				cur_fd = dfd;
+				free(cur);
+				cur = xstrndup(e->path, dlen);
+			}
+		}
 		if (dfd < 0) {
 			r = negative_errno();
 		} else if (e->kind == ENTRY_DIR) {
@@ -1572,8 +1843,12 @@ int materialize(const Store *s, const Manifest *m, bool single_file,
 				    S_ISDIR(st.st_mode))
 					r = 0;
 			}
-		} else
-			r = place_file(s, e, dfd, name, mode, force);
+		} else {
+			r = pv ? link_prev(pv, e, dfd, name) : 0;
+			r = r == 0  ? place_file(s, e, dfd, name, mode, force)
+			    : r < 0 ? r
+			            : 0;
+		}
 		if (r < 0 && ret_error_path)
 			*ret_error_path = path_join(dest, e->path);
 	}

@@ -125,3 +125,14 @@ typedef enum {
 int materialize(const Store *s, const Manifest *m, bool single_file,
                 const PinRoot *holes, const char *dest, MaterializeMode mode,
                 bool force, char **ret_error_path);
+/* A view of a directory's manifest m at dest (MATERIALIZE_VIEW) made
+ * from the previous view of the same root: each file that prev (that
+ * view's manifest, at prev_dest) has at the same path with the same
+ * digest and mode is a hard link to the previous view's file, which
+ * views never change; only what changed is made from the store. So a
+ * tree of a million files with one changed costs links, not a million
+ * files written. *ret_linked: how many were linked. */
+int materialize_view_from(const Store *s, const Manifest *m,
+                          const PinRoot *holes, const char *dest,
+                          const Manifest *prev, const char *prev_dest,
+                          size_t *ret_linked);

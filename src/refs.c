@@ -191,13 +191,8 @@ typedef struct VerifyPool {
 static int verify_one(const Store *s, const unsigned char md[SHA256_LEN],
                       uint64_t *ret_bytes)
 {
-	_cleanup_close_ int fd = -1;
-	int r = store_object_open(s, md, &fd);
-	if (r < 0)
-		return r;
-	(void)posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
 	unsigned char got[SHA256_LEN];
-	r = copy_and_hash(fd, -1, got, ret_bytes);
+	int r = store_object_hash(s, md, got, ret_bytes);
 	if (r < 0)
 		return r;
 	return memcmp(got, md, SHA256_LEN) == 0 ? 0 : -EBADMSG;

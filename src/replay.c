@@ -429,7 +429,7 @@ static char *object_error(const Store *s, const unsigned char md[SHA256_LEN],
 {
 	char d[DIGEST_STR_LEN + 1];
 	digest_format(md, d);
-	_cleanup_free_ char *path = store_object_path(s, md);
+	_cleanup_free_ char *path = store_object_where(s, md);
 	const char *how = r == -ENOENT    ? "missing"
 	                  : r == -EBADMSG ? "corrupt"
 	                                  : strerror(-r);

@@ -140,6 +140,54 @@ static int take_view(const char *dir)
 	return 0;
 }
 
+/* cache/view-last-HASH: the key of the view last made for a root (by
+ * this user, at this path), whose files the next one links to. */
+static char *last_name(const PinRoot *root)
+{
+	Hasher *h = hasher_new();
+	char head[64];
+	int n = snprintf(head, sizeof head, "xrun-view-last uid %u\n",
+	                 (unsigned)getuid());
+	hasher_update(h, head, (size_t)n);
+	hasher_update(h, root->path, strlen(root->path));
+	unsigned char md[SHA256_LEN];
+	hasher_finish_raw(h, md);
+	_cleanup_free_ char *hex = hex_encode(md, 16);
+	return xasprintf("view-last-%s", hex);
+}
+
+/* Make the view of root at v: from the view last made for the same
+ * root where there is one (its unchanged files linked: a change costs
+ * what changed, and links), else from the store. */
+static int make_view(Store *s, const PinRoot *root, const char *views,
+                     const char *v)
+{
+	if (!root->is_dir || !root->path) /* a file; a replay's */
+		return materialize(s, root->manifest, !root->is_dir, root, v,
+		                   MATERIALIZE_VIEW, false, NULL);
+	_cleanup_free_ char *last = last_name(root);
+	_cleanup_free_ char *lp = path_join(s->cache, last);
+	_cleanup_free_ char *key = NULL, *digest = NULL;
+	_cleanup_free_ char *prev = NULL, *mp = NULL;
+	unsigned char md[SHA256_LEN];
+	Manifest *pm = NULL;
+	if (read_one_line(lp, &key) == 0 && strlen(key) == 64 &&
+	    !strchr(key, '/') && !strchr(key, '.')) {
+		prev = path_join(views, key);
+		mp = path_join(prev, "manifest");
+	}
+	/* taken, so that gc leaves it while this one links to it */
+	if (prev && take_view(prev) == 0 && read_one_line(mp, &digest) == 0 &&
+	    digest_parse(digest, md) == 0 && manifest_load(s, md, &pm) == 0) {
+		_cleanup_manifest_ Manifest *owned = pm;
+		_cleanup_free_ char *pv = path_join(prev, "v");
+		return materialize_view_from(s, root->manifest, root, v, pm, pv,
+		                             NULL);
+	}
+	return materialize(s, root->manifest, false, root, v, MATERIALIZE_VIEW,
+	                   false, NULL);
+}
+
 /* tmp/views/KEY/v: made once (in tmp/views/.new-ID-I, then renamed into
  * place, so that a view under its name is whole), then reused by every
  * run of the same tree. Its directory's mtime says when a run last took
@@ -164,8 +212,13 @@ static int shared_view(Store *s, const PinRoot *root, const char *id, size_t i,
 	if (mkdir(tmp, 0755) < 0)
 		return negative_errno();
 	_cleanup_free_ char *v = path_join(tmp, "v");
-	r = materialize(s, root->manifest, !root->is_dir, root, v,
-	                MATERIALIZE_VIEW, false, NULL);
+	r = make_view(s, root, views, v);
+	if (r == 0) {
+		/* what it holds, for the next view of this root */
+		char d[DIGEST_STR_LEN + 1];
+		digest_format(root->manifest_digest, d);
+		r = write_file_replace(tmp, "manifest", d, strlen(d), 0644);
+	}
 	if (r == 0 &&
 	    renameat2(AT_FDCWD, tmp, AT_FDCWD, dir, RENAME_NOREPLACE) < 0) {
 		r = negative_errno();
@@ -180,8 +233,14 @@ static int shared_view(Store *s, const PinRoot *root, const char *id, size_t i,
 		r = take_view(dir);
 	} else if (r < 0)
 		(void)remove_tree(tmp);
-	if (r == 0)
+	if (r == 0) {
 		*ret = path_join(dir, "v");
+		if (root->is_dir && root->path) {
+			_cleanup_free_ char *last = last_name(root);
+			(void)write_file_replace(s->cache, last, key,
+			                         strlen(key), 0644);
+		}
+	}
 	return r;
 }
 

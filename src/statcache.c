@@ -6,6 +6,7 @@
 #include <inttypes.h>
 #include <jansson.h>
 #include <pthread.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 
 #include "hash.h"
@@ -16,8 +17,15 @@
  * when many different programs are run. */
 #define STAT_CACHE_MAX 4096
 
-#define PIN_TABLE_FILE "pin-v2.bin"
-#define PIN_TABLE_MAGIC "xrunpin2"
+/* The pin table (doc/store-format.md): a file made to be mapped as it
+ * is, a hash index of u32 over fixed entries, so that loading it costs
+ * nothing that grows with it, and a re-pin touches only the pages of the
+ * files it looks up. What pins learn is appended to a log beside it
+ * (one write a pin), and folded into a new table when the log grows. */
+#define PIN_TABLE_FILE "pin-v3.bin"
+#define PIN_LOG_FILE "pin-v3.log"
+#define PIN_TABLE_MAGIC "xrunpin3"
+#define PIN_HEAD 64
 /* 80 bytes an entry: 10 million files is an 800 MB table. */
 #define PIN_TABLE_MAX (10u * 1000 * 1000)
 /* Written by xrun gc, anew, before it deletes any object. */
@@ -33,16 +41,34 @@ typedef struct PinKey {
 	uint64_t seen;
 } PinKey;
 
+/* A log record: the entry and a check of it (a torn append is no
+ * entry). */
+typedef struct PinLogged {
+	PinKey k;
+	uint64_t check;
+} PinLogged;
+
 struct StatCache {
 	char *dir;
 	json_t *entries; /* path -> [dev, ino, size, mtime_ns, ctime_ns, digest]
 	                  */
 	bool loaded, dirty;
-	/* the pin table: open addressing on (dev, ino) */
 	pthread_mutex_t lock;
-	PinKey *slots;
-	unsigned char *used;
-	size_t n_slots, n_used;
+	/* the table on disk, mapped: index[n_index] of entry number + 1
+	 * (0: empty), open addressing on (dev, ino); base[n_base] */
+	void *map;
+	size_t map_len;
+	const uint32_t *index;
+	const PinKey *base;
+	size_t n_index, n_base;
+	size_t n_log; /* records in the log when it was read */
+	/* what this process learned, and the log's entries: keys[n_used]
+	 * (fresh[i]: to be logged), found through slots[n_slots] of index
+	 * + 1 (0: empty), open addressing on (dev, ino): 88 bytes an entry */
+	PinKey *keys;
+	unsigned char *fresh;
+	uint32_t *slots;
+	size_t n_slots, n_used, cap_keys;
 	bool pin_loaded, pin_dirty;
 	uint64_t token; /* the store's gc token when the table was loaded */
 };
@@ -62,7 +88,10 @@ StatCache *stat_cache_free(StatCache *c)
 	free(c->dir);
 	json_decref(c->entries);
 	free(c->slots);
-	free(c->used);
+	free(c->keys);
+	free(c->fresh);
+	if (c->map)
+		munmap(c->map, c->map_len);
 	pthread_mutex_destroy(&c->lock);
 	free(c);
 	return NULL;
@@ -164,48 +193,87 @@ static uint64_t slot_hash(uint64_t dev, uint64_t ino)
 	return h ^ (h >> 29);
 }
 
-static void pin_insert(StatCache *c, const PinKey *k);
-
 static void pin_grow(StatCache *c)
 {
-	PinKey *old = c->slots;
-	unsigned char *old_used = c->used;
-	size_t old_n = c->n_slots;
-	c->n_slots = old_n ? old_n * 2 : 1024;
+	free(c->slots);
+	c->n_slots = c->n_slots ? c->n_slots * 2 : 1024;
 	c->slots = xcalloc(c->n_slots, sizeof *c->slots);
-	c->used = xcalloc(c->n_slots, 1);
-	c->n_used = 0;
-	for (size_t i = 0; i < old_n; i++)
-		if (old_used[i])
-			pin_insert(c, &old[i]);
-	free(old);
-	free(old_used);
+	size_t mask = c->n_slots - 1;
+	for (size_t k = 0; k < c->n_used; k++) {
+		size_t i = slot_hash(c->keys[k].dev, c->keys[k].ino) & mask;
+		while (c->slots[i])
+			i = (i + 1) & mask;
+		c->slots[i] = (uint32_t)k + 1;
+	}
 }
 
+/* The entry of (dev, ino) in memory, or NULL; *ret_i: its slot, or the
+ * empty one where it would go. */
 static PinKey *pin_slot(const StatCache *c, uint64_t dev, uint64_t ino,
                         size_t *ret_i)
 {
 	size_t mask = c->n_slots - 1;
 	size_t i = slot_hash(dev, ino) & mask;
-	while (c->used[i]) {
-		if (c->slots[i].dev == dev && c->slots[i].ino == ino)
-			break;
+	while (c->slots[i]) {
+		PinKey *k = &c->keys[c->slots[i] - 1];
+		if (k->dev == dev && k->ino == ino) {
+			*ret_i = i;
+			return k;
+		}
 		i = (i + 1) & mask;
 	}
 	*ret_i = i;
-	return c->used[i] ? &c->slots[i] : NULL;
+	return NULL;
 }
 
-static void pin_insert(StatCache *c, const PinKey *k)
+static void pin_insert(StatCache *c, const PinKey *k, bool fresh)
 {
 	if ((c->n_used + 1) * 2 > c->n_slots)
 		pin_grow(c);
 	size_t i;
-	if (!pin_slot(c, k->dev, k->ino, &i)) {
-		c->used[i] = 1;
-		c->n_used++;
+	PinKey *have = pin_slot(c, k->dev, k->ino, &i);
+	if (have) {
+		*have = *k;
+		if (fresh)
+			c->fresh[have - c->keys] = 1;
+		return;
 	}
-	c->slots[i] = *k;
+	if (c->n_used == c->cap_keys) {
+		c->cap_keys = c->cap_keys ? c->cap_keys * 2 : 1024;
+		c->keys = xrealloc(c->keys, c->cap_keys * sizeof *c->keys);
+		c->fresh = xrealloc(c->fresh, c->cap_keys);
+	}
+	c->keys[c->n_used] = *k;
+	c->fresh[c->n_used] = fresh;
+	c->slots[i] = (uint32_t)++c->n_used;
+}
+
+/* The entry for (dev, ino): what this process or the log knows, else
+ * the mapped table's. */
+static const PinKey *pin_find(const StatCache *c, uint64_t dev, uint64_t ino)
+{
+	size_t i;
+	const PinKey *k = pin_slot(c, dev, ino, &i);
+	if (k || !c->n_index)
+		return k;
+	size_t mask = c->n_index - 1;
+	for (size_t x = slot_hash(dev, ino) & mask;; x = (x + 1) & mask) {
+		uint32_t v = c->index[x];
+		if (v == 0 || v > c->n_base)
+			return NULL;
+		const PinKey *b = &c->base[v - 1];
+		if (b->dev == dev && b->ino == ino)
+			return b;
+	}
+}
+
+static uint64_t log_check(const PinKey *k)
+{
+	uint64_t h = 0xcbf29ce484222325u;
+	const unsigned char *p = (const unsigned char *)k;
+	for (size_t i = 0; i < sizeof *k; i++)
+		h = (h ^ p[i]) * 0x100000001b3u;
+	return h;
 }
 
 /* durable: gc's, before it deletes (a pin's may be lost: see below) */
@@ -245,6 +313,66 @@ static uint64_t read_gc_token(const char *cache_dir)
 	return 0;
 }
 
+/* Map the table: no entry is read or inserted here. */
+static void map_table(StatCache *c)
+{
+	_cleanup_free_ char *p = path_join(c->dir, PIN_TABLE_FILE);
+	_cleanup_close_ int fd =
+	        open(p, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
+	struct stat st;
+	if (fd < 0 || fstat(fd, &st) < 0 || st.st_size < PIN_HEAD)
+		return;
+	size_t len = (size_t)st.st_size;
+	void *map = mmap(NULL, len, PROT_READ, MAP_SHARED, fd, 0);
+	if (map == MAP_FAILED)
+		return;
+	const unsigned char *m = map;
+	uint64_t n, n_index, esize;
+	memcpy(&n, m + 8, 8);
+	memcpy(&n_index, m + 16, 8);
+	memcpy(&esize, m + 24, 8);
+	/* anything odd: rebuilt */
+	if (memcmp(m, PIN_TABLE_MAGIC, 8) != 0 || esize != sizeof(PinKey) ||
+	    n > PIN_TABLE_MAX || n_index == 0 ||
+	    (n_index & (n_index - 1)) != 0 || n >= n_index ||
+	    n_index > 4 * (uint64_t)PIN_TABLE_MAX ||
+	    len != PIN_HEAD + n_index * 4 + n * sizeof(PinKey)) {
+		munmap(map, len);
+		return;
+	}
+	c->map = map;
+	c->map_len = len;
+	c->index = (const uint32_t *)(m + PIN_HEAD);
+	c->base = (const PinKey *)(m + PIN_HEAD + n_index * 4);
+	c->n_index = (size_t)n_index;
+	c->n_base = (size_t)n;
+}
+
+/* The log's records, into the table in memory (not fresh: they are
+ * logged already). */
+static void read_log(StatCache *c)
+{
+	_cleanup_free_ char *p = path_join(c->dir, PIN_LOG_FILE);
+	_cleanup_close_ int fd =
+	        open(p, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
+	struct stat st;
+	if (fd < 0 || fstat(fd, &st) < 0 ||
+	    (uint64_t)st.st_size > (uint64_t)PIN_TABLE_MAX * sizeof(PinLogged))
+		return;
+	_cleanup_free_ char *buf = NULL;
+	size_t len;
+	if (read_full_fd(fd, (size_t)st.st_size, &buf, &len) < 0)
+		return;
+	size_t n = len / sizeof(PinLogged);
+	c->n_log = n;
+	for (size_t i = 0; i < n; i++) {
+		PinLogged l;
+		memcpy(&l, buf + i * sizeof l, sizeof l);
+		if (l.check == log_check(&l.k))
+			pin_insert(c, &l.k, false);
+	}
+}
+
 static void pin_load(StatCache *c)
 {
 	if (c->pin_loaded)
@@ -256,26 +384,8 @@ static void pin_load(StatCache *c)
 	/* Read before the table, and (by the callers) after the run
 	 * directory exists: see stat_cache_new_gc_token(). */
 	c->token = read_gc_token(c->dir);
-	_cleanup_free_ char *p = path_join(c->dir, PIN_TABLE_FILE);
-	_cleanup_close_ int fd =
-	        open(p, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
-	struct stat st;
-	if (fd < 0 || fstat(fd, &st) < 0 || st.st_size < 8 ||
-	    (uint64_t)st.st_size > 8 + (uint64_t)PIN_TABLE_MAX * sizeof(PinKey))
-		return;
-	_cleanup_free_ char *buf = NULL;
-	size_t len;
-	if (read_full_fd(fd, (size_t)st.st_size, &buf, &len) < 0 || len < 8 ||
-	    memcmp(buf, PIN_TABLE_MAGIC, 8) != 0)
-		return; /* rebuilt */
-	size_t n = (len - 8) / sizeof(PinKey);
-	while (c->n_slots < 2 * (n + 1))
-		pin_grow(c);
-	for (size_t i = 0; i < n; i++) {
-		PinKey k;
-		memcpy(&k, buf + 8 + i * sizeof k, sizeof k);
-		pin_insert(c, &k);
-	}
+	map_table(c);
+	read_log(c);
 }
 
 bool stat_cache_lookup(StatCache *c, const struct stat *st,
@@ -286,9 +396,8 @@ bool stat_cache_lookup(StatCache *c, const struct stat *st,
 		return false;
 	pthread_mutex_lock(&c->lock);
 	pin_load(c);
-	size_t i;
 	const PinKey *k =
-	        pin_slot(c, (uint64_t)st->st_dev, (uint64_t)st->st_ino, &i);
+	        pin_find(c, (uint64_t)st->st_dev, (uint64_t)st->st_ino);
 	bool hit = k && k->size == (uint64_t)st->st_size &&
 	           k->mtime_ns == ts_ns(st->st_mtim) &&
 	           k->ctime_ns == ts_ns(st->st_ctim);
@@ -306,10 +415,12 @@ void stat_cache_seen(StatCache *c, const struct stat *st)
 		return;
 	pthread_mutex_lock(&c->lock);
 	pin_load(c);
-	size_t i;
-	PinKey *k = pin_slot(c, (uint64_t)st->st_dev, (uint64_t)st->st_ino, &i);
+	const PinKey *k =
+	        pin_find(c, (uint64_t)st->st_dev, (uint64_t)st->st_ino);
 	if (k && c->token && k->seen != c->token) {
-		k->seen = c->token;
+		PinKey seen = *k;
+		seen.seen = c->token;
+		pin_insert(c, &seen, true);
 		c->pin_dirty = true;
 	}
 	pthread_mutex_unlock(&c->lock);
@@ -323,7 +434,7 @@ int stat_cache_new_gc_token(const char *cache_dir)
 
 void stat_cache_remember(StatCache *c, const struct stat *before,
                          const struct stat *after,
-                         const unsigned char md[SHA256_LEN])
+                         const unsigned char md[SHA256_LEN], bool storing)
 {
 	if (!c || !c->dir)
 		return;
@@ -345,7 +456,13 @@ void stat_cache_remember(StatCache *c, const struct stat *before,
 	pthread_mutex_lock(&c->lock);
 	pin_load(c);
 	if (c->n_used < PIN_TABLE_MAX) {
-		pin_insert(c, &k);
+		/* 2: fresh, and its object is being stored */
+		pin_insert(c, &k, true);
+		if (storing) {
+			size_t i;
+			PinKey *e = pin_slot(c, k.dev, k.ino, &i);
+			c->fresh[e - c->keys] = 2;
+		}
 		c->pin_dirty = true;
 	}
 	pthread_mutex_unlock(&c->lock);
@@ -370,32 +487,170 @@ void stat_cache_vouch(StatCache *c, const struct stat *hashed,
 	pthread_mutex_lock(&c->lock);
 	pin_load(c);
 	if (c->n_used < PIN_TABLE_MAX) {
-		pin_insert(c, &k);
+		pin_insert(c, &k, true);
 		c->pin_dirty = true;
 	}
 	pthread_mutex_unlock(&c->lock);
+}
+
+/* A new table of every entry (the mapped one's, overridden by what is
+ * in memory), replacing the old and its log. Written as it is made,
+ * through a small buffer: only its index is held whole. */
+static int write_table(StatCache *c)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < c->n_base; i++) {
+		size_t x;
+		if (!pin_slot(c, c->base[i].dev, c->base[i].ino, &x))
+			n++;
+	}
+	n += c->n_used;
+	if (n > PIN_TABLE_MAX)
+		n = PIN_TABLE_MAX;
+	size_t n_index = 1024;
+	while (n_index < 2 * (n + 1))
+		n_index *= 2;
+	_cleanup_free_ uint32_t *index = xcalloc(n_index, sizeof *index);
+	unsigned char rnd[6];
+	if (getentropy(rnd, sizeof rnd) < 0)
+		return negative_errno();
+	_cleanup_free_ char *hex = hex_encode(rnd, sizeof rnd);
+	/* .NAME.PID.HEX.tmp: gc takes it when the process is gone */
+	_cleanup_free_ char *tmp =
+	        xasprintf("%s/." PIN_TABLE_FILE ".%ld.%s.tmp", c->dir,
+	                  (long)getpid(), hex);
+	_cleanup_close_ int fd =
+	        open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+	             0644);
+	if (fd < 0)
+		return negative_errno();
+	unsigned char head[PIN_HEAD] = {0};
+	memcpy(head, PIN_TABLE_MAGIC, 8);
+	uint64_t h[3] = {n, n_index, sizeof(PinKey)};
+	memcpy(head + 8, h, sizeof h);
+	off_t at = PIN_HEAD + (off_t)(n_index * 4);
+	enum { STAGE = 8192 };
+	_cleanup_free_ PinKey *stage = xmalloc(STAGE * sizeof *stage);
+	size_t staged = 0, k = 0;
+	int r = 0;
+	for (size_t pass = 0; pass < 2 && r == 0; pass++) {
+		size_t m = pass == 0 ? c->n_used : c->n_base;
+		for (size_t i = 0; i < m && k < n && r == 0; i++) {
+			const PinKey *e;
+			if (pass == 0)
+				e = &c->keys[i];
+			else {
+				size_t x;
+				e = &c->base[i];
+				if (pin_slot(c, e->dev, e->ino, &x))
+					continue; /* overridden */
+			}
+			size_t x = slot_hash(e->dev, e->ino) & (n_index - 1);
+			while (index[x])
+				x = (x + 1) & (n_index - 1);
+			index[x] = (uint32_t)++k;
+			stage[staged++] = *e;
+			if (staged == STAGE) {
+				if (pwrite(fd, stage, staged * sizeof *stage,
+				           at) !=
+				    (ssize_t)(staged * sizeof *stage))
+					r = errno ? -errno : -EIO;
+				at += (off_t)(staged * sizeof *stage);
+				staged = 0;
+			}
+		}
+	}
+	if (r == 0 && staged &&
+	    pwrite(fd, stage, staged * sizeof *stage, at) !=
+	            (ssize_t)(staged * sizeof *stage))
+		r = errno ? -errno : -EIO;
+	if (r == 0 && (pwrite(fd, head, PIN_HEAD, 0) != PIN_HEAD ||
+	               pwrite(fd, index, n_index * 4, PIN_HEAD) !=
+	                       (ssize_t)(n_index * 4)))
+		r = errno ? -errno : -EIO;
+	_cleanup_free_ char *dst = path_join(c->dir, PIN_TABLE_FILE);
+	if (r == 0 && rename(tmp, dst) < 0)
+		r = negative_errno();
+	if (r < 0) {
+		(void)unlink(tmp);
+		return r;
+	}
+	_cleanup_free_ char *log = path_join(c->dir, PIN_LOG_FILE);
+	(void)unlink(log);
+	/* the tables of older xruns, replaced by this */
+	_cleanup_free_ char *v1 = path_join(c->dir, "pin-v1.bin");
+	_cleanup_free_ char *v2 = path_join(c->dir, "pin-v2.bin");
+	(void)unlink(v1);
+	(void)unlink(v2);
+	return 0;
 }
 
 static int pin_save(StatCache *c)
 {
 	if (!c->pin_dirty)
 		return 0;
-	size_t len = 8 + c->n_used * sizeof(PinKey), off = 8;
-	_cleanup_free_ char *buf = xmalloc(len);
-	memcpy(buf, PIN_TABLE_MAGIC, 8);
-	for (size_t i = 0; i < c->n_slots; i++)
-		if (c->used[i]) {
-			memcpy(buf + off, &c->slots[i], sizeof(PinKey));
-			off += sizeof(PinKey);
+	size_t n_fresh = 0;
+	for (size_t i = 0; i < c->n_used; i++)
+		n_fresh += c->fresh[i];
+	/* A log as large as a quarter of the table (or with no table): a
+	 * new table, which folds the log in. */
+	size_t n_log = c->n_log + n_fresh;
+	if (c->n_base == 0 || n_log > 4096 + c->n_base / 4) {
+		int r = write_table(c);
+		if (r < 0)
+			return r;
+		/* What was learned is in the new table now: map it, and let
+		 * the memory go. */
+		c->pin_dirty = false;
+		if (c->map)
+			munmap(c->map, c->map_len);
+		c->map = NULL;
+		c->index = NULL;
+		c->base = NULL;
+		c->n_index = c->n_base = c->n_log = 0;
+		free(c->keys);
+		free(c->fresh);
+		free(c->slots);
+		c->keys = NULL;
+		c->fresh = NULL;
+		c->slots = NULL;
+		c->n_used = c->cap_keys = c->n_slots = 0;
+		pin_grow(c);
+		map_table(c);
+		return 0;
+	}
+	_cleanup_free_ PinLogged *recs = xcalloc(n_fresh + 1, sizeof *recs);
+	size_t k = 0;
+	for (size_t i = 0; i < c->n_used; i++)
+		if (c->fresh[i]) {
+			recs[k].k = c->keys[i];
+			recs[k].check = log_check(&recs[k].k);
+			k++;
 		}
-	int r = write_file_replace(c->dir, PIN_TABLE_FILE, buf, len, 0644);
+	_cleanup_free_ char *p = path_join(c->dir, PIN_LOG_FILE);
+	_cleanup_close_ int fd =
+	        open(p, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW,
+	             0644);
+	if (fd < 0)
+		return negative_errno();
+	/* One write: appends of other pins do not interleave with it. */
+	int r = write_all(fd, recs, k * sizeof *recs);
 	if (r == 0) {
 		c->pin_dirty = false;
-		/* the table of xrun before the gc token, replaced by this */
-		_cleanup_free_ char *old = path_join(c->dir, "pin-v1.bin");
-		(void)unlink(old);
+		memset(c->fresh, 0, c->n_used);
 	}
 	return r;
+}
+
+void stat_cache_stored(StatCache *c)
+{
+	if (!c || !c->dir)
+		return;
+	pthread_mutex_lock(&c->lock);
+	for (size_t i = 0; c->token && i < c->n_used; i++)
+		if (c->fresh[i] == 2)
+			c->keys[i].seen = c->token;
+	pthread_mutex_unlock(&c->lock);
 }
 
 int stat_cache_save(StatCache *c)

@@ -41,7 +41,11 @@ bool stat_cache_lookup(StatCache *c, const struct stat *st,
  * ctime is more than two seconds old, as for stat_cache_hash(). */
 void stat_cache_remember(StatCache *c, const struct stat *before,
                          const struct stat *after,
-                         const unsigned char md[SHA256_LEN]);
+                         const unsigned char md[SHA256_LEN], bool storing);
+/* The objects of the entries remembered with storing are in the store
+ * now (the pin committed them): noted as seen, as stat_cache_seen()
+ * would, so that the next pin needs no look for them either. */
+void stat_cache_stored(StatCache *c);
 
 /* Remember now's digest md on the word of a caller that hashed the same
  * file as hashed and knows nothing wrote it since (its link count alone

@@ -4,6 +4,8 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <inttypes.h>
+#include <sys/mman.h>
 #include <linux/fs.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
@@ -22,6 +24,8 @@ Store *store_free(Store *s)
 	free(s->cache);
 	free(s->tmp);
 	free(s->objects);
+	free(s->packs);
+	pack_set_free(s->packset);
 	if (s->objects_fd >= 0)
 		close(s->objects_fd);
 	free(s);
@@ -103,6 +107,8 @@ int store_open(const char *root, bool create, Store **ret, bool *ret_created)
 	s->cache = path_join(s->root, "cache");
 	s->tmp = path_join(s->root, "tmp");
 	s->objects = path_join(s->root, "objects/sha256");
+	s->packs = path_join(s->root, "objects/packs");
+	s->packset = pack_set_new();
 	/* The subdirectories are made once; later runs only check. */
 	if (create && (created || !is_dir(s->runs) || !is_dir(s->cache))) {
 		_cleanup_free_ char *objects = path_join(s->root, "objects");
@@ -387,7 +393,20 @@ char *store_object_path(const Store *s, const unsigned char md[SHA256_LEN])
 	return xasprintf("%s/%.2s/%s", s->objects, d + 7, d + 9);
 }
 
-int store_object_exists(const Store *s, const unsigned char md[SHA256_LEN])
+char *store_object_where(const Store *s, const unsigned char md[SHA256_LEN])
+{
+	StoreLoc loc;
+	if (store_object_exists_loose(s, md) != 1 &&
+	    store_pack_find(s, md, &loc) == 1) {
+		close(loc.fd);
+		return xasprintf("%s/%s.pack at %" PRIu64, s->packs, loc.pack,
+		                 loc.offset);
+	}
+	return store_object_path(s, md);
+}
+
+int store_object_exists_loose(const Store *s,
+                              const unsigned char md[SHA256_LEN])
 {
 	struct stat st;
 	int r;
@@ -405,14 +424,84 @@ int store_object_exists(const Store *s, const unsigned char md[SHA256_LEN])
 	return errno == ENOENT ? 0 : negative_errno();
 }
 
+int store_object_exists(const Store *s, const unsigned char md[SHA256_LEN])
+{
+	/* The packs loaded first (no system call), then the loose file,
+	 * then packs added since. */
+	if (store_pack_find_loaded(s, md) > 0)
+		return 1;
+	int r = store_object_exists_loose(s, md);
+	if (r != 0)
+		return r;
+	return store_pack_find_new(s, md);
+}
+
+/* A memory file holding a packed object's bytes, at offset 0. */
+static int packed_memfd(const StoreLoc *loc, int *ret_fd)
+{
+	_cleanup_close_ int fd = memfd_create("xrun-object", MFD_CLOEXEC);
+	if (fd < 0)
+		return negative_errno();
+	_cleanup_free_ char *buf = xmalloc(loc->size + 1);
+	int r = store_pack_read(loc, buf);
+	if (r == 0)
+		r = write_all(fd, buf, loc->size);
+	if (r == 0 && lseek(fd, 0, SEEK_SET) < 0)
+		r = negative_errno();
+	if (r < 0)
+		return r;
+	*ret_fd = TAKE_FD(fd);
+	return 0;
+}
+
 int store_object_open(const Store *s, const unsigned char md[SHA256_LEN],
                       int *ret_fd)
 {
 	_cleanup_free_ char *p = store_object_path(s, md);
 	int fd = open(p, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
-	if (fd < 0)
-		return negative_errno();
-	*ret_fd = fd;
+	if (fd >= 0) {
+		*ret_fd = fd;
+		return 0;
+	}
+	int r = negative_errno();
+	if (r != -ENOENT)
+		return r;
+	StoreLoc loc;
+	r = store_pack_find(s, md, &loc);
+	if (r <= 0)
+		return r < 0 ? r : -ENOENT;
+	r = packed_memfd(&loc, ret_fd);
+	close(loc.fd);
+	return r;
+}
+
+int store_object_hash(const Store *s, const unsigned char md[SHA256_LEN],
+                      unsigned char ret_md[SHA256_LEN], uint64_t *ret_bytes)
+{
+	StoreLoc loc;
+	int r = store_object_exists_loose(s, md) == 1
+	                ? 0
+	                : store_pack_find(s, md, &loc);
+	if (r < 0)
+		return r;
+	if (r == 0) {
+		_cleanup_close_ int fd = -1;
+		r = store_object_open(s, md, &fd);
+		if (r < 0)
+			return r;
+		(void)posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+		return copy_and_hash(fd, -1, ret_md, ret_bytes);
+	}
+	_cleanup_close_ int pfd = loc.fd;
+	_cleanup_free_ char *buf = xmalloc(loc.size + 1);
+	r = store_pack_read(&loc, buf);
+	if (r < 0)
+		return r;
+	Hasher *h = hasher_new();
+	hasher_update(h, buf, loc.size);
+	hasher_finish_raw(h, ret_md);
+	if (ret_bytes)
+		*ret_bytes = loc.size;
 	return 0;
 }
 
@@ -608,13 +697,32 @@ int store_put_mem(const Store *s, const void *p, size_t n,
 int store_object_read(const Store *s, const unsigned char md[SHA256_LEN],
                       size_t max, char **ret, size_t *ret_len)
 {
-	_cleanup_close_ int fd = -1;
-	int r = store_object_open(s, md, &fd);
-	if (r < 0)
-		return r;
 	_cleanup_free_ char *buf = NULL;
 	size_t len;
-	r = read_full_fd(fd, max, &buf, &len);
+	_cleanup_free_ char *p = store_object_path(s, md);
+	_cleanup_close_ int fd =
+	        open(p, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
+	int r;
+	if (fd >= 0)
+		r = read_full_fd(fd, max, &buf, &len);
+	else if (errno != ENOENT)
+		return negative_errno();
+	else {
+		StoreLoc loc;
+		r = store_pack_find(s, md, &loc);
+		if (r == 0)
+			return -ENOENT;
+		if (r < 0)
+			return r;
+		_cleanup_close_ int pfd = loc.fd;
+		if (loc.size > max)
+			return -EFBIG;
+		buf = xmalloc(loc.size + 1);
+		len = loc.size;
+		r = store_pack_read(&loc, buf);
+		if (r == 0)
+			buf[len] = 0;
+	}
 	if (r < 0)
 		return r;
 	unsigned char got[SHA256_LEN];
@@ -683,11 +791,17 @@ int store_list_objects(const Store *s, StoredObject **ret, size_t *ret_n)
 			v[n].mtime_ns =
 			        (int64_t)st.st_mtim.tv_sec * 1000000000 +
 			        st.st_mtim.tv_nsec;
+			v[n].packed = false;
 			n++;
 		}
 		closedir(d);
 	}
 	closedir(top);
+	int r = store_list_packed(s, &v, &n, &cap);
+	if (r < 0) {
+		free(v);
+		return r;
+	}
 	*ret = v;
 	*ret_n = n;
 	return 0;

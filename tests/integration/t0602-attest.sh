@@ -6,6 +6,8 @@
 # the record, an output object or the envelope, each named. As root and
 # as the unprivileged user.
 . "$top_srcdir/tests/integration/lib.sh"
+# Damage is done to objects by their path: every object a loose file.
+export XRUN_PACK_THRESHOLD=0
 command -v svm-train >/dev/null 2>&1 ||
 	skip_all "libsvm-tools is not installed (build-aux/install-deps --test)"
 

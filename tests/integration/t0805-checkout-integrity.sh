@@ -6,6 +6,9 @@
 # and verify; verify names every run that needs a corrupt object. As
 # root, and as an ordinary user.
 . "$top_srcdir/tests/integration/lib.sh"
+# Loose objects, which this test damages by path (t0900-packs.sh damages
+# packed ones).
+export XRUN_PACK_THRESHOLD=0
 
 obj_of() { # obj_of FILE: the store path of FILE's object
 	local h
