@@ -179,6 +179,7 @@ static int make_view(Store *s, const PinRoot *root, const char *views,
 	/* taken, so that gc leaves it while this one links to it */
 	if (prev && take_view(prev) == 0 && read_one_line(mp, &digest) == 0 &&
 	    digest_parse(digest, md) == 0 && manifest_load(s, md, &pm) == 0) {
+		/* cppcheck-suppress unreadVariable */
 		_cleanup_manifest_ Manifest *owned = pm;
 		_cleanup_free_ char *pv = path_join(prev, "v");
 		return materialize_view_from(s, root->manifest, root, v, pm, pv,

@@ -165,7 +165,7 @@ static bool have_pack(const PackSet *ps, const char *id)
 	return false;
 }
 
-static void add_pack(PackSet *ps, Pack *p)
+static void add_pack(PackSet *ps, const Pack *p)
 {
 	ps->packs = xrealloc(ps->packs, (ps->n + 1) * sizeof *ps->packs);
 	ps->packs[ps->n++] = *p;
@@ -870,8 +870,8 @@ int store_repack(const Store *s, bool (*keep)(void *, const StoredObject *),
 				r = write_all(out.fd, buf, o.size);
 		}
 	}
-	char id[33] = "";
 	if (r == 0 && out.n > 0) {
+		char id[33] = "";
 		r = install_pack(s, out.tmp, out.fd, out.entries, out.n,
 		                 out.end, true, id);
 		if (r == 0) {

@@ -450,6 +450,7 @@ static int packed_memfd(const StoreLoc *loc, int *ret_fd)
 		r = negative_errno();
 	if (r < 0)
 		return r;
+	/* cppcheck-suppress unreadVariable */
 	*ret_fd = TAKE_FD(fd);
 	return 0;
 }
@@ -492,6 +493,7 @@ int store_object_hash(const Store *s, const unsigned char md[SHA256_LEN],
 		(void)posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
 		return copy_and_hash(fd, -1, ret_md, ret_bytes);
 	}
+	/* cppcheck-suppress unreadVariable */
 	_cleanup_close_ int pfd = loc.fd;
 	_cleanup_free_ char *buf = xmalloc(loc.size + 1);
 	r = store_pack_read(&loc, buf);
@@ -714,6 +716,7 @@ int store_object_read(const Store *s, const unsigned char md[SHA256_LEN],
 			return -ENOENT;
 		if (r < 0)
 			return r;
+		/* cppcheck-suppress unreadVariable */
 		_cleanup_close_ int pfd = loc.fd;
 		if (loc.size > max)
 			return -EFBIG;
