@@ -68,6 +68,7 @@
 
 #include "git.h"
 #include "hash.h"
+#include "process.h"
 #include "util.h"
 
 extern char **environ;

@@ -3,33 +3,44 @@
 #include "config.h"
 
 #include <fcntl.h>
-#include <getopt.h>
 #include <sys/stat.h>
 
 #include "attest.h"
 #include "cmd.h"
+#include "options.h"
 #include "util.h"
 
-static const char attest_usage[] =
-        "usage: xrun attest RUN [-o FILE] [--key FILE]\n"
-        "\n"
-        "Signed provenance of a run: an in-toto Statement v1 whose subjects\n"
-        "are the run's output files (path and sha256), with a SLSA\n"
-        "Provenance v1 predicate (argv, params and seed; sandbox and\n"
-        "determinism; workspace, inputs, program, libraries and Python\n"
-        "distributions with their digests; xrun's version, the run id, start\n"
-        "and end), in a DSSE envelope signed with an Ed25519 key. Check it\n"
-        "with xrun verify --attestation FILE.\n"
-        "\n"
-        "  -o, --output FILE  write to FILE (default: standard output)\n"
-        "      --key FILE     the private key (default: $XRUN_SIGNING_KEY,\n"
-        "                     else the store's keys/signing.pem; make one\n"
-        "                     with xrun key generate)\n";
+enum { OPT_KEY = 256 };
 
-static const char key_usage[] =
-        "usage: xrun key generate [-o FILE]\n"
-        "       xrun key show [FILE]\n"
-        "\n"
+static const CmdOption attest_options[] = {
+        {'o', "output", "FILE", "write to FILE (default: standard output)"},
+        {OPT_KEY, "key", "FILE",
+         "the private key (default: $XRUN_SIGNING_KEY, else the store's keys/signing.pem; make one with xrun key generate)"},
+        CMD_OPTION_HELP,
+        {0},
+};
+
+static const CmdSpec attest_cmd = {
+        .name = "attest",
+        .synopsis = "RUN [-o FILE] [--key FILE]",
+        .about =
+                "Signed provenance of a run: an in-toto Statement v1 whose subjects\n"
+                "are the run's output files (path and sha256), with a SLSA\n"
+                "Provenance v1 predicate (argv, params and seed; sandbox and\n"
+                "determinism; workspace, inputs, program, libraries and Python\n"
+                "distributions with their digests; xrun's version, the run id, start\n"
+                "and end), in a DSSE envelope signed with an Ed25519 key. Check it\n"
+                "with xrun verify --attestation FILE.\n",
+        .options = attest_options,
+};
+
+static const CmdOption key_options[] = {
+        {'o', "output", "FILE", "generate: where the key goes"},
+        CMD_OPTION_HELP,
+        {0},
+};
+
+static const char key_about[] =
         "generate: a new Ed25519 signing key, PEM (PKCS#8), mode 0600, at\n"
         "FILE (default: the store's keys/signing.pem, which xrun then uses:\n"
         "records are signed as they are written, and xrun attest signs\n"
@@ -38,6 +49,21 @@ static const char key_usage[] =
         "show: the key id and public key of FILE (default: the configured\n"
         "key, $XRUN_SIGNING_KEY or the store's), to give to those who\n"
         "verify (xrun verify --key PUBLIC.pem).\n";
+
+/* Options before the verb, and after it (xrun key generate -o FILE). */
+static const CmdSpec key_cmd = {
+        .name = "key",
+        .synopsis = "generate [-o FILE]\n       xrun key show [FILE]",
+        .about = key_about,
+        .options = key_options,
+        .stop_at_operand = true,
+};
+static const CmdSpec key_verb_cmd = {
+        .name = "key",
+        .synopsis = "generate [-o FILE]\n       xrun key show [FILE]",
+        .about = key_about,
+        .options = key_options,
+};
 
 static const char *key_error(int r)
 {
@@ -95,38 +121,20 @@ static int write_output(const char *out, const char *text)
 
 int cmd_attest(int argc, char **argv, Context *ctx)
 {
-	static const struct option opts[] = {
-	        {"output", required_argument, NULL, 'o'},
-	        {"key", required_argument, NULL, 'k'},
-	        {"help", no_argument, NULL, 'h'},
-	        {0},
-	};
 	const char *out = NULL, *key = NULL;
+	_cleanup_cmd_parser_ CmdParser opt_parser;
+	cmd_parser_init(&opt_parser, &attest_cmd, argc, argv);
 	int c;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "ho:", opts, NULL)) != -1) {
-		switch (c) {
-		case 'o':
-			out = optarg;
-			break;
-		case 'k':
-			key = optarg;
-			break;
-		case 'h':
-			fputs(attest_usage, stdout);
-			return finish_stdout(0);
-		default: {
-			_cleanup_free_ char *msg = unknown_option_message(
-			        "attest", optopt, argv[optind - 1]);
-			log_error("%s; see xrun attest --help", msg);
-			return 2;
-		}
-		}
+	while ((c = cmd_option_next(&opt_parser)) > 0) {
+		if (c == 'o')
+			out = opt_parser.arg;
+		else if (c == OPT_KEY)
+			key = opt_parser.arg;
 	}
-	if (argc - optind != 1) {
-		log_error("attest takes one RUN; see xrun attest --help");
-		return 2;
-	}
+	if (c < 0)
+		return opt_parser.status;
+	if (argc - optind != 1)
+		return cmd_usage_error(&attest_cmd, "attest takes one RUN");
 	if (context_find_store(ctx, true) < 0)
 		return 2;
 	_cleanup_record_ Record *rec = NULL;
@@ -191,43 +199,23 @@ int cmd_attest(int argc, char **argv, Context *ctx)
 
 int cmd_key(int argc, char **argv, Context *ctx)
 {
-	static const struct option opts[] = {
-	        {"output", required_argument, NULL, 'o'},
-	        {"help", no_argument, NULL, 'h'},
-	        {0},
-	};
 	const char *out = NULL;
+	_cleanup_cmd_parser_ CmdParser opt_parser;
+	cmd_parser_init(&opt_parser, &key_cmd, argc, argv);
 	int c;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "+ho:", opts, NULL)) != -1) {
-		switch (c) {
-		case 'o':
-			out = optarg;
-			break;
-		case 'h':
-			fputs(key_usage, stdout);
-			return finish_stdout(0);
-		default: {
-			_cleanup_free_ char *msg = unknown_option_message(
-			        "key", optopt, argv[optind - 1]);
-			log_error("%s; see xrun key --help", msg);
-			return 2;
-		}
-		}
-	}
+	while ((c = cmd_option_next(&opt_parser)) > 0)
+		out = opt_parser.arg; /* -o, the only one */
+	if (c < 0)
+		return opt_parser.status;
 	const char *verb = optind < argc ? argv[optind++] : NULL;
-	if (!verb || (!streq(verb, "generate") && !streq(verb, "show"))) {
-		log_error("key takes generate or show; see xrun key --help");
-		return 2;
-	}
+	if (!verb || (!streq(verb, "generate") && !streq(verb, "show")))
+		return cmd_usage_error(&key_cmd, "key takes generate or show");
 	/* Options after the verb too (xrun key generate -o FILE). */
-	while ((c = getopt_long(argc, argv, "ho:", opts, NULL)) != -1) {
-		if (c != 'o') {
-			fputs(key_usage, c == 'h' ? stdout : stderr);
-			return c == 'h' ? finish_stdout(0) : 2;
-		}
-		out = optarg;
-	}
+	cmd_parser_resume(&opt_parser, &key_verb_cmd);
+	while ((c = cmd_option_next(&opt_parser)) > 0)
+		out = opt_parser.arg;
+	if (c < 0)
+		return opt_parser.status;
 	_cleanup_signing_key_ SigningKey *k = NULL;
 	if (streq(verb, "show")) {
 		if (argc - optind > 1) {
@@ -239,11 +227,10 @@ int cmd_key(int argc, char **argv, Context *ctx)
 		if (st)
 			return st;
 	} else {
-		if (optind < argc) {
-			log_error("key generate takes no FILE but -o FILE; see "
-			          "xrun key --help");
-			return 2;
-		}
+		if (optind < argc)
+			return cmd_usage_error(
+			        &key_cmd,
+			        "key generate takes no FILE but -o FILE");
 		_cleanup_free_ char *path = out ? xstrdup(out) : NULL;
 		if (!path) {
 			if (context_find_store(ctx, true) < 0)

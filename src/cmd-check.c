@@ -2,7 +2,6 @@
 #include "config.h"
 
 #include <fcntl.h>
-#include <getopt.h>
 #include <limits.h>
 #include <sched.h>
 #include <signal.h>
@@ -12,58 +11,51 @@
 
 #include "check.h"
 #include "cmd.h"
+#include "options.h"
 #include "format.h"
 #include "replay.h"
 #include "runner.h"
 #include "spec.h"
 #include "util.h"
 
-static const char check_usage[] =
-        "usage: xrun check [--factors LIST] [-j N] [--json] RUN\n"
-        "\n"
-        "Find what makes RUN's outputs change. RUN is replayed twice as it\n"
-        "is (two replays that differ: the run is nondeterministic by "
-        "itself),\n"
-        "then once per factor with that factor alone changed, each replay\n"
-        "compared with the first: outputs, stdout, exit status, metric\n"
-        "streams, and the size of numeric differences in .npy, .npz and "
-        "CSV\n"
-        "files. A factor that cannot be changed here is 'not tested', "
-        "with\n"
-        "the reason. The replays are runs tagged check=ID and "
-        "check_factor=F;\n"
-        "the summary is kept in the store (checks/ID.json) and shown by\n"
-        "xrun show RUN.\n"
-        "\n"
-        "Factors: threads, cpu-features, aslr, hashseed, env-order, "
-        "locale,\n"
-        "timezone, time, hostname, umask, user, cwd-path, file-order.\n"
-        "\n"
-        "Options:\n"
-        "  --factors LIST   only these factors (comma-separated; default "
-        "all)\n"
-        "  -j, --jobs N     run N replays at once (default 1)\n"
-        "  --json           the report as JSON "
-        "(schemas/check-report.schema.json)\n"
-        "  --force          check a record edited after xrun wrote it, or "
-        "one\n"
-        "                   whose environment preloads code "
-        "(LD_PRELOAD, ...)\n"
-        "  -h, --help       this help\n"
-        "\n"
-        "Exit status: 0 when every tested factor gives the same outputs, 1 "
-        "when\n"
-        "something differs, 2 on error, 130 when interrupted.\n";
+enum { OPT_FACTORS = 256, OPT_JSON, OPT_FORCE };
+
+static const CmdOption check_options[] = {
+        {OPT_FACTORS, "factors", "LIST",
+         "only these factors (comma-separated; default all)"},
+        {'j', "jobs", "N", "run N replays at once (default 1)"},
+        {OPT_JSON, "json", NULL,
+         "the report as JSON (schemas/check-report.schema.json)"},
+        {OPT_FORCE, "force", NULL,
+         "check a record edited after xrun wrote it, or one whose environment preloads code (LD_PRELOAD, ...)"},
+        CMD_OPTION_HELP,
+        {0},
+};
+
+static const CmdSpec check_cmd = {
+        .name = "check",
+        .synopsis = "[--factors LIST] [-j N] [--json] RUN",
+        .about =
+                "Find what makes RUN's outputs change. RUN is replayed twice as it\n"
+                "is (two replays that differ: the run is nondeterministic by itself),\n"
+                "then once per factor with that factor alone changed, each replay\n"
+                "compared with the first: outputs, stdout, exit status, metric\n"
+                "streams, and the size of numeric differences in .npy, .npz and CSV\n"
+                "files. A factor that cannot be changed here is 'not tested', with\n"
+                "the reason. The replays are runs tagged check=ID and check_factor=F;\n"
+                "the summary is kept in the store (checks/ID.json) and shown by\n"
+                "xrun show RUN.\n"
+                "\n"
+                "Factors: threads, cpu-features, aslr, hashseed, env-order, locale,\n"
+                "timezone, time, hostname, umask, user, cwd-path, file-order.\n",
+        .options = check_options,
+        .after =
+                "Exit status: 0 when every tested factor gives the same outputs, 1 when\n"
+                "something differs, 2 on error, 130 when interrupted.\n",
+        .stop_at_operand = true,
+};
 
 #define RED(c) ((c) ? "\033[31m" : "")
-
-static int bad_usage(const char *fmt, const char *arg)
-{
-	char msg[1024];
-	snprintf(msg, sizeof msg, fmt, arg);
-	log_error("%s; see xrun check --help", msg);
-	return 2;
-}
 
 typedef struct Job {
 	char *label;               /* baseline-1, baseline-2, or the factor */
@@ -487,9 +479,11 @@ static int parse_factors(const char *list, bool want[])
 		any = true;
 	}
 	if (!any)
-		return bad_usage("--factors takes a comma-separated list, not "
-		                 "'%s'",
-		                 list);
+		return cmd_usage_error(
+		        &check_cmd,
+		        "--factors takes a comma-separated list, not "
+		        "'%s'",
+		        list);
 	return 0;
 }
 
@@ -562,35 +556,29 @@ static RunSpec *job_spec(const Record *rec, const char *check_id,
 
 int cmd_check(int argc, char **argv, Context *ctx)
 {
-	enum { OPT_FACTORS = 256, OPT_JSON, OPT_FORCE };
-	static const struct option opts[] = {
-	        {"factors", required_argument, NULL, OPT_FACTORS},
-	        {"jobs", required_argument, NULL, 'j'},
-	        {"json", no_argument, NULL, OPT_JSON},
-	        {"force", no_argument, NULL, OPT_FORCE},
-	        {"help", no_argument, NULL, 'h'},
-	        {0},
-	};
 	bool want[64] = {0};
 	bool any_factor = false, json = false, force = false;
 	uint64_t n_par = 1;
+	_cleanup_cmd_parser_ CmdParser opt_parser;
+	cmd_parser_init(&opt_parser, &check_cmd, argc, argv);
 	int c;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "+j:h", opts, NULL)) != -1) {
+	while ((c = cmd_option_next(&opt_parser)) > 0) {
 		switch (c) {
 		case OPT_FACTORS: {
-			int st = parse_factors(optarg, want);
+			int st = parse_factors(opt_parser.arg, want);
 			if (st)
 				return st;
 			any_factor = true;
 			break;
 		}
 		case 'j':
-			if (parse_u64(optarg, &n_par) < 0 || n_par == 0 ||
-			    n_par > 64)
-				return bad_usage("-j takes a number from 1 to "
-				                 "64, not '%s'",
-				                 optarg);
+			if (parse_u64(opt_parser.arg, &n_par) < 0 ||
+			    n_par == 0 || n_par > 64)
+				return cmd_usage_error(
+				        &check_cmd,
+				        "-j takes a number from 1 to "
+				        "64, not '%s'",
+				        opt_parser.arg);
 			break;
 		case OPT_JSON:
 			json = true;
@@ -598,18 +586,12 @@ int cmd_check(int argc, char **argv, Context *ctx)
 		case OPT_FORCE:
 			force = true;
 			break;
-		case 'h':
-			fputs(check_usage, stdout);
-			return finish_stdout(0);
-		default: {
-			_cleanup_free_ char *msg = unknown_option_message(
-			        "check", optopt, argv[optind - 1]);
-			return bad_usage("%s", msg);
-		}
 		}
 	}
+	if (c < 0)
+		return opt_parser.status;
 	if (argc - optind != 1)
-		return bad_usage("%s", "check takes one RUN");
+		return cmd_usage_error(&check_cmd, "%s", "check takes one RUN");
 	if (!any_factor)
 		for (size_t i = 0; i < check_n_factors; i++)
 			want[i] = true;

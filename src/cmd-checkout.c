@@ -3,40 +3,41 @@
 
 #include <dirent.h>
 #include <fcntl.h>
-#include <getopt.h>
 #include <inttypes.h>
 #include <sys/stat.h>
 
 #include "cmd.h"
+#include "options.h"
 #include "format.h"
 #include "pin.h"
 #include "spec.h"
 #include "util.h"
 
-static const char checkout_usage[] =
-        "usage: xrun checkout [--force | --clean] RUN [PATH]\n"
-        "\n"
-        "Restore the outputs of RUN (its -o paths, as they were when it "
-        "ended)\n"
-        "from the store: at their original paths, or with PATH each under\n"
-        "PATH by its base name. Files are copies (reflinks where the file\n"
-        "system can) with their recorded modes, never with a setuid or\n"
-        "setgid bit (files or directories) or file capabilities; each is\n"
-        "hashed as it is copied, and a corrupt or missing object stops the\n"
-        "checkout, with what it wrote removed. Existing directories are\n"
-        "filled in.\n"
-        "\n"
-        "Options:\n"
-        "  -f, --force   overwrite files that exist (default: refuse, "
-        "change\n"
-        "                nothing); files the run did not produce are left "
-        "and\n"
-        "                counted\n"
-        "  --clean       as --force, and remove what the run did not "
-        "produce:\n"
-        "                each output becomes exactly the run's (links are "
-        "removed,\n"
-        "                never followed)\n";
+enum { OPT_CLEAN = 256 };
+
+static const CmdOption checkout_options[] = {
+        {'f', "force", NULL,
+         "overwrite files that exist (default: refuse, change nothing); files the run did not produce are left and counted"},
+        {OPT_CLEAN, "clean", NULL,
+         "as --force, and remove what the run did not produce: each output becomes exactly the run's (links are removed, never followed)"},
+        CMD_OPTION_HELP,
+        {0},
+};
+
+static const CmdSpec checkout_cmd = {
+        .name = "checkout",
+        .synopsis = "[--force | --clean] RUN [PATH]",
+        .about =
+                "Restore the outputs of RUN (its -o paths, as they were when it ended)\n"
+                "from the store: at their original paths, or with PATH each under\n"
+                "PATH by its base name. Files are copies (reflinks where the file\n"
+                "system can) with their recorded modes, never with a setuid or\n"
+                "setgid bit (files or directories) or file capabilities; each is\n"
+                "hashed as it is copied, and a corrupt or missing object stops the\n"
+                "checkout, with what it wrote removed. Existing directories are\n"
+                "filled in.\n",
+        .options = checkout_options,
+};
 
 /* One output being checked out. */
 typedef struct Target {
@@ -243,16 +244,11 @@ static char *first_missing_dir(const char *path)
 
 int cmd_checkout(int argc, char **argv, Context *ctx)
 {
-	enum { OPT_CLEAN = 256 };
-	static const struct option opts[] = {
-	        {"force", no_argument, NULL, 'f'},
-	        {"clean", no_argument, NULL, OPT_CLEAN},
-	        {"help", no_argument, NULL, 'h'},
-	        {0},
-	};
 	bool force = false, clean = false;
+	_cleanup_cmd_parser_ CmdParser opt_parser;
+	cmd_parser_init(&opt_parser, &checkout_cmd, argc, argv);
 	int c;
-	while ((c = getopt_long(argc, argv, "fh", opts, NULL)) != -1) {
+	while ((c = cmd_option_next(&opt_parser)) > 0) {
 		switch (c) {
 		case 'f':
 			force = true;
@@ -260,19 +256,14 @@ int cmd_checkout(int argc, char **argv, Context *ctx)
 		case OPT_CLEAN:
 			clean = force = true;
 			break;
-		case 'h':
-			fputs(checkout_usage, stdout);
-			return finish_stdout(0);
-		default:
-			fputs(checkout_usage, stderr);
-			return 2;
 		}
 	}
-	if (argc - optind < 1 || argc - optind > 2) {
-		log_error("checkout takes RUN and an optional PATH; see xrun "
-		          "checkout --help");
-		return 2;
-	}
+	if (c < 0)
+		return opt_parser.status;
+	if (argc - optind < 1 || argc - optind > 2)
+		return cmd_usage_error(
+		        &checkout_cmd,
+		        "checkout takes RUN and an optional PATH");
 	if (context_find_store(ctx, true) < 0)
 		return 2;
 	_cleanup_record_ Record *rec = NULL;

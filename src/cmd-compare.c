@@ -1,37 +1,47 @@
 /* xrun compare [RUN... | --sweep ID] [--csv | --json] [--all] */
 #include "config.h"
 
-#include <getopt.h>
-
 #include "cmd.h"
+#include "options.h"
 #include "format.h"
 #include "runset.h"
 #include "runtable.h"
 #include "spec.h"
 #include "util.h"
 
-static const char compare_usage[] =
-        "usage: xrun compare [RUN... | --sweep ID] [--csv | --json] "
-        "[--all]\n"
-        "\n"
-        "The runs side by side: one row per run, a column per param and "
-        "per\n"
-        "metric (its last value). Only the columns whose values differ "
-        "between\n"
-        "the runs are shown, unless --all. Without RUN or --sweep: every "
-        "run of\n"
-        "the store, newest first.\n"
-        "  --sweep ID   the runs of sweep ID (or a unique prefix), in the "
-        "sweep's order\n"
-        "  --all        every column, also those that are the same for "
-        "every run\n"
-        "  --csv        comma-separated values (RFC 4180), full run ids\n"
-        "  --json       {\"params\": [...], \"metrics\": [...], \"runs\": "
-        "[{id, name,\n"
-        "               status, verdict, params, metrics}]}\n"
-        "RUN is a run id, a unique prefix of at least 4 characters, "
-        "latest,\n"
-        "latest~N, or the path of a record file.\n";
+enum {
+	OPT_SWEEP = 256,
+	OPT_CSV,
+	OPT_JSON,
+	OPT_ALL,
+};
+
+static const CmdOption compare_options[] = {
+        {OPT_SWEEP, "sweep", "ID",
+         "the runs of sweep ID (or a unique prefix), in the sweep's order"},
+        {OPT_CSV, "csv", NULL,
+         "comma-separated values (RFC 4180), full run ids"},
+        {OPT_JSON, "json", NULL,
+         "{\"params\": [...], \"metrics\": [...], \"runs\": [{id, name, status, verdict, params, metrics}]}"},
+        {OPT_ALL, "all", NULL,
+         "every column, also those that are the same for every run"},
+        CMD_OPTION_HELP,
+        {0},
+};
+
+static const CmdSpec compare_cmd = {
+        .name = "compare",
+        .synopsis = "[RUN... | --sweep ID] [--csv | --json] [--all]",
+        .about =
+                "The runs side by side: one row per run, a column per param and per\n"
+                "metric (its last value). Only the columns whose values differ between\n"
+                "the runs are shown, unless --all. Without RUN or --sweep: every run of\n"
+                "the store, newest first.\n",
+        .options = compare_options,
+        .after =
+                "RUN is a run id, a unique prefix of at least 4 characters, latest,\n"
+                "latest~N, or the path of a record file.\n",
+};
 
 enum { OUT_TEXT, OUT_CSV, OUT_JSON };
 
@@ -284,67 +294,42 @@ static void print_json(Record *const *v, size_t n, const Col *c, size_t nc)
 
 int cmd_compare(int argc, char **argv, Context *ctx)
 {
-	static const struct option opts[] = {
-	        {"sweep", required_argument, NULL, 'W'},
-	        {"csv", no_argument, NULL, 'c'},
-	        {"json", no_argument, NULL, 'j'},
-	        {"all", no_argument, NULL, 'a'},
-	        {"help", no_argument, NULL, 'h'},
-	        {0},
-	};
 	const char *sweep = NULL;
 	int out = OUT_TEXT;
 	bool all = false;
+	_cleanup_cmd_parser_ CmdParser opt_parser;
+	cmd_parser_init(&opt_parser, &compare_cmd, argc, argv);
 	int c;
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+	while ((c = cmd_option_next(&opt_parser)) > 0) {
 		switch (c) {
-		case 'W':
-			sweep = optarg;
+		case OPT_SWEEP:
+			sweep = opt_parser.arg;
 			break;
-		case 'c':
-		case 'j':
-			if (out != OUT_TEXT) {
-				log_error("--csv and --json: choose one; see "
-				          "xrun compare --help");
-				return 2;
-			}
-			out = c == 'c' ? OUT_CSV : OUT_JSON;
+		case OPT_CSV:
+		case OPT_JSON:
+			if (out != OUT_TEXT)
+				return cmd_usage_error(
+				        &compare_cmd,
+				        "--csv and --json: choose one");
+			out = c == OPT_CSV ? OUT_CSV : OUT_JSON;
 			break;
-		case 'a':
+		case OPT_ALL:
 			all = true;
 			break;
-		case 'h':
-			fputs(compare_usage, stdout);
-			return finish_stdout(0);
-		default:
-			fputs(compare_usage, stderr);
-			return 2;
 		}
 	}
-	if (sweep && optind < argc) {
-		log_error(
-		        "compare takes RUNs or --sweep ID, not both; see xrun "
-		        "compare --help");
-		return 2;
-	}
-	if (context_find_store(ctx, optind == argc) < 0)
-		return 1;
+	if (c < 0)
+		return opt_parser.status;
+	if (sweep && optind < argc)
+		return cmd_usage_error(
+		        &compare_cmd,
+		        "compare takes RUNs or --sweep ID, not both");
 	Record **v = NULL;
 	size_t n = 0;
-	_cleanup_free_ char *err = NULL;
-	int r = runset_select(ctx->store, argv + optind,
-	                      (size_t)(argc - optind), sweep, &v, &n, &err);
-	if (r < 0) {
-		log_error("%s", err);
-		return 1;
-	}
-	if (n == 0) {
-		records_free(v, n);
-		log_error("no runs to compare in '%s'; run a program with xrun "
-		          "first",
-		          ctx->store ? ctx->store->runs : "?");
-		return 1;
-	}
+	int st = select_runs(ctx, argv + optind, (size_t)(argc - optind), sweep,
+	                     "compare", &v, &n);
+	if (st)
+		return st;
 	for (size_t i = 0; i < n; i++)
 		(void)warn_if_edited(v[i]);
 	_cleanup_runtable_ RunTable *t = runtable_new(v, n);

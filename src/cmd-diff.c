@@ -1,31 +1,40 @@
 /* xrun diff [--json] [--all] RUN_A RUN_B */
 #include "config.h"
 
-#include <getopt.h>
-
 #include "cmd.h"
+#include "options.h"
 #include "diff.h"
 #include "pin.h"
 #include "util.h"
 
-static const char diff_usage[] =
-        "usage: xrun diff [--json] [--all] RUN_A RUN_B\n"
-        "\n"
-        "What differs between two runs, section by section: status and "
-        "result,\n"
-        "params, metrics, seed, command, source, inputs and outputs down "
-        "to each\n"
-        "file, environment, software, host and sandbox. Run ids, times, "
-        "durations\n"
-        "and resource usage never make runs differ.\n"
-        "  --all    show every section and field, also what is the same\n"
-        "  --json   the difference as a JSON document "
-        "(schemas/run-diff.schema.json)\n"
-        "RUN is a run id, a unique prefix of at least 4 characters, "
-        "latest,\n"
-        "latest~N, or the path of a record file.\n"
-        "Exit status: 0 when nothing differs, 1 when something does, 2 on "
-        "error.\n";
+enum {
+	OPT_JSON = 256,
+	OPT_ALL,
+};
+
+static const CmdOption diff_options[] = {
+        {OPT_JSON, "json", NULL,
+         "the difference as a JSON document (schemas/run-diff.schema.json)"},
+        {OPT_ALL, "all", NULL,
+         "show every section and field, also what is the same"},
+        CMD_OPTION_HELP,
+        {0},
+};
+
+static const CmdSpec diff_cmd = {
+        .name = "diff",
+        .synopsis = "[--json] [--all] RUN_A RUN_B",
+        .about =
+                "What differs between two runs, section by section: status and result,\n"
+                "params, metrics, seed, command, source, inputs and outputs down to each\n"
+                "file, environment, software, host and sandbox. Run ids, times, durations\n"
+                "and resource usage never make runs differ.\n",
+        .options = diff_options,
+        .after =
+                "RUN is a run id, a unique prefix of at least 4 characters, latest,\n"
+                "latest~N, or the path of a record file.\n"
+                "Exit status: 0 when nothing differs, 1 when something does, 2 on error.\n",
+};
 
 typedef struct Loader {
 	Store *own[2]; /* the store each record lives in, when it is one */
@@ -108,35 +117,25 @@ static void print_replay_relation(const Record *a, const Record *b)
 
 int cmd_diff(int argc, char **argv, Context *ctx)
 {
-	static const struct option opts[] = {
-	        {"json", no_argument, NULL, 'j'},
-	        {"all", no_argument, NULL, 'a'},
-	        {"help", no_argument, NULL, 'h'},
-	        {0},
-	};
 	bool json = false;
 	DiffOptions opt = {0};
+	_cleanup_cmd_parser_ CmdParser opt_parser;
+	cmd_parser_init(&opt_parser, &diff_cmd, argc, argv);
 	int c;
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+	while ((c = cmd_option_next(&opt_parser)) > 0) {
 		switch (c) {
-		case 'j':
+		case OPT_JSON:
 			json = true;
 			break;
-		case 'a':
+		case OPT_ALL:
 			opt.all = true;
 			break;
-		case 'h':
-			fputs(diff_usage, stdout);
-			return finish_stdout(0);
-		default:
-			fputs(diff_usage, stderr);
-			return 2;
 		}
 	}
-	if (optind != argc - 2) {
-		log_error("diff takes two RUNs; see xrun diff --help");
-		return 2;
-	}
+	if (c < 0)
+		return opt_parser.status;
+	if (optind != argc - 2)
+		return cmd_usage_error(&diff_cmd, "diff takes two RUNs");
 	_cleanup_record_ Record *a = NULL, *b = NULL;
 	if (load_run(ctx, argv[optind], &a) ||
 	    load_run(ctx, argv[optind + 1], &b))

@@ -2,65 +2,62 @@
 #include "config.h"
 
 #include <fcntl.h>
-#include <getopt.h>
 #include <sys/stat.h>
 
 #include "bundle.h"
 #include "cmd.h"
+#include "options.h"
 #include "format.h"
 #include "util.h"
 
-static const char export_usage[] =
-        "usage: xrun export RUN... [-o FILE] [--zstd]\n"
-        "\n"
-        "Write one file that carries runs to another store: their records,\n"
-        "captured output, params and metrics, every object their replay\n"
-        "needs (workspace, inputs, outputs, their manifests), and an RO-Crate\n"
-        "description (ro-crate-metadata.json, Process Run Crate profile).\n"
-        "Inputs bound by reference (--input-ref) are listed, not carried.\n"
-        "The same runs give the same bytes, so a bundle's sha256 names it.\n"
-        "Bring it in elsewhere with xrun import FILE.\n"
-        "\n"
-        "  -o, --output FILE  write to FILE (default: standard output, when\n"
-        "                     it is not a terminal)\n"
-        "      --zstd         compress with zstd (default: gzip)\n";
+enum {
+	OPT_ZSTD = 256,
+};
+
+static const CmdOption export_options[] = {
+        {'o', "output", "FILE",
+         "write to FILE (default: standard output, when it is not a terminal)"},
+        {OPT_ZSTD, "zstd", NULL, "compress with zstd (default: gzip)"},
+        CMD_OPTION_HELP,
+        {0},
+};
+
+static const CmdSpec export_cmd = {
+        .name = "export",
+        .synopsis = "RUN... [-o FILE] [--zstd]",
+        .about =
+                "Write one file that carries runs to another store: their records,\n"
+                "captured output, params and metrics, every object their replay\n"
+                "needs (workspace, inputs, outputs, their manifests), and an RO-Crate\n"
+                "description (ro-crate-metadata.json, Process Run Crate profile).\n"
+                "Inputs bound by reference (--input-ref) are listed, not carried.\n"
+                "The same runs give the same bytes, so a bundle's sha256 names it.\n"
+                "Bring it in elsewhere with xrun import FILE.\n",
+        .options = export_options,
+};
 
 int cmd_export(int argc, char **argv, Context *ctx)
 {
-	static const struct option opts[] = {
-	        {"output", required_argument, NULL, 'o'},
-	        {"zstd", no_argument, NULL, 'z'},
-	        {"help", no_argument, NULL, 'h'},
-	        {0},
-	};
 	const char *out = NULL;
 	BundleCompression comp = BUNDLE_GZIP;
+	_cleanup_cmd_parser_ CmdParser opt_parser;
+	cmd_parser_init(&opt_parser, &export_cmd, argc, argv);
 	int c;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "ho:", opts, NULL)) != -1) {
+	while ((c = cmd_option_next(&opt_parser)) > 0) {
 		switch (c) {
 		case 'o':
-			out = optarg;
+			out = opt_parser.arg;
 			break;
-		case 'z':
+		case OPT_ZSTD:
 			comp = BUNDLE_ZSTD;
 			break;
-		case 'h':
-			fputs(export_usage, stdout);
-			return finish_stdout(0);
-		default: {
-			_cleanup_free_ char *msg = unknown_option_message(
-			        "export", optopt, argv[optind - 1]);
-			log_error("%s; see xrun export --help", msg);
-			return 2;
-		}
 		}
 	}
-	if (optind >= argc) {
-		log_error("export takes one or more RUNs; see xrun export "
-		          "--help");
-		return 2;
-	}
+	if (c < 0)
+		return opt_parser.status;
+	if (optind >= argc)
+		return cmd_usage_error(&export_cmd,
+		                       "export takes one or more RUNs");
 	if (!out && isatty(STDOUT_FILENO)) {
 		log_error("a bundle is binary: give -o FILE or redirect "
 		          "standard output");

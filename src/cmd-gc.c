@@ -3,13 +3,13 @@
 
 #include <dirent.h>
 #include <fcntl.h>
-#include <getopt.h>
 #include <inttypes.h>
 #include <sys/stat.h>
 #include <time.h>
 
 #include "cgroup.h"
 #include "cmd.h"
+#include "options.h"
 #include "format.h"
 #include "pin.h"
 #include "refs.h"
@@ -18,26 +18,33 @@
 
 #define GC_GRACE_S 3600.0
 
-static const char gc_usage[] =
-        "usage: xrun gc [--dry-run] [--grace DURATION]\n"
-        "\n"
-        "Delete the stored objects that no record references (through its\n"
-        "workspace, inputs or outputs), views no run took within the grace\n"
-        "period (while no run is live), and, at once, what launchers that\n"
-        "died left: run directories without a record, temp files and views\n"
-        "in tmp/, empty xrun-<id> cgroups. A launcher is alive while a\n"
-        "process of its pid and start time runs in this boot; what a live\n"
-        "one uses is never touched. Objects younger than the grace period\n"
-        "(default 1h) are kept, so that the pins of runs starting meanwhile\n"
-        "survive. No object is deleted while a live launcher is setting up\n"
-        "a run (gc waits up to 5s for it), or when a record or a\n"
-        "referenced manifest cannot be read.\n"
-        "\n"
-        "Options:\n"
-        "  -n, --dry-run         say what would be deleted, delete nothing\n"
-        "  --grace DURATION      keep what is younger than DURATION (90s, "
-        "30m,\n"
-        "                        2h; 0 keeps nothing back)\n";
+enum { OPT_GRACE = 256 };
+
+static const CmdOption gc_options[] = {
+        {'n', "dry-run", NULL, "say what would be deleted, delete nothing"},
+        {OPT_GRACE, "grace", "DURATION",
+         "keep what is younger than DURATION (90s, 30m, 2h; 0 keeps nothing back)"},
+        CMD_OPTION_HELP,
+        {0},
+};
+
+static const CmdSpec gc_cmd = {
+        .name = "gc",
+        .synopsis = "[--dry-run] [--grace DURATION]",
+        .about =
+                "Delete the stored objects that no record references (through its\n"
+                "workspace, inputs or outputs), views no run took within the grace\n"
+                "period (while no run is live), and, at once, what launchers that\n"
+                "died left: run directories without a record, temp files and views\n"
+                "in tmp/, empty xrun-<id> cgroups. A launcher is alive while a\n"
+                "process of its pid and start time runs in this boot; what a live\n"
+                "one uses is never touched. Objects younger than the grace period\n"
+                "(default 1h) are kept, so that the pins of runs starting meanwhile\n"
+                "survive. No object is deleted while a live launcher is setting up\n"
+                "a run (gc waits up to 5s for it), or when a record or a\n"
+                "referenced manifest cannot be read.\n",
+        .options = gc_options,
+};
 
 static int64_t mtime_ns(const struct stat *st)
 {
@@ -419,43 +426,31 @@ static bool gc_keep(void *data, const StoredObject *o)
 
 int cmd_gc(int argc, char **argv, Context *ctx)
 {
-	enum { OPT_GRACE = 256 };
-	static const struct option opts[] = {
-	        {"dry-run", no_argument, NULL, 'n'},
-	        {"grace", required_argument, NULL, OPT_GRACE},
-	        {"help", no_argument, NULL, 'h'},
-	        {0},
-	};
 	bool dry_run = false;
 	double grace = GC_GRACE_S;
+	_cleanup_cmd_parser_ CmdParser opt_parser;
+	cmd_parser_init(&opt_parser, &gc_cmd, argc, argv);
 	int c;
-	while ((c = getopt_long(argc, argv, "nh", opts, NULL)) != -1) {
+	while ((c = cmd_option_next(&opt_parser)) > 0) {
 		switch (c) {
 		case 'n':
 			dry_run = true;
 			break;
 		case OPT_GRACE:
-			if (streq(optarg, "0"))
+			if (streq(opt_parser.arg, "0"))
 				grace = 0;
-			else if (parse_duration(optarg, &grace) < 0) {
-				log_error("--grace takes a duration like 90s, "
-				          "30m, 2h or 0, not '%s'",
-				          optarg);
-				return 2;
-			}
+			else if (parse_duration(opt_parser.arg, &grace) < 0)
+				return cmd_usage_error(
+				        &gc_cmd,
+				        "--grace takes a duration like 90s, 30m, 2h or 0, not '%s'",
+				        opt_parser.arg);
 			break;
-		case 'h':
-			fputs(gc_usage, stdout);
-			return finish_stdout(0);
-		default:
-			fputs(gc_usage, stderr);
-			return 2;
 		}
 	}
-	if (optind != argc) {
-		log_error("gc takes no RUN; see xrun gc --help");
-		return 2;
-	}
+	if (c < 0)
+		return opt_parser.status;
+	if (optind != argc)
+		return cmd_usage_error(&gc_cmd, "gc takes no RUN");
 	if (context_find_store(ctx, true) < 0)
 		return 2;
 	Store *s = ctx->store;

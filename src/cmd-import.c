@@ -2,49 +2,45 @@
 #include "config.h"
 
 #include <fcntl.h>
-#include <getopt.h>
 
 #include "bundle.h"
 #include "cmd.h"
+#include "options.h"
 #include "pin.h"
 #include "util.h"
 
-static const char import_usage[] =
-        "usage: xrun import FILE\n"
-        "\n"
-        "Bring the runs of a bundle written by xrun export into this store\n"
-        "(made here if there is none, like xrun run does; or --store DIR).\n"
-        "Every object is checked against its digest, every run file against\n"
-        "the bundle's index and every record against its record_sha256\n"
-        "before anything lands: a damaged bundle changes nothing and is\n"
-        "named. Runs already here with the same record are left as they\n"
-        "are. FILE - reads standard input.\n";
+static const CmdOption import_options[] = {
+        CMD_OPTION_HELP,
+        {0},
+};
+
+static const CmdSpec import_cmd = {
+        .name = "import",
+        .synopsis = "FILE",
+        .about =
+                "Bring the runs of a bundle written by xrun export into this store\n"
+                "(made here if there is none, like xrun run does; or --store DIR).\n"
+                "Every object is checked against its digest, every run file against\n"
+                "the bundle's index and every record against its record_sha256\n"
+                "before anything lands: a damaged bundle changes nothing and is\n"
+                "named. Runs already here with the same record are left as they\n"
+                "are. FILE - reads standard input.\n",
+        .options = import_options,
+};
 
 int cmd_import(int argc, char **argv, Context *ctx)
 {
-	static const struct option opts[] = {
-	        {"help", no_argument, NULL, 'h'},
-	        {0},
-	};
+	_cleanup_cmd_parser_ CmdParser opt_parser;
+	cmd_parser_init(&opt_parser, &import_cmd, argc, argv);
 	int c;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+	while ((c = cmd_option_next(&opt_parser)) > 0) {
 		switch (c) {
-		case 'h':
-			fputs(import_usage, stdout);
-			return finish_stdout(0);
-		default: {
-			_cleanup_free_ char *msg = unknown_option_message(
-			        "import", optopt, argv[optind - 1]);
-			log_error("%s; see xrun import --help", msg);
-			return 2;
-		}
 		}
 	}
-	if (argc - optind != 1) {
-		log_error("import takes one FILE; see xrun import --help");
-		return 2;
-	}
+	if (c < 0)
+		return opt_parser.status;
+	if (argc - optind != 1)
+		return cmd_usage_error(&import_cmd, "import takes one FILE");
 	const char *file = argv[optind];
 	_cleanup_close_ int fd = streq(file, "-")
 	                                 ? dup(STDIN_FILENO)

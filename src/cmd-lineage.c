@@ -1,26 +1,37 @@
 /* xrun lineage RUN [--json | --dot] */
 #include "config.h"
 
-#include <getopt.h>
-
 #include "cmd.h"
+#include "options.h"
 #include "format.h"
 #include "lineage.h"
 #include "util.h"
 
-static const char lineage_usage[] =
-        "usage: xrun lineage RUN [--json | --dot]\n"
-        "\n"
-        "The runs whose outputs RUN read, and theirs, up to the first ones\n"
-        "(upstream); and the runs that read RUN's outputs, and theirs\n"
-        "(downstream). A run read another's output when a file of its\n"
-        "inputs or workspace has the digest of a file of that run's outputs\n"
-        "and that run had finished when it started: only digests, from this\n"
-        "store's records and manifests.\n"
-        "\n"
-        "  --json   the graph as JSON: runs, upstream and downstream edges,\n"
-        "           each with the files that link them\n"
-        "  --dot    the graph for Graphviz (dot -Tsvg)\n";
+enum {
+	OPT_JSON = 256,
+	OPT_DOT,
+};
+
+static const CmdOption lineage_options[] = {
+        {OPT_JSON, "json", NULL,
+         "the graph as JSON: runs, upstream and downstream edges, each with the files that link them"},
+        {OPT_DOT, "dot", NULL, "the graph for Graphviz (dot -Tsvg)"},
+        CMD_OPTION_HELP,
+        {0},
+};
+
+static const CmdSpec lineage_cmd = {
+        .name = "lineage",
+        .synopsis = "RUN [--json | --dot]",
+        .about =
+                "The runs whose outputs RUN read, and theirs, up to the first ones\n"
+                "(upstream); and the runs that read RUN's outputs, and theirs\n"
+                "(downstream). A run read another's output when a file of its\n"
+                "inputs or workspace has the digest of a file of that run's outputs\n"
+                "and that run had finished when it started: only digests, from this\n"
+                "store's records and manifests.\n",
+        .options = lineage_options,
+};
 
 /* "python3 train.py" or the run's name, escaped for a terminal. */
 static char *describe(const json_t *run)
@@ -138,41 +149,26 @@ static void print_dot(const json_t *g, const char *id)
 
 int cmd_lineage(int argc, char **argv, Context *ctx)
 {
-	static const struct option opts[] = {
-	        {"json", no_argument, NULL, 'j'},
-	        {"dot", no_argument, NULL, 'd'},
-	        {"help", no_argument, NULL, 'h'},
-	        {0},
-	};
 	int mode = 0;
+	_cleanup_cmd_parser_ CmdParser opt_parser;
+	cmd_parser_init(&opt_parser, &lineage_cmd, argc, argv);
 	int c;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+	while ((c = cmd_option_next(&opt_parser)) > 0) {
 		switch (c) {
-		case 'j':
-		case 'd':
-			if (mode && mode != c) {
-				log_error(
+		case OPT_JSON:
+		case OPT_DOT:
+			if (mode && mode != c)
+				return cmd_usage_error(
+				        &lineage_cmd,
 				        "--json and --dot exclude each other");
-				return 2;
-			}
 			mode = c;
 			break;
-		case 'h':
-			fputs(lineage_usage, stdout);
-			return finish_stdout(0);
-		default: {
-			_cleanup_free_ char *msg = unknown_option_message(
-			        "lineage", optopt, argv[optind - 1]);
-			log_error("%s; see xrun lineage --help", msg);
-			return 2;
-		}
 		}
 	}
-	if (argc - optind != 1) {
-		log_error("lineage takes one RUN; see xrun lineage --help");
-		return 2;
-	}
+	if (c < 0)
+		return opt_parser.status;
+	if (argc - optind != 1)
+		return cmd_usage_error(&lineage_cmd, "lineage takes one RUN");
 	if (context_find_store(ctx, true) < 0)
 		return 2;
 	_cleanup_record_ Record *rec = NULL;
@@ -193,10 +189,10 @@ int cmd_lineage(int argc, char **argv, Context *ctx)
 		return 2;
 	}
 	const char *id = record_id(rec);
-	if (mode == 'j') {
+	if (mode == OPT_JSON) {
 		if (json_dumpf_shortest(g, stdout, JSON_INDENT(2)) == 0)
 			putchar('\n');
-	} else if (mode == 'd')
+	} else if (mode == OPT_DOT)
 		print_dot(g, id);
 	else {
 		const json_t *self =

@@ -2,19 +2,31 @@
 #include "config.h"
 
 #include <fcntl.h>
-#include <getopt.h>
 
 #include "cmd.h"
+#include "options.h"
 #include "util.h"
 
-static const char log_usage[] =
-        "usage: xrun log [--stderr] [-f|--follow] RUN\n"
-        "\n"
-        "Print the standard output (or, with --stderr, the standard error)\n"
-        "that xrun captured from RUN.\n"
-        "  -f, --follow   keep printing while the run is running, until "
-        "its\n"
-        "                 record is final\n";
+enum {
+	OPT_STDERR = 256,
+};
+
+static const CmdOption log_options[] = {
+        {OPT_STDERR, "stderr", NULL, "the standard error instead"},
+        {'f', "follow", NULL,
+         "keep printing while the run is running, until its record is final"},
+        CMD_OPTION_HELP,
+        {0},
+};
+
+static const CmdSpec log_cmd = {
+        .name = "log",
+        .synopsis = "[--stderr] [-f|--follow] RUN",
+        .about =
+                "Print the standard output (or, with --stderr, the standard error)\n"
+                "that xrun captured from RUN.\n",
+        .options = log_options,
+};
 
 /* The capture file is created with the program's first byte: none means
  * no output, unless the record says there was some. */
@@ -30,35 +42,25 @@ static bool no_output(const Record *r, const char *which)
 
 int cmd_log(int argc, char **argv, Context *ctx)
 {
-	static const struct option opts[] = {
-	        {"stderr", no_argument, NULL, 'e'},
-	        {"follow", no_argument, NULL, 'f'},
-	        {"help", no_argument, NULL, 'h'},
-	        {0},
-	};
 	const char *which = "stdout";
 	bool follow = false;
+	_cleanup_cmd_parser_ CmdParser opt_parser;
+	cmd_parser_init(&opt_parser, &log_cmd, argc, argv);
 	int c;
-	while ((c = getopt_long(argc, argv, "hf", opts, NULL)) != -1) {
+	while ((c = cmd_option_next(&opt_parser)) > 0) {
 		switch (c) {
-		case 'e':
+		case OPT_STDERR:
 			which = "stderr";
 			break;
 		case 'f':
 			follow = true;
 			break;
-		case 'h':
-			fputs(log_usage, stdout);
-			return finish_stdout(0);
-		default:
-			fputs(log_usage, stderr);
-			return 2;
 		}
 	}
-	if (optind != argc - 1) {
-		log_error("log takes one RUN; see xrun log --help");
-		return 2;
-	}
+	if (c < 0)
+		return opt_parser.status;
+	if (optind != argc - 1)
+		return cmd_usage_error(&log_cmd, "log takes one RUN");
 	_cleanup_record_ Record *r = NULL;
 	int st = load_run(ctx, argv[optind], &r);
 	if (st)

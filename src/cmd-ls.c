@@ -2,38 +2,56 @@
  * [--asc]] [--sweep ID] */
 #include "config.h"
 
-#include <getopt.h>
 #include <limits.h>
 
 #include "annotations.h"
 #include "check.h"
 #include "cmd.h"
+#include "options.h"
 #include "format.h"
 #include "spec.h"
 #include "util.h"
 
-static const char ls_usage[] =
-        "usage: xrun ls [--json] [--status S] [--limit N] [--metric NAME]\n"
-        "               [--sort NAME [--asc]] [--sweep ID] [--tag KEY=VALUE]\n"
-        "\n"
-        "List the store's runs, newest first, one line each; a replay's\n"
-        "verdict (reproduced or differs) beside its status.\n"
-        "  --metric NAME  a column with the last value of metric NAME\n"
-        "  --sort NAME    order by the last value of metric NAME, highest\n"
-        "                 first (and show it); runs without it come last\n"
-        "  --asc          with --sort, lowest first (for a loss)\n"
-        "  --sweep ID     only the runs of sweep ID (or a unique prefix),\n"
-        "                 in the sweep's order, with their params\n"
-        "  --status S   only runs with status S (running, succeeded, failed,\n"
-        "               killed, timeout, oom, interrupted, abandoned)\n"
-        "  --limit N    at most N runs\n"
-        "  --tag KEY=VALUE  only runs with this tag (from run --tag or\n"
-        "               xrun tag); --tag KEY: with any value; repeatable\n"
-        "  --json       a JSON array of {id, status, verdict, created,\n"
-        "               duration, name, argv, record}, with metric when one\n"
-        "               is shown, and\n"
-        "               sweep_index and params with --sweep, and the tags\n"
-        "               added with xrun tag as annotation_tags\n";
+enum {
+	OPT_JSON = 256,
+	OPT_STATUS,
+	OPT_LIMIT,
+	OPT_METRIC,
+	OPT_SORT,
+	OPT_ASC,
+	OPT_SWEEP,
+	OPT_TAG,
+};
+
+static const CmdOption ls_options[] = {
+        {OPT_JSON, "json", NULL,
+         "a JSON array of {id, status, verdict, created, duration, name, argv, record}, with metric when one is shown, and sweep_index and params with --sweep, and the tags added with xrun tag as annotation_tags"},
+        {OPT_STATUS, "status", "S",
+         "only runs with status S (running, succeeded, failed, killed, timeout, oom, interrupted, abandoned)"},
+        {OPT_LIMIT, "limit", "N", "at most N runs"},
+        {OPT_METRIC, "metric", "NAME",
+         "a column with the last value of metric NAME"},
+        {OPT_SORT, "sort", "NAME",
+         "order by the last value of metric NAME, highest first (and show it); runs without it come last"},
+        {OPT_ASC, "asc", NULL, "with --sort, lowest first (for a loss)"},
+        {OPT_SWEEP, "sweep", "ID",
+         "only the runs of sweep ID (or a unique prefix), in the sweep's order, with their params"},
+        {OPT_TAG, "tag", "KEY=VALUE",
+         "only runs with this tag (from run --tag or xrun tag); --tag KEY: with any value; repeatable"},
+        CMD_OPTION_HELP,
+        {0},
+};
+
+static const CmdSpec ls_cmd = {
+        .name = "ls",
+        .synopsis =
+                "[--json] [--status S] [--limit N] [--metric NAME]\n"
+                "               [--sort NAME [--asc]] [--sweep ID] [--tag KEY=VALUE]",
+        .about =
+                "List the store's runs, newest first, one line each; a replay's\n"
+                "verdict (reproduced or differs) beside its status.\n",
+        .options = ls_options,
+};
 
 /* The last value of metric name, or NULL. */
 static const json_t *metric_last(const Record *r, const char *name)
@@ -215,77 +233,59 @@ static char *metric_text(const Record *r, const char *name)
 
 int cmd_ls(int argc, char **argv, Context *ctx)
 {
-	static const struct option opts[] = {
-	        {"json", no_argument, NULL, 'j'},
-	        {"status", required_argument, NULL, 's'},
-	        {"limit", required_argument, NULL, 'l'},
-	        {"metric", required_argument, NULL, 'm'},
-	        {"sort", required_argument, NULL, 'S'},
-	        {"asc", no_argument, NULL, 'A'},
-	        {"sweep", required_argument, NULL, 'W'},
-	        {"tag", required_argument, NULL, 'T'},
-	        {"help", no_argument, NULL, 'h'},
-	        {0},
-	};
 	bool json = false;
 	const char *want = NULL;
 	uint64_t limit = UINT64_MAX;
 	const char *metric = NULL, *sort = NULL, *sweep = NULL;
 	bool asc = false;
 	_cleanup_strv_free_ char **want_tags = NULL;
+	_cleanup_cmd_parser_ CmdParser opt_parser;
+	cmd_parser_init(&opt_parser, &ls_cmd, argc, argv);
 	int c;
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+	while ((c = cmd_option_next(&opt_parser)) > 0) {
 		switch (c) {
-		case 'j':
+		case OPT_JSON:
 			json = true;
 			break;
-		case 's':
-			if (!status_valid(optarg)) {
-				log_error("unknown status '%s'; see xrun ls "
-				          "--help",
-				          optarg);
-				return 2;
-			}
-			want = optarg;
+		case OPT_STATUS:
+			if (!status_valid(opt_parser.arg))
+				return cmd_usage_error(&ls_cmd,
+				                       "unknown status '%s'",
+				                       opt_parser.arg);
+			want = opt_parser.arg;
 			break;
-		case 'l':
-			if (parse_u64(optarg, &limit) < 0) {
-				log_error("--limit takes a number, not '%s'",
-				          optarg);
-				return 2;
-			}
+		case OPT_LIMIT:
+			if (parse_u64(opt_parser.arg, &limit) < 0)
+				return cmd_usage_error(
+				        &ls_cmd,
+				        "--limit takes a number, not '%s'",
+				        opt_parser.arg);
 			break;
-		case 'm':
-			metric = optarg;
+		case OPT_METRIC:
+			metric = opt_parser.arg;
 			break;
-		case 'S':
-			sort = optarg;
+		case OPT_SORT:
+			sort = opt_parser.arg;
 			break;
-		case 'A':
+		case OPT_ASC:
 			asc = true;
 			break;
-		case 'W':
-			sweep = optarg;
+		case OPT_SWEEP:
+			sweep = opt_parser.arg;
 			break;
-		case 'T':
-			want_tags = strv_push(want_tags, optarg);
+		case OPT_TAG:
+			want_tags = strv_push(want_tags, opt_parser.arg);
 			break;
-		case 'h':
-			fputs(ls_usage, stdout);
-			return finish_stdout(0);
-		default:
-			fputs(ls_usage, stderr);
-			return 2;
 		}
 	}
-	if (optind != argc) {
-		log_error("ls takes no arguments; see xrun ls --help");
-		return 2;
-	}
-	if (asc && !sort) {
-		log_error("--asc orders by a metric: use it with --sort NAME");
-		return 2;
-	}
+	if (c < 0)
+		return opt_parser.status;
+	if (optind != argc)
+		return cmd_usage_error(&ls_cmd, "ls takes no arguments");
+	if (asc && !sort)
+		return cmd_usage_error(
+		        &ls_cmd,
+		        "--asc orders by a metric: use it with --sort NAME");
 	if (!metric)
 		metric = sort;
 	if (context_find_store(ctx, true) < 0)

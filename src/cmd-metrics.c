@@ -1,23 +1,33 @@
 /* xrun metrics [--follow] [--json] RUN */
 #include "config.h"
 
-#include <getopt.h>
-
 #include "cmd.h"
+#include "options.h"
 #include "follow.h"
 #include "format.h"
 #include "metrics.h"
 #include "util.h"
 
-static const char metrics_usage[] =
-        "usage: xrun metrics [-f|--follow] [--json] RUN\n"
-        "\n"
-        "The metric stream of RUN: each JSON line the program appended to\n"
-        "$XRUN_METRICS, as \"step=3 loss=0.25 acc=0.9\".\n"
-        "  -f, --follow   keep printing what the run writes until its "
-        "record is\n"
-        "                 final (it ended, or its launcher is gone)\n"
-        "  --json         the lines as JSON, one object a line\n";
+enum {
+	OPT_JSON = 256,
+};
+
+static const CmdOption metrics_options[] = {
+        {'f', "follow", NULL,
+         "keep printing what the run writes until its record is final (it ended, or its launcher is gone)"},
+        {OPT_JSON, "json", NULL, "the lines as JSON, one object a line"},
+        CMD_OPTION_HELP,
+        {0},
+};
+
+static const CmdSpec metrics_cmd = {
+        .name = "metrics",
+        .synopsis = "[-f|--follow] [--json] RUN",
+        .about =
+                "The metric stream of RUN: each JSON line the program appended to\n"
+                "$XRUN_METRICS, as \"step=3 loss=0.25 acc=0.9\".\n",
+        .options = metrics_options,
+};
 
 /* A line longer than this is not a metric line: it is skipped. */
 #define LINE_MAX_BYTES (1u << 20)
@@ -125,34 +135,24 @@ int follow_run_output(const Record *r, const char *path)
 
 int cmd_metrics(int argc, char **argv, Context *ctx)
 {
-	static const struct option opts[] = {
-	        {"follow", no_argument, NULL, 'f'},
-	        {"json", no_argument, NULL, 'j'},
-	        {"help", no_argument, NULL, 'h'},
-	        {0},
-	};
 	Follower f = {0};
+	_cleanup_cmd_parser_ CmdParser opt_parser;
+	cmd_parser_init(&opt_parser, &metrics_cmd, argc, argv);
 	int c;
-	while ((c = getopt_long(argc, argv, "hf", opts, NULL)) != -1) {
+	while ((c = cmd_option_next(&opt_parser)) > 0) {
 		switch (c) {
 		case 'f':
 			f.follow = true;
 			break;
-		case 'j':
+		case OPT_JSON:
 			f.json = true;
 			break;
-		case 'h':
-			fputs(metrics_usage, stdout);
-			return finish_stdout(0);
-		default:
-			fputs(metrics_usage, stderr);
-			return 2;
 		}
 	}
-	if (optind != argc - 1) {
-		log_error("metrics takes one RUN; see xrun metrics --help");
-		return 2;
-	}
+	if (c < 0)
+		return opt_parser.status;
+	if (optind != argc - 1)
+		return cmd_usage_error(&metrics_cmd, "metrics takes one RUN");
 	_cleanup_record_ Record *r = NULL;
 	int st = load_run(ctx, argv[optind], &r);
 	if (st)

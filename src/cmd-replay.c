@@ -1,12 +1,12 @@
 /* xrun replay [OPTIONS] RUN */
 #include "config.h"
 
-#include <getopt.h>
 #include <sched.h>
 #include <sys/stat.h>
 
 #include "capture.h"
 #include "cmd.h"
+#include "options.h"
 #include "replay.h"
 #include "runner.h"
 #include "spec.h"
@@ -14,63 +14,56 @@
 
 extern char **environ;
 
-static const char replay_usage[] =
-        "usage: xrun replay [OPTIONS] RUN\n"
-        "\n"
-        "Run RUN again exactly, from its record and the store alone: the same\n"
-        "argv, working directory, seed, params and environment, the "
-        "workspace\n"
-        "and inputs as they were pinned (read-only, at their original "
-        "paths,\n"
-        "also when the originals changed or are gone), outputs at their\n"
-        "original paths but kept in the replay's own run directory. Then\n"
-        "compare every output file and stdout with the original's and say\n"
-        "'reproduced' or name each file that differs.\n"
-        "\n"
-        "RUN is a run id, a unique prefix of it, latest, latest~N, a run\n"
-        "directory or a record file (also from another store: the objects "
-        "it\n"
-        "needs are copied into this one).\n"
-        "\n"
-        "Options:\n"
-        "  -e, --env KEY=VALUE   set a variable (a redacted one, say); "
-        "repeatable\n"
-        "  -n, --name NAME       a name for the replay (default: the "
-        "original's)\n"
-        "  --strict              refuse to run when this machine differs "
-        "from\n"
-        "                        the original's (kernel, libc, libraries, "
-        "Python\n"
-        "                        distributions, BLAS, CPU, GPU), or when a "
-        "file\n"
-        "                        the original read outside its pins "
-        "changed\n"
-        "  --no-trace            do not record what the replay really used\n"
-        "  --dry-run             print the plan and the differences, run "
-        "nothing\n"
-        "  --force               replay a record whose digest no longer "
-        "matches\n"
-        "                        (edited by hand), or whose environment "
-        "makes\n"
-        "                        the loader load other code (LD_PRELOAD, "
-        "...)\n"
-        "  -h, --help            this help\n"
-        "\n"
-        "Exit status: the program's, as for xrun run; 3 when it succeeded "
-        "but\n"
-        "an output or stdout differs from the original's; 125 when xrun "
-        "failed\n"
-        "(a missing or corrupt object, a tampered record, a difference "
-        "with\n"
-        "--strict, no sandbox).\n";
+enum {
+	OPT_STRICT = 256,
+	OPT_DRY_RUN,
+	OPT_FORCE,
+	OPT_NO_SANDBOX,
+	OPT_NO_TRACE,
+};
 
-static int bad_usage(const char *fmt, const char *arg)
-{
-	char msg[1024];
-	snprintf(msg, sizeof msg, fmt, arg);
-	log_error("%s; see xrun replay --help", msg);
-	return 125;
-}
+static const CmdOption replay_options[] = {
+        {'e', "env", "KEY=VALUE",
+         "set a variable (a redacted one, say); repeatable"},
+        {'n', "name", "NAME",
+         "a name for the replay (default: the original's)"},
+        {OPT_STRICT, "strict", NULL,
+         "refuse to run when this machine differs from the original's (kernel, libc, libraries, Python distributions, BLAS, CPU, GPU), or when a file the original read outside its pins changed"},
+        {OPT_NO_TRACE, "no-trace", NULL,
+         "do not record what the replay really used"},
+        {OPT_DRY_RUN, "dry-run", NULL,
+         "print the plan and the differences, run nothing"},
+        {OPT_FORCE, "force", NULL,
+         "replay a record whose digest no longer matches (edited by hand), or whose environment makes the loader load other code (LD_PRELOAD, ...)"},
+        {OPT_NO_SANDBOX, "no-sandbox", NULL, NULL},
+        CMD_OPTION_HELP,
+        {0},
+};
+
+static const CmdSpec replay_cmd = {
+        .name = "replay",
+        .synopsis = "[OPTIONS] RUN",
+        .about =
+                "Run RUN again exactly, from its record and the store alone: the same\n"
+                "argv, working directory, seed, params and environment, the workspace\n"
+                "and inputs as they were pinned (read-only, at their original paths,\n"
+                "also when the originals changed or are gone), outputs at their\n"
+                "original paths but kept in the replay's own run directory. Then\n"
+                "compare every output file and stdout with the original's and say\n"
+                "'reproduced' or name each file that differs.\n"
+                "\n"
+                "RUN is a run id, a unique prefix of it, latest, latest~N, a run\n"
+                "directory or a record file (also from another store: the objects it\n"
+                "needs are copied into this one).\n",
+        .options = replay_options,
+        .after =
+                "Exit status: the program's, as for xrun run; 3 when it succeeded but\n"
+                "an output or stdout differs from the original's; 125 when xrun failed\n"
+                "(a missing or corrupt object, a tampered record, a difference with\n"
+                "--strict, no sandbox).\n",
+        .stop_at_operand = true,
+        .runs_program = true,
+};
 
 /* The store a record file lies in (.../STORE/runs/<id>/record.json),
  * when it is not s. */
@@ -199,43 +192,31 @@ static void say_now(const char *msg)
 
 int cmd_replay(int argc, char **argv, Context *ctx)
 {
-	enum {
-		OPT_STRICT = 256,
-		OPT_DRY_RUN,
-		OPT_FORCE,
-		OPT_NO_SANDBOX,
-		OPT_NO_TRACE
-	};
-	static const struct option opts[] = {
-	        {"env", required_argument, NULL, 'e'},
-	        {"name", required_argument, NULL, 'n'},
-	        {"strict", no_argument, NULL, OPT_STRICT},
-	        {"dry-run", no_argument, NULL, OPT_DRY_RUN},
-	        {"force", no_argument, NULL, OPT_FORCE},
-	        {"no-sandbox", no_argument, NULL, OPT_NO_SANDBOX},
-	        {"no-trace", no_argument, NULL, OPT_NO_TRACE},
-	        {"help", no_argument, NULL, 'h'},
-	        {0},
-	};
 	bool strict = false, dry_run = false, force = false, no_trace = false;
 	_cleanup_strv_free_ char **env_set = NULL;
 	const char *name = NULL;
+	_cleanup_cmd_parser_ CmdParser opt_parser;
+	cmd_parser_init(&opt_parser, &replay_cmd, argc, argv);
 	int c;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "+e:n:h", opts, NULL)) != -1) {
+	while ((c = cmd_option_next(&opt_parser)) > 0) {
 		switch (c) {
 		case 'e':
-			if (!strchr(optarg, '=') || optarg[0] == '=')
-				return bad_usage("-e takes KEY=VALUE, not '%s'",
-				                 optarg);
-			env_set = strv_push(env_set, optarg);
+			if (!strchr(opt_parser.arg, '=') ||
+			    opt_parser.arg[0] == '=')
+				return cmd_usage_error(
+				        &replay_cmd,
+				        "-e takes KEY=VALUE, not '%s'",
+				        opt_parser.arg);
+			env_set = strv_push(env_set, opt_parser.arg);
 			break;
 		case 'n':
-			if (!utf8_valid(optarg, strlen(optarg)))
-				return bad_usage("--name must be UTF-8 text: "
-				                 "'%s'",
-				                 optarg);
-			name = optarg;
+			if (!utf8_valid(opt_parser.arg, strlen(opt_parser.arg)))
+				return cmd_usage_error(
+				        &replay_cmd,
+				        "--name must be UTF-8 text: "
+				        "'%s'",
+				        opt_parser.arg);
+			name = opt_parser.arg;
 			break;
 		case OPT_STRICT:
 			strict = true;
@@ -250,24 +231,20 @@ int cmd_replay(int argc, char **argv, Context *ctx)
 			no_trace = true;
 			break;
 		case OPT_NO_SANDBOX:
-			return bad_usage(
+			return cmd_usage_error(
+			        &replay_cmd,
 			        "%s: a replay sees the pinned files and writes "
 			        "its outputs at their original paths only "
 			        "inside the sandbox; check the original's "
 			        "outputs with xrun checkout instead",
 			        "--no-sandbox cannot replay");
-		case 'h':
-			fputs(replay_usage, stdout);
-			return finish_stdout(0);
-		default: {
-			_cleanup_free_ char *msg = unknown_option_message(
-			        "replay", optopt, argv[optind - 1]);
-			return bad_usage("%s", msg);
-		}
 		}
 	}
+	if (c < 0)
+		return opt_parser.status;
 	if (argc - optind != 1)
-		return bad_usage("%s", "replay takes one RUN");
+		return cmd_usage_error(&replay_cmd, "%s",
+		                       "replay takes one RUN");
 	if (context_find_store(ctx, true) < 0)
 		return 125;
 	Store *s = ctx->store;
@@ -275,27 +252,15 @@ int cmd_replay(int argc, char **argv, Context *ctx)
 	if (load_run(ctx, argv[optind], &rec))
 		return 125;
 
-	int r = record_check_digest(rec);
-	if (r == -EBADMSG && !force) {
-		log_error("record '%s' was changed after xrun wrote it (its "
-		          "record_sha256 no longer matches its content); a "
-		          "replay of it would not be the run that happened; "
-		          "pass --force to replay it anyway",
-		          rec->path);
+	_cleanup_strv_free_ char **policy = NULL;
+	_cleanup_free_ char *why = NULL;
+	int r = replay_check_record(rec, force, &policy, &why);
+	for (char **w = policy; w && *w; w++)
+		log_warn("%s", *w);
+	if (r < 0) {
+		log_error("%s", why);
 		return 125;
 	}
-	if (r == -EBADMSG)
-		log_warn("record '%s' was changed after xrun wrote it; "
-		         "replaying it anyway (--force)",
-		         rec->path);
-	else if (r == 0)
-		log_warn("record '%s' has no record_sha256 (an older xrun "
-		         "wrote it): it cannot be checked for changes",
-		         rec->path);
-	else if (r < 0)
-		return log_error_errno(r, "cannot check record '%s': %m",
-		                       rec->path),
-		       125;
 	const char *status = record_status(rec);
 	if (status && (streq(status, "running") || streq(status, "abandoned")))
 		log_warn("run %.8s is %s: it has no outputs to compare with",
@@ -311,33 +276,13 @@ int cmd_replay(int argc, char **argv, Context *ctx)
 		log_error("cannot replay '%s': %s", rec->path, err);
 		return 125;
 	}
-	/* The recorded environment is the record's word: variables that
-	 * make the loader run code the record names are not replayed
-	 * without being asked for, unless this environment has the same
-	 * value (GPU machines often set LD_LIBRARY_PATH for the driver's
-	 * libraries: replaying it loads nothing this shell would not). */
-	static const char *const loader_vars[] = {
-	        "LD_PRELOAD", "LD_LIBRARY_PATH", "LD_AUDIT"};
-	for (size_t i = 0; i < ELEMENTSOF(loader_vars); i++) {
-		const char *v = strv_env_get(spec->env_base, loader_vars[i]);
-		if (!v)
-			v = strv_env_get(spec->env_xrun, loader_vars[i]);
-		if (!v)
-			continue;
-		const char *here = getenv(loader_vars[i]);
-		if (here && streq(here, v))
-			continue;
-		if (!force) {
-			log_error(
-			        "record '%s' sets %s for the program: a "
-			        "replay would load code the record names; "
-			        "check it and pass --force to replay it anyway",
-			        rec->path, loader_vars[i]);
-			return 125;
-		}
-		log_warn("record '%s' sets %s for the program; replaying "
-		         "it anyway (--force)",
-		         rec->path, loader_vars[i]);
+	strv_free(TAKE_PTR(policy));
+	r = replay_check_loader(rec, spec, force, &policy, &why);
+	for (char **w = policy; w && *w; w++)
+		log_warn("%s", *w);
+	if (r < 0) {
+		log_error("%s", why);
+		return 125;
 	}
 	if (name) {
 		free(spec->name);
@@ -397,47 +342,20 @@ int cmd_replay(int argc, char **argv, Context *ctx)
 	RunOutcome o;
 	runner_set_notice(say_now);
 	r = runner_run(s, spec, &o);
-	for (char **w = o.warnings; w && *w; w++)
-		log_warn("%s", *w);
-	if (o.error)
-		log_error("%s", o.error);
-	if (o.unpinned && log_level >= LOG_NORMAL)
-		print_unpinned(o.unpinned);
+	report_outcome_messages(&o, true);
 	int exit_status = o.exit_status;
 	bool reproduced = false;
 	if (r == 0 && o.verification)
 		reproduced = report_verification(o.verification);
 	if (r == 0 && exit_status == 0 && !reproduced)
 		exit_status = 3;
-	if (o.id && log_level >= LOG_NORMAL) {
-		const char *path = o.record_path;
-		size_t n = strlen(ctx->cwd);
-		if (strneq(path, ctx->cwd, n) && path[n] == '/')
-			path += n + 1;
-		char how[64];
-		if (o.signal)
-			snprintf(how, sizeof how, "signal %d", o.signal);
-		else
-			snprintf(how, sizeof how, "exit %d", o.exit_code);
-		if (r == 0)
-			fprintf(stderr,
-			        "xrun: replay %.8s of %.8s %s (%s) in %.2fs: "
-			        "%s; record %s\n",
-			        o.id, record_id(rec), o.status, how,
-			        o.duration_s,
-			        reproduced ? "reproduced" : "not reproduced",
-			        path);
-		else if (o.record_lost)
-			fprintf(stderr,
-			        "xrun: replay %.8s could not be recorded in "
-			        "full: its record %s still reads running\n",
-			        o.id, path);
-		else
-			fprintf(stderr,
-			        "xrun: replay %.8s recorded as failed; record "
-			        "%s\n",
-			        o.id, path);
-	}
+	report_outcome(ctx, r, &o,
+	               &(OutcomeLine){.label = "replay",
+	                              .of = record_id(rec),
+	                              .messages_said = true,
+	                              .verdict = reproduced
+	                                                 ? "reproduced"
+	                                                 : "not reproduced"});
 	run_outcome_clear(&o);
 	return exit_status;
 }

@@ -1,11 +1,11 @@
 /* xrun report [RUN... | --sweep ID] [-o FILE.html] [--title TEXT] */
 #include "config.h"
 
-#include <getopt.h>
 #include <libgen.h>
 
 #include "annotations.h"
 #include "cmd.h"
+#include "options.h"
 #include "manifest.h"
 #include "metrics.h"
 #include "pin.h"
@@ -13,26 +13,33 @@
 #include "runset.h"
 #include "util.h"
 
-static const char report_usage[] =
-        "usage: xrun report [RUN... | --sweep ID] [-o FILE.html] [--title "
-        "TEXT]\n"
-        "\n"
-        "One self-contained HTML file about the runs (no network needed; it\n"
-        "opens from a USB stick): a chart per metric with the curves of "
-        "every\n"
-        "run over the steps, a table of the runs, their params and last\n"
-        "metrics (click a header to sort), each run's provenance (command,\n"
-        "seed, source, inputs, outputs, software, status, replay verdict,\n"
-        "tags and notes), and the difference of any two runs. Without RUN "
-        "or\n"
-        "--sweep: every run of the store.\n"
-        "  -o, --output FILE  write the report to FILE (replaced "
-        "atomically);\n"
-        "                     without it, to standard output when that is "
-        "not\n"
-        "                     a terminal\n"
-        "  --sweep ID         the runs of sweep ID (or a unique prefix)\n"
-        "  --title TEXT       the page's title (default: xrun report)\n";
+enum {
+	OPT_SWEEP = 256,
+	OPT_TITLE,
+};
+
+static const CmdOption report_options[] = {
+        {'o', "output", "FILE",
+         "write the report to FILE (replaced atomically); without it, to standard output when that is not a terminal"},
+        {OPT_SWEEP, "sweep", "ID", "the runs of sweep ID (or a unique prefix)"},
+        {OPT_TITLE, "title", "TEXT", "the page's title (default: xrun report)"},
+        CMD_OPTION_HELP,
+        {0},
+};
+
+static const CmdSpec report_cmd = {
+        .name = "report",
+        .synopsis = "[RUN... | --sweep ID] [-o FILE.html] [--title TEXT]",
+        .about =
+                "One self-contained HTML file about the runs (no network needed; it\n"
+                "opens from a USB stick): a chart per metric with the curves of every\n"
+                "run over the steps, a table of the runs, their params and last\n"
+                "metrics (click a header to sort), each run's provenance (command,\n"
+                "seed, source, inputs, outputs, software, status, replay verdict,\n"
+                "tags and notes), and the difference of any two runs. Without RUN or\n"
+                "--sweep: every run of the store.\n",
+        .options = report_options,
+};
 
 /* Pairwise differences are computed for up to this many runs (780
  * pairs); above it the page gives the xrun diff command instead. */
@@ -115,39 +122,29 @@ static int write_report(const char *out, const char *html, size_t len)
 
 int cmd_report(int argc, char **argv, Context *ctx)
 {
-	static const struct option opts[] = {
-	        {"output", required_argument, NULL, 'o'},
-	        {"sweep", required_argument, NULL, 'W'},
-	        {"title", required_argument, NULL, 'T'},
-	        {"help", no_argument, NULL, 'h'},
-	        {0},
-	};
 	const char *out = NULL, *sweep = NULL, *title = NULL;
+	_cleanup_cmd_parser_ CmdParser opt_parser;
+	cmd_parser_init(&opt_parser, &report_cmd, argc, argv);
 	int c;
-	while ((c = getopt_long(argc, argv, "ho:", opts, NULL)) != -1) {
+	while ((c = cmd_option_next(&opt_parser)) > 0) {
 		switch (c) {
 		case 'o':
-			out = optarg;
+			out = opt_parser.arg;
 			break;
-		case 'W':
-			sweep = optarg;
+		case OPT_SWEEP:
+			sweep = opt_parser.arg;
 			break;
-		case 'T':
-			title = optarg;
+		case OPT_TITLE:
+			title = opt_parser.arg;
 			break;
-		case 'h':
-			fputs(report_usage, stdout);
-			return finish_stdout(0);
-		default:
-			fputs(report_usage, stderr);
-			return 2;
 		}
 	}
-	if (sweep && optind < argc) {
-		log_error("report takes RUNs or --sweep ID, not both; see xrun "
-		          "report --help");
-		return 2;
-	}
+	if (c < 0)
+		return opt_parser.status;
+	if (sweep && optind < argc)
+		return cmd_usage_error(
+		        &report_cmd,
+		        "report takes RUNs or --sweep ID, not both");
 	if (out && (!*out || endswith(out, "/"))) {
 		log_error("-o takes a file name, not '%s'", out);
 		return 2;
@@ -161,24 +158,13 @@ int cmd_report(int argc, char **argv, Context *ctx)
 		log_error("--title takes UTF-8 text");
 		return 2;
 	}
-	if (context_find_store(ctx, optind == argc) < 0)
-		return 1;
 	Record **v = NULL;
 	size_t n = 0;
-	_cleanup_free_ char *err = NULL;
-	int r = runset_select(ctx->store, argv + optind,
-	                      (size_t)(argc - optind), sweep, &v, &n, &err);
-	if (r < 0) {
-		log_error("%s", err);
-		return 1;
-	}
-	if (n == 0) {
-		records_free(v, n);
-		log_error("no runs to report in '%s'; run a program with xrun "
-		          "first",
-		          ctx->store ? ctx->store->runs : "?");
-		return 1;
-	}
+	int st = select_runs(ctx, argv + optind, (size_t)(argc - optind), sweep,
+	                     "report", &v, &n);
+	if (st)
+		return st;
+	int r;
 	Progress prog = {.tty = isatty(STDERR_FILENO) &&
 	                        log_level >= LOG_NORMAL,
 	                 .start = monotonic_ns(),
@@ -249,7 +235,7 @@ int cmd_report(int argc, char **argv, Context *ctx)
 		log_warn("%zu metric line%s %s not a JSON object; left out",
 		         bad_metrics, bad_metrics == 1 ? "" : "s",
 		         bad_metrics == 1 ? "is" : "are");
-	int st = write_report(out, html, len);
+	st = write_report(out, html, len);
 	if (st == 0 && out && log_level >= LOG_NORMAL)
 		log_info("report of %zu run%s in '%s'", n, n == 1 ? "" : "s",
 		         out);

@@ -1,45 +1,40 @@
 /* xrun rm RUN... */
 #include "config.h"
 
-#include <getopt.h>
-
 #include "cmd.h"
+#include "options.h"
 #include "util.h"
 
-static const char rm_usage[] =
-        "usage: xrun rm RUN...\n"
-        "\n"
-        "Delete runs from the store: each run's directory (record, captured\n"
-        "output, params, metrics, a replay's outputs). The objects they\n"
-        "pinned stay until xrun gc deletes those no other record needs. A\n"
-        "run that is still running is refused. RUN is a run id, a unique\n"
-        "prefix of at least 4 characters, latest or latest~N.\n";
+static const CmdOption rm_options[] = {
+        CMD_OPTION_HELP,
+        {0},
+};
+
+static const CmdSpec rm_cmd = {
+        .name = "rm",
+        .synopsis = "RUN...",
+        .about =
+                "Delete runs from the store: each run's directory (record, captured\n"
+                "output, params, metrics, a replay's outputs). The objects they\n"
+                "pinned stay until xrun gc deletes those no other record needs. A\n"
+                "run that is still running is refused. RUN is a run id, a unique\n"
+                "prefix of at least 4 characters, latest or latest~N.\n",
+        .options = rm_options,
+};
 
 int cmd_rm(int argc, char **argv, Context *ctx)
 {
-	static const struct option opts[] = {
-	        {"help", no_argument, NULL, 'h'},
-	        {0},
-	};
+	_cleanup_cmd_parser_ CmdParser opt_parser;
+	cmd_parser_init(&opt_parser, &rm_cmd, argc, argv);
 	int c;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+	while ((c = cmd_option_next(&opt_parser)) > 0) {
 		switch (c) {
-		case 'h':
-			fputs(rm_usage, stdout);
-			return finish_stdout(0);
-		default: {
-			_cleanup_free_ char *msg = unknown_option_message(
-			        "rm", optopt, argv[optind - 1]);
-			log_error("%s; see xrun rm --help", msg);
-			return 2;
-		}
 		}
 	}
-	if (optind >= argc) {
-		log_error("rm takes one or more RUNs; see xrun rm --help");
-		return 2;
-	}
+	if (c < 0)
+		return opt_parser.status;
+	if (optind >= argc)
+		return cmd_usage_error(&rm_cmd, "rm takes one or more RUNs");
 	if (context_find_store(ctx, true) < 0)
 		return 2;
 	/* Every RUN resolved and checked before anything is deleted:

@@ -1,20 +1,33 @@
 /* xrun show [--json] RUN */
 #include "config.h"
 
-#include <getopt.h>
-
 #include "annotations.h"
 #include "check.h"
 #include "cmd.h"
+#include "options.h"
 #include "format.h"
 #include "util.h"
 
-static const char show_usage[] =
-        "usage: xrun show [--json] RUN\n"
-        "\n"
-        "Print one run's record: readable, or as the JSON document (--json).\n"
-        "RUN is a run id, a unique prefix of at least 4 characters, latest,\n"
-        "latest~N, or the path of a record file.\n";
+enum {
+	OPT_JSON = 256,
+};
+
+static const CmdOption show_options[] = {
+        {OPT_JSON, "json", NULL,
+         "the record as its JSON document, with the tags and notes added since"},
+        CMD_OPTION_HELP,
+        {0},
+};
+
+static const CmdSpec show_cmd = {
+        .name = "show",
+        .synopsis = "[--json] RUN",
+        .about =
+                "Print one run's record: readable, or as the JSON document (--json).\n"
+                "RUN is a run id, a unique prefix of at least 4 characters, latest,\n"
+                "latest~N, or the path of a record file.\n",
+        .options = show_options,
+};
 
 static const char *str_or(const char *s, const char *dflt)
 {
@@ -421,30 +434,21 @@ static void show_check(const Store *s, const Record *r, bool color)
 
 int cmd_show(int argc, char **argv, Context *ctx)
 {
-	static const struct option opts[] = {
-	        {"json", no_argument, NULL, 'j'},
-	        {"help", no_argument, NULL, 'h'},
-	        {0},
-	};
 	bool json = false;
+	_cleanup_cmd_parser_ CmdParser opt_parser;
+	cmd_parser_init(&opt_parser, &show_cmd, argc, argv);
 	int c;
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+	while ((c = cmd_option_next(&opt_parser)) > 0) {
 		switch (c) {
-		case 'j':
+		case OPT_JSON:
 			json = true;
 			break;
-		case 'h':
-			fputs(show_usage, stdout);
-			return finish_stdout(0);
-		default:
-			fputs(show_usage, stderr);
-			return 2;
 		}
 	}
-	if (optind != argc - 1) {
-		log_error("show takes one RUN; see xrun show --help");
-		return 2;
-	}
+	if (c < 0)
+		return opt_parser.status;
+	if (optind != argc - 1)
+		return cmd_usage_error(&show_cmd, "show takes one RUN");
 	_cleanup_record_ Record *r = NULL;
 	int st = load_run(ctx, argv[optind], &r);
 	if (st)

@@ -4,7 +4,6 @@
 
 #include <ctype.h>
 #include <fcntl.h>
-#include <getopt.h>
 #include <inttypes.h>
 #include <poll.h>
 #include <signal.h>
@@ -15,6 +14,7 @@
 
 #include "capture.h"
 #include "cmd.h"
+#include "options.h"
 #include "run-pins.h"
 #include "runner.h"
 #include "spec.h"
@@ -23,51 +23,53 @@
 
 extern char **environ;
 
-static const char sweep_usage[] =
-        "usage: xrun sweep [RUN OPTIONS] -p KEY=V1,V2,… [-p …]\n"
-        "                  [--params-grid FILE] [-j N | --slurm "
-        "[--sbatch-arg ARG]…]\n"
-        "                  [--] PROGRAM [ARGS]\n"
-        "\n"
-        "Run PROGRAM once for each combination of the listed param "
-        "values\n"
-        "(their cartesian product), each an ordinary run tagged with the\n"
-        "sweep's id (tag sweep) and the combination's index (tag "
-        "sweep_index).\n"
-        "\n"
-        "  -p, --param KEY=V1,V2,…  the values of one param, each a JSON "
-        "scalar\n"
-        "                        if it parses as one, else a string; "
-        "write \\,\n"
-        "                        for a comma inside a value and \\\\ for a\n"
-        "                        backslash; each KEY once\n"
-        "  --params-grid FILE    a JSON object {\"KEY\": [V1, V2, …], …}\n"
-        "  -j, --jobs N          run N combinations at once (default 1)\n"
-        "  --slurm               submit one Slurm job array (sbatch "
-        "--array),\n"
-        "                        task i running combination i, and print "
-        "the\n"
-        "                        job id\n"
-        "  --sbatch-arg ARG      pass ARG to sbatch; repeatable\n"
-        "  -h, --help            this help\n"
-        "\n"
-        "RUN OPTIONS are those of xrun run (see xrun run --help); --params "
-        "FILE\n"
-        "gives the params every combination shares.\n"
-        "\n"
-        "Combination i: the first KEY varies slowest, the last fastest, "
-        "as\n"
-        "nested loops over the keys in order would give them; "
-        "--params-grid\n"
-        "keys come before -p keys. The workspace and the inputs are "
-        "pinned once\n"
-        "before the first run or the submission. List a sweep's runs "
-        "with\n"
-        "xrun ls --sweep ID.\n"
-        "\n"
-        "Exit status: 0 when every run succeeded, 1 when one did not, 125 "
-        "when\n"
-        "xrun failed before running or submitting, 130 when interrupted.\n";
+enum {
+	OPT_PARAMS_GRID = 512,
+	OPT_SLURM,
+	OPT_SBATCH_ARG,
+};
+
+/* Its own options; the run options are taken too (run_options_shared). */
+static const CmdOption sweep_options[] = {
+        {'p', "param", "KEY=V1,V2,…",
+         "the values of one param, each a JSON scalar if it parses as one, else a string; write \\, for a comma inside a value and \\\\ for a backslash; each KEY once"},
+        {OPT_PARAMS_GRID, "params-grid", "FILE",
+         "a JSON object {\"KEY\": [V1, V2, …], …}"},
+        {'j', "jobs", "N", "run N combinations at once (default 1)"},
+        {OPT_SLURM, "slurm", NULL,
+         "submit one Slurm job array (sbatch --array), task i running combination i, and print the job id"},
+        {OPT_SBATCH_ARG, "sbatch-arg", "ARG", "pass ARG to sbatch; repeatable"},
+        CMD_OPTION_HELP,
+        {0},
+};
+
+static const CmdSpec sweep_cmd = {
+        .name = "sweep",
+        .synopsis =
+                "[RUN OPTIONS] -p KEY=V1,V2,… [-p …]\n"
+                "                  [--params-grid FILE] [-j N | --slurm [--sbatch-arg ARG]…]\n"
+                "                  [--] PROGRAM [ARGS]",
+        .about =
+                "Run PROGRAM once for each combination of the listed param values\n"
+                "(their cartesian product), each an ordinary run tagged with the\n"
+                "sweep's id (tag sweep) and the combination's index (tag sweep_index).\n",
+        .options = sweep_options,
+        .shared = run_options,
+        .after =
+                "RUN OPTIONS are those of xrun run (see xrun run --help); --params FILE\n"
+                "gives the params every combination shares.\n"
+                "\n"
+                "Combination i: the first KEY varies slowest, the last fastest, as\n"
+                "nested loops over the keys in order would give them; --params-grid\n"
+                "keys come before -p keys. The workspace and the inputs are pinned once\n"
+                "before the first run or the submission. List a sweep's runs with\n"
+                "xrun ls --sweep ID.\n"
+                "\n"
+                "Exit status: 0 when every run succeeded, 1 when one did not, 125 when\n"
+                "xrun failed before running or submitting, 130 when interrupted.\n",
+        .stop_at_operand = true,
+        .runs_program = true,
+};
 
 typedef struct SweepOpts {
 	Grid *grid;
@@ -76,12 +78,6 @@ typedef struct SweepOpts {
 	char **sbatch_args;
 	uint64_t jobs;
 } SweepOpts;
-
-enum {
-	OPT_PARAMS_GRID = 512,
-	OPT_SLURM,
-	OPT_SBATCH_ARG,
-};
 
 static int sweep_option(int c, const char *arg, void *data)
 {
@@ -99,19 +95,16 @@ static int sweep_option(int c, const char *arg, void *data)
 			        key, key);
 			return 125;
 		}
-		if (r < 0 && !strchr(arg, '=')) {
-			log_error("-p takes KEY=V1,V2,…: '%s' has no "
-			          "'=VALUES'; see xrun sweep --help",
-			          arg);
-			return 125;
-		}
-		if (r < 0) {
-			log_error("-p takes KEY=V1,V2,… with a key of letters, "
-			          "digits, '_', '.' or '-', not '%s'; see xrun "
-			          "sweep --help",
-			          arg);
-			return 125;
-		}
+		if (r < 0 && !strchr(arg, '='))
+			return cmd_usage_error(
+			        &sweep_cmd,
+			        "-p takes KEY=V1,V2,…: '%s' has no '=VALUES'",
+			        arg);
+		if (r < 0)
+			return cmd_usage_error(
+			        &sweep_cmd,
+			        "-p takes KEY=V1,V2,… with a key of letters, digits, '_', '.' or '-', not '%s'",
+			        arg);
 		return 0;
 	case OPT_PARAMS_GRID:
 		so->grid_file = arg;
@@ -124,12 +117,11 @@ static int sweep_option(int c, const char *arg, void *data)
 		return 0;
 	case 'j':
 		if (parse_u64(arg, &so->jobs) < 0 || so->jobs < 1 ||
-		    so->jobs > 1024) {
-			log_error("-j takes a number of runs at once from 1 to "
-			          "1024, not '%s'; see xrun sweep --help",
-			          arg);
-			return 125;
-		}
+		    so->jobs > 1024)
+			return cmd_usage_error(
+			        &sweep_cmd,
+			        "-j takes a number of runs at once from 1 to 1024, not '%s'",
+			        arg);
 		return 0;
 	}
 	return RUN_OPTION_NOT_MINE;
@@ -620,18 +612,13 @@ static int run_local(Context *ctx, RunSpec *spec, const Grid *g, size_t n,
 				run_spec_add_tag(spec, t1);
 				run_spec_add_tag(spec, t2);
 				RunOutcome o;
-				runner_run(ctx->store, spec, &o);
-				for (char **w = o.warnings; w && *w; w++)
-					log_warn("%s", *w);
-				if (o.error)
-					log_error("%s", o.error);
-				if (o.id && log_level >= LOG_NORMAL)
-					fprintf(stderr,
-					        "xrun: sweep %.8s [%zu/%zu] "
-					        "run "
-					        "%.8s %s\n",
-					        id, i + 1, n, o.id,
-					        o.status ? o.status : "failed");
+				int ran = runner_run(ctx->store, spec, &o);
+				_cleanup_free_ char *label =
+				        xasprintf("sweep %.8s [%zu/%zu] run",
+				                  id, i + 1, n);
+				report_outcome(ctx, ran, &o,
+				               &(OutcomeLine){.label = label,
+				                              .brief = true});
 				fflush(stdout);
 				fflush(stderr);
 				_exit(o.exit_status);
@@ -811,20 +798,10 @@ static int submit(Context *ctx, RunSpec *spec, const Grid *g, size_t n,
 
 int cmd_sweep(int argc, char **argv, Context *ctx)
 {
-	static const struct option opts[] = {
-	        {"params-grid", required_argument, NULL, OPT_PARAMS_GRID},
-	        {"slurm", no_argument, NULL, OPT_SLURM},
-	        {"sbatch-arg", required_argument, NULL, OPT_SBATCH_ARG},
-	        {"jobs", required_argument, NULL, 'j'},
-	        {0},
-	};
 	_cleanup_grid_ Grid *grid = grid_new();
 	SweepOpts so = {.grid = grid, .jobs = 1};
 	RunOptionsExtra extra = {
-	        .cmd = "sweep",
-	        .usage = sweep_usage,
-	        .options = opts,
-	        .shortopts = "j:",
+	        .cmd = &sweep_cmd,
 	        .fn = sweep_option,
 	        .data = &so,
 	};
@@ -858,10 +835,9 @@ int cmd_sweep(int argc, char **argv, Context *ctx)
 			return 125;
 		}
 	}
-	if (!so.slurm && sbatch_args) {
-		log_error("--sbatch-arg is for --slurm; see xrun sweep --help");
-		return 125;
-	}
+	if (!so.slurm && sbatch_args)
+		return cmd_usage_error(&sweep_cmd,
+		                       "--sbatch-arg is for --slurm");
 	if (so.slurm && so.jobs > 1) {
 		log_error("-j is for local sweeps: under --slurm the scheduler "
 		          "decides how many tasks run at once (pass "
@@ -967,6 +943,7 @@ int cmd_sweep(int argc, char **argv, Context *ctx)
 	if (!spec->no_sandbox) {
 		json_decref(spec->pinned);
 		spec->pinned = json_incref(pinned);
+		spec->stages = &run_stages_pinned;
 	}
 	if (log_level >= LOG_NORMAL)
 		fprintf(stderr,

@@ -2,34 +2,50 @@
  * The annotations beside a sealed record (annotations.h). */
 #include "config.h"
 
-#include <getopt.h>
-
 #include "annotations.h"
 #include "cmd.h"
+#include "options.h"
 #include "format.h"
 #include "util.h"
 
-static const char tag_usage[] =
-        "usage: xrun tag [--json] RUN [KEY=VALUE...] [-d KEY]...\n"
-        "\n"
-        "Label a run after it ran. The tags are kept beside the record in\n"
-        "runs/<id>/annotations.json: the record never changes, so its "
-        "digest\n"
-        "stays valid and xrun verify still passes. show, ls and report "
-        "show\n"
-        "them (over the record's own --tag of the same key), and ls --tag\n"
-        "KEY=VALUE finds them. Without KEY=VALUE or -d: list the run's "
-        "tags.\n"
-        "  -d, --remove KEY   remove the tag KEY (repeatable)\n"
-        "  --json             list as a JSON object\n";
+enum { OPT_JSON = 256 };
 
-static const char note_usage[] =
-        "usage: xrun note [--json] RUN [TEXT...]\n"
-        "\n"
-        "Add a note to a run (the words of TEXT joined by spaces), with the\n"
-        "time, beside its record in runs/<id>/annotations.json; the record\n"
-        "itself never changes. Without TEXT: list the run's notes.\n"
-        "  --json   list as a JSON array of {time, text}\n";
+static const CmdOption tag_options[] = {
+        {'d', "remove", "KEY", "remove the tag KEY (repeatable)"},
+        {OPT_JSON, "json", NULL, "list as a JSON object"},
+        CMD_OPTION_HELP,
+        {0},
+};
+
+static const CmdSpec tag_cmd = {
+        .name = "tag",
+        .synopsis = "[--json] RUN [KEY=VALUE...] [-d KEY]...",
+        .about =
+                "Label a run after it ran. The tags are kept beside the record in\n"
+                "runs/<id>/annotations.json: the record never changes, so its digest\n"
+                "stays valid and xrun verify still passes. show, ls and report show\n"
+                "them (over the record's own --tag of the same key), and ls --tag\n"
+                "KEY=VALUE finds them. Without KEY=VALUE or -d: list the run's tags.\n",
+        .options = tag_options,
+        .stop_at_operand = true,
+};
+
+static const CmdOption note_options[] = {
+        {OPT_JSON, "json", NULL, "list as a JSON array of {time, text}"},
+        CMD_OPTION_HELP,
+        {0},
+};
+
+static const CmdSpec note_cmd = {
+        .name = "note",
+        .synopsis = "[--json] RUN [TEXT...]",
+        .about =
+                "Add a note to a run (the words of TEXT joined by spaces), with the\n"
+                "time, beside its record in runs/<id>/annotations.json; the record\n"
+                "itself never changes. Without TEXT: list the run's notes.\n",
+        .options = note_options,
+        .stop_at_operand = true,
+};
 
 /* The run of RUN in the store, where its annotations can be kept. */
 static int load_store_run(Context *ctx, const char *cmd, const char *spec,
@@ -110,54 +126,39 @@ static int list_tags(const Record *rec, bool json)
 
 int cmd_tag(int argc, char **argv, Context *ctx)
 {
-	static const struct option opts[] = {
-	        {"remove", required_argument, NULL, 'd'},
-	        {"json", no_argument, NULL, 'j'},
-	        {"help", no_argument, NULL, 'h'},
-	        {0},
-	};
 	_cleanup_strv_free_ char **unset = NULL;
 	bool json = false;
+	_cleanup_cmd_parser_ CmdParser opt_parser;
+	cmd_parser_init(&opt_parser, &tag_cmd, argc, argv);
 	int c;
-	while ((c = getopt_long(argc, argv, "+hd:", opts, NULL)) != -1) {
+	while ((c = cmd_option_next(&opt_parser)) > 0) {
 		switch (c) {
 		case 'd':
-			if (!annotation_key_valid(optarg)) {
-				log_error(
-				        "bad tag key '%s': give a name without "
-				        "'=' or control characters",
-				        optarg);
-				return 2;
-			}
-			unset = strv_push(unset, optarg);
+			if (!annotation_key_valid(opt_parser.arg))
+				return cmd_usage_error(
+				        &tag_cmd,
+				        "bad tag key '%s': give a name without '=' or control characters",
+				        opt_parser.arg);
+			unset = strv_push(unset, opt_parser.arg);
 			break;
-		case 'j':
+		case OPT_JSON:
 			json = true;
 			break;
-		case 'h':
-			fputs(tag_usage, stdout);
-			return finish_stdout(0);
-		default:
-			fputs(tag_usage, stderr);
-			return 2;
 		}
 	}
-	if (optind >= argc) {
-		log_error("tag takes a RUN and KEY=VALUE pairs; see xrun tag "
-		          "--help");
-		return 2;
-	}
+	if (c < 0)
+		return opt_parser.status;
+	if (optind >= argc)
+		return cmd_usage_error(&tag_cmd,
+		                       "tag takes a RUN and KEY=VALUE pairs");
 	const char *spec = argv[optind++];
 	json_auto_t *set = json_object();
 	for (int i = optind; i < argc; i++) {
 		if (streq(argv[i], "-d") || streq(argv[i], "--remove")) {
-			if (i + 1 >= argc ||
-			    !annotation_key_valid(argv[i + 1])) {
-				log_error("%s takes a tag KEY; see xrun tag "
-				          "--help",
-				          argv[i]);
-				return 2;
-			}
+			if (i + 1 >= argc || !annotation_key_valid(argv[i + 1]))
+				return cmd_usage_error(&tag_cmd,
+				                       "%s takes a tag KEY",
+				                       argv[i]);
 			unset = strv_push(unset, argv[++i]);
 			continue;
 		}
@@ -167,12 +168,10 @@ int cmd_tag(int argc, char **argv, Context *ctx)
 		if (!eq || !annotation_key_valid(key) ||
 		    !utf8_valid(eq + 1, strlen(eq + 1))) {
 			_cleanup_free_ char *safe = format_escape(argv[i]);
-			log_error(
-			        "tag takes KEY=VALUE, not '%s' (a KEY without "
-			        "'=' or control characters, UTF-8 text); see "
-			        "xrun tag --help",
+			return cmd_usage_error(
+			        &tag_cmd,
+			        "tag takes KEY=VALUE, not '%s' (a KEY without '=' or control characters, UTF-8 text)",
 			        safe);
-			return 2;
 		}
 		json_object_set_new(set, key, json_string(eq + 1));
 	}
@@ -197,31 +196,18 @@ int cmd_tag(int argc, char **argv, Context *ctx)
 
 int cmd_note(int argc, char **argv, Context *ctx)
 {
-	static const struct option opts[] = {
-	        {"json", no_argument, NULL, 'j'},
-	        {"help", no_argument, NULL, 'h'},
-	        {0},
-	};
 	bool json = false;
+	_cleanup_cmd_parser_ CmdParser opt_parser;
+	cmd_parser_init(&opt_parser, &note_cmd, argc, argv);
 	int c;
-	while ((c = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
-		switch (c) {
-		case 'j':
+	while ((c = cmd_option_next(&opt_parser)) > 0)
+		if (c == OPT_JSON)
 			json = true;
-			break;
-		case 'h':
-			fputs(note_usage, stdout);
-			return finish_stdout(0);
-		default:
-			fputs(note_usage, stderr);
-			return 2;
-		}
-	}
-	if (optind >= argc) {
-		log_error(
-		        "note takes a RUN and the TEXT; see xrun note --help");
-		return 2;
-	}
+	if (c < 0)
+		return opt_parser.status;
+	if (optind >= argc)
+		return cmd_usage_error(&note_cmd,
+		                       "note takes a RUN and the TEXT");
 	const char *spec = argv[optind++];
 	_cleanup_free_ char *text = NULL;
 	for (int i = optind; i < argc; i++) {
@@ -230,11 +216,9 @@ int cmd_note(int argc, char **argv, Context *ctx)
 		free(text);
 		text = t;
 	}
-	if (text && (!*text || !utf8_valid(text, strlen(text)))) {
-		log_error("a note is UTF-8 text, and not empty; see xrun note "
-		          "--help");
-		return 2;
-	}
+	if (text && (!*text || !utf8_valid(text, strlen(text))))
+		return cmd_usage_error(&note_cmd,
+		                       "a note is UTF-8 text, and not empty");
 	_cleanup_record_ Record *rec = NULL;
 	int st = load_store_run(ctx, "note", spec, &rec);
 	if (st)

@@ -1,37 +1,57 @@
 /* xrun verify [RUN | --all] */
 #include "config.h"
 
-#include <getopt.h>
 #include <inttypes.h>
 
 #include "cmd.h"
+#include "options.h"
 #include "format.h"
 #include "refs.h"
 #include "util.h"
 
-static const char verify_usage[] =
-        "usage: xrun verify [RUN | --all] [--key FILE]\n"
-        "       xrun verify --attestation FILE [--key FILE]\n"
-        "\n"
-        "Re-hash the stored objects a run references (its workspace, inputs\n"
-        "and outputs, their manifests and every file they list) and report\n"
-        "each one that is missing or whose bytes no longer match its name.\n"
-        "With --all (the default without RUN), every record of the store is\n"
-        "read and every object in the store is re-hashed, referenced or not.\n"
-        "\n"
-        "A record edited after xrun sealed it (its record_sha256 no longer\n"
-        "matches) is reported too.\n"
-        "\n"
-        "Where a signing key is configured ($XRUN_SIGNING_KEY, the store's\n"
-        "keys/signing.pem, or --key FILE, a public key will do), each\n"
-        "record's signature (record.sig) is checked too.\n"
-        "--attestation FILE checks an envelope of xrun attest: its\n"
-        "signature, and the record, outputs, manifests and input files it\n"
-        "names against this store, naming each that changed.\n"
-        "\n"
-        "Exit status: 0 when everything is intact, 1 when an object is\n"
-        "missing or corrupt or a record cannot be read or was edited, 2 on\n"
-        "other errors.\n";
+enum {
+	OPT_ALL = 256,
+	OPT_ATTESTATION,
+	OPT_KEY,
+};
+
+static const CmdOption verify_options[] = {
+        {OPT_ALL, "all", NULL,
+         "every record and every object of the store (the default without RUN)"},
+        {OPT_ATTESTATION, "attestation", "FILE",
+         "check an envelope of xrun attest against this store"},
+        {OPT_KEY, "key", "FILE",
+         "the key to check signatures with (a public key will do)"},
+        CMD_OPTION_HELP,
+        {0},
+};
+
+static const CmdSpec verify_cmd = {
+        .name = "verify",
+        .synopsis = "[RUN | --all] [--key FILE]\n"
+                    "       xrun verify --attestation FILE [--key FILE]",
+        .about =
+                "Re-hash the stored objects a run references (its workspace, inputs\n"
+                "and outputs, their manifests and every file they list) and report\n"
+                "each one that is missing or whose bytes no longer match its name.\n"
+                "With --all (the default without RUN), every record of the store is\n"
+                "read and every object in the store is re-hashed, referenced or not.\n"
+                "\n"
+                "A record edited after xrun sealed it (its record_sha256 no longer\n"
+                "matches) is reported too.\n"
+                "\n"
+                "Where a signing key is configured ($XRUN_SIGNING_KEY, the store's\n"
+                "keys/signing.pem, or --key FILE, a public key will do), each\n"
+                "record's signature (record.sig) is checked too.\n"
+                "--attestation FILE checks an envelope of xrun attest: its\n"
+                "signature, and the record, outputs, manifests and input files it\n"
+                "names against this store, naming each that changed.\n"
+                "\n"
+                "Exit status: 0 when everything is intact, 1 when an object is\n"
+                "missing or corrupt or a record cannot be read or was edited, 2 on\n"
+                "other errors.\n",
+        .options = verify_options,
+};
 
 bool warn_if_edited(const Record *rec)
 {
@@ -45,42 +65,31 @@ bool warn_if_edited(const Record *rec)
 
 int cmd_verify(int argc, char **argv, Context *ctx)
 {
-	static const struct option opts[] = {
-	        {"all", no_argument, NULL, 'a'},
-	        {"attestation", required_argument, NULL, 'A'},
-	        {"key", required_argument, NULL, 'k'},
-	        {"help", no_argument, NULL, 'h'},
-	        {0},
-	};
 	bool all = false;
 	const char *attestation = NULL, *key = NULL;
+	_cleanup_cmd_parser_ CmdParser opt_parser;
+	cmd_parser_init(&opt_parser, &verify_cmd, argc, argv);
 	int c;
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+	while ((c = cmd_option_next(&opt_parser)) > 0) {
 		switch (c) {
-		case 'a':
+		case OPT_ALL:
 			all = true;
 			break;
-		case 'A':
-			attestation = optarg;
+		case OPT_ATTESTATION:
+			attestation = opt_parser.arg;
 			break;
-		case 'k':
-			key = optarg;
+		case OPT_KEY:
+			key = opt_parser.arg;
 			break;
-		case 'h':
-			fputs(verify_usage, stdout);
-			return finish_stdout(0);
-		default:
-			fputs(verify_usage, stderr);
-			return 2;
 		}
 	}
+	if (c < 0)
+		return opt_parser.status;
 	if (attestation && !all && optind == argc)
 		return verify_attestation(ctx, attestation, key);
-	if (argc - optind > 1 || (all && optind < argc) || attestation) {
-		log_error("verify takes one RUN or --all; see xrun verify "
-		          "--help");
-		return 2;
-	}
+	if (argc - optind > 1 || (all && optind < argc) || attestation)
+		return cmd_usage_error(&verify_cmd,
+		                       "verify takes one RUN or --all");
 	all = optind == argc;
 	if (context_find_store(ctx, true) < 0)
 		return 2;

@@ -1,6 +1,7 @@
-/* The commands. Each cmd_* parses its options (`run` and `sweep` through
- * run_options_parse()) and returns the process exit status; the cmd-*.c
- * files and xrun.c are the only code that prints. */
+/* The commands. Each cmd_* declares its options in a table and parses
+ * them with options.h (`run` and `sweep` through run_options_parse())
+ * and returns the process exit status; the cmd-*.c files and xrun.c are
+ * the only code that prints. */
 #pragma once
 
 #include <stdbool.h>
@@ -52,16 +53,15 @@ int cmd_check(int argc, char **argv, Context *ctx);
 
 /* The options of `run` (cmd-run.c), shared by every command that builds
  * a RunSpec from a command line (`run`, `sweep`). A command adds its own
- * options with extra: fn sees every option first and returns 0 when it
- * took it, RUN_OPTION_NOT_MINE to leave it to the run options, or an exit
+ * options in its CmdSpec (options.h), with run_options as its shared
+ * table; fn sees every option first and returns 0 when it took
+ * it, RUN_OPTION_NOT_MINE to leave it to the run options, or an exit
  * status. */
 enum { RUN_OPTION_NOT_MINE = 1000, RUN_OPTIONS_HELP = -1 };
-struct option;
+struct CmdSpec;
+struct CmdOption;
 typedef struct RunOptionsExtra {
-	const char *cmd;              /* for "see xrun CMD --help" */
-	const char *usage;            /* printed for --help */
-	const struct option *options; /* ended by {0} */
-	const char *shortopts;        /* appended to run's */
+	const struct CmdSpec *cmd; /* its name, options and usage */
 	int (*fn)(int c, const char *arg, void *data);
 	void *data;
 } RunOptionsExtra;
@@ -77,6 +77,30 @@ enum { GLOBAL_OPT_STORE = 900, GLOBAL_OPT_COLOR };
 /* Apply global option c (GLOBAL_OPT_*, 'q', 'v'): 0, an exit status
  * (the error printed), or RUN_OPTION_NOT_MINE when c is none. */
 int global_option(Context *ctx, int c, const char *arg);
+
+/* The runner's outcome as run, replay and sweep report it: warnings,
+ * error, then one line, "xrun: LABEL ID[ of OF] STATUS (exit N) in Ts[:
+ * VERDICT]; record PATH" (brief: "xrun: LABEL ID STATUS"), or that the
+ * run was recorded as failed or could not be recorded in full. */
+typedef struct OutcomeLine {
+	const char *label;   /* "run", "replay", "sweep ID [i/n] run" */
+	const char *of;      /* a replay's original, or NULL */
+	const char *verdict; /* "reproduced", or NULL */
+	bool brief;
+	bool messages_said; /* report_outcome_messages() was called */
+} OutcomeLine;
+struct RunOutcome;
+/* The warnings and the error alone, and (unpinned) the files the run
+ * read outside its pins. */
+void report_outcome_messages(const struct RunOutcome *o, bool unpinned);
+void report_outcome(const Context *ctx, int r, const struct RunOutcome *o,
+                    const OutcomeLine *line);
+
+/* The runs of RUN arguments, or of --sweep ID, or every run of the store
+ * without either (compare, report): 0, or an exit status after saying
+ * why (none to WHAT included). */
+int select_runs(Context *ctx, char **args, size_t n_args, const char *sweep,
+                const char *what, Record ***ret, size_t *ret_n);
 
 /* Shared by the commands */
 bool want_color(const Context *ctx, int fd);

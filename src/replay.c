@@ -382,6 +382,7 @@ int replay_spec(const Record *rec, char *const *env_set, RunSpec **ret,
 		spec->timeout_s = json_number_value(tmo);
 
 	spec->verify_against = replay_expectation(rec);
+	spec->stages = &replay_stages;
 	*ret = TAKE_PTR(spec);
 	*ret_warnings = warnings;
 	return 0;
@@ -934,4 +935,104 @@ json_t *replay_verification(Store *s, const json_t *expect, const json_t *rec)
 	                 "files", files, "stdout", "expected",
 	                 ws ? ws : json_null(), "actual", gs ? gs : json_null(),
 	                 "match", smatch);
+}
+
+/* ---- a replay's stages of the runner ---- */
+
+/* The original's -o paths, as the record has them: the replay never
+ * touches them on the host; they are seen there only in the sandbox. */
+static int replay_outputs(const RunSpec *spec, char ***ret, char **ret_why)
+{
+	if (spec->no_sandbox) {
+		*ret_why = xstrdup("a replay needs the sandbox: its outputs "
+		                   "and pinned files are seen at their "
+		                   "original paths only there");
+		return -EINVAL;
+	}
+	*ret = strv_copy(spec->outputs ? spec->outputs : (char *[]){NULL});
+	return 0;
+}
+
+static json_t *replay_verify(Store *s, const RunSpec *spec, const json_t *rec)
+{
+	return replay_verification(s, spec->verify_against, rec);
+}
+
+const RunStages replay_stages = {
+        .outputs = replay_outputs,
+        .host_cwd = false,
+        .probe_git = false,
+        .pin = runner_pin_restored,
+        .plan_last = sandbox_plan_make_room,
+        .verify = replay_verify,
+};
+
+/* ---- the replay policy ---- */
+
+int replay_check_record(const Record *rec, bool force, char ***warnings,
+                        char **ret_error)
+{
+	int r = record_check_digest(rec);
+	if (r == -EBADMSG && !force) {
+		*ret_error = xasprintf(
+		        "record '%s' was changed after xrun wrote it (its "
+		        "record_sha256 no longer matches its content); a "
+		        "replay of it would not be the run that happened; "
+		        "pass --force to replay it anyway",
+		        rec->path);
+		return r;
+	}
+	if (r == -EBADMSG)
+		*warnings =
+		        strv_pushf(*warnings,
+		                   "record '%s' was changed after xrun "
+		                   "wrote it; replaying it anyway (--force)",
+		                   rec->path);
+	else if (r == 0)
+		*warnings = strv_pushf(*warnings,
+		                       "record '%s' has no record_sha256 (an "
+		                       "older xrun wrote it): it cannot be "
+		                       "checked for changes",
+		                       rec->path);
+	else if (r < 0) {
+		*ret_error = xasprintf("cannot check record '%s': %s",
+		                       rec->path, strerror(-r));
+		return r;
+	}
+	return 0;
+}
+
+int replay_check_loader(const Record *rec, const RunSpec *spec, bool force,
+                        char ***warnings, char **ret_error)
+{
+	/* The recorded environment is the record's word: variables that
+	 * make the loader run code the record names are not replayed
+	 * without being asked for, unless this environment has the same
+	 * value (GPU machines often set LD_LIBRARY_PATH for the driver's
+	 * libraries: replaying it loads nothing this shell would not). */
+	static const char *const loader_vars[] = {
+	        "LD_PRELOAD", "LD_LIBRARY_PATH", "LD_AUDIT"};
+	for (size_t i = 0; i < ELEMENTSOF(loader_vars); i++) {
+		const char *v = strv_env_get(spec->env_base, loader_vars[i]);
+		if (!v)
+			v = strv_env_get(spec->env_xrun, loader_vars[i]);
+		if (!v)
+			continue;
+		const char *here = getenv(loader_vars[i]);
+		if (here && streq(here, v))
+			continue;
+		if (!force) {
+			*ret_error = xasprintf(
+			        "record '%s' sets %s for the program: a "
+			        "replay would load code the record names; "
+			        "check it and pass --force to replay it anyway",
+			        rec->path, loader_vars[i]);
+			return -EPERM;
+		}
+		*warnings = strv_pushf(*warnings,
+		                       "record '%s' sets %s for the program; "
+		                       "replaying it anyway (--force)",
+		                       rec->path, loader_vars[i]);
+	}
+	return 0;
 }

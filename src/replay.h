@@ -9,6 +9,7 @@
 
 #include "record.h"
 #include "sandbox.h"
+#include "runner.h"
 #include "spec.h"
 #include "store.h"
 
@@ -20,6 +21,25 @@
  * original's sandbox options and limits. On error *ret_error gets one line. */
 int replay_spec(const Record *rec, char *const *env_set, RunSpec **ret,
                 char ***ret_warnings, char **ret_error);
+
+/* How the runner makes a replay (runner.h): the pins restored from the
+ * store, the outputs at the original's paths but kept in the replay's
+ * run directory (never on the host), the record's source.git, and the
+ * comparison with the original before the final record is saved.
+ * replay_spec() sets it. */
+extern const RunStages replay_stages;
+
+/* The replay policy, before anything runs. A record whose record_sha256
+ * no longer matches (edited by hand) is refused (-EBADMSG) unless
+ * force; *warnings (a strv) gets a line when it is replayed anyway or
+ * cannot be checked (an older xrun wrote it). */
+int replay_check_record(const Record *rec, bool force, char ***warnings,
+                        char **ret_error);
+/* A recorded environment that makes the loader load code the record
+ * names (LD_PRELOAD, LD_LIBRARY_PATH, LD_AUDIT with a value this
+ * environment lacks) is refused (-EPERM) unless force. */
+int replay_check_loader(const Record *rec, const RunSpec *spec, bool force,
+                        char ***warnings, char **ret_error);
 
 /* Every object the replay needs (the manifests of the workspace and
  * inputs and each file they list) is in s and intact; objects s lacks

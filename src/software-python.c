@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 
 #include "hash.h"
+#include "process.h"
 #include "util.h"
 
 extern char **environ;

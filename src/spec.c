@@ -245,16 +245,16 @@ int param_keys_collide(const json_t *params, const char **ret_a,
 	return 0;
 }
 
-int run_spec_ensure_seed(RunSpec *s)
+int run_spec_seed(const RunSpec *s, uint64_t *ret)
 {
-	if (s->has_seed)
+	if (s->has_seed) {
+		*ret = s->seed;
 		return 0;
+	}
 	uint64_t v;
 	if (getrandom(&v, sizeof v, 0) != (ssize_t)sizeof v)
 		return negative_errno();
-	s->seed = v;
-	s->has_seed = true;
-	s->seed_source = SEED_GENERATED;
+	*ret = v;
 	return 0;
 }
 

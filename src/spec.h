@@ -62,6 +62,10 @@ typedef struct RunSpec {
 	 * only -e overrides them. NAME=VALUE. */
 	char **env_xrun;
 
+	/* How the runner makes the run (runner.h): NULL for `run`'s
+	 * stages, replay_stages for a replay. */
+	const struct RunStages *stages;
+
 	/* What a replay (src/replay.c) gives instead of what `run` finds on
 	 * the host; all NULL for `run`. */
 	/* The environment to start from instead of the caller's (the
@@ -158,8 +162,8 @@ int param_keys_collide(const json_t *params, const char **ret_a,
  * OpenBLAS, MKL) at cpus, into env_xrun; PYTHONHASHSEED comes from the
  * seed as for every run. */
 void run_spec_set_deterministic(RunSpec *s, long cpus);
-/* Draw a seed from getrandom(2) unless one was given. */
-int run_spec_ensure_seed(RunSpec *s);
+/* The run's seed: the one given, else one drawn from getrandom(2). */
+int run_spec_seed(const RunSpec *s, uint64_t *ret);
 /* PATH made absolute against cwd, with ".", ".." and repeated slashes
  * resolved lexically (the path need not exist). */
 char *path_normalize(const char *cwd, const char *path);

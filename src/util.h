@@ -94,6 +94,7 @@ void *xrealloc(void *p, size_t n) _nonnull_return_;
 char *xstrdup(const char *s) _nonnull_return_;
 char *xstrndup(const char *s, size_t n) _nonnull_return_;
 char *xasprintf(const char *fmt, ...) _printf_(1, 2) _nonnull_return_;
+char *xvasprintf(const char *fmt, va_list ap) _printf_(1, 0) _nonnull_return_;
 
 /* Logging: only cmd-*.c and xrun.c should call these; library code
  * returns -errno instead. log_error_errno() returns r (negative) so it
@@ -179,23 +180,6 @@ int write_file_replace(const char *dir, const char *name, const void *p,
 int fsync_dir(const char *dir);
 
 /* Time */
-/* Start a program the way posix_spawn(3) would, without its reset of
- * every signal one system call at a time in the child while the caller
- * waits: clone(CLONE_VM | CLONE_VFORK), the signals xrun handles back
- * to their defaults, an empty signal mask, the standard descriptors,
- * the directory, a new session if asked, execve. A negative errno when
- * the program could not be started (ENOENT, EACCES, ENOEXEC...). */
-#define SPAWN_INHERIT (-1) /* the caller's descriptor */
-#define SPAWN_NULL (-2)    /* /dev/null */
-typedef struct SpawnSpec {
-	const char *path;
-	char *const *argv;
-	char *const *envp;
-	const char *cwd; /* NULL: the caller's */
-	int stdin_fd, stdout_fd, stderr_fd;
-	bool new_session;
-} SpawnSpec;
-int spawn_process(const SpawnSpec *s, pid_t *ret);
 /* A helper thread with every signal blocked, so that signals (and a
  * signalfd's) stay with the thread that handles them. */
 bool thread_start(pthread_t *t, void *(*fn)(void *), void *arg);

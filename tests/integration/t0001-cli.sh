@@ -46,6 +46,26 @@ is "$?" 2 "ls with an argument: usage error 2"
 err=$("$XRUN" ls --status nope 2>&1)
 is "$?" 2 "ls --status with an unknown status: 2"
 
+# One policy for usage errors (options.h, README): one line naming what
+# is wrong and where to look, exit 125 for the commands whose status is
+# a program's, 2 for the others; the whole usage is never dumped.
+for c in run replay sweep show ls log diff checkout verify gc rm report compare metrics tag note export import lineage attest key check; do
+	case $c in run|replay|sweep) want=125 ;; *) want=2 ;; esac
+	err=$("$XRUN" "$c" --no-such-option x 2>&1)
+	is "$?" "$want" "xrun $c --no-such-option: usage error $want"
+	is "$err" "xrun: unknown or incomplete option '--no-such-option'; see xrun $c --help" \
+		"... one line saying which option and where to look"
+	out=$("$XRUN" "$c" --help)
+	like "$out" "^usage: xrun $c" "xrun $c --help prints its usage from its table"
+	like "$out" "-h, --help +this help" "... with every option's help"
+done
+err=$("$XRUN" ls --limit x 2>&1)
+is "$?" 2 "a bad option value is a usage error: 2"
+is "$err" "xrun: --limit takes a number, not 'x'; see xrun ls --help" "... said in one line"
+err=$("$XRUN" replay 2>&1)
+is "$?" 125 "replay without RUN: 125"
+is "$err" "xrun: replay takes one RUN; see xrun replay --help" "... said in one line"
+
 # The shorthand: xrun PROGRAM ARGS, program options untouched.
 out=$("$XRUN" -q /bin/echo --seed 5 -p x 2>&1)
 is "$out" "--seed 5 -p x" "xrun PROGRAM passes the program's options through"

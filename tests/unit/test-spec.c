@@ -270,22 +270,23 @@ static void test_env_tag_seed(void)
 	is_int(json_object_size(s->tags), 2, "two tags");
 
 	ok(!s->has_seed, "no seed at first");
-	is_int(run_spec_ensure_seed(s), 0, "ensure_seed: ok");
-	ok(s->has_seed, "ensure_seed sets has_seed");
-	is_int(s->seed_source, SEED_GENERATED, "ensure_seed: source generated");
+	uint64_t a = 0, b = 0;
+	is_int(run_spec_seed(s, &a), 0, "run_spec_seed: ok");
+	is_int(run_spec_seed(s, &b), 0, "run_spec_seed again: ok");
+	ok(a != b, "without --seed each call draws a seed");
+	ok(!s->has_seed, "run_spec_seed leaves the spec as it was");
+	is_int(s->seed_source, SEED_GENERATED, "no seed given: generated");
 	is_str(seed_source_to_string(s->seed_source), "generated",
 	       "seed_source_to_string(generated)");
-	uint64_t first = s->seed;
-	is_int(run_spec_ensure_seed(s), 0, "ensure_seed again: ok");
-	ok(s->seed == first, "ensure_seed keeps an existing seed");
 
 	_cleanup_run_spec_ RunSpec *o = run_spec_new();
 	o->has_seed = true;
 	o->seed = 1234;
 	o->seed_source = SEED_OPTION;
-	is_int(run_spec_ensure_seed(o), 0, "ensure_seed with --seed: ok");
-	ok(o->seed == 1234 && o->seed_source == SEED_OPTION,
-	   "ensure_seed keeps the given seed and its source");
+	uint64_t v = 0;
+	is_int(run_spec_seed(o, &v), 0, "run_spec_seed with --seed: ok");
+	ok(v == 1234 && o->seed_source == SEED_OPTION,
+	   "run_spec_seed gives the given seed");
 
 	is_str(seed_source_to_string(SEED_OPTION), "option",
 	       "seed_source_to_string(option)");

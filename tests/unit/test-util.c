@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 
+#include "process.h"
 #include "util.h"
 
 static char *make_tmpdir(void)
