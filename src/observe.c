@@ -254,7 +254,8 @@ typedef struct Obs {
 	Site *sites;
 	size_t n_sites;
 	char **pins;
-	json_t *pkgs; /* name -> version | null */
+	char **software; /* the home's software prefixes the sandbox showed */
+	json_t *pkgs;    /* name -> version | null */
 	json_t *programs, *shared, *read, *sys_read, *written;
 	size_t left_out;
 } Obs;
@@ -512,7 +513,7 @@ static void classify(Obs *o, const TraceFile *traced)
 		dist_use(o, d, f);
 		return;
 	}
-	if (interpreter_file(f))
+	if (interpreter_file(f) || below_any(f->path, o->software))
 		return;
 	_cleanup_free_ char *pkg = NULL, *ver = NULL;
 	if (owner(o, f->path, &pkg, &ver))
@@ -602,6 +603,27 @@ static char **pinned_roots(const json_t *rec)
 	return v;
 }
 
+/* The software prefixes the private home showed (pyenv, a virtualenv,
+ * conda): what a program reads there is its software (a pyenv shim's
+ * plugin scripts, say), as a package's files are, not its data. */
+static char **software_roots(const json_t *rec)
+{
+	char **v = NULL;
+	size_t i;
+	json_t *e;
+	json_array_foreach (
+	        json_object_get(json_object_get(json_object_get(rec, "sandbox"),
+	                                        "home"),
+	                        "shown"),
+	        i, e) {
+		const char *why = json_get_string(e, "why");
+		const char *path = json_get_string(e, "path");
+		if (why && path && streq(why, "software"))
+			v = strv_push(v, path);
+	}
+	return v;
+}
+
 static json_t *caches_json(char *const *caches)
 {
 	json_t *a = json_array();
@@ -654,6 +676,7 @@ int observe_section(const ObserveQuery *q, json_t **ret)
 	Obs o = {.q = q,
 	         .pk = packages_open(q->cache_dir),
 	         .pins = pinned_roots(q->record),
+	         .software = software_roots(q->record),
 	         .pkgs = json_object(),
 	         .programs = json_array(),
 	         .shared = json_array(),
@@ -724,6 +747,7 @@ int observe_section(const ObserveQuery *q, json_t **ret)
 	        "caches", caches_json(q->caches));
 	json_decref(o.pkgs);
 	strv_free(o.pins);
+	strv_free(o.software);
 	packages_free(o.pk);
 	if (!sec)
 		return -ENOMEM;

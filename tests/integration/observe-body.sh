@@ -135,6 +135,20 @@ $RUN "$XRUN" run -i "$D/x.csv" sh -c "cat '$D/x.csv'" >/dev/null 2>"$T/err"
 ! grep -q 'outside its pins' "$T/err"
 ok $? "$WHO: pinned with -i, it is not named"
 
+# 7b. What a pyenv-style root under a home holds is software: its
+# shim's plugin scripts are not "outside the pins".
+PH=$D/phome # not under /tmp, whose reads are the sandbox's own
+mkdir -p "$PH/.pyenv/bin" "$PH/.pyenv/plugins/p"
+echo 'hooked=1' >"$PH/.pyenv/plugins/p/hook.bash"
+printf '#!/bin/bash\n. "%s/.pyenv/plugins/p/hook.bash"\nexec /usr/bin/python3 "$@"\n' "$PH" >"$PH/.pyenv/bin/python3"
+chmod 755 "$PH/.pyenv/bin/python3"
+[ -n "$RUN" ] && chown -R "$TEST_USER:" "$PH"
+$RUN env HOME="$PH" PYENV_ROOT="$PH/.pyenv" PATH="$PH/.pyenv/bin:$PATH" \
+	"$XRUN" run python3 -c 'print(1)' >/dev/null 2>"$T/err"
+is "$?" 0 "$WHO: a pyenv-style root in the home runs"
+is "$(obs '[f["path"] for f in d["observed"]["files_read"] if "/.pyenv/" in f["path"]]')" "[]" \
+	"$WHO: ... and its plugin scripts are software, not unpinned reads"
+
 # 8. --cache: writable, kept, not pinned, reads observed.
 $RUN "$XRUN" -q run --cache "$D/cache" sh -c "echo model >'$D/cache/m.bin'" >/dev/null 2>&1
 is "$?" 0 "$WHO: --cache: the run writes its cache"
