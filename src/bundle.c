@@ -197,7 +197,7 @@ static const char **sorted_keys(const json_t *o, size_t *ret_n)
 	json_t *x;
 	json_object_foreach ((json_t *)o, k, x)
 		v[i++] = k;
-	qsort(v, n, sizeof *v, cmp_str);
+	sort_v(v, n, sizeof *v, cmp_str);
 	*ret_n = n;
 	return v;
 }
@@ -419,7 +419,7 @@ int bundle_export(Store *s, Record *const *in, size_t n_in,
 	/* Runs by id, each once. */
 	_cleanup_free_ Record **recs = xcalloc(n_in + 1, sizeof *recs);
 	memcpy(recs, in, n_in * sizeof *recs);
-	qsort(recs, n_in, sizeof *recs, cmp_rec);
+	sort_v(recs, n_in, sizeof *recs, cmp_rec);
 	size_t n = 0;
 	for (size_t i = 0; i < n_in; i++)
 		if (n == 0 || !streq(record_id(recs[n - 1]) ?: "",

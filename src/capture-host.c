@@ -197,7 +197,7 @@ static json_t *capture_cpu(void)
 			if (*p)
 				*p++ = 0;
 		}
-		qsort(v, nflags, sizeof *v, cmp_str);
+		sort_v(v, nflags, sizeof *v, cmp_str);
 		Hasher *h = hasher_new();
 		for (size_t i = 0; i < nflags; i++) {
 			if (i)
@@ -349,7 +349,7 @@ static json_t *capture_gpus(void)
 		};
 	}
 	if (n)
-		qsort(v, n, sizeof *v, cmp_gpu);
+		sort_v(v, n, sizeof *v, cmp_gpu);
 	for (size_t i = 0; i < n; i++) {
 		json_array_append_new(
 		        gpus,

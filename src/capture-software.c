@@ -337,7 +337,7 @@ static json_t *libs_keys_json(const LibList *libs)
 static json_t *libs_section(LibList *libs, char **ret_digest)
 {
 	if (libs->n > 1)
-		qsort(libs->v, libs->n, sizeof *libs->v, lib_cmp);
+		sort_v(libs->v, libs->n, sizeof *libs->v, lib_cmp);
 	_cleanup_hasher_ Hasher *h = hasher_new();
 	json_t *a = json_array();
 	for (size_t i = 0; i < libs->n; i++) {

@@ -52,7 +52,6 @@ static const CmdSpec check_cmd = {
         .after =
                 "Exit status: 0 when every tested factor gives the same outputs, 1 when\n"
                 "something differs, 2 on error, 130 when interrupted.\n",
-        .stop_at_operand = true,
 };
 
 #define RED(c) ((c) ? "\033[31m" : "")

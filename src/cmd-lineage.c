@@ -118,7 +118,7 @@ static void print_dot(const json_t *g, const char *id)
 	json_t *v;
 	json_object_foreach ((json_t *)runs, key, v)
 		ids[i++] = key;
-	qsort(ids, n, sizeof *ids, cmp_ids);
+	sort_v(ids, n, sizeof *ids, cmp_ids);
 	for (i = 0; i < n; i++) {
 		const char *k = ids[i];
 		const json_t *run = json_object_get(runs, k);

@@ -103,7 +103,7 @@ static void sort_by_metric(Record **v, size_t n)
 	_cleanup_free_ Sorted *s = xcalloc(n ? n : 1, sizeof *s);
 	for (size_t i = 0; i < n; i++)
 		s[i] = (Sorted){v[i], i};
-	qsort(s, n, sizeof *s, cmp_metric);
+	sort_v(s, n, sizeof *s, cmp_metric);
 	for (size_t i = 0; i < n; i++)
 		v[i] = s[i].r;
 }
@@ -166,7 +166,7 @@ static int filter_sweep(Record **v, size_t *n, const char *prefix,
 		else
 			record_free(v[i]);
 	}
-	qsort(s, k, sizeof *s, cmp_sweep_index);
+	sort_v(s, k, sizeof *s, cmp_sweep_index);
 	for (size_t i = 0; i < k; i++)
 		v[i] = s[i].r;
 	*n = k;
@@ -190,7 +190,7 @@ static char *params_text(const Record *r)
 	const char **kv = xcalloc(n ? n : 1, sizeof *kv);
 	json_object_foreach ((json_t *)p, k, v)
 		kv[i++] = k;
-	qsort(kv, n, sizeof *kv, cmp_str);
+	sort_v(kv, n, sizeof *kv, cmp_str);
 	for (i = 0; i < n; i++) {
 		_cleanup_free_ char *j =
 		        param_json_text(json_object_get(p, kv[i]));

@@ -61,7 +61,6 @@ static const CmdSpec replay_cmd = {
                 "an output or stdout differs from the original's; 125 when xrun failed\n"
                 "(a missing or corrupt object, a tampered record, a difference with\n"
                 "--strict, no sandbox).\n",
-        .stop_at_operand = true,
         .runs_program = true,
 };
 

@@ -173,7 +173,7 @@ static const char **union_keys(const json_t *a, const json_t *b, size_t *ret_n)
 	json_object_foreach ((json_t *)b, k, x)
 		if (!json_object_get(a, k))
 			v[n++] = k;
-	qsort(v, n, sizeof *v, cmp_str);
+	sort_v(v, n, sizeof *v, cmp_str);
 	*ret_n = n;
 	return v;
 }

@@ -199,7 +199,7 @@ int du_largest(const char *top, const DuOptions *opt, size_t n, DuEntry **ret,
 	} else
 		walk(&c, topfd, "");
 	if (c.n)
-		qsort(c.files, c.n, sizeof *c.files, cmp_path);
+		sort_v(c.files, c.n, sizeof *c.files, cmp_path);
 
 	DuEntry *all = NULL;
 	size_t n_all = 0;
@@ -215,7 +215,7 @@ int du_largest(const char *top, const DuOptions *opt, size_t n, DuEntry **ret,
 		i = end;
 	}
 	if (n_all)
-		qsort(all, n_all, sizeof *all, cmp_bytes_desc);
+		sort_v(all, n_all, sizeof *all, cmp_bytes_desc);
 	for (size_t i = n; i < n_all; i++)
 		free(all[i].path);
 	for (size_t i = 0; i < c.n; i++)

@@ -427,7 +427,7 @@ static json_t *sorted_edges(json_t *edges)
 	_cleanup_free_ json_t **v = xcalloc(n + 1, sizeof *v);
 	for (size_t i = 0; i < n; i++)
 		v[i] = json_array_get(edges, i);
-	qsort(v, n, sizeof *v, cmp_edges);
+	sort_v(v, n, sizeof *v, cmp_edges);
 	json_t *out = json_array();
 	for (size_t i = 0; i < n; i++)
 		json_array_append(out, v[i]);

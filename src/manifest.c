@@ -102,7 +102,7 @@ int manifest_sort(Manifest *m)
 {
 	size_t bad;
 	if (!is_sorted(m))
-		qsort(m->entries, m->n, sizeof *m->entries, cmp_entry);
+		sort_v(m->entries, m->n, sizeof *m->entries, cmp_entry);
 	return check_sorted(m, &bad);
 }
 

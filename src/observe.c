@@ -575,7 +575,7 @@ static json_t *sorted(json_t *arr, int (*cmp)(const void *, const void *))
 	json_t **v = xcalloc(n ? n : 1, sizeof *v);
 	for (size_t i = 0; i < n; i++)
 		v[i] = json_incref(json_array_get(arr, i));
-	qsort(v, n, sizeof *v, cmp);
+	sort_v(v, n, sizeof *v, cmp);
 	json_t *out = json_array();
 	for (size_t i = 0; i < n; i++)
 		json_array_append_new(out, v[i]);

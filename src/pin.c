@@ -578,7 +578,7 @@ static int walk_dir(Walk *w, int dirfd, const char *name, const char *rel)
 	}
 	if (r == 0) {
 		if (n > 1)
-			qsort(steps, n, sizeof *steps, cmp_step);
+			sort_v(steps, n, sizeof *steps, cmp_step);
 		r = walk_steps(w, dfd, rel, steps, n);
 	}
 	steps_free(steps, n);
@@ -1342,7 +1342,7 @@ static void order_jobs(Pinner *p)
 	for (size_t i = 0; i < p->n_jobs; i++)
 		sorted[p->jobs[i].size > SMALL_FILE ? large++ : small++] =
 		        p->jobs[i];
-	qsort(sorted, n_large, sizeof *sorted, cmp_job_size);
+	sort_v(sorted, n_large, sizeof *sorted, cmp_job_size);
 	free(p->jobs);
 	p->jobs = sorted;
 	p->cap_jobs = p->n_jobs;

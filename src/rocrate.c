@@ -271,7 +271,7 @@ static json_t *crate_json(const Crate *cr, Record *const *recs, size_t n,
 	json_t *v;
 	json_object_foreach (c.entities, key, v)
 		ids[j++] = key;
-	qsort(ids, k, sizeof *ids, cmp_ids);
+	sort_v(ids, k, sizeof *ids, cmp_ids);
 	for (j = 0; j < k; j++)
 		json_array_append(graph, json_object_get(c.entities, ids[j]));
 	return json_pack("{s:[s,s],s:o}", "@context",

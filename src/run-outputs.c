@@ -858,9 +858,9 @@ static Manifest *overlay_result(const Manifest *before, const Manifest *up,
 		}
 	}
 	if (n_wh)
-		qsort(wh, n_wh, sizeof(char *), cmp_str);
+		sort_v(wh, n_wh, sizeof(char *), cmp_str);
 	if (n_opq)
-		qsort(opq, n_opq, sizeof(char *), cmp_str);
+		sort_v(opq, n_opq, sizeof(char *), cmp_str);
 	Manifest *m = manifest_new();
 	for (size_t i = 0; i < before->n; i++) {
 		const ManifestEntry *e = &before->entries[i];

@@ -276,7 +276,7 @@ int run_pins_prepare(Store *s, const RunSpec *spec, char *const *outputs,
 		}
 	size_t n_inputs = strv_length(inputs);
 	if (n_inputs)
-		qsort(inputs, n_inputs, sizeof(char *), cmp_len);
+		sort_v(inputs, n_inputs, sizeof(char *), cmp_len);
 
 	/* The workspace: the git work tree, else the working directory;
 	 * nothing when that is / (it cannot be mounted over). */

@@ -68,7 +68,7 @@ static int select_sweep(Record **v, size_t n, const char *prefix, Record ***ret,
 		else
 			record_free(v[i]);
 	}
-	qsort(s, k, sizeof *s, cmp_sweep_index);
+	sort_v(s, k, sizeof *s, cmp_sweep_index);
 	for (size_t i = 0; i < k; i++)
 		v[i] = s[i].r;
 	*ret = v;

@@ -65,7 +65,7 @@ static RunColumn *columns(Record *const *v, size_t n, bool metric,
 		}
 		j++;
 	}
-	qsort(c, m, sizeof *c, cmp_column);
+	sort_v(c, m, sizeof *c, cmp_column);
 	*ret_n = m;
 	return c;
 }

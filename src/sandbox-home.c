@@ -88,7 +88,7 @@ char **home_dirs(const char *home_env)
 			continue;
 		v = strv_push(v, real);
 	}
-	qsort(v, strv_length(v), sizeof(char *), cmp_len);
+	sort_v(v, strv_length(v), sizeof(char *), cmp_len);
 	return v;
 }
 
@@ -314,7 +314,7 @@ char **home_software_paths(const Command *cmd, char *const *env,
 	}
 	/* One bind for a path and what lies below it. */
 	char **out = xcalloc(1, sizeof(char *));
-	qsort(f.paths, strv_length(f.paths), sizeof(char *), cmp_len);
+	sort_v(f.paths, strv_length(f.paths), sizeof(char *), cmp_len);
 	for (char **p = f.paths; p && *p; p++) {
 		bool covered = false;
 		for (char **q = out; *q && !covered; q++)

@@ -370,7 +370,7 @@ void sandbox_plan_make_room(Sandbox *sb)
 	if (!rooms)
 		return;
 	size_t n = strv_length(rooms);
-	qsort(rooms, n, sizeof(char *), cmp_len);
+	sort_v(rooms, n, sizeof(char *), cmp_len);
 	for (size_t k = 0; k < n; k++) {
 		/* Before the first step below the room (which its tmpfs
 		 * would otherwise cover), after what it stands on. */
@@ -1143,7 +1143,7 @@ static int cmp_int(const void *a, const void *b)
  * the launcher's (capture files, the git probe's pipes, a signalfd). */
 static void close_other_fds(int *keep, size_t n)
 {
-	qsort(keep, n, sizeof *keep, cmp_int);
+	sort_v(keep, n, sizeof *keep, cmp_int);
 	unsigned from = 3;
 	for (size_t i = 0; i < n; i++) {
 		if (keep[i] < (int)from)

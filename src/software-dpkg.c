@@ -77,7 +77,7 @@ static PkgVer *dpkg_read_status(size_t *ret_n)
 		name = arch = version = status = NULL;
 	}
 	if (n)
-		qsort(v, n, sizeof *v, pkgver_cmp);
+		sort_v(v, n, sizeof *v, pkgver_cmp);
 	*ret_n = n;
 	return v;
 }
@@ -171,7 +171,7 @@ static char *dpkg_index_build(const char *header, bool all, size_t *ret_len)
 	/* With no path holding a byte below '\t', sorting whole lines sorts
 	 * by path, in the order dpkg_index_find() searches. */
 	if (n)
-		qsort(lines, n, sizeof *lines, str_ptr_cmp);
+		sort_v(lines, n, sizeof *lines, str_ptr_cmp);
 	char *buf = NULL;
 	size_t len = 0;
 	FILE *f = open_memstream(&buf, &len);

@@ -212,7 +212,7 @@ static void scan_dists(const char *dir, Dist **v, size_t *n, size_t *cap)
 	}
 	/* readdir order is arbitrary; make ties within a directory stable */
 	if (ne)
-		qsort(entries, ne, sizeof *entries, str_ptr_cmp);
+		sort_v(entries, ne, sizeof *entries, str_ptr_cmp);
 	for (size_t i = 0; i < ne; i++) {
 		char *name = NULL, *version = NULL;
 		struct stat st;
@@ -259,7 +259,7 @@ static json_t *python_section(const json_t *info, const char *interp)
 	}
 	/* first on sys.path wins, as importlib.metadata finds it */
 	if (n)
-		qsort(v, n, sizeof *v, dist_cmp);
+		sort_v(v, n, sizeof *v, dist_cmp);
 	_cleanup_hasher_ Hasher *h = hasher_new();
 	json_t *dists = json_array();
 	for (i = 0; i < n; i++) {

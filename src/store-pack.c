@@ -526,7 +526,7 @@ static int cmp_entry(const void *a, const void *b)
 static char *format_index(PackEntry *entries, size_t n, uint64_t pack_size,
                           size_t *ret_len)
 {
-	qsort(entries, n, sizeof *entries, cmp_entry);
+	sort_v(entries, n, sizeof *entries, cmp_entry);
 	size_t len = IDX_HEAD + n * IDX_ENTRY + SHA256_LEN;
 	uint8_t *b = xcalloc(1, len);
 	memcpy(b, IDX_MAGIC, 8);

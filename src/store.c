@@ -236,7 +236,7 @@ static int list_ids(Store *s, char ***ret)
 			ids = strv_push(ids, de->d_name);
 	closedir(d);
 	/* Directory order is arbitrary; lists for people should not be. */
-	qsort(ids, strv_length(ids), sizeof(char *), cmp_str);
+	sort_v(ids, strv_length(ids), sizeof(char *), cmp_str);
 	*ret = ids;
 	return 0;
 }
@@ -281,7 +281,7 @@ int store_load_all(Store *s, Record ***ret, size_t *ret_n, size_t *ret_bad)
 		v[k++] = rec;
 	}
 	if (k > 1)
-		qsort(v, k, sizeof *v, cmp_newest_first);
+		sort_v(v, k, sizeof *v, cmp_newest_first);
 	*ret = v;
 	*ret_n = k;
 	if (ret_bad)

@@ -86,6 +86,15 @@ static inline int negative_errno(void)
 	return r;
 }
 
+/* qsort() of nothing: an empty vector may be NULL, which qsort's
+ * contract forbids even with n == 0 (UBSan says so). */
+static inline void sort_v(void *base, size_t n, size_t size,
+                          int (*cmp)(const void *, const void *))
+{
+	if (n > 1)
+		qsort(base, n, size, cmp);
+}
+
 /* Allocation failure is not something xrun can recover from usefully. */
 void *xmalloc(size_t n) _nonnull_return_;
 void *xmalloc_aligned(size_t align, size_t n) _nonnull_return_;

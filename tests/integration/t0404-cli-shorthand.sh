@@ -167,4 +167,30 @@ out=$("$XRUN" diff --color=never "$orig" "$rep")
 is "$?" 0 "xrun diff ORIGINAL REPLAY: no difference"
 is "$out" "$(printf 'replay\n  %s replays %s: reproduced\nno differences' "$(jget "$rep" 'd["id"][:8]')" "$(jget "$orig" 'd["id"][:8]')")" "... it shows the replay relation and its verdict, nothing else"
 check "the records validate" -- validate "$orig" "$rep"
+
+# Options after RUN, in the order people type them (as git takes
+# "git show HEAD --stat"): replay, check and attest.
+mkdir -p "$T/after" && cd "$T/after" || exit 1
+"$XRUN" -q run -o out -- sh -c 'echo same >out/f' >/dev/null
+out=$("$XRUN" replay latest~0 --strict 2>&1)
+is "$?" 0 "xrun replay RUN --strict: the option after RUN is taken"
+like "$out" "reproduced" "... and the replay runs"
+n=$(ls .xrun/runs | wc -l)
+out=$("$XRUN" replay latest --dry-run 2>&1)
+is "$?" 0 "xrun replay RUN --dry-run"
+like "$out" "^replay of run " "... prints the plan"
+is "$(ls .xrun/runs | wc -l)" "$n" "... and runs nothing: the option after RUN is in force"
+"$XRUN" -q run -o out -- sh -c 'echo same >out/f' >/dev/null
+out=$("$XRUN" check latest --factors hashseed --json 2>/dev/null)
+is "$?" 0 "xrun check RUN --factors hashseed --json: options after RUN"
+like "$out" '"hashseed"' "... only the factor asked for, as JSON"
+[[ "$out" != *'"umask"'* ]]
+ok $? "... and not the others"
+"$XRUN" key generate -o "$T/after/k.pem" >/dev/null 2>&1
+"$XRUN" attest latest -o "$T/after/a.json" --key "$T/after/k.pem" >/dev/null 2>&1
+is "$?" 0 "xrun attest RUN -o FILE --key KEY: options after RUN"
+[ -s "$T/after/a.json" ]
+ok $? "... the statement is written to FILE"
+"$XRUN" replay latest -- extra >/dev/null 2>&1
+is "$?" 125 "xrun replay RUN -- extra: one RUN only (125)"
 done_testing
