@@ -246,6 +246,16 @@ static bool site_split(const char *path, char **ret_dir, char **ret_top)
 	return true;
 }
 
+/* A file of a site directory that no distribution owns: a ".pth" file
+ * or sitecustomize.py that site.py reads at every start of every
+ * program (pip's own, or one an administrator dropped there). The
+ * Python environment's configuration, not the run's data. */
+static bool site_config(const char *path)
+{
+	_cleanup_free_ char *dir = NULL, *top = NULL;
+	return site_split(path, &dir, &top);
+}
+
 /* ---- the whole ---- */
 
 typedef struct Obs {
@@ -518,7 +528,10 @@ static void classify(Obs *o, const TraceFile *traced)
 	_cleanup_free_ char *pkg = NULL, *ver = NULL;
 	if (owner(o, f->path, &pkg, &ver))
 		return;
-	add_read(o, below(f->path, "/etc") ? o->sys_read : o->read, f, false);
+	add_read(o,
+	         below(f->path, "/etc") || site_config(f->path) ? o->sys_read
+	                                                        : o->read,
+	         f, false);
 }
 
 static json_t *alt_json(const char *path, const char *real, const json_t *so)

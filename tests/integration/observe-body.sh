@@ -149,6 +149,24 @@ is "$?" 0 "$WHO: a pyenv-style root in the home runs"
 is "$(obs '[f["path"] for f in d["observed"]["files_read"] if "/.pyenv/" in f["path"]]')" "[]" \
 	"$WHO: ... and its plugin scripts are software, not unpinned reads"
 
+# 7c. A ".pth" file in a site directory that no distribution owns (one
+# an administrator or a tool dropped there) is the Python environment's
+# configuration, read by site.py at every start: recorded with the
+# system's files, not called out as a read outside the pins.
+site=$(/usr/bin/python3 -c 'import site; print(site.getsitepackages()[0])')
+made_site=false
+[ -d "$site" ] || { mkdir -p "$site" && made_site=true; }
+echo '# xrun test' >"$site/xrun-test-probe.pth"
+$RUN "$XRUN" run /usr/bin/python3 -c 'print(1)' >/dev/null 2>"$T/err"
+rm -f "$site/xrun-test-probe.pth"
+$made_site && rmdir "$site"
+is "$(obs '[f["path"] for f in d["observed"]["files_read"] if f["path"].endswith(".pth")]')" "[]" \
+	"$WHO: a stray .pth file in $site is not an unpinned read"
+is "$(obs '[f["path"] for f in d["observed"]["system_files_read"] if f["path"].endswith("xrun-test-probe.pth")]')" \
+	"[\"$site/xrun-test-probe.pth\"]" "$WHO: ... it is recorded with the system's files"
+! grep -q 'xrun-test-probe' "$T/err"
+ok $? "$WHO: ... and not named at the end of the run"
+
 # 8. --cache: writable, kept, not pinned, reads observed.
 $RUN "$XRUN" -q run --cache "$D/cache" sh -c "echo model >'$D/cache/m.bin'" >/dev/null 2>&1
 is "$?" 0 "$WHO: --cache: the run writes its cache"
