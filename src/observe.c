@@ -651,21 +651,141 @@ json_t *observe_untraced(const char *reason, char *const *caches)
 	                 "caches", caches_json(caches));
 }
 
+static const json_t *program_of(Obs *o, const char *path)
+{
+	size_t i;
+	json_t *e;
+	json_array_foreach (o->programs, i, e)
+		if (streq(json_get_string(e, "path"), path))
+			return e;
+	return NULL;
+}
+
 /* "python3.11 (python3.11 3.11.2-6)": a program and its package. */
+static json_t *program_label(const json_t *e)
+{
+	const char *real = json_get_string(e, "real_path");
+	const char *pkg = json_get_string(e, "package");
+	const char *ver = json_get_string(e, "package_version");
+	return pkg ? json_sprintf("%s (%s %s)", base_name(real), pkg,
+	                          ver ? ver : "?")
+	           : json_string(base_name(real));
+}
+
+/* "python3 (bash script; bash 5.2.15-2)": a script and the interpreter
+ * that ran it, given or NULL. */
+static json_t *script_label(const json_t *e, const json_t *interp)
+{
+	const char *name = base_name(json_get_string(e, "real_path"));
+	if (!interp)
+		return json_sprintf("%s (script)", name);
+	const char *iname = base_name(json_get_string(interp, "real_path"));
+	const char *pkg = json_get_string(interp, "package");
+	const char *ver = json_get_string(interp, "package_version");
+	return pkg ? json_sprintf("%s (%s script; %s %s)", name, iname, pkg,
+	                          ver ? ver : "?")
+	           : json_sprintf("%s (%s script)", name, iname);
+}
+
+/* The main program: the last exec of the interpreter that imported the
+ * Python distributions, else the last exec that ran a file. */
+static ssize_t main_exec(Obs *o, const TraceExec *ev, size_t n,
+                         const TraceFile *files, const char *interp)
+{
+	for (size_t i = n; interp && i-- > 0;)
+		if (streq(files[ev[i].file].path, interp))
+			return (ssize_t)i;
+	for (size_t i = n; i-- > 0;)
+		if (program_of(o, files[ev[i].file].path))
+			return (ssize_t)i;
+	return -1;
+}
+
+/* The execs that led to the main program, in order: those of its own
+ * process before it (a shim's env, bash, then python), then, from the
+ * exec its parent had made when it started this process, the same up
+ * the tree. Helpers a wrapper ran on the side (a shim's readlink and
+ * basename) are in `programs`, not here. NULL without a trace of execs
+ * (the stack is then every program, in order). */
+static size_t *main_chain(Obs *o, const TraceExec *ev, size_t n,
+                          const TraceFile *files, const char *interp,
+                          size_t *ret_n)
+{
+	*ret_n = 0;
+	ssize_t cur = main_exec(o, ev, n, files, interp);
+	if (cur < 0)
+		return NULL;
+	size_t *rev = xcalloc(n, sizeof *rev), k = 0;
+	for (size_t guard = 0; cur >= 0 && guard < n; guard++) {
+		pid_t pid = ev[cur].pid;
+		ssize_t first = cur;
+		for (ssize_t j = cur; j >= 0; j--)
+			if (ev[j].pid == pid) {
+				if (k < n &&
+				    program_of(o, files[ev[j].file].path))
+					rev[k++] = (size_t)j;
+				first = j;
+			}
+		pid_t ppid = ev[first].ppid;
+		cur = -1;
+		for (ssize_t j = first - 1; ppid > 0 && j >= 0; j--)
+			if (ev[j].pid == ppid) {
+				cur = j;
+				break;
+			}
+	}
+	for (size_t i = 0; i < k / 2; i++) {
+		size_t t = rev[i];
+		rev[i] = rev[k - 1 - i];
+		rev[k - 1 - i] = t;
+	}
+	*ret_n = k;
+	return rev;
+}
+
 static json_t *stack_json(Obs *o, json_t *python, json_t *blas)
 {
 	json_t *st = json_array();
 	size_t i;
 	json_t *e;
-	json_array_foreach (o->programs, i, e) {
-		const char *real = json_get_string(e, "real_path");
-		const char *pkg = json_get_string(e, "package");
-		const char *ver = json_get_string(e, "package_version");
-		json_array_append_new(
-		        st, pkg ? json_sprintf("%s (%s %s)", base_name(real),
-		                               pkg, ver ? ver : "?")
-		                : json_string(base_name(real)));
+	size_t n_ev, n_files, n_chain;
+	const TraceExec *ev = tracer_execs(o->q->tracer, &n_ev);
+	const TraceFile *files = tracer_files(o->q->tracer, &n_files);
+	const char *interp = NULL;
+	json_array_foreach (python, i, e)
+		if (!interp)
+			interp = json_get_string(e, "interpreter");
+	_cleanup_free_ size_t *chain =
+	        main_chain(o, ev, n_ev, files, interp, &n_chain);
+	/* A script with its interpreter: the one its shebang names, or,
+	 * through env, the program env ran next (not itself a script). */
+	for (size_t c = 0; chain && c < n_chain; c++) {
+		const TraceExec *x = &ev[chain[c]];
+		const json_t *p = program_of(o, files[x->file].path);
+		const char *shebang = json_get_string(p, "shebang");
+		if (!shebang) {
+			json_array_append_new(st, program_label(p));
+			continue;
+		}
+		const json_t *by = program_of(o, shebang);
+		if (streq(base_name(shebang), "env")) {
+			by = NULL;
+			const TraceExec *y =
+			        c + 1 < n_chain ? &ev[chain[c + 1]] : NULL;
+			const json_t *next =
+			        y && y->pid == x->pid
+			                ? program_of(o, files[y->file].path)
+			                : NULL;
+			if (next && !json_get_string(next, "shebang")) {
+				by = next;
+				c++;
+			}
+		}
+		json_array_append_new(st, script_label(p, by));
 	}
+	if (!chain)
+		json_array_foreach (o->programs, i, e)
+			json_array_append_new(st, program_label(e));
 	json_array_foreach (python, i, e)
 		json_array_append_new(
 		        st, json_sprintf("%s %s", json_get_string(e, "name"),

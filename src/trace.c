@@ -66,6 +66,8 @@ struct Tracer {
 	size_t n_slots;
 	ExeOf *exes; /* the last program each pid executed */
 	size_t n_exes;
+	TraceExec *execs; /* every exec, in order */
+	size_t n_execs;
 	TraceStats stats;
 };
 
@@ -325,6 +327,38 @@ static char *path_of(int listener, const struct seccomp_notif *req,
 	return trace_clean_path(joined);
 }
 
+/* The parent of pid, from /proc/PID/stat's fourth field (after the
+ * command's closing parenthesis: a name may hold one); 0 when gone. */
+static pid_t parent_of(pid_t pid)
+{
+	char at[32], buf[512];
+	snprintf(at, sizeof at, "/proc/%d/stat", (int)pid);
+	_cleanup_close_ int fd = open(at, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	ssize_t n = read(fd, buf, sizeof buf - 1);
+	if (n <= 0)
+		return 0;
+	buf[n] = 0;
+	const char *p = strrchr(buf, ')');
+	int ppid = 0;
+	if (!p || sscanf(p + 1, " %*c %d", &ppid) != 1)
+		return 0;
+	return (pid_t)ppid;
+}
+
+static void note_exec(Tracer *t, pid_t pid, const TraceFile *f)
+{
+	if (t->n_execs >= TRACE_MAX_EXECS)
+		return;
+	if (t->n_execs % 64 == 0)
+		t->execs = xrealloc(t->execs,
+		                    (t->n_execs + 64) * sizeof *t->execs);
+	t->execs[t->n_execs++] = (TraceExec){.pid = pid,
+	                                     .ppid = parent_of(pid),
+	                                     .file = (size_t)(f - t->files)};
+}
+
 static void note(Tracer *t, pid_t pid, const Call *c, const char *path)
 {
 	bool fresh;
@@ -358,6 +392,8 @@ static void note(Tracer *t, pid_t pid, const Call *c, const char *path)
 		f->executed |= c->exec;
 		f->read |= c->read;
 		f->written |= c->write;
+		if (c->exec)
+			note_exec(t, pid, f);
 	}
 	if (c->exec)
 		set_exe(t, pid, path);
@@ -568,6 +604,12 @@ const TraceFile *tracer_files(const Tracer *t, size_t *ret_n)
 	return t ? t->files : NULL;
 }
 
+const TraceExec *tracer_execs(const Tracer *t, size_t *ret_n)
+{
+	*ret_n = t ? t->n_execs : 0;
+	return t ? t->execs : NULL;
+}
+
 TraceStats tracer_stats(const Tracer *t)
 {
 	return t ? t->stats : (TraceStats){0};
@@ -587,6 +629,7 @@ Tracer *tracer_free(Tracer *t)
 	for (size_t i = 0; i < t->n_exes; i++)
 		free(t->exes[i].exe);
 	free(t->exes);
+	free(t->execs);
 	if (t->sock >= 0)
 		close(t->sock);
 	if (t->stop_fd >= 0)

@@ -46,6 +46,18 @@ typedef struct TraceFile {
 	int64_t mtime_ns, ctime_ns;
 } TraceFile;
 
+/* One execve or execveat, in the order answered: the caller, its
+ * parent then, and the file named (an index into tracer_files()). A
+ * failed exec (a PATH search's miss) is here too; its file then has no
+ * stat. At most TRACE_MAX_EXECS are kept. */
+typedef struct TraceExec {
+	pid_t pid;
+	pid_t ppid; /* 0 when it could not be read */
+	size_t file;
+} TraceExec;
+
+#define TRACE_MAX_EXECS 4096
+
 typedef struct TraceStats {
 	uint64_t notifications; /* calls answered */
 	uint64_t unreadable;    /* paths that could not be read */
@@ -67,6 +79,8 @@ int tracer_start(int sock, Tracer **ret);
 void tracer_stop(Tracer *t);
 /* The files seen, in the order first seen; valid until tracer_free(). */
 const TraceFile *tracer_files(const Tracer *t, size_t *ret_n);
+/* The execs seen, in order; valid until tracer_free(). */
+const TraceExec *tracer_execs(const Tracer *t, size_t *ret_n);
 TraceStats tracer_stats(const Tracer *t);
 Tracer *tracer_free(Tracer *t);
 static inline void tracer_freep(Tracer **t)

@@ -55,8 +55,27 @@ progs=$(obs '" ".join(p["path"] for p in d["observed"]["programs"])')
 like "$progs" "shims/python3 /usr/bin/env .*bash /usr/bin/python3" \
 	"$WHO: ... shim, env, bash and python executed, in order"
 stack=$(obs '" → ".join(d["observed"]["stack"])')
-like "$stack" "bash \(bash [^)]+\) → python3\.[0-9]+ \(python3[^)]*\) → .*numpy 1\.[0-9]+" \
+like "$stack" "^python3 \(bash script; bash [^)]+\) → python3\.[0-9]+ \(python3[^)]*\) → .*numpy 1\.[0-9]+" \
 	"$WHO: ... the stack through the shim: $stack"
+
+# 1b. A shim that runs helpers on the side (pyenv's readlink, basename
+# and friends): executed, recorded, but not on the way to python.
+cat >"$W/shims/python3-side" <<'EOF'
+#!/usr/bin/env bash
+name=$(basename "$0")
+dir=$(dirname "$0")
+exec /usr/bin/python3 "$@"
+EOF
+chmod 755 "$W/shims/python3-side"
+[ -n "$RUN" ] && chown "$TEST_USER:" "$W/shims/python3-side"
+$RUN "$XRUN" -q run shims/python3-side -c 'import numpy' >/dev/null 2>"$T/err"
+is "$?" 0 "$WHO: a shim that runs helpers on the side"
+progs=$(obs '" ".join(p["path"] for p in d["observed"]["programs"])')
+like "$progs" "/basename .*/dirname .*/usr/bin/python3" \
+	"$WHO: ... its helpers are among the programs executed"
+stack=$(obs '" → ".join(d["observed"]["stack"])')
+like "$stack" "^python3-side \(bash script; bash [^)]+\) → python3\.[0-9]+ \(python3[^)]*\) → .*numpy" \
+	"$WHO: ... the stack is the way to python, without them: $stack"
 
 # 2. sh wrapping a scikit-learn training: numpy, scikit-learn, their
 # Debian packages, and the BLAS really loaded.

@@ -130,6 +130,15 @@ static void test_trace(void)
 	ok(!find(t, dir), "a directory opened is not noted");
 	f = find(t, "/bin/true");
 	ok(f && f->executed, "the program executed is noted");
+	size_t n_ev;
+	const TraceExec *ev = tracer_execs(t, &n_ev);
+	size_t n_files;
+	const TraceFile *files = tracer_files(t, &n_files);
+	ok(n_ev == 1 && ev[0].file < n_files &&
+	           streq(files[ev[0].file].path, "/bin/true"),
+	   "the exec is in the exec log, naming its file (%zu execs)", n_ev);
+	ok(n_ev == 1 && ev[0].pid == pid && ev[0].ppid == getpid(),
+	   "... with the caller's pid and its parent's");
 	ok(s.unreadable >= 1, "a bad pointer is counted unreadable (%llu)",
 	   (unsigned long long)s.unreadable);
 	ok(s.notifications >= 2000, "the flood was answered (%llu calls)",
