@@ -1273,6 +1273,43 @@ static long read_sysctl(const char *path)
 	return strtol(s, NULL, 10);
 }
 
+/* The mount ID of the mount at "/" in a mountinfo file (a process sees
+ * mounts relative to its root), 0 when there is none: a chroot into a
+ * directory that is not a mount point; -1 when it cannot be read. */
+static long root_mount_id(const char *mountinfo)
+{
+	_cleanup_fclose_ FILE *f = fopen(mountinfo, "re");
+	if (!f)
+		return -1;
+	char line[4096];
+	long id;
+	char point[4096];
+	while (fgets(line, sizeof line, f))
+		if (sscanf(line, "%ld %*d %*s %*s %4095s", &id, point) == 2 &&
+		    streq(point, "/"))
+			return id;
+	return 0;
+}
+
+/* Whether this process runs in a chroot, where the kernel refuses new
+ * user namespaces (user_namespaces(7), EPERM): no mount at its "/", or,
+ * in init's mount namespace, another one than init's. */
+static bool in_chroot(void)
+{
+	long mine = root_mount_id("/proc/self/mountinfo");
+	if (mine == 0)
+		return true;
+	if (mine < 0)
+		return false;
+	char ns_self[64] = "", ns_init[64] = ""; /* "mnt:[4026531841]" */
+	if (readlink("/proc/self/ns/mnt", ns_self, sizeof ns_self - 1) <= 0 ||
+	    readlink("/proc/1/ns/mnt", ns_init, sizeof ns_init - 1) <= 0 ||
+	    !streq(ns_self, ns_init))
+		return false;
+	long init = root_mount_id("/proc/1/mountinfo");
+	return init > 0 && init != mine;
+}
+
 char *sandbox_explain_failure(int err)
 {
 	if (read_sysctl("/proc/sys/kernel/unprivileged_userns_clone") == 0 &&
@@ -1298,6 +1335,13 @@ char *sandbox_explain_failure(int err)
 		        "the limit on user namespaces is reached (sysctl "
 		        "user.max_user_namespaces); raise it, or run "
 		        "with --no-sandbox");
+	if (err == EPERM && in_chroot())
+		return xstrdup(
+		        "xrun runs in a chroot, where the kernel refuses "
+		        "new user namespaces (user_namespaces(7)); run "
+		        "it outside the chroot, in a container with a "
+		        "root of its own (pivot_root, as unshare and "
+		        "docker do), or with --no-sandbox");
 	if (err == EPERM || err == EINVAL || err == ENOSYS)
 		return xasprintf("this system does not allow new user "
 		                 "namespaces here (%s), as in a container "

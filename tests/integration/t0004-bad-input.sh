@@ -94,4 +94,23 @@ err=$("$XRUN" ls 2>&1 >/dev/null)
 is "$?" 0 "ls with corrupt records in the store still lists"
 like "$err" "1 run in '$T/.xrun/runs' could not be read" "... and warns about the unreadable one"
 
+# In a chroot the kernel refuses new user namespaces: the error says
+# that, not "a container without them". A root of xrun, its libraries
+# and /proc, as root in a mount namespace of its own.
+if [ "$(id -u)" = 0 ] && command -v unshare >/dev/null && command -v ldd >/dev/null; then
+	R=$T/chroot
+	mkdir -p "$R/proc" "$R/w"
+	cp "$XRUN" "$R/xrun"
+	for l in $(ldd "$XRUN" | grep -o '/[^ ]*'); do cp --parents -L "$l" "$R"; done
+	err=$(unshare -m sh -c "mount -t proc proc '$R/proc' && chroot '$R' /xrun --store /w/.xrun run -- /xrun --version" 2>&1)
+	is "$?" 125 "a run in a chroot: 125"
+	like "$err" "xrun runs in a chroot, where the kernel refuses new user namespaces.*or with --no-sandbox" \
+		"... and the error names the chroot and what to do"
+	is "$(ls "$R/w/.xrun/runs" | wc -l)" 1 "... the run is still recorded (failed)"
+	err=$(unshare -m sh -c "mount -t proc proc '$R/proc' && chroot '$R' /xrun --store /w/.xrun run --no-sandbox -- /xrun --version" 2>&1)
+	is "$?" 0 "... and runs there with --no-sandbox"
+else
+	ok 0 "# SKIP a chroot needs root, unshare and ldd"
+fi
+
 done_testing
