@@ -8,6 +8,7 @@
 #include "check.h"
 #include "cmd.h"
 #include "options.h"
+#include "runset.h"
 #include "format.h"
 #include "spec.h"
 #include "util.h"
@@ -108,69 +109,24 @@ static void sort_by_metric(Record **v, size_t n)
 		v[i] = s[i].r;
 }
 
-static const char *sweep_of(const Record *r)
-{
-	return json_get_string(json_object_get(r->root, "tags"), "sweep");
-}
-
-static long sweep_index(const Record *r)
-{
-	const char *t = json_get_string(json_object_get(r->root, "tags"),
-	                                "sweep_index");
-	uint64_t n;
-	return t && parse_u64(t, &n) == 0 && n < LONG_MAX ? (long)n : -1;
-}
-
-static int cmp_sweep_index(const void *x, const void *y)
-{
-	const Sorted *sa = x, *sb = y;
-	long a = sweep_index(sa->r), b = sweep_index(sb->r);
-	if (a != b)
-		return a < b ? -1 : 1;
-	return sa->pos < sb->pos ? -1 : sa->pos > sb->pos;
-}
-
 /* Keep the runs of the one sweep whose id starts with prefix, in the
  * sweep's order; prints the error and returns an exit status when no
  * sweep or more than one matches. */
 static int filter_sweep(Record **v, size_t *n, const char *prefix,
                         char **ret_id)
 {
-	_cleanup_free_ char *found = NULL;
-	for (size_t i = 0; i < *n; i++) {
-		const char *id = sweep_of(v[i]);
-		if (!id || !startswith(id, prefix))
-			continue;
-		if (found && !streq(found, id)) {
-			log_error(
-			        "sweep '%s' is ambiguous: %s, %s …; give more "
-			        "of the id",
-			        prefix, found, id);
-			return 2;
-		}
-		if (!found)
-			found = xstrdup(id);
+	_cleanup_free_ char *err = NULL;
+	int r = runset_keep_sweep(v, n, prefix, ret_id, &err);
+	if (r == -ENOTUNIQ) {
+		log_error("%s", err);
+		return 2;
 	}
-	if (!found) {
+	if (r < 0) {
 		log_error("no runs of a sweep '%s' in the store; the id is "
 		          "what xrun sweep printed (tag sweep in the records)",
 		          prefix);
 		return 1;
 	}
-	_cleanup_free_ Sorted *s = xcalloc(*n ? *n : 1, sizeof *s);
-	size_t k = 0;
-	for (size_t i = 0; i < *n; i++) {
-		const char *id = sweep_of(v[i]);
-		if (id && streq(id, found))
-			s[k] = (Sorted){v[i], k}, k++;
-		else
-			record_free(v[i]);
-	}
-	sort_v(s, k, sizeof *s, cmp_sweep_index);
-	for (size_t i = 0; i < k; i++)
-		v[i] = s[i].r;
-	*n = k;
-	*ret_id = TAKE_PTR(found);
 	return 0;
 }
 
@@ -332,7 +288,7 @@ static json_t *ls_row_json(const Listing *l, const Record *r, const json_t *ann)
 		json_object_set(o, "metric", m ? (json_t *)m : json_null());
 	}
 	if (l->sweep) {
-		long idx = sweep_index(r);
+		long idx = runset_sweep_index(r);
 		json_object_set_new(o, "sweep_index",
 		                    idx >= 0 ? json_integer(idx) : json_null());
 		const json_t *p = json_object_get(rec, "params");
@@ -379,7 +335,7 @@ static void ls_row_print(const Listing *l, const Record *r, const json_t *ann)
 		       id_safe, status_color(status, color), st_safe,
 		       COLOR_RESET(color), verdict ? " " : "",
 		       verdict ? verdict : "", pad, "", created ? created : "?",
-		       d, mt ? mt : "", mt ? "  " : "", sweep_index(r),
+		       d, mt ? mt : "", mt ? "  " : "", runset_sweep_index(r),
 		       pt_safe);
 		return;
 	}
