@@ -522,19 +522,13 @@ static int check_record(const Record *rec, const RunSpec *spec, bool force)
 		log_error_errno(r, "cannot check record '%s': %m", rec->path);
 		return 2;
 	}
-	static const char *const loader_vars[] = {
-	        "LD_PRELOAD", "LD_LIBRARY_PATH", "LD_AUDIT"};
-	for (size_t i = 0; i < ELEMENTSOF(loader_vars); i++) {
-		const char *v = strv_env_get(spec->env_base, loader_vars[i]);
-		if (!v)
-			v = strv_env_get(spec->env_xrun, loader_vars[i]);
-		const char *here = getenv(loader_vars[i]);
-		if (!v || (here && streq(here, v)) || force)
-			continue;
+	size_t pos = 0;
+	const char *var = force ? NULL : replay_loader_variable(spec, &pos);
+	if (var) {
 		log_error("record '%s' sets %s for the program: its replays "
 		          "would load code the record names; check it and "
 		          "pass --force to check it anyway",
-		          rec->path, loader_vars[i]);
+		          rec->path, var);
 		return 2;
 	}
 	return 0;

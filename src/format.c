@@ -136,6 +136,15 @@ char *format_value(const json_t *v)
 	return s ? s : xstrdup("?");
 }
 
+const char *format_digest_short(const char *d)
+{
+	static char buf[32];
+	if (!d)
+		return "-";
+	snprintf(buf, sizeof buf, "%.19s", d);
+	return buf;
+}
+
 const char *status_color(const char *status, bool color)
 {
 	if (!color || !status)

@@ -19,6 +19,9 @@ char *format_bytes(uint64_t n);
 char *format_local_time(const char *rfc3339);
 /* A JSON value for one line: strings bare, numbers short, others compact. */
 char *format_value(const json_t *v);
+/* A digest for people: "sha256:" and its first 12 hex digits ("-" for
+ * NULL), in a static buffer that the next call reuses. */
+const char *format_digest_short(const char *d);
 /* ANSI colour for a status, "" when colour is off. */
 const char *status_color(const char *status, bool color);
 #define COLOR_RESET(c) ((c) ? "\033[0m" : "")

@@ -1025,6 +1025,25 @@ int replay_check_record(const Record *rec, bool force, char ***warnings,
 	return 0;
 }
 
+const char *replay_loader_variable(const RunSpec *spec, size_t *pos)
+{
+	static const char *const loader_vars[] = {
+	        "LD_PRELOAD", "LD_LIBRARY_PATH", "LD_AUDIT"};
+	while (*pos < ELEMENTSOF(loader_vars)) {
+		const char *name = loader_vars[(*pos)++];
+		const char *v = strv_env_get(spec->env_base, name);
+		if (!v)
+			v = strv_env_get(spec->env_xrun, name);
+		if (!v)
+			continue;
+		const char *here = getenv(name);
+		if (here && streq(here, v))
+			continue;
+		return name;
+	}
+	return NULL;
+}
+
 int replay_check_loader(const Record *rec, const RunSpec *spec, bool force,
                         char ***warnings, char **ret_error)
 {
@@ -1033,29 +1052,21 @@ int replay_check_loader(const Record *rec, const RunSpec *spec, bool force,
 	 * without being asked for, unless this environment has the same
 	 * value (GPU machines often set LD_LIBRARY_PATH for the driver's
 	 * libraries: replaying it loads nothing this shell would not). */
-	static const char *const loader_vars[] = {
-	        "LD_PRELOAD", "LD_LIBRARY_PATH", "LD_AUDIT"};
-	for (size_t i = 0; i < ELEMENTSOF(loader_vars); i++) {
-		const char *v = strv_env_get(spec->env_base, loader_vars[i]);
-		if (!v)
-			v = strv_env_get(spec->env_xrun, loader_vars[i]);
-		if (!v)
-			continue;
-		const char *here = getenv(loader_vars[i]);
-		if (here && streq(here, v))
-			continue;
+	size_t pos = 0;
+	const char *var;
+	while ((var = replay_loader_variable(spec, &pos))) {
 		if (!force) {
 			*ret_error = xasprintf(
 			        "record '%s' sets %s for the program: a "
 			        "replay would load code the record names; "
 			        "check it and pass --force to replay it anyway",
-			        rec->path, loader_vars[i]);
+			        rec->path, var);
 			return -EPERM;
 		}
 		*warnings = strv_pushf(*warnings,
 		                       "record '%s' sets %s for the program; "
 		                       "replaying it anyway (--force)",
-		                       rec->path, loader_vars[i]);
+		                       rec->path, var);
 	}
 	return 0;
 }

@@ -594,15 +594,6 @@ static void dt(FILE *f, const char *label)
 	fputs("</dt><dd>", f);
 }
 
-static const char *short_digest(const char *d)
-{
-	static char buf[32];
-	if (!d)
-		return "-";
-	snprintf(buf, sizeof buf, "%.19s", d);
-	return buf;
-}
-
 static void pins(FILE *f, const char *label, const json_t *list)
 {
 	if (!json_is_array(list) || json_array_size(list) == 0)
@@ -631,7 +622,7 @@ static void pins(FILE *f, const char *label, const json_t *list)
 		                                                        : "s",
 		   b ? b : "?");
 		fputs("<code class=\"digest\">", f);
-		h(f, short_digest(json_get_string(p, "digest")));
+		h(f, format_digest_short(json_get_string(p, "digest")));
 		fputs("</code>", f);
 		const json_t *ch = json_object_get(p, "changes");
 		if (json_is_object(ch)) {
@@ -701,7 +692,7 @@ static void software(FILE *f, const json_t *rec)
 	if (gets_(sw, "blas.implementation"))
 		hf(f, ", BLAS %s", gets_(sw, "blas.implementation"));
 	fputs(" <code class=\"digest\">", f);
-	h(f, short_digest(json_get_string(sw, "sha256")));
+	h(f, format_digest_short(json_get_string(sw, "sha256")));
 	fputs("</code>", f);
 	if (json_array_size(libs) + json_array_size(dists) > 0) {
 		fputs("<details><summary>list</summary><ul class=\"plain "
@@ -761,7 +752,7 @@ static void source(FILE *f, const json_t *rec)
 		hf(f, "workspace %lld files ",
 		   (long long)json_integer_value(json_object_get(ws, "files")));
 		fputs("<code class=\"digest\">", f);
-		h(f, short_digest(json_get_string(ws, "digest")));
+		h(f, format_digest_short(json_get_string(ws, "digest")));
 		fputs("</code>", f);
 	}
 	fputs("</dd>\n", f);
@@ -888,7 +879,7 @@ static void provenance_command(FILE *f, const json_t *rec)
 	fputs("<code>", f);
 	h(f, exe ? exe : "?");
 	fputs("</code> <code class=\"digest\">", f);
-	h(f, short_digest(gets_(rec, "command.executable.sha256")));
+	h(f, format_digest_short(gets_(rec, "command.executable.sha256")));
 	fputs("</code>", f);
 	if (json_is_object(json_get_path(rec, "command.script"))) {
 		_cleanup_free_ char *sc = json_bytes_decode(
@@ -896,7 +887,7 @@ static void provenance_command(FILE *f, const json_t *rec)
 		fputs(", script <code>", f);
 		h(f, sc ? sc : "?");
 		fputs("</code> <code class=\"digest\">", f);
-		h(f, short_digest(gets_(rec, "command.script.sha256")));
+		h(f, format_digest_short(gets_(rec, "command.script.sha256")));
 		fputs("</code>", f);
 	}
 	fputs("</dd>\n", f);
