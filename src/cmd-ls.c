@@ -253,16 +253,32 @@ static int ls_parse(Listing *l, int argc, char **argv)
 	return CMD_GO_ON;
 }
 
+/* What a row shows of a record, in both forms. */
+typedef struct RowFields {
+	const json_t *dur, *argv;
+	const char *name, *verdict;
+} RowFields;
+
+static RowFields row_fields(const Record *r)
+{
+	const json_t *rec = r->root;
+	return (RowFields){
+	        .dur = json_object_get(json_object_get(rec, "times"),
+	                               "duration"),
+	        .argv = json_object_get(json_object_get(rec, "command"),
+	                                "argv"),
+	        .name = json_get_string(rec, "name"),
+	        .verdict = verdict_of(r),
+	};
+}
+
 /* Run r as an element of ls --json, with its annotations ann. */
 static json_t *ls_row_json(const Listing *l, const Record *r, const json_t *ann)
 {
 	const json_t *rec = r->root;
-	const json_t *dur =
-	        json_object_get(json_object_get(rec, "times"), "duration");
-	const json_t *argvj =
-	        json_object_get(json_object_get(rec, "command"), "argv");
-	const char *name = json_get_string(rec, "name");
-	const char *verdict = verdict_of(r);
+	RowFields rf = row_fields(r);
+	const json_t *dur = rf.dur, *argvj = rf.argv;
+	const char *name = rf.name, *verdict = rf.verdict;
 	json_t *o = json_pack(
 	        "{s:s,s:s,s:O,s:O,s:O,s:O,s:s}", "id", record_id(r), "status",
 	        record_status(r), "created",
@@ -300,14 +316,10 @@ static json_t *ls_row_json(const Listing *l, const Record *r, const json_t *ann)
 /* Print run r's line, with its annotations ann. */
 static void ls_row_print(const Listing *l, const Record *r, const json_t *ann)
 {
-	const json_t *rec = r->root;
 	const char *status = record_status(r);
-	const json_t *dur =
-	        json_object_get(json_object_get(rec, "times"), "duration");
-	const json_t *argvj =
-	        json_object_get(json_object_get(rec, "command"), "argv");
-	const char *name = json_get_string(rec, "name");
-	const char *verdict = verdict_of(r);
+	RowFields rf = row_fields(r);
+	const json_t *dur = rf.dur, *argvj = rf.argv;
+	const char *name = rf.name, *verdict = rf.verdict;
 	bool color = l->color;
 	int pad = l->status_width - (int)strlen(status) -
 	          (verdict ? (int)strlen(verdict) + 1 : 0);
