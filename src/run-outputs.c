@@ -990,18 +990,6 @@ static int open_parent_beneath(int dirfd, const char *rel, const char **name)
 	return fd;
 }
 
-static int remove_entry(int pfd, const char *name)
-{
-	if (unlinkat(pfd, name, 0) == 0 || errno == ENOENT)
-		return 0;
-	if (errno != EISDIR && errno != EPERM)
-		return negative_errno();
-	char proc[64];
-	snprintf(proc, sizeof proc, "/proc/self/fd/%d", pfd);
-	_cleanup_free_ char *p = path_join(proc, name);
-	return remove_tree(p);
-}
-
 /* Put a file at pfd/name: src (srcfd/rel) linked where it can be, else
  * copied, then made mode, without file capabilities, and renamed into
  * place. */
@@ -1091,7 +1079,7 @@ static int remove_extra(int dfd, const char *rel, const Manifest *m)
 			continue;
 		const ManifestEntry *e = manifest_find(m, sub);
 		if (!e) {
-			r = remove_entry(dfd, de->d_name);
+			r = remove_tree_at(dfd, de->d_name);
 		} else if (S_ISDIR(st.st_mode) && e->kind == ENTRY_DIR) {
 			_cleanup_close_ int sfd =
 			        openat(dfd, de->d_name,
@@ -1136,7 +1124,7 @@ static int publish_tree(const Output *o, Isolation how, const Manifest *final,
 		bool have = fstatat(pfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0;
 		if (e->kind == ENTRY_DIR) {
 			if (have && !S_ISDIR(st.st_mode)) {
-				r = remove_entry(pfd, name);
+				r = remove_tree_at(pfd, name);
 				have = false;
 			}
 			if (r == 0 && !have && mkdirat(pfd, name, 0700) < 0)
@@ -1152,7 +1140,7 @@ static int publish_tree(const Output *o, Isolation how, const Manifest *final,
 			if (n >= 0 && streq(t, e->target))
 				continue;
 			if (have && S_ISDIR(st.st_mode))
-				r = remove_entry(pfd, name);
+				r = remove_tree_at(pfd, name);
 			(void)unlinkat(pfd, tmp, 0);
 			if (r == 0 && (symlinkat(e->target, pfd, tmp) < 0 ||
 			               renameat(pfd, tmp, pfd, name) < 0))
@@ -1179,7 +1167,7 @@ static int publish_tree(const Output *o, Isolation how, const Manifest *final,
 				r = strip_in_place(pfd, name, &st, e->mode);
 			} else {
 				if (have && S_ISDIR(st.st_mode))
-					r = remove_entry(pfd, name);
+					r = remove_tree_at(pfd, name);
 				if (r == 0)
 					r = place_file(sfd, e->path, pfd, name,
 					               e->mode, tmp);
