@@ -147,6 +147,14 @@ static char *shell_quote(const char *text)
 	return q;
 }
 
+/* "--NAME=VALUE" for each of values, after a. */
+static char **push_option_each(char **a, const char *name, char *const *values)
+{
+	for (char *const *v = values; v && *v; v++)
+		a = strv_pushf(a, "--%s=%s", name, *v);
+	return a;
+}
+
 /* The run options a task gives `xrun run` to build the spec the sweep
  * built, params and the sweep's tags aside. */
 static char **run_spec_to_args(const RunSpec *spec)
@@ -177,22 +185,10 @@ static char **run_spec_to_args(const RunSpec *spec)
 		_cleanup_free_ char *s = xasprintf("--env=%s", *e);
 		a = strv_push(a, s);
 	}
-	for (char **p = spec->inputs; p && *p; p++) {
-		_cleanup_free_ char *s = xasprintf("--input=%s", *p);
-		a = strv_push(a, s);
-	}
-	for (char **p = spec->input_refs; p && *p; p++) {
-		_cleanup_free_ char *s = xasprintf("--input-ref=%s", *p);
-		a = strv_push(a, s);
-	}
-	for (char **p = spec->outputs; p && *p; p++) {
-		_cleanup_free_ char *s = xasprintf("--output=%s", *p);
-		a = strv_push(a, s);
-	}
-	for (char **p = spec->ro; p && *p; p++) {
-		_cleanup_free_ char *s = xasprintf("--ro=%s", *p);
-		a = strv_push(a, s);
-	}
+	a = push_option_each(a, "input", spec->inputs);
+	a = push_option_each(a, "input-ref", spec->input_refs);
+	a = push_option_each(a, "output", spec->outputs);
+	a = push_option_each(a, "ro", spec->ro);
 	if (spec->host_home)
 		a = strv_push(a, "--host-home");
 	if (spec->net)
@@ -203,10 +199,7 @@ static char **run_spec_to_args(const RunSpec *spec)
 		a = strv_push(a, "--no-sandbox");
 	if (spec->no_trace)
 		a = strv_push(a, "--no-trace");
-	for (char **p = spec->caches; p && *p; p++) {
-		_cleanup_free_ char *s = xasprintf("--cache=%s", *p);
-		a = strv_push(a, s);
-	}
+	a = push_option_each(a, "cache", spec->caches);
 	if (spec->deterministic)
 		a = strv_push(a, "--deterministic");
 	if (spec->memory) {
