@@ -59,14 +59,9 @@ static void warnf(RunOutputs *ro, const char *fmt, ...) _printf_(2, 3);
 static void warnf(RunOutputs *ro, const char *fmt, ...)
 {
 	va_list ap;
-	char *s;
 	va_start(ap, fmt);
-	if (vasprintf(&s, fmt, ap) < 0)
-		s = NULL;
+	ro->warnings = strv_vpushf(ro->warnings, fmt, ap);
 	va_end(ap);
-	if (s)
-		ro->warnings = strv_push(ro->warnings, s);
-	free(s);
 }
 
 static void spaces_remove(RunOutputs *ro)
