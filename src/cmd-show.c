@@ -358,14 +358,8 @@ static void show_readable(const Record *r, bool color)
 	       status_safe ? status_safe : "?", COLOR_RESET(color));
 	if (gets(rec, "replay_of"))
 		field(color, "replay of", "%s", gets(rec, "replay_of"));
-	_cleanup_free_ char *created =
-	        format_local_time(gets(rec, "times.created"));
-	const json_t *dur = get(rec, "times.duration");
-	_cleanup_free_ char *d =
-	        json_is_number(dur) ? format_duration(json_number_value(dur))
-	                            : NULL;
-	field(color, "created", "%s%s%s", str_or(created, "?"),
-	      d ? ", ran " : "", d ? d : "");
+	_cleanup_free_ char *when = format_created_ran(rec);
+	field(color, "created", "%s", when);
 	_cleanup_free_ char *argv = format_argv(get(rec, "command.argv"));
 	field(color, "command", "%s", argv);
 	_cleanup_free_ char *cwd =

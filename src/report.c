@@ -849,14 +849,9 @@ static void provenance_run(FILE *f, const Record *r, size_t i,
 		h(f, json_get_string(rec, "replay_of"));
 		fputs("</code></dd>\n", f);
 	}
-	_cleanup_free_ char *created =
-	        format_local_time(gets_(rec, "times.created"));
-	const json_t *dur = json_get_path(rec, "times.duration");
-	_cleanup_free_ char *d =
-	        json_is_number(dur) ? format_duration(json_number_value(dur))
-	                            : NULL;
+	_cleanup_free_ char *when = format_created_ran(rec);
 	dt(f, "created");
-	hf(f, "%s%s%s", created ? created : "?", d ? ", ran " : "", d ? d : "");
+	h(f, when);
 	fputs("</dd>\n", f);
 }
 
