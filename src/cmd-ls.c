@@ -407,15 +407,9 @@ static void ls_rows(Listing *l, Record **v, size_t n)
 		putchar('\n');
 }
 
-int cmd_ls(int argc, char **argv, Context *ctx)
+/* List the store's runs as l says: the exit status. */
+static int ls_list(Listing *l, Context *ctx)
 {
-	Listing l = {0};
-	int st = ls_parse(&l, argc, argv);
-	if (st != CMD_GO_ON) {
-		strv_free(l.want_tags);
-		return st;
-	}
-	_cleanup_strv_free_ char **want_tags = l.want_tags;
 	if (context_find_store(ctx, true) < 0)
 		return 1;
 	Record **v;
@@ -427,26 +421,36 @@ int cmd_ls(int argc, char **argv, Context *ctx)
 		return 1;
 	}
 	_cleanup_free_ char *sweep_id = NULL;
-	if (l.sweep) {
-		st = filter_sweep(v, &n, l.sweep, &sweep_id);
+	if (l->sweep) {
+		int st = filter_sweep(v, &n, l->sweep, &sweep_id);
 		if (st) {
 			records_free(v, n);
 			return st;
 		}
 	}
-	if (l.sort) {
-		sort_metric = l.sort;
-		sort_asc = l.asc;
+	if (l->sort) {
+		sort_metric = l->sort;
+		sort_asc = l->asc;
 		sort_by_metric(v, n);
 	}
-	l.color = want_color(ctx, STDOUT_FILENO);
+	l->color = want_color(ctx, STDOUT_FILENO);
 	json_auto_t *checks = check_latest_by_run(ctx->store);
-	l.checks = checks;
-	ls_rows(&l, v, n);
+	l->checks = checks;
+	ls_rows(l, v, n);
 	records_free(v, n);
 	if (bad)
 		log_warn("%zu run%s in '%s' could not be read; xrun show ID "
 		         "tells why",
 		         bad, bad == 1 ? "" : "s", ctx->store->runs);
 	return finish_stdout(0);
+}
+
+int cmd_ls(int argc, char **argv, Context *ctx)
+{
+	Listing l = {0};
+	int st = ls_parse(&l, argc, argv);
+	if (st == CMD_GO_ON)
+		st = ls_list(&l, ctx);
+	strv_free(l.want_tags);
+	return st;
 }

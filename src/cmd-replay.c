@@ -359,25 +359,21 @@ static int replay_go(const Context *ctx, Store *s, const Record *rec,
 	return exit_status;
 }
 
-int cmd_replay(int argc, char **argv, Context *ctx)
+/* Replay RUN as ro says: the exit status. */
+static int replay_run(const ReplayOptions *ro, Context *ctx, const char *run)
 {
-	ReplayOptions ro = {0};
-	int st = replay_parse(&ro, argc, argv);
-	_cleanup_strv_free_ char **env_set = ro.env_set;
-	if (st != CMD_GO_ON)
-		return st;
 	if (context_find_store(ctx, true) < 0)
 		return 125;
 	Store *s = ctx->store;
 	_cleanup_record_ Record *rec = NULL;
-	if (load_run(ctx, argv[optind], &rec))
+	if (load_run(ctx, run, &rec))
 		return 125;
 	_cleanup_run_spec_ RunSpec *spec = NULL;
-	st = replay_prepare(&ro, rec, &spec);
+	int st = replay_prepare(ro, rec, &spec);
 	if (st != CMD_GO_ON)
 		return st;
 	_cleanup_strv_free_ char **diffs =
-	        replay_machine_differences(&ro, rec, spec, s);
+	        replay_machine_differences(ro, rec, spec, s);
 
 	_cleanup_store_ Store *origin = origin_store(s, rec);
 	_cleanup_free_ char *err = NULL;
@@ -386,11 +382,11 @@ int cmd_replay(int argc, char **argv, Context *ctx)
 		log_error("%s", err);
 		return 125;
 	}
-	if (ro.dry_run) {
+	if (ro->dry_run) {
 		print_plan(spec, rec, diffs);
 		return finish_stdout(0);
 	}
-	if (ro.strict && diffs && *diffs) {
+	if (ro->strict && diffs && *diffs) {
 		log_error("this machine differs from the one run %.8s ran on "
 		          "(%zu difference%s above); --strict refuses to "
 		          "replay; drop --strict to replay anyway",
@@ -399,4 +395,14 @@ int cmd_replay(int argc, char **argv, Context *ctx)
 		return 125;
 	}
 	return replay_go(ctx, s, rec, spec);
+}
+
+int cmd_replay(int argc, char **argv, Context *ctx)
+{
+	ReplayOptions ro = {0};
+	int st = replay_parse(&ro, argc, argv);
+	if (st == CMD_GO_ON)
+		st = replay_run(&ro, ctx, argv[optind]);
+	strv_free(ro.env_set);
+	return st;
 }

@@ -704,7 +704,7 @@ static int run_local(Context *ctx, RunSpec *spec, const Grid *g, size_t n,
 	fflush(stdout);
 	fflush(stderr);
 	while ((l.next < n && !stop_signal) || l.running > 0) {
-		if (l.next < n && !stop_signal && l.running < jobs) {
+		if (l.next < n && !stop_signal && l.running < l.jobs) {
 			local_start(&l);
 			continue;
 		}
