@@ -745,9 +745,10 @@ static int check_file(Staging *st, const char *name, const json_t *want,
 	return 0;
 }
 
-/* Every check before anything moves. ret_runs: the ids to move in. */
-static int check_bundle(Staging *st, BundleImport *res, char ***ret_runs,
-                        char **ret_error)
+/* The bundle's index (*ret_index): its format, the crate, the objects
+ * it lists against those staged. *listed counts the files checked. */
+static int check_index(Staging *st, json_t **ret_index, size_t *listed,
+                       char **ret_error)
 {
 	if (!json_object_get(st->files, BUNDLE_INDEX)) {
 		*ret_error = xstrdup("it has no " BUNDLE_INDEX
@@ -771,12 +772,12 @@ static int check_bundle(Staging *st, BundleImport *res, char ***ret_runs,
 		                       format);
 		return -EPROTONOSUPPORT;
 	}
-	size_t listed = 1; /* the index */
+	*listed = 1; /* the index */
 	int r = check_file(st, BUNDLE_CRATE,
 	                   json_object_get(index, BUNDLE_CRATE), ret_error);
 	if (r < 0)
 		return r;
-	listed++;
+	(*listed)++;
 	const json_t *v;
 	size_t i;
 	json_array_foreach (json_object_get(index, "objects"), i, v) {
@@ -793,84 +794,80 @@ static int check_bundle(Staging *st, BundleImport *res, char ***ret_runs,
 		                     "list");
 		return -EBADMSG;
 	}
-	_cleanup_strv_free_ char **ids = NULL, **move = NULL;
-	Needs needs = {.objects = json_object(),
-	               .referenced = json_array(),
-	               .load = load_staged,
-	               .data = st};
-	json_array_foreach (json_object_get(index, "runs"), i, v) {
-		const char *id = json_get_string(v, "id");
-		if (!id || !run_id_valid(id) || strv_has(ids, id)) {
-			*ret_error = xasprintf("its index names a run '%s' "
-			                       "that cannot be",
-			                       id ? id : "?");
-			r = -EBADMSG;
-			goto out;
-		}
-		const json_t *files = json_object_get(v, "files");
-		if (!json_object_get(files, "record.json")) {
-			*ret_error = xasprintf("run %.8s has no record", id);
-			r = -EBADMSG;
-			goto out;
-		}
-		const char *fname;
-		const json_t *f;
-		json_object_foreach ((json_t *)files, fname, f) {
-			_cleanup_free_ char *name =
-			        xasprintf("runs/%s/%s", id, fname);
-			r = check_file(st, name, f, ret_error);
-			if (r < 0)
-				goto out;
-			listed++;
-		}
-		_cleanup_free_ char *rp =
-		        xasprintf("%s/runs/%s/record.json", st->dir, id);
-		_cleanup_record_ Record *rec = NULL;
-		_cleanup_free_ char *err = NULL;
-		r = record_load(rp, &rec, &err);
-		if (r < 0) {
-			*ret_error = xasprintf("the record of run %.8s cannot "
-			                       "be read: %s",
-			                       id, err ? err : strerror(-r));
-			r = -EBADMSG;
-			goto out;
-		}
-		if (!streq(record_id(rec) ?: "", id)) {
-			*ret_error = xasprintf("the record of run %.8s says it "
-			                       "is run '%s'",
-			                       id, record_id(rec) ?: "?");
-			r = -EBADMSG;
-			goto out;
-		}
-		if (record_check_digest(rec) == -EBADMSG) {
-			*ret_error =
-			        xasprintf("the record of run %.8s does not "
-			                  "match its record_sha256: it was "
-			                  "edited",
-			                  id);
-			r = -EBADMSG;
-			goto out;
-		}
-		r = needs_of(&needs, rec);
-		if (r < 0) {
-			*ret_error = TAKE_PTR(needs.error);
-			if (!*ret_error)
-				*ret_error = xasprintf("a manifest of run %.8s "
-				                       "cannot be read",
-				                       id);
-			r = -EBADMSG;
-			goto out;
-		}
-		ids = strv_push(ids, id);
+	*ret_index = TAKE_PTR(index);
+	return 0;
+}
+
+/* One run the index lists (v): its files, its record (which must be
+ * the run's, as sealed), what it needs (into needs). */
+static int check_run(Staging *st, const json_t *v, char *const *ids,
+                     Needs *needs, size_t *listed, char **ret_error)
+{
+	const char *id = json_get_string(v, "id");
+	if (!id || !run_id_valid(id) || strv_has(ids, id)) {
+		*ret_error = xasprintf("its index names a run '%s' "
+		                       "that cannot be",
+		                       id ? id : "?");
+		return -EBADMSG;
 	}
-	if (listed != json_object_size(st->files)) {
-		*ret_error = xstrdup("it holds files its index does not list");
-		r = -EBADMSG;
-		goto out;
+	const json_t *files = json_object_get(v, "files");
+	if (!json_object_get(files, "record.json")) {
+		*ret_error = xasprintf("run %.8s has no record", id);
+		return -EBADMSG;
 	}
-	/* Every object a record needs: in the bundle or the store. */
+	const char *fname;
+	const json_t *f;
+	json_object_foreach ((json_t *)files, fname, f) {
+		_cleanup_free_ char *name = xasprintf("runs/%s/%s", id, fname);
+		int r = check_file(st, name, f, ret_error);
+		if (r < 0)
+			return r;
+		(*listed)++;
+	}
+	_cleanup_free_ char *rp =
+	        xasprintf("%s/runs/%s/record.json", st->dir, id);
+	_cleanup_record_ Record *rec = NULL;
+	_cleanup_free_ char *err = NULL;
+	int r = record_load(rp, &rec, &err);
+	if (r < 0) {
+		*ret_error = xasprintf("the record of run %.8s cannot "
+		                       "be read: %s",
+		                       id, err ? err : strerror(-r));
+		return -EBADMSG;
+	}
+	if (!streq(record_id(rec) ?: "", id)) {
+		*ret_error = xasprintf("the record of run %.8s says it "
+		                       "is run '%s'",
+		                       id, record_id(rec) ?: "?");
+		return -EBADMSG;
+	}
+	if (record_check_digest(rec) == -EBADMSG) {
+		*ret_error = xasprintf("the record of run %.8s does not "
+		                       "match its record_sha256: it was "
+		                       "edited",
+		                       id);
+		return -EBADMSG;
+	}
+	r = needs_of(needs, rec);
+	if (r < 0) {
+		*ret_error = TAKE_PTR(needs->error);
+		if (!*ret_error)
+			*ret_error = xasprintf("a manifest of run %.8s "
+			                       "cannot be read",
+			                       id);
+		return -EBADMSG;
+	}
+	return 0;
+}
+
+/* Every object a record needs: in the bundle or the store. What runs
+ * read by reference is said in res. */
+static int check_needs(Staging *st, const Needs *needs, BundleImport *res,
+                       char **ret_error)
+{
 	const char *d;
-	json_object_foreach (needs.objects, d, v) {
+	const json_t *v;
+	json_object_foreach (needs->objects, d, v) {
 		unsigned char md[SHA256_LEN];
 		if (json_object_get(st->objects, d) ||
 		    (digest_parse(d, md) == 0 &&
@@ -880,10 +877,10 @@ static int check_bundle(Staging *st, BundleImport *res, char ***ret_runs,
 		                       "neither in it nor in the store",
 		                       d, json_get_string(v, "path"),
 		                       json_get_string(v, "run"));
-		r = -EBADMSG;
-		goto out;
+		return -EBADMSG;
 	}
-	json_array_foreach (needs.referenced, i, v) {
+	size_t i;
+	json_array_foreach (needs->referenced, i, v) {
 		_cleanup_free_ char *p =
 		        json_bytes_decode(json_object_get(v, "path"), NULL);
 		res->referenced = strv_pushf(
@@ -893,9 +890,16 @@ static int check_bundle(Staging *st, BundleImport *res, char ***ret_runs,
 		        json_get_string(v, "run"), p ? p : "?",
 		        json_get_string(v, "digest") ?: "?");
 	}
-	/* A run already here: the same record is nothing to do, another is
-	 * a conflict. */
-	for (char **id = ids; id && *id; id++) {
+	return 0;
+}
+
+/* A run already here: the same record is nothing to do (res->present),
+ * another is a conflict. *ret_move: the runs to move in. */
+static int check_present(Staging *st, char *const *ids, BundleImport *res,
+                         char ***ret_move, char **ret_error)
+{
+	_cleanup_strv_free_ char **move = NULL;
+	for (char *const *id = ids; id && *id; id++) {
 		_cleanup_free_ char *here =
 		        xasprintf("%s/%s/record.json", st->s->runs, *id);
 		_cleanup_free_ char *a = NULL, *b = NULL;
@@ -909,8 +913,7 @@ static int check_bundle(Staging *st, BundleImport *res, char ***ret_runs,
 				        "without a readable record; xrun rm "
 				        "it first",
 				        *id);
-				r = -EEXIST;
-				goto out;
+				return -EEXIST;
 			}
 			move = strv_push(move, *id);
 			continue;
@@ -923,13 +926,44 @@ static int check_bundle(Staging *st, BundleImport *res, char ***ret_runs,
 			                       "already, with another record; "
 			                       "xrun rm it first to replace it",
 			                       *id);
-			r = -EEXIST;
-			goto out;
+			return -EEXIST;
 		}
 		res->present = strv_push(res->present, *id);
 	}
-	*ret_runs = TAKE_PTR(move);
-	r = 0;
+	*ret_move = TAKE_PTR(move);
+	return 0;
+}
+
+/* Every check before anything moves. ret_runs: the ids to move in. */
+static int check_bundle(Staging *st, BundleImport *res, char ***ret_runs,
+                        char **ret_error)
+{
+	json_auto_t *index = NULL;
+	size_t listed = 0;
+	int r = check_index(st, &index, &listed, ret_error);
+	if (r < 0)
+		return r;
+	_cleanup_strv_free_ char **ids = NULL;
+	Needs needs = {.objects = json_object(),
+	               .referenced = json_array(),
+	               .load = load_staged,
+	               .data = st};
+	const json_t *v;
+	size_t i;
+	json_array_foreach (json_object_get(index, "runs"), i, v) {
+		r = check_run(st, v, ids, &needs, &listed, ret_error);
+		if (r < 0)
+			goto out;
+		ids = strv_push(ids, json_get_string(v, "id"));
+	}
+	if (listed != json_object_size(st->files)) {
+		*ret_error = xstrdup("it holds files its index does not list");
+		r = -EBADMSG;
+		goto out;
+	}
+	r = check_needs(st, &needs, res, ret_error);
+	if (r >= 0)
+		r = check_present(st, ids, res, ret_runs, ret_error);
 out:
 	json_decref(needs.objects);
 	json_decref(needs.referenced);

@@ -61,6 +61,11 @@ bool packages_owner(Packages *p, const char *path, char **ret_pkg,
                     char **ret_version);
 Packages *packages_free(Packages *p);
 
+/* The Name: and Version: of a Python distribution's METADATA or
+ * PKG-INFO text (its headers, up to the first blank line), each set
+ * where still NULL; text is cut into lines in place. */
+void python_metadata_fields(char *text, char **name, char **version);
+
 /* source: the git state of the working directory, measured by running git.
  * git_probe_start() spawns the git processes and returns at once so the
  * rest of capture runs meanwhile; git_probe_finish() collects them.

@@ -522,19 +522,13 @@ static int check_record(const Record *rec, const RunSpec *spec, bool force)
 		log_error_errno(r, "cannot check record '%s': %m", rec->path);
 		return 2;
 	}
-	static const char *const loader_vars[] = {
-	        "LD_PRELOAD", "LD_LIBRARY_PATH", "LD_AUDIT"};
-	for (size_t i = 0; i < ELEMENTSOF(loader_vars); i++) {
-		const char *v = strv_env_get(spec->env_base, loader_vars[i]);
-		if (!v)
-			v = strv_env_get(spec->env_xrun, loader_vars[i]);
-		const char *here = getenv(loader_vars[i]);
-		if (!v || (here && streq(here, v)) || force)
-			continue;
+	size_t pos = 0;
+	const char *var = force ? NULL : replay_loader_variable(spec, &pos);
+	if (var) {
 		log_error("record '%s' sets %s for the program: its replays "
 		          "would load code the record names; check it and "
 		          "pass --force to check it anyway",
-		          rec->path, loader_vars[i]);
+		          rec->path, var);
 		return 2;
 	}
 	return 0;
@@ -553,26 +547,56 @@ static RunSpec *job_spec(const Record *rec, const char *check_id,
 	return spec;
 }
 
-int cmd_check(int argc, char **argv, Context *ctx)
+/* One check, from the command line to the report: the steps of
+ * cmd_check() fill it in order, check_done() frees it. */
+typedef struct Check {
+	bool want[64]; /* the factors asked for */
+	bool json, force;
+	uint64_t n_par;
+	Store *store;
+	Record *rec;    /* the run checked */
+	RunSpec *probe; /* its replay's spec, as the check's replays start */
+	char id[37];
+	Job *jobs; /* two baselines, then the factors asked for */
+	size_t n_jobs;
+	char *created;
+	json_t *bcmp; /* the two baselines compared, or NULL */
+	char *error;  /* why a baseline's replay could not be loaded */
+	int r;        /* the replays' status: 0 or -errno */
+} Check;
+
+static void check_done(Check *ck)
 {
-	bool want[64] = {0};
-	bool any_factor = false, json = false, force = false;
-	uint64_t n_par = 1;
+	json_decref(ck->bcmp);
+	free(ck->created);
+	for (size_t i = 0; i < ck->n_jobs; i++)
+		job_clear(&ck->jobs[i]);
+	free(ck->jobs);
+	free(ck->error);
+	run_spec_free(ck->probe);
+	record_free(ck->rec);
+}
+
+/* The options and RUN's operand index (optind). */
+static int check_parse(Check *ck, int argc, char **argv)
+{
+	bool any_factor = false;
+	ck->n_par = 1;
 	_cleanup_cmd_parser_ CmdParser opt_parser;
 	cmd_parser_init(&opt_parser, &check_cmd, argc, argv);
 	int c;
 	while ((c = cmd_option_next(&opt_parser)) > 0) {
 		switch (c) {
 		case OPT_FACTORS: {
-			int st = parse_factors(opt_parser.arg, want);
+			int st = parse_factors(opt_parser.arg, ck->want);
 			if (st)
 				return st;
 			any_factor = true;
 			break;
 		}
 		case 'j':
-			if (parse_u64(opt_parser.arg, &n_par) < 0 ||
-			    n_par == 0 || n_par > 64)
+			if (parse_u64(opt_parser.arg, &ck->n_par) < 0 ||
+			    ck->n_par == 0 || ck->n_par > 64)
 				return cmd_usage_error(
 				        &check_cmd,
 				        "-j takes a number from 1 to "
@@ -580,10 +604,10 @@ int cmd_check(int argc, char **argv, Context *ctx)
 				        opt_parser.arg);
 			break;
 		case OPT_JSON:
-			json = true;
+			ck->json = true;
 			break;
 		case OPT_FORCE:
-			force = true;
+			ck->force = true;
 			break;
 		}
 	}
@@ -593,13 +617,19 @@ int cmd_check(int argc, char **argv, Context *ctx)
 		return cmd_usage_error(&check_cmd, "%s", "check takes one RUN");
 	if (!any_factor)
 		for (size_t i = 0; i < check_n_factors; i++)
-			want[i] = true;
+			ck->want[i] = true;
+	return CMD_GO_ON;
+}
+
+/* Load RUN and make sure it can be replayed here. */
+static int check_load(Check *ck, Context *ctx, const char *run)
+{
 	if (context_find_store(ctx, true) < 0)
 		return 2;
-	Store *s = ctx->store;
-	_cleanup_record_ Record *rec = NULL;
-	if (load_run(ctx, argv[optind], &rec))
+	ck->store = ctx->store;
+	if (load_run(ctx, run, &ck->rec))
 		return 2;
+	const Record *rec = ck->rec;
 	const char *status = record_status(rec);
 	if (status &&
 	    (streq(status, "running") || streq(status, "abandoned"))) {
@@ -613,103 +643,78 @@ int cmd_check(int argc, char **argv, Context *ctx)
 		         record_id(rec));
 
 	uuid_t u;
-	char check_id[37];
 	uuid_generate_random(u);
-	uuid_unparse_lower(u, check_id);
+	uuid_unparse_lower(u, ck->id);
 
-	/* The plan: two baselines, then one replay per factor. */
-	_cleanup_run_spec_ RunSpec *probe = NULL;
-	{
-		_cleanup_strv_free_ char **warnings = NULL;
-		_cleanup_free_ char *err = NULL;
-		int r = replay_spec(rec, NULL, &probe, &warnings, &err);
-		for (char **w = warnings; w && *w; w++)
-			log_warn("%s", *w);
-		if (r < 0) {
-			log_error("cannot replay '%s': %s", rec->path, err);
-			return 2;
-		}
+	_cleanup_strv_free_ char **warnings = NULL;
+	_cleanup_free_ char *err = NULL;
+	int r = replay_spec(rec, NULL, &ck->probe, &warnings, &err);
+	for (char **w = warnings; w && *w; w++)
+		log_warn("%s", *w);
+	if (r < 0) {
+		log_error("cannot replay '%s': %s", rec->path, err);
+		return 2;
 	}
-	int st = check_record(rec, probe, force);
+	int st = check_record(rec, ck->probe, ck->force);
 	if (st)
 		return st;
-	{
-		_cleanup_free_ char *err = NULL;
-		_cleanup_strv_free_ char **diffs = NULL;
-		if (replay_check_objects(s, NULL, rec, &err) < 0) {
-			log_error("%s", err);
-			return 2;
-		}
-		if (replay_differences(rec, probe, s->cache, &diffs) == 0)
-			for (char **d = diffs; d && *d; d++)
-				log_warn("differs from the original's machine: "
-				         "%s",
-				         *d);
+	_cleanup_strv_free_ char **diffs = NULL;
+	free(err);
+	err = NULL;
+	if (replay_check_objects(ck->store, NULL, rec, &err) < 0) {
+		log_error("%s", err);
+		return 2;
 	}
+	if (replay_differences(rec, ck->probe, ck->store->cache, &diffs) == 0)
+		for (char **d = diffs; d && *d; d++)
+			log_warn("differs from the original's machine: "
+			         "%s",
+			         *d);
+	return CMD_GO_ON;
+}
 
+/* The plan: two baselines, then one replay per factor. */
+static void check_plan(Check *ck)
+{
+	const Record *rec = ck->rec;
 	_cleanup_free_ char *helpers = helper_dir();
-	size_t n_jobs = 2 + check_n_factors;
-	Job *jobs = xcalloc(n_jobs, sizeof *jobs);
+	ck->jobs = xcalloc(2 + check_n_factors, sizeof *ck->jobs);
+	Job *jobs = ck->jobs;
 	size_t k = 0;
 	for (int b = 1; b <= 2; b++, k++) {
 		jobs[k].label = xasprintf("baseline-%d", b);
 		jobs[k].result_fd = -1;
-		jobs[k].spec = job_spec(rec, check_id, jobs[k].label);
+		jobs[k].spec = job_spec(rec, ck->id, jobs[k].label);
 	}
 	for (size_t i = 0; i < check_n_factors; i++) {
-		if (!want[i])
+		if (!ck->want[i])
 			continue;
 		Job *j = &jobs[k++];
 		j->result_fd = -1;
 		j->factor = &check_factors[i];
 		j->label = xstrdup(j->factor->name);
-		j->spec = job_spec(rec, check_id, j->label);
+		j->spec = job_spec(rec, ck->id, j->label);
 		if (j->spec &&
 		    check_factor_apply(j->factor, rec, helpers, j->spec,
 		                       &j->how, &j->why) < 0) {
 			j->spec = run_spec_free(j->spec);
 		}
 	}
-	n_jobs = k;
+	ck->n_jobs = k;
 
-	if (!json && log_level >= LOG_NORMAL)
+	if (!ck->json && log_level >= LOG_NORMAL)
 		fprintf(stderr,
 		        "xrun: check %.8s of run %.8s: 2 unchanged replays, "
 		        "then %zu factor%s, %" PRIu64 " at a time\n",
-		        check_id, record_id(rec), n_jobs - 2,
-		        n_jobs - 2 == 1 ? "" : "s", n_par);
+		        ck->id, record_id(rec), ck->n_jobs - 2,
+		        ck->n_jobs - 2 == 1 ? "" : "s", ck->n_par);
+}
 
-	char *created = format_rfc3339(now_ns());
-	sigset_t mask, old;
-	sigemptyset(&mask);
-	sigaddset(&mask, SIGCHLD);
-	sigaddset(&mask, SIGINT);
-	sigaddset(&mask, SIGTERM);
-	sigaddset(&mask, SIGHUP);
-	sigprocmask(SIG_BLOCK, &mask, &old);
-	int r = run_jobs(s, jobs, 0, 2, (int)n_par, &mask);
-	_cleanup_free_ char *error = NULL;
-	for (size_t i = 0; r == 0 && !interrupted && i < 2; i++)
-		r = job_load(s, &jobs[i], &error);
-	json_t *bcmp = NULL;
-	if (r == 0 && !interrupted) {
-		bcmp = check_compare(s, jobs[0].rec, jobs[1].rec);
-		/* Against a baseline that differs from itself no factor can
-		 * be judged. */
-		if (!json_is_true(json_object_get(bcmp, "same")))
-			for (size_t i = 2; i < n_jobs; i++)
-				if (jobs[i].spec) {
-					jobs[i].spec =
-					        run_spec_free(jobs[i].spec);
-					free(jobs[i].how);
-					jobs[i].how = NULL;
-					jobs[i].why = xstrdup(
-					        "not run: the two unchanged "
-					        "replays already differ");
-				}
-		r = run_jobs(s, jobs, 2, n_jobs, (int)n_par, &mask);
-	}
-	for (size_t i = 2; r == 0 && i < n_jobs; i++) {
+/* Judge each factor's replay against the first baseline. */
+static void check_compare_factors(Check *ck)
+{
+	Job *jobs = ck->jobs;
+	for (size_t i = 2; ck->r == 0 && i < ck->n_jobs; i++) {
 		if (!jobs[i].done)
 			continue;
 		if (interrupted && !json_get_string(jobs[i].result, "id"))
@@ -717,7 +722,7 @@ int cmd_check(int argc, char **argv, Context *ctx)
 		/* A factor whose replay xrun could not run (the sandbox
 		 * refused its knob, say) is not tested, and says why. */
 		char *why = NULL;
-		if (job_load(s, &jobs[i], &why) < 0) {
+		if (job_load(ck->store, &jobs[i], &why) < 0) {
 			free(jobs[i].why);
 			jobs[i].why = why;
 			jobs[i].spec = run_spec_free(jobs[i].spec);
@@ -733,85 +738,150 @@ int cmd_check(int argc, char **argv, Context *ctx)
 			jobs[i].spec = run_spec_free(jobs[i].spec);
 			continue;
 		}
-		jobs[i].comparison = check_compare(s, jobs[0].rec, jobs[i].rec);
+		jobs[i].comparison =
+		        check_compare(ck->store, jobs[0].rec, jobs[i].rec);
 	}
-	sigprocmask(SIG_SETMASK, &old, NULL);
+}
 
-	int exit_status;
-	if (r < 0 && !interrupted) {
-		if (error)
-			log_error("%s", error);
-		else
-			log_error_errno(r,
-			                "cannot run the check's replays: %m");
-		exit_status = 2;
-	} else {
-		json_auto_t *report = json_pack(
-		        "{s:s,s:s,s:s,s:s,s:s}", "schema", "xrun/check/1", "id",
-		        check_id, "run", record_id(rec), "created", created,
-		        "status", interrupted ? "interrupted" : "complete");
-		_cleanup_free_ char *fin = format_rfc3339(now_ns());
-		json_object_set_new(report, "finished", json_string(fin));
-		json_t *replays = json_array();
-		for (size_t i = 0; i < 2; i++) {
-			/* An interrupted replay is a run too. */
-			const char *rid =
-			        jobs[i].rec
-			                ? record_id(jobs[i].rec)
-			                : json_get_string(jobs[i].result, "id");
-			json_array_append_new(replays, rid ? json_string(rid)
-			                                   : json_null());
-		}
-		json_t *base = json_pack("{s:o}", "replays", replays);
-		json_object_set_new(
-		        base, "same",
-		        bcmp ? json_boolean(json_is_true(
-		                       json_object_get(bcmp, "same")))
-		             : json_null());
-		if (bcmp)
-			json_object_set(base, "comparison", bcmp);
-		json_object_set_new(report, "baseline", base);
-		json_t *factors = json_array();
-		for (size_t i = 2; i < n_jobs; i++)
-			json_array_append_new(factors, factor_json(&jobs[i]));
-		json_object_set_new(report, "factors", factors);
-		_cleanup_free_ char *verdict =
-		        interrupted ? xstrdup("interrupted before every replay "
-		                              "ended; run the check again")
-		                    : verdict_text(report);
-		json_object_set_new(report, "verdict", json_string(verdict));
-		bool differs = false;
-		if (json_is_false(json_object_get(base, "same")))
-			differs = true;
-		size_t i;
-		json_t *f;
-		json_array_foreach (factors, i, f)
-			differs = differs || streq(json_get_string(f, "result"),
-			                           "differs");
-		json_object_set_new(report, "differs", json_boolean(differs));
-		r = check_save(s, check_id, report);
-		if (r < 0)
-			log_warn_errno(r,
-			               "cannot keep the check's summary in "
-			               "'%s/checks': %m",
-			               s->root);
-		if (json) {
-			if (json_dumpf_shortest(report, stdout,
-			                        JSON_INDENT(2)) == 0)
-				putchar('\n');
-		} else
-			print_report(report, jobs, n_jobs,
-			             want_color(ctx, STDOUT_FILENO));
-		exit_status = interrupted ? 130 : differs ? 1 : 0;
-		if (interrupted)
-			log_error("interrupted: %s stopped the check; the "
-			          "replays that ran are kept",
-			          strsignal(interrupted));
+/* The baselines, then (when they agree) the factors, with SIGCHLD and
+ * the stopping signals blocked (run_jobs() waits for them). */
+static void check_run(Check *ck)
+{
+	Store *s = ck->store;
+	Job *jobs = ck->jobs;
+	ck->created = format_rfc3339(now_ns());
+	sigset_t mask, old;
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGCHLD);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGHUP);
+	sigprocmask(SIG_BLOCK, &mask, &old);
+	int r = run_jobs(s, jobs, 0, 2, (int)ck->n_par, &mask);
+	for (size_t i = 0; r == 0 && !interrupted && i < 2; i++)
+		r = job_load(s, &jobs[i], &ck->error);
+	if (r == 0 && !interrupted) {
+		ck->bcmp = check_compare(s, jobs[0].rec, jobs[1].rec);
+		/* Against a baseline that differs from itself no factor can
+		 * be judged. */
+		if (!json_is_true(json_object_get(ck->bcmp, "same")))
+			for (size_t i = 2; i < ck->n_jobs; i++)
+				if (jobs[i].spec) {
+					jobs[i].spec =
+					        run_spec_free(jobs[i].spec);
+					free(jobs[i].how);
+					jobs[i].how = NULL;
+					jobs[i].why = xstrdup(
+					        "not run: the two unchanged "
+					        "replays already differ");
+				}
+		r = run_jobs(s, jobs, 2, ck->n_jobs, (int)ck->n_par, &mask);
 	}
-	json_decref(bcmp);
-	free(created);
-	for (size_t i = 0; i < n_jobs; i++)
-		job_clear(&jobs[i]);
-	free(jobs);
-	return finish_stdout(exit_status);
+	ck->r = r;
+	check_compare_factors(ck);
+	sigprocmask(SIG_SETMASK, &old, NULL);
+}
+
+/* The report's "baseline": the two replays' ids and whether they
+ * agree. */
+static json_t *baseline_json(const Check *ck)
+{
+	json_t *replays = json_array();
+	for (size_t i = 0; i < 2; i++) {
+		const Job *j = &ck->jobs[i];
+		/* An interrupted replay is a run too. */
+		const char *rid = j->rec ? record_id(j->rec)
+		                         : json_get_string(j->result, "id");
+		json_array_append_new(replays,
+		                      rid ? json_string(rid) : json_null());
+	}
+	json_t *base = json_pack("{s:o}", "replays", replays);
+	json_object_set_new(base, "same",
+	                    ck->bcmp
+	                            ? json_boolean(json_is_true(json_object_get(
+	                                      ck->bcmp, "same")))
+	                            : json_null());
+	if (ck->bcmp)
+		json_object_set(base, "comparison", ck->bcmp);
+	return base;
+}
+
+/* The report (checks/ID.json), with *differs set when the baselines or
+ * a factor differ. */
+static json_t *check_report(const Check *ck, bool *differs)
+{
+	json_t *report = json_pack(
+	        "{s:s,s:s,s:s,s:s,s:s}", "schema", "xrun/check/1", "id", ck->id,
+	        "run", record_id(ck->rec), "created", ck->created, "status",
+	        interrupted ? "interrupted" : "complete");
+	_cleanup_free_ char *fin = format_rfc3339(now_ns());
+	json_object_set_new(report, "finished", json_string(fin));
+	json_t *base = baseline_json(ck);
+	json_object_set_new(report, "baseline", base);
+	json_t *factors = json_array();
+	for (size_t i = 2; i < ck->n_jobs; i++)
+		json_array_append_new(factors, factor_json(&ck->jobs[i]));
+	json_object_set_new(report, "factors", factors);
+	_cleanup_free_ char *verdict =
+	        interrupted ? xstrdup("interrupted before every replay "
+	                              "ended; run the check again")
+	                    : verdict_text(report);
+	json_object_set_new(report, "verdict", json_string(verdict));
+	*differs = false;
+	if (json_is_false(json_object_get(base, "same")))
+		*differs = true;
+	size_t i;
+	json_t *f;
+	json_array_foreach (factors, i, f)
+		*differs = *differs ||
+		           streq(json_get_string(f, "result"), "differs");
+	json_object_set_new(report, "differs", json_boolean(*differs));
+	return report;
+}
+
+/* Keep the report in the store and print it: the exit status. */
+static int check_finish(Check *ck, const Context *ctx)
+{
+	if (ck->r < 0 && !interrupted) {
+		if (ck->error)
+			log_error("%s", ck->error);
+		else
+			log_error_errno(ck->r,
+			                "cannot run the check's replays: %m");
+		return 2;
+	}
+	bool differs;
+	json_auto_t *report = check_report(ck, &differs);
+	int r = check_save(ck->store, ck->id, report);
+	if (r < 0)
+		log_warn_errno(r,
+		               "cannot keep the check's summary in "
+		               "'%s/checks': %m",
+		               ck->store->root);
+	if (ck->json) {
+		if (json_dumpf_shortest(report, stdout, JSON_INDENT(2)) == 0)
+			putchar('\n');
+	} else
+		print_report(report, ck->jobs, ck->n_jobs,
+		             want_color(ctx, STDOUT_FILENO));
+	if (interrupted)
+		log_error("interrupted: %s stopped the check; the "
+		          "replays that ran are kept",
+		          strsignal(interrupted));
+	return interrupted ? 130 : differs ? 1 : 0;
+}
+
+int cmd_check(int argc, char **argv, Context *ctx)
+{
+	Check ck = {0};
+	int st = check_parse(&ck, argc, argv);
+	if (st == CMD_GO_ON)
+		st = check_load(&ck, ctx, argv[optind]);
+	if (st == CMD_GO_ON) {
+		check_plan(&ck);
+		check_run(&ck);
+		st = finish_stdout(check_finish(&ck, ctx));
+	}
+	check_done(&ck);
+	return st;
 }

@@ -242,6 +242,123 @@ static char *first_missing_dir(const char *path)
 	return found;
 }
 
+/* Check one output of rec before anything is written: its manifest,
+ * its objects, what is in the way of t->dest (under into, when given).
+ * Returns 0 or 1 after saying why. */
+static int checkout_prepare(Context *ctx, const Record *rec, const json_t *o,
+                            const char *into, bool force, Target *t)
+{
+	_cleanup_free_ char *path =
+	        json_bytes_decode(json_object_get(o, "path"), NULL);
+	unsigned char md[SHA256_LEN];
+	if (!path || path[0] != '/' ||
+	    digest_parse(json_string_value(json_object_get(o, "manifest")),
+	                 md) < 0) {
+		log_error("the record '%s' has a malformed output", rec->path);
+		return 1;
+	}
+	const char *base = strrchr(path, '/') + 1;
+	t->dest = into ? path_join(into, base) : xstrdup(path);
+	t->single = streq(json_string_value(json_object_get(o, "kind")) ?: "",
+	                  "file");
+	int r = manifest_load(ctx->store, md, &t->m);
+	if (r < 0) {
+		char d[DIGEST_STR_LEN + 1];
+		digest_format(md, d);
+		log_error_errno(r,
+		                "cannot read the manifest %s of '%s': %s; "
+		                "nothing was checked out; see xrun verify",
+		                d, path,
+		                r == -EBADMSG ? "it is corrupt"
+		                              : "it is missing");
+		return 1;
+	}
+	const ManifestEntry *miss = first_missing(ctx->store, t->m);
+	if (miss) {
+		char d[DIGEST_STR_LEN + 1];
+		digest_format(miss->digest, d);
+		_cleanup_free_ char *p =
+		        t->single ? xstrdup(path) : path_join(path, miss->path);
+		log_error("the object %s of '%s' is missing from the "
+		          "store; nothing was checked out; see xrun "
+		          "verify",
+		          d, p);
+		return 1;
+	}
+	_cleanup_free_ char *way = NULL;
+	if (!force && first_in_way(t->m, t->single, t->dest, &way)) {
+		log_error("'%s' exists; pass --force to overwrite it, "
+		          "or give a PATH to check out into",
+		          way);
+		return 1;
+	}
+	return 0;
+}
+
+/* Write one prepared output: 0, or 1 after saying why. */
+static int checkout_write(Context *ctx, Target *t, bool force)
+{
+	note_existing(t);
+	t->started = true;
+	_cleanup_free_ char *bad = NULL;
+	int r = materialize(ctx->store, t->m, t->single, NULL, t->dest,
+	                    MATERIALIZE_RESTORE, force, &bad);
+	if (r == -EBADMSG && bad) {
+		const char *rel = t->single ? NULL : bad + strlen(t->dest) + 1;
+		const ManifestEntry *e =
+		        rel ? manifest_find(t->m, rel) : &t->m->entries[0];
+		char d[DIGEST_STR_LEN + 1] = "?";
+		if (e && e->kind == ENTRY_FILE)
+			digest_format(e->digest, d);
+		_cleanup_free_ char *obj =
+		        e && e->kind == ENTRY_FILE
+		                ? store_object_where(ctx->store, e->digest)
+		                : xstrdup("?");
+		log_error("the object %s ('%s') for '%s' is corrupt: "
+		          "its bytes no longer match its digest; "
+		          "nothing was checked out; see xrun verify",
+		          d, obj, bad);
+		return 1;
+	} else if (r < 0) {
+		log_error_errno(r, "cannot check out '%s': %m",
+		                bad ? bad : t->dest);
+		return 1;
+	}
+	return 0;
+}
+
+/* Check out the n outputs outs of rec (into, when given): every one
+ * is checked before any is written, and a failure undoes what was
+ * written. Returns 0 or 1. */
+static int checkout_outputs(Context *ctx, const Record *rec, const json_t *outs,
+                            const char *into, bool force, Target *ts, size_t n)
+{
+	int status = 0;
+	for (size_t i = 0; i < n && !status; i++)
+		status = checkout_prepare(ctx, rec, json_array_get(outs, i),
+		                          into, force, &ts[i]);
+	_cleanup_free_ char *made_into = NULL;
+	if (into && !status) {
+		made_into = first_missing_dir(into);
+		int r = mkdir_p(into, 0755);
+		if (r < 0) {
+			log_error_errno(r, "cannot create '%s': %m", into);
+			status = 1;
+		}
+	}
+	for (size_t i = 0; i < n && !status; i++) {
+		status = checkout_write(ctx, &ts[i], force);
+		if (status) {
+			for (size_t k = 0; k <= i; k++)
+				undo(&ts[k]);
+			if (made_into)
+				(void)remove_tree(made_into);
+			break;
+		}
+	}
+	return status;
+}
+
 int cmd_checkout(int argc, char **argv, Context *ctx)
 {
 	bool force = false, clean = false;
@@ -283,114 +400,9 @@ int cmd_checkout(int argc, char **argv, Context *ctx)
 		          run);
 		return 1;
 	}
-	/* Every output is checked before any is written: its manifest, its
-	 * objects, what is in the way. */
 	size_t n = json_array_size(outs);
 	_cleanup_free_ Target *ts = xcalloc(n + 1, sizeof(Target));
-	int status = 0;
-	for (size_t i = 0; i < n && !status; i++) {
-		Target *t = &ts[i];
-		const json_t *o = json_array_get(outs, i);
-		_cleanup_free_ char *path =
-		        json_bytes_decode(json_object_get(o, "path"), NULL);
-		unsigned char md[SHA256_LEN];
-		if (!path || path[0] != '/' ||
-		    digest_parse(
-		            json_string_value(json_object_get(o, "manifest")),
-		            md) < 0) {
-			log_error("the record '%s' has a malformed output",
-			          rec->path);
-			status = 1;
-			break;
-		}
-		const char *base = strrchr(path, '/') + 1;
-		t->dest = into ? path_join(into, base) : xstrdup(path);
-		t->single = streq(json_string_value(json_object_get(o, "kind"))
-		                          ?: "",
-		                  "file");
-		int r = manifest_load(ctx->store, md, &t->m);
-		if (r < 0) {
-			char d[DIGEST_STR_LEN + 1];
-			digest_format(md, d);
-			log_error_errno(
-			        r,
-			        "cannot read the manifest %s of '%s': %s; "
-			        "nothing was checked out; see xrun verify",
-			        d, path,
-			        r == -EBADMSG ? "it is corrupt"
-			                      : "it is missing");
-			status = 1;
-			break;
-		}
-		const ManifestEntry *miss = first_missing(ctx->store, t->m);
-		if (miss) {
-			char d[DIGEST_STR_LEN + 1];
-			digest_format(miss->digest, d);
-			_cleanup_free_ char *p =
-			        t->single ? xstrdup(path)
-			                  : path_join(path, miss->path);
-			log_error("the object %s of '%s' is missing from the "
-			          "store; nothing was checked out; see xrun "
-			          "verify",
-			          d, p);
-			status = 1;
-			break;
-		}
-		_cleanup_free_ char *way = NULL;
-		if (!force && first_in_way(t->m, t->single, t->dest, &way)) {
-			log_error("'%s' exists; pass --force to overwrite it, "
-			          "or give a PATH to check out into",
-			          way);
-			status = 1;
-		}
-	}
-	_cleanup_free_ char *made_into = NULL;
-	if (into && !status) {
-		made_into = first_missing_dir(into);
-		int r = mkdir_p(into, 0755);
-		if (r < 0) {
-			log_error_errno(r, "cannot create '%s': %m", into);
-			status = 1;
-		}
-	}
-	for (size_t i = 0; i < n && !status; i++) {
-		Target *t = &ts[i];
-		note_existing(t);
-		t->started = true;
-		_cleanup_free_ char *bad = NULL;
-		int r = materialize(ctx->store, t->m, t->single, NULL, t->dest,
-		                    MATERIALIZE_RESTORE, force, &bad);
-		if (r == -EBADMSG && bad) {
-			const char *rel =
-			        t->single ? NULL : bad + strlen(t->dest) + 1;
-			const ManifestEntry *e = rel ? manifest_find(t->m, rel)
-			                             : &t->m->entries[0];
-			char d[DIGEST_STR_LEN + 1] = "?";
-			if (e && e->kind == ENTRY_FILE)
-				digest_format(e->digest, d);
-			_cleanup_free_ char *obj =
-			        e && e->kind == ENTRY_FILE
-			                ? store_object_where(ctx->store,
-			                                     e->digest)
-			                : xstrdup("?");
-			log_error("the object %s ('%s') for '%s' is corrupt: "
-			          "its bytes no longer match its digest; "
-			          "nothing was checked out; see xrun verify",
-			          d, obj, bad);
-			status = 1;
-		} else if (r < 0) {
-			log_error_errno(r, "cannot check out '%s': %m",
-			                bad ? bad : t->dest);
-			status = 1;
-		}
-		if (status) {
-			for (size_t k = 0; k <= i; k++)
-				undo(&ts[k]);
-			if (made_into)
-				(void)remove_tree(made_into);
-			break;
-		}
-	}
+	int status = checkout_outputs(ctx, rec, outs, into, force, ts, n);
 	for (size_t i = 0; i < n && !status; i++) {
 		Target *t = &ts[i];
 		if (report_extra(t, run, clean))

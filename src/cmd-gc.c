@@ -424,6 +424,154 @@ static bool gc_keep(void *data, const StoredObject *o)
 	return false;
 }
 
+/* What a gc deletes and keeps, as its steps count it. */
+typedef struct GcTally {
+	Store *s;
+	bool dry_run;
+	int64_t cutoff; /* objects younger than this stay */
+	size_t removed, kept, young, failed, tmp_removed;
+	uint64_t freed;
+} GcTally;
+
+/* Every object the records reference, into set, and the records'
+ * runs into own. Returns CMD_GO_ON, or an exit status after saying why
+ * nothing may be deleted. */
+static int gc_references(Store *s, Owners *own, RefSet *set)
+{
+	Record **recs;
+	size_t n_recs, bad = 0;
+	int r = store_load_all(s, &recs, &n_recs, &bad);
+	if (r < 0) {
+		log_error_errno(r, "cannot list runs in '%s': %m", s->runs);
+		return 2;
+	}
+	for (size_t i = 0; i < n_recs; i++)
+		ref_set_add_record(set, s, recs[i]);
+	owners_add_records(own, recs, n_recs);
+	records_free(recs, n_recs);
+	if (bad) {
+		log_error("%zu record%s cannot be read, so what %s reference%s "
+		          "is not known; nothing was deleted; see xrun verify",
+		          bad, bad == 1 ? "" : "s", bad == 1 ? "it" : "they",
+		          bad == 1 ? "s" : "");
+		return 1;
+	}
+	if (set->problems) {
+		for (char **p = set->problems; *p; p++)
+			log_error("%s", *p);
+		log_error("the files these manifests list are not known; "
+		          "nothing was deleted; see xrun verify");
+		return 1;
+	}
+	return CMD_GO_ON;
+}
+
+/* What launchers that died left: at once, whatever its age. Returns
+ * CMD_GO_ON, or 1 while a run is being set up (its pins are in no
+ * record yet). */
+static int gc_leftovers(GcTally *t, Owners *own)
+{
+	Store *s = t->s;
+	size_t orphans = 0, cgroups = 0;
+	remove_orphans(own, t->dry_run, &orphans);
+	sweep_cgroups(own, t->dry_run, &cgroups);
+	sweep_tmp(own, t->dry_run, &t->tmp_removed);
+	sweep_cache(s, t->dry_run, &t->tmp_removed);
+	if (orphans || cgroups)
+		log_info("%s %zu run director%s and %zu cgroup%s that "
+		         "launchers which died left behind",
+		         t->dry_run ? "would remove" : "removed", orphans,
+		         orphans == 1 ? "y" : "ies", cgroups,
+		         cgroups == 1 ? "" : "s");
+	if (own->setting_up) {
+		log_error("a run is being set up in '%s/%s' by a live "
+		          "launcher and has no record yet; its pins are not "
+		          "known, so no object was deleted: run gc again once "
+		          "it has started",
+		          s->runs, own->setting_up[0]);
+		return 1;
+	}
+	return CMD_GO_ON;
+}
+
+/* Delete the loose objects that no record references and that are
+ * older than the grace period. Returns CMD_GO_ON or 2. */
+static int gc_loose(GcTally *t, const RefSet *set)
+{
+	Store *s = t->s;
+	StoredObject *objs = NULL;
+	size_t n_objs = 0;
+	int r = store_list_objects(s, &objs, &n_objs);
+	if (r < 0) {
+		log_error_errno(r, "cannot list the objects in '%s': %m",
+		                s->objects);
+		return 2;
+	}
+	for (size_t i = 0; i < n_objs; i++) {
+		if (objs[i].packed)
+			continue; /* see gc_packed() */
+		if (ref_set_has(set, objs[i].md)) {
+			t->kept++;
+			continue;
+		}
+		if (objs[i].mtime_ns >= t->cutoff) {
+			t->young++;
+			continue;
+		}
+		_cleanup_free_ char *p = store_object_path(s, objs[i].md);
+		if (!t->dry_run && unlink(p) < 0) {
+			if (errno != ENOENT) {
+				log_warn_errno(-errno, "cannot delete '%s': %m",
+				               p);
+				t->failed++;
+			}
+			continue;
+		}
+		if (log_level >= LOG_VERBOSE) {
+			char d[DIGEST_STR_LEN + 1];
+			digest_format(objs[i].md, d);
+			printf("%s %s\n",
+			       t->dry_run ? "would delete" : "deleted", d);
+		}
+		t->removed++;
+		t->freed += objs[i].size;
+	}
+	free(objs);
+	return CMD_GO_ON;
+}
+
+/* Packed objects: the packs that hold one no run references (and older
+ * than the grace period) are rewritten without it; the new pack is
+ * durable before an old one goes. */
+static void gc_packed(GcTally *t, const RefSet *set)
+{
+	Store *s = t->s;
+	GcKeep keep = {.set = set, .cutoff = t->cutoff};
+	size_t p_removed = 0, p_packs = 0, p_orphans = 0;
+	uint64_t p_freed = 0;
+	int r = store_sweep_packs(s, t->cutoff, t->dry_run, &p_orphans);
+	if (r >= 0)
+		r = store_repack(s, gc_keep, &keep, t->dry_run, &p_removed,
+		                 &p_freed, &p_packs);
+	if (r < 0) {
+		log_error_errno(r,
+		                "cannot repack the objects in '%s': %m; no "
+		                "packed object was deleted",
+		                s->packs);
+		t->failed++;
+	}
+	t->removed += p_removed;
+	t->freed += p_freed;
+	t->kept += keep.kept;
+	t->young += keep.young;
+	if (p_packs || p_orphans)
+		log_info("%s %zu pack%s into one, and %zu pack%s that a "
+		         "writer which died left without an index",
+		         t->dry_run ? "would rewrite" : "rewrote", p_packs,
+		         p_packs == 1 ? "" : "s", p_orphans,
+		         p_orphans == 1 ? "" : "s");
+}
+
 int cmd_gc(int argc, char **argv, Context *ctx)
 {
 	bool dry_run = false;
@@ -455,7 +603,9 @@ int cmd_gc(int argc, char **argv, Context *ctx)
 		return 2;
 	Store *s = ctx->store;
 	int64_t start = now_ns();
-	int64_t cutoff = start - (int64_t)(grace * 1e9);
+	GcTally t = {.s = s,
+	             .dry_run = dry_run,
+	             .cutoff = start - (int64_t)(grace * 1e9)};
 	/* First a new gc token: pins take an object noted under the old one
 	 * as stored without looking (statcache.h). Then the look for runs
 	 * being set up, which covers a pin that read the old token. */
@@ -470,130 +620,25 @@ int cmd_gc(int argc, char **argv, Context *ctx)
 			return 2;
 		}
 	}
-	_cleanup_(owners_clear) Owners own = {.s = s, .cutoff = cutoff};
+	_cleanup_(owners_clear) Owners own = {.s = s, .cutoff = t.cutoff};
 	find_unrecorded(&own);
 	if (!dry_run)
 		wait_for_setups(&own);
-	Record **recs;
-	size_t n_recs, bad = 0;
-	int r = store_load_all(s, &recs, &n_recs, &bad);
-	if (r < 0) {
-		log_error_errno(r, "cannot list runs in '%s': %m", s->runs);
-		return 2;
-	}
 	_cleanup_ref_set_ RefSet *set = ref_set_new();
-	for (size_t i = 0; i < n_recs; i++)
-		ref_set_add_record(set, s, recs[i]);
-	owners_add_records(&own, recs, n_recs);
-	records_free(recs, n_recs);
-	if (bad) {
-		log_error("%zu record%s cannot be read, so what %s reference%s "
-		          "is not known; nothing was deleted; see xrun verify",
-		          bad, bad == 1 ? "" : "s", bad == 1 ? "it" : "they",
-		          bad == 1 ? "s" : "");
-		return 1;
-	}
-	if (set->problems) {
-		for (char **p = set->problems; *p; p++)
-			log_error("%s", *p);
-		log_error("the files these manifests list are not known; "
-		          "nothing was deleted; see xrun verify");
-		return 1;
-	}
-	/* What launchers that died left: at once, whatever its age. */
-	size_t orphans = 0, tmp_removed = 0, cgroups = 0;
-	remove_orphans(&own, dry_run, &orphans);
-	sweep_cgroups(&own, dry_run, &cgroups);
-	sweep_tmp(&own, dry_run, &tmp_removed);
-	sweep_cache(s, dry_run, &tmp_removed);
-	if (orphans || cgroups)
-		log_info("%s %zu run director%s and %zu cgroup%s that "
-		         "launchers which died left behind",
-		         dry_run ? "would remove" : "removed", orphans,
-		         orphans == 1 ? "y" : "ies", cgroups,
-		         cgroups == 1 ? "" : "s");
-	if (own.setting_up) {
-		/* Its pins are in no record yet. */
-		log_error("a run is being set up in '%s/%s' by a live "
-		          "launcher and has no record yet; its pins are not "
-		          "known, so no object was deleted: run gc again once "
-		          "it has started",
-		          s->runs, own.setting_up[0]);
-		return 1;
-	}
-	StoredObject *objs = NULL;
-	size_t n_objs = 0;
-	r = store_list_objects(s, &objs, &n_objs);
-	if (r < 0) {
-		log_error_errno(r, "cannot list the objects in '%s': %m",
-		                s->objects);
-		return 2;
-	}
-	size_t removed = 0, kept = 0, young = 0, failed = 0;
-	uint64_t freed = 0;
-	for (size_t i = 0; i < n_objs; i++) {
-		if (objs[i].packed)
-			continue; /* see the repack below */
-		if (ref_set_has(set, objs[i].md)) {
-			kept++;
-			continue;
-		}
-		if (objs[i].mtime_ns >= cutoff) {
-			young++;
-			continue;
-		}
-		_cleanup_free_ char *p = store_object_path(s, objs[i].md);
-		if (!dry_run && unlink(p) < 0) {
-			if (errno != ENOENT) {
-				log_warn_errno(-errno, "cannot delete '%s': %m",
-				               p);
-				failed++;
-			}
-			continue;
-		}
-		if (log_level >= LOG_VERBOSE) {
-			char d[DIGEST_STR_LEN + 1];
-			digest_format(objs[i].md, d);
-			printf("%s %s\n", dry_run ? "would delete" : "deleted",
-			       d);
-		}
-		removed++;
-		freed += objs[i].size;
-	}
-	free(objs);
-	/* Packed objects: the packs that hold one no run references (and
-	 * older than the grace period) are rewritten without it; the new
-	 * pack is durable before an old one goes. */
-	GcKeep keep = {.set = set, .cutoff = cutoff};
-	size_t p_removed = 0, p_packs = 0, p_orphans = 0;
-	uint64_t p_freed = 0;
-	r = store_sweep_packs(s, cutoff, dry_run, &p_orphans);
-	if (r >= 0)
-		r = store_repack(s, gc_keep, &keep, dry_run, &p_removed,
-		                 &p_freed, &p_packs);
-	if (r < 0) {
-		log_error_errno(r,
-		                "cannot repack the objects in '%s': %m; no "
-		                "packed object was deleted",
-		                s->packs);
-		failed++;
-	}
-	removed += p_removed;
-	freed += p_freed;
-	kept += keep.kept;
-	young += keep.young;
-	if (p_packs || p_orphans)
-		log_info("%s %zu pack%s into one, and %zu pack%s that a "
-		         "writer which died left without an index",
-		         dry_run ? "would rewrite" : "rewrote", p_packs,
-		         p_packs == 1 ? "" : "s", p_orphans,
-		         p_orphans == 1 ? "" : "s");
-	_cleanup_free_ char *hb = format_bytes(freed);
+	int st = gc_references(s, &own, set);
+	if (st == CMD_GO_ON)
+		st = gc_leftovers(&t, &own);
+	if (st == CMD_GO_ON)
+		st = gc_loose(&t, set);
+	if (st != CMD_GO_ON)
+		return st;
+	gc_packed(&t, set);
+	_cleanup_free_ char *hb = format_bytes(t.freed);
 	printf("%s %zu object%s (%s)%s; kept %zu referenced object%s and %zu "
 	       "younger than the grace period\n",
-	       dry_run ? "would delete" : "deleted", removed,
-	       removed == 1 ? "" : "s", hb,
-	       tmp_removed ? " and unused views and leftovers in tmp/" : "",
-	       kept, kept == 1 ? "" : "s", young);
-	return finish_stdout(failed ? 1 : 0);
+	       dry_run ? "would delete" : "deleted", t.removed,
+	       t.removed == 1 ? "" : "s", hb,
+	       t.tmp_removed ? " and unused views and leftovers in tmp/" : "",
+	       t.kept, t.kept == 1 ? "" : "s", t.young);
+	return finish_stdout(t.failed ? 1 : 0);
 }

@@ -8,6 +8,7 @@
 #include "check.h"
 #include "cmd.h"
 #include "options.h"
+#include "runset.h"
 #include "format.h"
 #include "spec.h"
 #include "util.h"
@@ -108,69 +109,24 @@ static void sort_by_metric(Record **v, size_t n)
 		v[i] = s[i].r;
 }
 
-static const char *sweep_of(const Record *r)
-{
-	return json_get_string(json_object_get(r->root, "tags"), "sweep");
-}
-
-static long sweep_index(const Record *r)
-{
-	const char *t = json_get_string(json_object_get(r->root, "tags"),
-	                                "sweep_index");
-	uint64_t n;
-	return t && parse_u64(t, &n) == 0 && n < LONG_MAX ? (long)n : -1;
-}
-
-static int cmp_sweep_index(const void *x, const void *y)
-{
-	const Sorted *sa = x, *sb = y;
-	long a = sweep_index(sa->r), b = sweep_index(sb->r);
-	if (a != b)
-		return a < b ? -1 : 1;
-	return sa->pos < sb->pos ? -1 : sa->pos > sb->pos;
-}
-
 /* Keep the runs of the one sweep whose id starts with prefix, in the
  * sweep's order; prints the error and returns an exit status when no
  * sweep or more than one matches. */
 static int filter_sweep(Record **v, size_t *n, const char *prefix,
                         char **ret_id)
 {
-	_cleanup_free_ char *found = NULL;
-	for (size_t i = 0; i < *n; i++) {
-		const char *id = sweep_of(v[i]);
-		if (!id || !startswith(id, prefix))
-			continue;
-		if (found && !streq(found, id)) {
-			log_error(
-			        "sweep '%s' is ambiguous: %s, %s …; give more "
-			        "of the id",
-			        prefix, found, id);
-			return 2;
-		}
-		if (!found)
-			found = xstrdup(id);
+	_cleanup_free_ char *err = NULL;
+	int r = runset_keep_sweep(v, n, prefix, ret_id, &err);
+	if (r == -ENOTUNIQ) {
+		log_error("%s", err);
+		return 2;
 	}
-	if (!found) {
+	if (r < 0) {
 		log_error("no runs of a sweep '%s' in the store; the id is "
 		          "what xrun sweep printed (tag sweep in the records)",
 		          prefix);
 		return 1;
 	}
-	_cleanup_free_ Sorted *s = xcalloc(*n ? *n : 1, sizeof *s);
-	size_t k = 0;
-	for (size_t i = 0; i < *n; i++) {
-		const char *id = sweep_of(v[i]);
-		if (id && streq(id, found))
-			s[k] = (Sorted){v[i], k}, k++;
-		else
-			record_free(v[i]);
-	}
-	sort_v(s, k, sizeof *s, cmp_sweep_index);
-	for (size_t i = 0; i < k; i++)
-		v[i] = s[i].r;
-	*n = k;
-	*ret_id = TAKE_PTR(found);
 	return 0;
 }
 
@@ -231,50 +187,56 @@ static char *metric_text(const Record *r, const char *name)
 	         : xasprintf("%*s", METRIC_WIDTH, "-");
 }
 
-int cmd_ls(int argc, char **argv, Context *ctx)
+/* What ls was asked for, and what its rows share. */
+typedef struct Listing {
+	bool json, asc, color;
+	const char *want; /* --status */
+	uint64_t limit;
+	const char *metric, *sort, *sweep;
+	char **want_tags;
+	int status_width; /* the STATUS column's */
+	json_t *checks;   /* the latest xrun check of each run (check.h) */
+} Listing;
+
+static int ls_parse(Listing *l, int argc, char **argv)
 {
-	bool json = false;
-	const char *want = NULL;
-	uint64_t limit = UINT64_MAX;
-	const char *metric = NULL, *sort = NULL, *sweep = NULL;
-	bool asc = false;
-	_cleanup_strv_free_ char **want_tags = NULL;
+	l->limit = UINT64_MAX;
 	_cleanup_cmd_parser_ CmdParser opt_parser;
 	cmd_parser_init(&opt_parser, &ls_cmd, argc, argv);
 	int c;
 	while ((c = cmd_option_next(&opt_parser)) > 0) {
 		switch (c) {
 		case OPT_JSON:
-			json = true;
+			l->json = true;
 			break;
 		case OPT_STATUS:
 			if (!status_valid(opt_parser.arg))
 				return cmd_usage_error(&ls_cmd,
 				                       "unknown status '%s'",
 				                       opt_parser.arg);
-			want = opt_parser.arg;
+			l->want = opt_parser.arg;
 			break;
 		case OPT_LIMIT:
-			if (parse_u64(opt_parser.arg, &limit) < 0)
+			if (parse_u64(opt_parser.arg, &l->limit) < 0)
 				return cmd_usage_error(
 				        &ls_cmd,
 				        "--limit takes a number, not '%s'",
 				        opt_parser.arg);
 			break;
 		case OPT_METRIC:
-			metric = opt_parser.arg;
+			l->metric = opt_parser.arg;
 			break;
 		case OPT_SORT:
-			sort = opt_parser.arg;
+			l->sort = opt_parser.arg;
 			break;
 		case OPT_ASC:
-			asc = true;
+			l->asc = true;
 			break;
 		case OPT_SWEEP:
-			sweep = opt_parser.arg;
+			l->sweep = opt_parser.arg;
 			break;
 		case OPT_TAG:
-			want_tags = strv_push(want_tags, opt_parser.arg);
+			l->want_tags = strv_push(l->want_tags, opt_parser.arg);
 			break;
 		}
 	}
@@ -282,12 +244,172 @@ int cmd_ls(int argc, char **argv, Context *ctx)
 		return opt_parser.status;
 	if (optind != argc)
 		return cmd_usage_error(&ls_cmd, "ls takes no arguments");
-	if (asc && !sort)
+	if (l->asc && !l->sort)
 		return cmd_usage_error(
 		        &ls_cmd,
 		        "--asc orders by a metric: use it with --sort NAME");
-	if (!metric)
-		metric = sort;
+	if (!l->metric)
+		l->metric = l->sort;
+	return CMD_GO_ON;
+}
+
+/* What a row shows of a record, in both forms. */
+typedef struct RowFields {
+	const json_t *dur, *argv;
+	const char *name, *verdict;
+} RowFields;
+
+static RowFields row_fields(const Record *r)
+{
+	const json_t *rec = r->root;
+	return (RowFields){
+	        .dur = json_object_get(json_object_get(rec, "times"),
+	                               "duration"),
+	        .argv = json_object_get(json_object_get(rec, "command"),
+	                                "argv"),
+	        .name = json_get_string(rec, "name"),
+	        .verdict = verdict_of(r),
+	};
+}
+
+/* Run r as an element of ls --json, with its annotations ann. */
+static json_t *ls_row_json(const Listing *l, const Record *r, const json_t *ann)
+{
+	const json_t *rec = r->root;
+	RowFields rf = row_fields(r);
+	const json_t *dur = rf.dur, *argvj = rf.argv;
+	const char *name = rf.name, *verdict = rf.verdict;
+	json_t *o = json_pack(
+	        "{s:s,s:s,s:O,s:O,s:O,s:O,s:s}", "id", record_id(r), "status",
+	        record_status(r), "created",
+	        json_object_get(json_object_get(rec, "times"), "created")
+	                ?: json_null(),
+	        "duration", dur ? (json_t *)dur : json_null(), "name",
+	        name ? json_object_get(rec, "name") : json_null(), "argv",
+	        argvj ? (json_t *)argvj : json_null(), "record", r->path);
+	json_object_set_new(o, "verdict",
+	                    verdict ? json_string(verdict) : json_null());
+	if (json_object_size(json_object_get(ann, "tags")))
+		json_object_set(o, "annotation_tags",
+		                json_object_get(ann, "tags"));
+	json_t *ck = json_object_get(l->checks, record_id(r));
+	_cleanup_free_ char *ckr = ck ? check_short(ck) : NULL;
+	json_object_set_new(o, "check",
+	                    ck ? json_pack("{s:s?,s:s}", "id",
+	                                   json_get_string(ck, "id"), "result",
+	                                   ckr)
+	                       : json_null());
+	if (l->metric) {
+		const json_t *m = metric_last(r, l->metric);
+		json_object_set(o, "metric", m ? (json_t *)m : json_null());
+	}
+	if (l->sweep) {
+		long idx = runset_sweep_index(r);
+		json_object_set_new(o, "sweep_index",
+		                    idx >= 0 ? json_integer(idx) : json_null());
+		const json_t *p = json_object_get(rec, "params");
+		json_object_set(o, "params", p ? (json_t *)p : json_null());
+	}
+	return o;
+}
+
+/* Print run r's line, with its annotations ann. */
+static void ls_row_print(const Listing *l, const Record *r, const json_t *ann)
+{
+	const char *status = record_status(r);
+	RowFields rf = row_fields(r);
+	const json_t *dur = rf.dur, *argvj = rf.argv;
+	const char *name = rf.name, *verdict = rf.verdict;
+	bool color = l->color;
+	int pad = l->status_width - (int)strlen(status) -
+	          (verdict ? (int)strlen(verdict) + 1 : 0);
+	if (pad < 0)
+		pad = 0;
+	_cleanup_free_ char *created = format_local_time(record_created(r));
+	_cleanup_free_ char *d =
+	        json_is_number(dur) ? format_duration(json_number_value(dur))
+	                            : xstrdup("-");
+	_cleanup_free_ char *cmd = format_argv(argvj);
+	_cleanup_free_ char *mt = l->metric ? metric_text(r, l->metric) : NULL;
+	/* A record's strings are not the terminal's commands. */
+	_cleanup_free_ char *id_safe = format_escape(record_id(r));
+	_cleanup_free_ char *st_safe = format_escape(status);
+	_cleanup_free_ char *name_safe = format_escape(name);
+	_cleanup_free_ char *cmd_raw = format_escape(cmd);
+	_cleanup_free_ char *ann_tags = annotation_tags_text(ann);
+	_cleanup_free_ char *cmd_safe =
+	        xasprintf("%s%s", ann_tags ? ann_tags : "", cmd_raw);
+	if (l->sweep) {
+		_cleanup_free_ char *pt = params_text(r);
+		_cleanup_free_ char *pt_safe = format_escape(pt);
+		printf("%.8s  %s%s%s%s%s%*s  %-19s  %9s  %s%s%-4ld "
+		       "%s\n",
+		       id_safe, status_color(status, color), st_safe,
+		       COLOR_RESET(color), verdict ? " " : "",
+		       verdict ? verdict : "", pad, "", created ? created : "?",
+		       d, mt ? mt : "", mt ? "  " : "", runset_sweep_index(r),
+		       pt_safe);
+		return;
+	}
+	json_t *ck = json_object_get(l->checks, record_id(r));
+	_cleanup_free_ char *cks = ck ? check_short(ck) : NULL;
+	printf("%.8s  %s%s%s%s%s%*s  %-19s  %9s  %s%s%s%s%s%s%s%s\n", id_safe,
+	       status_color(status, color), st_safe, COLOR_RESET(color),
+	       verdict ? " " : "", verdict ? verdict : "", pad, "",
+	       created ? created : "?", d, mt ? mt : "", mt ? "  " : "",
+	       name_safe ? name_safe : "", name ? "  " : "", cmd_safe,
+	       cks ? "  [check: " : "", cks ? cks : "", cks ? "]" : "");
+}
+
+/* The header line, or the JSON array, then one row for each of the n
+ * runs v that the filters let through. */
+static void ls_rows(Listing *l, Record **v, size_t n)
+{
+	bool color = l->color;
+	const char *metric = l->metric;
+	json_auto_t *arr = json_array();
+	/* A replay's verdict beside its status: the column grows when one
+	 * is listed. */
+	l->status_width = 11;
+	for (size_t i = 0; i < n; i++)
+		if (verdict_of(v[i]))
+			l->status_width = 22;
+	if (!l->json && n)
+		printf("%s%-8s  %-*s  %-19s  %9s  %*.*s%s%s%s\n",
+		       COLOR_BOLD(color), "ID", l->status_width,
+		       l->status_width > 11 ? "STATUS / VERDICT" : "STATUS",
+		       "CREATED", "DURATION", metric ? METRIC_WIDTH : 0,
+		       metric ? METRIC_WIDTH : 0, metric ? metric : "",
+		       metric ? "  " : "",
+		       l->sweep ? "#    PARAMS" : "NAME / COMMAND",
+		       COLOR_RESET(color));
+	uint64_t shown = 0;
+	for (size_t i = 0; i < n && shown < l->limit; i++) {
+		if (l->want && !streq(record_status(v[i]), l->want))
+			continue;
+		/* Tags added after the run live beside its record. */
+		json_auto_t *ann = NULL;
+		if (annotations_load(v[i]->dir, &ann) < 0)
+			ann = NULL;
+		bool tagged = true;
+		for (size_t t = 0; l->want_tags && l->want_tags[t]; t++)
+			tagged = tagged && annotations_match_tag(
+			                           v[i], ann, l->want_tags[t]);
+		if (!tagged)
+			continue;
+		shown++;
+		if (l->json)
+			json_array_append_new(arr, ls_row_json(l, v[i], ann));
+		else
+			ls_row_print(l, v[i], ann);
+	}
+	if (l->json && json_dumpf_shortest(arr, stdout, JSON_INDENT(2)) == 0)
+		putchar('\n');
+}
+
+/* List the store's runs as l says: the exit status. */
+static int ls_list(Listing *l, Context *ctx)
+{
 	if (context_find_store(ctx, true) < 0)
 		return 1;
 	Record **v;
@@ -299,161 +421,36 @@ int cmd_ls(int argc, char **argv, Context *ctx)
 		return 1;
 	}
 	_cleanup_free_ char *sweep_id = NULL;
-	if (sweep) {
-		int st = filter_sweep(v, &n, sweep, &sweep_id);
+	if (l->sweep) {
+		int st = filter_sweep(v, &n, l->sweep, &sweep_id);
 		if (st) {
 			records_free(v, n);
 			return st;
 		}
 	}
-	if (sort) {
-		sort_metric = sort;
-		sort_asc = asc;
+	if (l->sort) {
+		sort_metric = l->sort;
+		sort_asc = l->asc;
 		sort_by_metric(v, n);
 	}
-	bool color = want_color(ctx, STDOUT_FILENO);
-	json_auto_t *arr = json_array();
-	/* The latest xrun check of each run (check.h). */
+	l->color = want_color(ctx, STDOUT_FILENO);
 	json_auto_t *checks = check_latest_by_run(ctx->store);
-	/* A replay's verdict beside its status: the column grows when one
-	 * is listed. */
-	int status_width = 11;
-	for (size_t i = 0; i < n; i++)
-		if (verdict_of(v[i]))
-			status_width = 22;
-	if (!json && n)
-		printf("%s%-8s  %-*s  %-19s  %9s  %*.*s%s%s%s\n",
-		       COLOR_BOLD(color), "ID", status_width,
-		       status_width > 11 ? "STATUS / VERDICT" : "STATUS",
-		       "CREATED", "DURATION", metric ? METRIC_WIDTH : 0,
-		       metric ? METRIC_WIDTH : 0, metric ? metric : "",
-		       metric ? "  " : "",
-		       sweep ? "#    PARAMS" : "NAME / COMMAND",
-		       COLOR_RESET(color));
-	uint64_t shown = 0;
-	for (size_t i = 0; i < n && shown < limit; i++) {
-		const json_t *rec = v[i]->root;
-		const char *status = record_status(v[i]);
-		if (want && !streq(status, want))
-			continue;
-		/* Tags added after the run live beside its record. */
-		json_auto_t *ann = NULL;
-		if (annotations_load(v[i]->dir, &ann) < 0)
-			ann = NULL;
-		bool tagged = true;
-		for (size_t t = 0; want_tags && want_tags[t]; t++)
-			tagged = tagged &&
-			         annotations_match_tag(v[i], ann, want_tags[t]);
-		if (!tagged)
-			continue;
-		shown++;
-		const json_t *dur = json_object_get(
-		        json_object_get(rec, "times"), "duration");
-		const json_t *argvj = json_object_get(
-		        json_object_get(rec, "command"), "argv");
-		const char *name = json_get_string(rec, "name");
-		const char *verdict = verdict_of(v[i]);
-		int pad = status_width - (int)strlen(status) -
-		          (verdict ? (int)strlen(verdict) + 1 : 0);
-		if (pad < 0)
-			pad = 0;
-		if (json) {
-			json_array_append_new(
-			        arr,
-			        json_pack("{s:s,s:s,s:O,s:O,s:O,s:O,s:s}", "id",
-			                  record_id(v[i]), "status", status,
-			                  "created",
-			                  json_object_get(
-			                          json_object_get(rec, "times"),
-			                          "created")
-			                          ?: json_null(),
-			                  "duration",
-			                  dur ? (json_t *)dur : json_null(),
-			                  "name",
-			                  name ? json_object_get(rec, "name")
-			                       : json_null(),
-			                  "argv",
-			                  argvj ? (json_t *)argvj : json_null(),
-			                  "record", v[i]->path));
-			json_object_set_new(
-			        json_array_get(arr, shown - 1), "verdict",
-			        verdict ? json_string(verdict) : json_null());
-			if (json_object_size(json_object_get(ann, "tags")))
-				json_object_set(json_array_get(arr, shown - 1),
-				                "annotation_tags",
-				                json_object_get(ann, "tags"));
-			json_t *ck = json_object_get(checks, record_id(v[i]));
-			_cleanup_free_ char *ckr = ck ? check_short(ck) : NULL;
-			json_object_set_new(
-			        json_array_get(arr, shown - 1), "check",
-			        ck ? json_pack("{s:s?,s:s}", "id",
-			                       json_get_string(ck, "id"),
-			                       "result", ckr)
-			           : json_null());
-			if (metric) {
-				const json_t *m = metric_last(v[i], metric);
-				json_object_set(json_array_get(arr, shown - 1),
-				                "metric",
-				                m ? (json_t *)m : json_null());
-			}
-			if (sweep) {
-				json_t *o = json_array_get(arr, shown - 1);
-				long idx = sweep_index(v[i]);
-				json_object_set_new(o, "sweep_index",
-				                    idx >= 0 ? json_integer(idx)
-				                             : json_null());
-				const json_t *p =
-				        json_object_get(rec, "params");
-				json_object_set(o, "params",
-				                p ? (json_t *)p : json_null());
-			}
-			continue;
-		}
-		_cleanup_free_ char *created =
-		        format_local_time(record_created(v[i]));
-		_cleanup_free_ char *d =
-		        json_is_number(dur)
-		                ? format_duration(json_number_value(dur))
-		                : xstrdup("-");
-		_cleanup_free_ char *cmd = format_argv(argvj);
-		_cleanup_free_ char *mt =
-		        metric ? metric_text(v[i], metric) : NULL;
-		/* A record's strings are not the terminal's commands. */
-		_cleanup_free_ char *id_safe = format_escape(record_id(v[i]));
-		_cleanup_free_ char *st_safe = format_escape(status);
-		_cleanup_free_ char *name_safe = format_escape(name);
-		_cleanup_free_ char *cmd_raw = format_escape(cmd);
-		_cleanup_free_ char *ann_tags = annotation_tags_text(ann);
-		_cleanup_free_ char *cmd_safe =
-		        xasprintf("%s%s", ann_tags ? ann_tags : "", cmd_raw);
-		if (sweep) {
-			_cleanup_free_ char *pt = params_text(v[i]);
-			_cleanup_free_ char *pt_safe = format_escape(pt);
-			printf("%.8s  %s%s%s%s%s%*s  %-19s  %9s  %s%s%-4ld "
-			       "%s\n",
-			       id_safe, status_color(status, color), st_safe,
-			       COLOR_RESET(color), verdict ? " " : "",
-			       verdict ? verdict : "", pad, "",
-			       created ? created : "?", d, mt ? mt : "",
-			       mt ? "  " : "", sweep_index(v[i]), pt_safe);
-			continue;
-		}
-		json_t *ck = json_object_get(checks, record_id(v[i]));
-		_cleanup_free_ char *cks = ck ? check_short(ck) : NULL;
-		printf("%.8s  %s%s%s%s%s%*s  %-19s  %9s  %s%s%s%s%s%s%s%s\n",
-		       id_safe, status_color(status, color), st_safe,
-		       COLOR_RESET(color), verdict ? " " : "",
-		       verdict ? verdict : "", pad, "", created ? created : "?",
-		       d, mt ? mt : "", mt ? "  " : "",
-		       name_safe ? name_safe : "", name ? "  " : "", cmd_safe,
-		       cks ? "  [check: " : "", cks ? cks : "", cks ? "]" : "");
-	}
-	if (json && json_dumpf_shortest(arr, stdout, JSON_INDENT(2)) == 0)
-		putchar('\n');
+	l->checks = checks;
+	ls_rows(l, v, n);
 	records_free(v, n);
 	if (bad)
 		log_warn("%zu run%s in '%s' could not be read; xrun show ID "
 		         "tells why",
 		         bad, bad == 1 ? "" : "s", ctx->store->runs);
 	return finish_stdout(0);
+}
+
+int cmd_ls(int argc, char **argv, Context *ctx)
+{
+	Listing l = {0};
+	int st = ls_parse(&l, argc, argv);
+	if (st == CMD_GO_ON)
+		st = ls_list(&l, ctx);
+	strv_free(l.want_tags);
+	return st;
 }

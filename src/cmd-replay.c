@@ -189,11 +189,15 @@ static void say_now(const char *msg)
 	log_warn("%s", msg);
 }
 
-int cmd_replay(int argc, char **argv, Context *ctx)
+/* What replay was asked for. */
+typedef struct ReplayOptions {
+	bool strict, dry_run, force, no_trace;
+	char **env_set; /* -e KEY=VALUE */
+	const char *name;
+} ReplayOptions;
+
+static int replay_parse(ReplayOptions *ro, int argc, char **argv)
 {
-	bool strict = false, dry_run = false, force = false, no_trace = false;
-	_cleanup_strv_free_ char **env_set = NULL;
-	const char *name = NULL;
 	_cleanup_cmd_parser_ CmdParser opt_parser;
 	cmd_parser_init(&opt_parser, &replay_cmd, argc, argv);
 	int c;
@@ -206,7 +210,7 @@ int cmd_replay(int argc, char **argv, Context *ctx)
 				        &replay_cmd,
 				        "-e takes KEY=VALUE, not '%s'",
 				        opt_parser.arg);
-			env_set = strv_push(env_set, opt_parser.arg);
+			ro->env_set = strv_push(ro->env_set, opt_parser.arg);
 			break;
 		case 'n':
 			if (!utf8_valid(opt_parser.arg, strlen(opt_parser.arg)))
@@ -215,19 +219,19 @@ int cmd_replay(int argc, char **argv, Context *ctx)
 				        "--name must be UTF-8 text: "
 				        "'%s'",
 				        opt_parser.arg);
-			name = opt_parser.arg;
+			ro->name = opt_parser.arg;
 			break;
 		case OPT_STRICT:
-			strict = true;
+			ro->strict = true;
 			break;
 		case OPT_DRY_RUN:
-			dry_run = true;
+			ro->dry_run = true;
 			break;
 		case OPT_FORCE:
-			force = true;
+			ro->force = true;
 			break;
 		case OPT_NO_TRACE:
-			no_trace = true;
+			ro->no_trace = true;
 			break;
 		case OPT_NO_SANDBOX:
 			return cmd_usage_error(
@@ -244,16 +248,17 @@ int cmd_replay(int argc, char **argv, Context *ctx)
 	if (argc - optind != 1)
 		return cmd_usage_error(&replay_cmd, "%s",
 		                       "replay takes one RUN");
-	if (context_find_store(ctx, true) < 0)
-		return 125;
-	Store *s = ctx->store;
-	_cleanup_record_ Record *rec = NULL;
-	if (load_run(ctx, argv[optind], &rec))
-		return 125;
+	return CMD_GO_ON;
+}
 
+/* The replay's RunSpec from rec, once the replay policy (replay.c)
+ * allows it: CMD_GO_ON, or 125 after saying why not. */
+static int replay_prepare(const ReplayOptions *ro, const Record *rec,
+                          RunSpec **ret_spec)
+{
 	_cleanup_strv_free_ char **policy = NULL;
 	_cleanup_free_ char *why = NULL;
-	int r = replay_check_record(rec, force, &policy, &why);
+	int r = replay_check_record(rec, ro->force, &policy, &why);
 	for (char **w = policy; w && *w; w++)
 		log_warn("%s", *w);
 	if (r < 0) {
@@ -268,7 +273,7 @@ int cmd_replay(int argc, char **argv, Context *ctx)
 	_cleanup_run_spec_ RunSpec *spec = NULL;
 	_cleanup_strv_free_ char **warnings = NULL;
 	_cleanup_free_ char *err = NULL;
-	r = replay_spec(rec, env_set, &spec, &warnings, &err);
+	r = replay_spec(rec, ro->env_set, &spec, &warnings, &err);
 	for (char **w = warnings; w && *w; w++)
 		log_warn("%s", *w);
 	if (r < 0) {
@@ -276,25 +281,35 @@ int cmd_replay(int argc, char **argv, Context *ctx)
 		return 125;
 	}
 	strv_free(TAKE_PTR(policy));
-	r = replay_check_loader(rec, spec, force, &policy, &why);
+	r = replay_check_loader(rec, spec, ro->force, &policy, &why);
 	for (char **w = policy; w && *w; w++)
 		log_warn("%s", *w);
 	if (r < 0) {
 		log_error("%s", why);
 		return 125;
 	}
-	if (name) {
+	if (ro->name) {
 		free(spec->name);
-		spec->name = xstrdup(name);
+		spec->name = xstrdup(ro->name);
 	}
-	spec->no_trace = no_trace;
+	spec->no_trace = ro->no_trace;
+	*ret_spec = TAKE_PTR(spec);
+	return CMD_GO_ON;
+}
 
-	_cleanup_strv_free_ char **diffs = NULL;
-	r = replay_differences(rec, spec, s->cache, &diffs);
+/* How this machine and the files read outside the pins differ from the
+ * original's, each said (the machine's unless dry_run, which prints
+ * them in its plan). */
+static char **replay_machine_differences(const ReplayOptions *ro,
+                                         const Record *rec, const RunSpec *spec,
+                                         const Store *s)
+{
+	char **diffs = NULL;
+	int r = replay_differences(rec, spec, s->cache, &diffs);
 	if (r < 0)
 		log_warn_errno(r, "cannot compare this machine with the "
 		                  "original's: %m");
-	if (!dry_run)
+	if (!ro->dry_run)
 		for (char **d = diffs; d && *d; d++)
 			log_warn("differs from the original's machine: %s", *d);
 	/* Files read outside the pins: the replay reads what is there now. */
@@ -306,32 +321,17 @@ int cmd_replay(int argc, char **argv, Context *ctx)
 		         *d);
 		diffs = strv_push(diffs, *d);
 	}
+	return diffs;
+}
 
-	_cleanup_store_ Store *origin = origin_store(s, rec);
-	free(err);
-	err = NULL;
-	r = replay_check_objects(s, origin, rec, &err);
-	if (r < 0) {
-		log_error("%s", err);
-		return 125;
-	}
-	if (dry_run) {
-		print_plan(spec, rec, diffs);
-		return finish_stdout(0);
-	}
-	if (strict && diffs && *diffs) {
-		log_error("this machine differs from the one run %.8s ran on "
-		          "(%zu difference%s above); --strict refuses to "
-		          "replay; drop --strict to replay anyway",
-		          record_id(rec), strv_length(diffs),
-		          strv_length(diffs) == 1 ? "" : "s");
-		return 125;
-	}
-
+/* Run the replay and say its verdict: the exit status. */
+static int replay_go(const Context *ctx, Store *s, const Record *rec,
+                     RunSpec *spec)
+{
 	/* As many CPUs as the original could use: the program and all it
 	 * starts inherit the launcher's affinity. */
 	cpu_set_t cpus;
-	r = replay_affinity(spec, &cpus);
+	int r = replay_affinity(spec, &cpus);
 	if (r > 0 && sched_setaffinity(0, sizeof cpus, &cpus) < 0)
 		log_warn_errno(-errno,
 		               "cannot give the replay the original's %d "
@@ -357,4 +357,52 @@ int cmd_replay(int argc, char **argv, Context *ctx)
 	                                                 : "not reproduced"});
 	run_outcome_clear(&o);
 	return exit_status;
+}
+
+/* Replay RUN as ro says: the exit status. */
+static int replay_run(const ReplayOptions *ro, Context *ctx, const char *run)
+{
+	if (context_find_store(ctx, true) < 0)
+		return 125;
+	Store *s = ctx->store;
+	_cleanup_record_ Record *rec = NULL;
+	if (load_run(ctx, run, &rec))
+		return 125;
+	_cleanup_run_spec_ RunSpec *spec = NULL;
+	int st = replay_prepare(ro, rec, &spec);
+	if (st != CMD_GO_ON)
+		return st;
+	_cleanup_strv_free_ char **diffs =
+	        replay_machine_differences(ro, rec, spec, s);
+
+	_cleanup_store_ Store *origin = origin_store(s, rec);
+	_cleanup_free_ char *err = NULL;
+	int r = replay_check_objects(s, origin, rec, &err);
+	if (r < 0) {
+		log_error("%s", err);
+		return 125;
+	}
+	if (ro->dry_run) {
+		print_plan(spec, rec, diffs);
+		return finish_stdout(0);
+	}
+	if (ro->strict && diffs && *diffs) {
+		log_error("this machine differs from the one run %.8s ran on "
+		          "(%zu difference%s above); --strict refuses to "
+		          "replay; drop --strict to replay anyway",
+		          record_id(rec), strv_length(diffs),
+		          strv_length(diffs) == 1 ? "" : "s");
+		return 125;
+	}
+	return replay_go(ctx, s, rec, spec);
+}
+
+int cmd_replay(int argc, char **argv, Context *ctx)
+{
+	ReplayOptions ro = {0};
+	int st = replay_parse(&ro, argc, argv);
+	if (st == CMD_GO_ON)
+		st = replay_run(&ro, ctx, argv[optind]);
+	strv_free(ro.env_set);
+	return st;
 }

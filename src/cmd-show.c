@@ -61,16 +61,6 @@ static void field(bool color, const char *label, const char *fmt, ...)
 	puts(safe);
 }
 
-static const char *short_digest(const char *d)
-{
-	/* "sha256:" and 12 hex digits are plenty for people. */
-	static char buf[32];
-	if (!d)
-		return "-";
-	snprintf(buf, sizeof buf, "%.19s", d);
-	return buf;
-}
-
 static void show_params(const json_t *params, bool color)
 {
 	if (!json_is_object(params) || json_object_size(params) == 0) {
@@ -112,7 +102,7 @@ static void show_git(const json_t *rec, bool color)
 	      untracked ? ", untracked files" : "");
 	if (dirty)
 		field(color, "", "uncommitted diff %s",
-		      short_digest(gets(git, "diff_sha256")));
+		      format_digest_short(gets(git, "diff_sha256")));
 	if (gets(git, "remote"))
 		field(color, "", "remote %s", gets(git, "remote"));
 }
@@ -160,7 +150,7 @@ static void show_software(const json_t *rec, bool color)
 	const json_t *sw = get(rec, "software");
 	field(color, "software", "%zu shared libraries (%s)",
 	      json_array_size(get(sw, "libraries")),
-	      short_digest(gets(sw, "libraries_sha256")));
+	      format_digest_short(gets(sw, "libraries_sha256")));
 	if (json_is_object(get(sw, "python")))
 		field(color, "", "python %.*s with %zu distributions",
 		      /* sys.version: "3.11.2 (main, …) [GCC …]" */
@@ -210,7 +200,7 @@ static void show_observed(const json_t *rec, bool color)
 		field(color,
 		      json_is_true(get(e, "cache")) ? "cache" : "unpinned",
 		      "%s  %s  %s%s", str_or(gets(e, "path"), "?"), bytes,
-		      short_digest(gets(e, "sha256")),
+		      format_digest_short(gets(e, "sha256")),
 		      json_is_true(get(e, "changed"))
 		              ? "  (changed while the run had it)"
 		              : "");
@@ -239,7 +229,7 @@ static void show_result(const json_t *rec, bool color)
 		_cleanup_free_ char *b = format_bytes(
 		        (uint64_t)json_integer_value(get(s, "bytes")));
 		field(color, streams[i], "%s %s", b,
-		      short_digest(gets(s, "sha256")));
+		      format_digest_short(gets(s, "sha256")));
 	}
 	const json_t *metrics = get(res, "metrics");
 	const char *k;
@@ -268,7 +258,7 @@ static void show_pinned(bool color, const char *label, const json_t *p)
 	const char *storage = gets(p, "storage");
 	field(color, label, "%s  %lld file%s, %s  %s%s", str_or(path, "?"),
 	      (long long)files, files == 1 ? "" : "s", bytes,
-	      short_digest(gets(p, "digest")),
+	      format_digest_short(gets(p, "digest")),
 	      storage && streq(storage, "referenced") ? "  (referenced)" : "");
 }
 
@@ -368,14 +358,8 @@ static void show_readable(const Record *r, bool color)
 	       status_safe ? status_safe : "?", COLOR_RESET(color));
 	if (gets(rec, "replay_of"))
 		field(color, "replay of", "%s", gets(rec, "replay_of"));
-	_cleanup_free_ char *created =
-	        format_local_time(gets(rec, "times.created"));
-	const json_t *dur = get(rec, "times.duration");
-	_cleanup_free_ char *d =
-	        json_is_number(dur) ? format_duration(json_number_value(dur))
-	                            : NULL;
-	field(color, "created", "%s%s%s", str_or(created, "?"),
-	      d ? ", ran " : "", d ? d : "");
+	_cleanup_free_ char *when = format_created_ran(rec);
+	field(color, "created", "%s", when);
 	_cleanup_free_ char *argv = format_argv(get(rec, "command.argv"));
 	field(color, "command", "%s", argv);
 	_cleanup_free_ char *cwd =
@@ -384,12 +368,12 @@ static void show_readable(const Record *r, bool color)
 	_cleanup_free_ char *exe =
 	        json_bytes_decode(get(rec, "command.executable.path"), NULL);
 	field(color, "program", "%s %s", str_or(exe, "?"),
-	      short_digest(gets(rec, "command.executable.sha256")));
+	      format_digest_short(gets(rec, "command.executable.sha256")));
 	if (json_is_object(get(rec, "command.script"))) {
 		_cleanup_free_ char *s = json_bytes_decode(
 		        get(rec, "command.script.path"), NULL);
 		field(color, "script", "%s %s", str_or(s, "?"),
-		      short_digest(gets(rec, "command.script.sha256")));
+		      format_digest_short(gets(rec, "command.script.sha256")));
 	}
 	field(color, "seed", "%s (%s)", str_or(gets(rec, "seed.value"), "?"),
 	      str_or(gets(rec, "seed.source"), "?"));
@@ -401,7 +385,7 @@ static void show_readable(const Record *r, bool color)
 	field(color, "env", "%zu variables, %zu redacted (%s)",
 	      json_object_size(get(rec, "environment.variables")),
 	      json_array_size(get(rec, "environment.redacted")),
-	      short_digest(gets(rec, "environment.sha256")));
+	      format_digest_short(gets(rec, "environment.sha256")));
 	field(color, "sandbox", "%s",
 	      json_is_true(get(rec, "sandbox.enabled")) ? "enabled"
 	                                                : "disabled");

@@ -147,6 +147,14 @@ static char *shell_quote(const char *text)
 	return q;
 }
 
+/* "--NAME=VALUE" for each of values, after a. */
+static char **push_option_each(char **a, const char *name, char *const *values)
+{
+	for (char *const *v = values; v && *v; v++)
+		a = strv_pushf(a, "--%s=%s", name, *v);
+	return a;
+}
+
 /* The run options a task gives `xrun run` to build the spec the sweep
  * built, params and the sweep's tags aside. */
 static char **run_spec_to_args(const RunSpec *spec)
@@ -177,22 +185,10 @@ static char **run_spec_to_args(const RunSpec *spec)
 		_cleanup_free_ char *s = xasprintf("--env=%s", *e);
 		a = strv_push(a, s);
 	}
-	for (char **p = spec->inputs; p && *p; p++) {
-		_cleanup_free_ char *s = xasprintf("--input=%s", *p);
-		a = strv_push(a, s);
-	}
-	for (char **p = spec->input_refs; p && *p; p++) {
-		_cleanup_free_ char *s = xasprintf("--input-ref=%s", *p);
-		a = strv_push(a, s);
-	}
-	for (char **p = spec->outputs; p && *p; p++) {
-		_cleanup_free_ char *s = xasprintf("--output=%s", *p);
-		a = strv_push(a, s);
-	}
-	for (char **p = spec->ro; p && *p; p++) {
-		_cleanup_free_ char *s = xasprintf("--ro=%s", *p);
-		a = strv_push(a, s);
-	}
+	a = push_option_each(a, "input", spec->inputs);
+	a = push_option_each(a, "input-ref", spec->input_refs);
+	a = push_option_each(a, "output", spec->outputs);
+	a = push_option_each(a, "ro", spec->ro);
 	if (spec->host_home)
 		a = strv_push(a, "--host-home");
 	if (spec->net)
@@ -203,10 +199,7 @@ static char **run_spec_to_args(const RunSpec *spec)
 		a = strv_push(a, "--no-sandbox");
 	if (spec->no_trace)
 		a = strv_push(a, "--no-trace");
-	for (char **p = spec->caches; p && *p; p++) {
-		_cleanup_free_ char *s = xasprintf("--cache=%s", *p);
-		a = strv_push(a, s);
-	}
+	a = push_option_each(a, "cache", spec->caches);
 	if (spec->deterministic)
 		a = strv_push(a, "--deterministic");
 	if (spec->memory) {
@@ -543,6 +536,147 @@ static void tag_read(Tagged *t, int k)
 	t->len[k] -= start;
 }
 
+/* A local sweep's runs, as run_local() starts and reaps them. */
+typedef struct Local {
+	Context *ctx;
+	RunSpec *spec;
+	const Grid *g;
+	size_t n; /* the combinations */
+	const char *id;
+	uint64_t jobs; /* at once */
+	bool tag;      /* each line tagged with its run's index (-j N) */
+	size_t slots;
+	Tagged *tags;
+	size_t next, running, failed, done;
+} Local;
+
+static void close_pipes(int fds[2][2])
+{
+	for (int k = 0; k < 4; k++)
+		if (fds[k / 2][k % 2] >= 0)
+			close(fds[k / 2][k % 2]);
+}
+
+/* The child's part: run combination i and exit with its status. */
+_noreturn_ static void local_child(Local *l, size_t i, int fds[2][2])
+{
+	RunSpec *spec = l->spec;
+	signal(SIGINT, SIG_DFL);
+	signal(SIGTERM, SIG_DFL);
+	signal(SIGHUP, SIG_DFL);
+	if (l->tag) {
+		dup2(fds[0][1], STDOUT_FILENO);
+		dup2(fds[1][1], STDERR_FILENO);
+	}
+	json_t *params = combination_params(spec, l->g, i);
+	json_decref(spec->params);
+	spec->params = params;
+	_cleanup_free_ char *t1 = xasprintf("sweep=%s", l->id);
+	_cleanup_free_ char *t2 = xasprintf("sweep_index=%zu", i);
+	run_spec_add_tag(spec, t1);
+	run_spec_add_tag(spec, t2);
+	RunOutcome o;
+	int ran = runner_run(l->ctx->store, spec, &o);
+	_cleanup_free_ char *label =
+	        xasprintf("sweep %.8s [%zu/%zu] run", l->id, i + 1, l->n);
+	report_outcome(l->ctx, ran, &o,
+	               &(OutcomeLine){.label = label, .brief = true});
+	fflush(stdout);
+	fflush(stderr);
+	_exit(o.exit_status);
+}
+
+/* Start the next combination's run; on failure no more start. */
+static void local_start(Local *l)
+{
+	size_t i = l->next++;
+	Tagged *t = NULL;
+	int fds[2][2] = {{-1, -1}, {-1, -1}};
+	for (size_t k = 0; l->tag && k < l->slots && !t; k++)
+		if (l->tags[k].pid == 0)
+			t = &l->tags[k];
+	if (l->tag && (!t || pipe2(fds[0], O_CLOEXEC) < 0 ||
+	               pipe2(fds[1], O_CLOEXEC) < 0)) {
+		log_error_errno(-errno,
+		                "cannot make a pipe for run %zu: "
+		                "%m",
+		                i);
+		close_pipes(fds);
+		stop_signal = SIGTERM;
+		l->failed++;
+		return;
+	}
+	pid_t pid = fork();
+	if (pid < 0) {
+		log_error_errno(-errno, "cannot fork: %m");
+		close_pipes(fds);
+		stop_signal = SIGTERM;
+		l->failed++;
+		return;
+	}
+	if (pid == 0)
+		local_child(l, i, fds);
+	if (l->tag) {
+		close(fds[0][1]);
+		close(fds[1][1]);
+		*t = (Tagged){
+		        .pid = pid, .index = i, .fd = {fds[0][0], fds[1][0]}};
+	}
+	for (size_t k = 0; k < ELEMENTSOF(children); k++)
+		if (children[k] == 0) {
+			children[k] = pid;
+			break;
+		}
+	l->running++;
+}
+
+/* -j N: pass on the runs' output as it comes; a run is done when it
+ * has exited and its output is all out. True, with its wait status in
+ * *ret_st, when one is done. */
+static bool local_reap_tagged(Local *l, int *ret_st)
+{
+	Tagged *tags = l->tags;
+	int st;
+	struct pollfd pfd[2 * ELEMENTSOF(children)];
+	size_t np = 0;
+	for (size_t k = 0; k < l->slots; k++)
+		for (int f = 0; f < 2; f++)
+			if (tags[k].pid && tags[k].fd[f] >= 0)
+				pfd[np++] = (struct pollfd){.fd = tags[k].fd[f],
+				                            .events = POLLIN};
+	if (np && poll(pfd, np, 100) > 0)
+		for (size_t p = 0; p < np; p++) {
+			if (!pfd[p].revents)
+				continue;
+			for (size_t k = 0; k < l->slots; k++)
+				for (int f = 0; f < 2; f++)
+					if (tags[k].pid &&
+					    tags[k].fd[f] == pfd[p].fd)
+						tag_read(&tags[k], f);
+		}
+	pid_t pid = waitpid(-1, &st, WNOHANG);
+	if (pid == 0 && np == 0)
+		pid = waitpid(-1, &st, 0);
+	for (size_t k = 0; pid > 0 && k < l->slots; k++)
+		if (tags[k].pid == pid) {
+			tags[k].pid = -1;
+			tags[k].status = st;
+		}
+	for (size_t c = 0; pid > 0 && c < ELEMENTSOF(children); c++)
+		if (children[c] == pid)
+			children[c] = 0;
+	for (size_t k = 0; k < l->slots; k++)
+		if (tags[k].pid == -1 && tags[k].fd[0] < 0 &&
+		    tags[k].fd[1] < 0) {
+			*ret_st = tags[k].status;
+			free(tags[k].buf[0]);
+			free(tags[k].buf[1]);
+			tags[k] = (Tagged){0};
+			return true;
+		}
+	return false;
+}
+
 static int run_local(Context *ctx, RunSpec *spec, const Grid *g, size_t n,
                      const char *id, uint64_t jobs)
 {
@@ -556,139 +690,30 @@ static int run_local(Context *ctx, RunSpec *spec, const Grid *g, size_t n,
 	sa.sa_handler = on_signal;
 	sigaction(SIGINT, &sa, NULL);
 
-	bool tag = jobs > 1;
 	size_t slots = jobs < MAX_CHILDREN ? (size_t)jobs : MAX_CHILDREN;
 	_cleanup_free_ Tagged *tags = xcalloc(slots, sizeof *tags);
-	size_t next = 0, running = 0, failed = 0, done = 0;
+	Local l = {.ctx = ctx,
+	           .spec = spec,
+	           .g = g,
+	           .n = n,
+	           .id = id,
+	           .jobs = jobs,
+	           .tag = jobs > 1,
+	           .slots = slots,
+	           .tags = tags};
 	fflush(stdout);
 	fflush(stderr);
-	while ((next < n && !stop_signal) || running > 0) {
-		if (next < n && !stop_signal && running < jobs) {
-			size_t i = next++;
-			Tagged *t = NULL;
-			int fds[2][2] = {{-1, -1}, {-1, -1}};
-			for (size_t k = 0; tag && k < slots && !t; k++)
-				if (tags[k].pid == 0)
-					t = &tags[k];
-			if (tag && (!t || pipe2(fds[0], O_CLOEXEC) < 0 ||
-			            pipe2(fds[1], O_CLOEXEC) < 0)) {
-				log_error_errno(
-				        -errno,
-				        "cannot make a pipe for run %zu: "
-				        "%m",
-				        i);
-				for (int k = 0; k < 4; k++)
-					if (fds[k / 2][k % 2] >= 0)
-						close(fds[k / 2][k % 2]);
-				stop_signal = SIGTERM;
-				failed++;
-				continue;
-			}
-			pid_t pid = fork();
-			if (pid < 0) {
-				log_error_errno(-errno, "cannot fork: %m");
-				for (int k = 0; k < 4; k++)
-					if (fds[k / 2][k % 2] >= 0)
-						close(fds[k / 2][k % 2]);
-				stop_signal = SIGTERM;
-				failed++;
-				continue;
-			}
-			if (pid == 0) {
-				signal(SIGINT, SIG_DFL);
-				signal(SIGTERM, SIG_DFL);
-				signal(SIGHUP, SIG_DFL);
-				if (tag) {
-					dup2(fds[0][1], STDOUT_FILENO);
-					dup2(fds[1][1], STDERR_FILENO);
-				}
-				json_t *params = combination_params(spec, g, i);
-				json_decref(spec->params);
-				spec->params = params;
-				_cleanup_free_ char *t1 =
-				        xasprintf("sweep=%s", id);
-				_cleanup_free_ char *t2 =
-				        xasprintf("sweep_index=%zu", i);
-				run_spec_add_tag(spec, t1);
-				run_spec_add_tag(spec, t2);
-				RunOutcome o;
-				int ran = runner_run(ctx->store, spec, &o);
-				_cleanup_free_ char *label =
-				        xasprintf("sweep %.8s [%zu/%zu] run",
-				                  id, i + 1, n);
-				report_outcome(ctx, ran, &o,
-				               &(OutcomeLine){.label = label,
-				                              .brief = true});
-				fflush(stdout);
-				fflush(stderr);
-				_exit(o.exit_status);
-			}
-			if (tag) {
-				close(fds[0][1]);
-				close(fds[1][1]);
-				*t = (Tagged){.pid = pid,
-				              .index = i,
-				              .fd = {fds[0][0], fds[1][0]}};
-			}
-			for (size_t k = 0; k < ELEMENTSOF(children); k++)
-				if (children[k] == 0) {
-					children[k] = pid;
-					break;
-				}
-			running++;
+	while ((l.next < n && !stop_signal) || l.running > 0) {
+		if (l.next < n && !stop_signal && l.running < l.jobs) {
+			local_start(&l);
 			continue;
 		}
 		int st;
 		pid_t pid;
-		if (tag) {
-			/* The runs' output as it comes; a run is done when
-			 * it has exited and its output is all out. */
-			struct pollfd pfd[2 * ELEMENTSOF(children)];
-			size_t np = 0;
-			for (size_t k = 0; k < slots; k++)
-				for (int f = 0; f < 2; f++)
-					if (tags[k].pid && tags[k].fd[f] >= 0)
-						pfd[np++] = (struct pollfd){
-						        .fd = tags[k].fd[f],
-						        .events = POLLIN};
-			if (np && poll(pfd, np, 100) > 0)
-				for (size_t p = 0; p < np; p++) {
-					if (!pfd[p].revents)
-						continue;
-					for (size_t k = 0; k < slots; k++)
-						for (int f = 0; f < 2; f++)
-							if (tags[k].pid &&
-							    tags[k].fd[f] ==
-							            pfd[p].fd)
-								tag_read(
-								        &tags[k],
-								        f);
-				}
-			pid = waitpid(-1, &st, WNOHANG);
-			if (pid == 0 && np == 0)
-				pid = waitpid(-1, &st, 0);
-			for (size_t k = 0; pid > 0 && k < slots; k++)
-				if (tags[k].pid == pid) {
-					tags[k].pid = -1;
-					tags[k].status = st;
-				}
-			for (size_t c = 0; pid > 0 && c < ELEMENTSOF(children);
-			     c++)
-				if (children[c] == pid)
-					children[c] = 0;
-			bool finished = false;
-			for (size_t k = 0; k < slots && !finished; k++)
-				if (tags[k].pid == -1 && tags[k].fd[0] < 0 &&
-				    tags[k].fd[1] < 0) {
-					st = tags[k].status;
-					free(tags[k].buf[0]);
-					free(tags[k].buf[1]);
-					tags[k] = (Tagged){0};
-					finished = true;
-				}
-			pid = 0;
-			if (!finished)
+		if (l.tag) {
+			if (!local_reap_tagged(&l, &st))
 				continue;
+			pid = 0;
 		} else {
 			pid = wait(&st);
 			if (pid < 0) {
@@ -700,10 +725,10 @@ static int run_local(Context *ctx, RunSpec *spec, const Grid *g, size_t n,
 		for (size_t k = 0; pid > 0 && k < ELEMENTSOF(children); k++)
 			if (children[k] == pid)
 				children[k] = 0;
-		running--;
-		done++;
+		l.running--;
+		l.done++;
 		if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
-			failed++;
+			l.failed++;
 	}
 	sigaction(SIGINT, &old_int, NULL);
 	if (log_level >= LOG_NORMAL)
@@ -711,11 +736,11 @@ static int run_local(Context *ctx, RunSpec *spec, const Grid *g, size_t n,
 		        "xrun: sweep %.8s: %zu of %zu runs succeeded%s; xrun "
 		        "ls "
 		        "--sweep %.8s lists them\n",
-		        id, done - failed, n,
+		        id, l.done - l.failed, n,
 		        stop_signal ? ", interrupted" : "", id);
 	if (stop_signal)
 		return 128 + stop_signal;
-	return failed ? 1 : 0;
+	return l.failed ? 1 : 0;
 }
 
 static int submit(Context *ctx, RunSpec *spec, const Grid *g, size_t n,
@@ -796,49 +821,40 @@ static int submit(Context *ctx, RunSpec *spec, const Grid *g, size_t n,
 	return finish_stdout(0);
 }
 
-int cmd_sweep(int argc, char **argv, Context *ctx)
+/* --params-grid FILE into grid: CMD_GO_ON, or 125 after saying why. */
+static int sweep_load_grid(Grid *grid, const char *file)
 {
-	_cleanup_grid_ Grid *grid = grid_new();
-	SweepOpts so = {.grid = grid, .jobs = 1};
-	RunOptionsExtra extra = {
-	        .cmd = &sweep_cmd,
-	        .fn = sweep_option,
-	        .data = &so,
-	};
-	_cleanup_run_spec_ RunSpec *spec = run_spec_new();
-	_cleanup_strv_free_ char **sbatch_args = NULL;
-	int r = run_options_parse(argc, argv, ctx, spec, &extra);
-	sbatch_args = so.sbatch_args;
-	if (r == RUN_OPTIONS_HELP)
-		return 0;
-	if (r)
-		return r;
-	if (so.grid_file) {
-		_cleanup_free_ char *err = NULL;
-		r = grid_load_file(grid, so.grid_file, &err);
-		if (r == -EEXIST) {
-			log_error(
-			        "param '%s' listed twice: in '%s' and with -p; "
-			        "list it once",
-			        err, so.grid_file);
-			return 125;
-		}
-		if (r == -EBADMSG) {
-			log_error("params grid '%s' is not usable: %s; it must "
-			          "hold one JSON object {\"KEY\": [V1, V2, …]}",
-			          so.grid_file, err);
-			return 125;
-		}
-		if (r < 0) {
-			log_error_errno(r, "cannot read params grid '%s': %m",
-			                so.grid_file);
-			return 125;
-		}
+	_cleanup_free_ char *err = NULL;
+	int r = grid_load_file(grid, file, &err);
+	if (r == -EEXIST) {
+		log_error("param '%s' listed twice: in '%s' and with -p; "
+		          "list it once",
+		          err, file);
+		return 125;
 	}
-	if (!so.slurm && sbatch_args)
+	if (r == -EBADMSG) {
+		log_error("params grid '%s' is not usable: %s; it must "
+		          "hold one JSON object {\"KEY\": [V1, V2, …]}",
+		          file, err);
+		return 125;
+	}
+	if (r < 0) {
+		log_error_errno(r, "cannot read params grid '%s': %m", file);
+		return 125;
+	}
+	return CMD_GO_ON;
+}
+
+/* The sweep's grid and mode make sense (its size in *ret_n), before
+ * anything is written: CMD_GO_ON, or an exit status after saying why
+ * not. */
+static int sweep_validate(const SweepOpts *so, const RunSpec *spec, long *ret_n)
+{
+	const Grid *grid = so->grid;
+	if (!so->slurm && so->sbatch_args)
 		return cmd_usage_error(&sweep_cmd,
 		                       "--sbatch-arg is for --slurm");
-	if (so.slurm && so.jobs > 1) {
+	if (so->slurm && so->jobs > 1) {
 		log_error("-j is for local sweeps: under --slurm the scheduler "
 		          "decides how many tasks run at once (pass "
 		          "--sbatch-arg=--array=… limits with %%N instead)");
@@ -865,7 +881,7 @@ int cmd_sweep(int argc, char **argv, Context *ctx)
 		          ka, kb, var);
 		return 125;
 	}
-	if (so.slurm) {
+	if (so->slurm) {
 		if (!in_path("sbatch")) {
 			log_error("--slurm needs sbatch, and it is not on the "
 			          "PATH; run on a Slurm login node, or drop "
@@ -884,12 +900,18 @@ int cmd_sweep(int argc, char **argv, Context *ctx)
 			return 125;
 		}
 	}
-	/* The program found once, before any run: one error, not one per
-	 * combination. */
+	*ret_n = n;
+	return CMD_GO_ON;
+}
+
+/* The program found once, before any run: one error, not one per
+ * combination. CMD_GO_ON, or 127/126 after saying why. */
+static int sweep_find_program(const RunSpec *spec)
+{
 	const char *path = strv_env_get(spec->env_set, "PATH");
 	Command *prog = NULL;
-	r = command_resolve(spec->argv, spec->cwd, path ? path : getenv("PATH"),
-	                    &prog);
+	int r = command_resolve(spec->argv, spec->cwd,
+	                        path ? path : getenv("PATH"), &prog);
 	command_free(prog);
 	if (r == -ENOENT) {
 		log_error("'%s': command not found; no run was started",
@@ -901,6 +923,58 @@ int cmd_sweep(int argc, char **argv, Context *ctx)
 		                spec->argv[0]);
 		return 126;
 	}
+	return CMD_GO_ON;
+}
+
+/* The sweep's description, dir/grid.json (xrun/sweep/1): 0 or -errno. */
+static int sweep_describe(const SweepOpts *so, const RunSpec *spec, long n,
+                          const char *id, const json_t *pinned, const char *dir)
+{
+	json_auto_t *combos = json_array();
+	for (long i = 0; i < n; i++)
+		json_array_append_new(
+		        combos, combination_params(spec, so->grid, (size_t)i));
+	_cleanup_free_ char *created = format_rfc3339(now_ns());
+	json_auto_t *desc =
+	        json_pack("{s:s,s:s,s:s,s:O,s:O,s:I,s:O,s:O,s:s}", "schema",
+	                  "xrun/sweep/1", "id", id, "created", created, "grid",
+	                  so->grid->axes, "argv", json_null(), "size",
+	                  (json_int_t)n, "combinations", combos, "pinned",
+	                  pinned, "mode", so->slurm ? "slurm" : "local");
+	json_t *av = json_array();
+	for (char **a = spec->argv; *a; a++)
+		json_array_append_new(av, json_string(*a));
+	json_object_set_new(desc, "argv", av);
+	_cleanup_free_ char *text = json_dumps_shortest(desc, JSON_INDENT(2));
+	return write_file_atomic(dir, "grid.json", text, strlen(text), 0644,
+	                         true);
+}
+
+int cmd_sweep(int argc, char **argv, Context *ctx)
+{
+	_cleanup_grid_ Grid *grid = grid_new();
+	SweepOpts so = {.grid = grid, .jobs = 1};
+	RunOptionsExtra extra = {
+	        .cmd = &sweep_cmd,
+	        .fn = sweep_option,
+	        .data = &so,
+	};
+	_cleanup_run_spec_ RunSpec *spec = run_spec_new();
+	_cleanup_strv_free_ char **sbatch_args = NULL;
+	int r = run_options_parse(argc, argv, ctx, spec, &extra);
+	sbatch_args = so.sbatch_args;
+	if (r == RUN_OPTIONS_HELP)
+		return 0;
+	if (r)
+		return r;
+	int st = so.grid_file ? sweep_load_grid(grid, so.grid_file) : CMD_GO_ON;
+	long n = 0;
+	if (st == CMD_GO_ON)
+		st = sweep_validate(&so, spec, &n);
+	if (st == CMD_GO_ON)
+		st = sweep_find_program(spec);
+	if (st != CMD_GO_ON)
+		return st;
 	if (context_find_store(ctx, true) < 0)
 		return 125;
 
@@ -916,23 +990,7 @@ int cmd_sweep(int argc, char **argv, Context *ctx)
 	r = pin_once(ctx, spec, id, &pinned);
 	if (r)
 		return r;
-	json_auto_t *combos = json_array();
-	for (long i = 0; i < n; i++)
-		json_array_append_new(
-		        combos, combination_params(spec, grid, (size_t)i));
-	_cleanup_free_ char *created = format_rfc3339(now_ns());
-	json_auto_t *desc =
-	        json_pack("{s:s,s:s,s:s,s:O,s:O,s:I,s:O,s:O,s:s}", "schema",
-	                  "xrun/sweep/1", "id", id, "created", created, "grid",
-	                  grid->axes, "argv", json_null(), "size",
-	                  (json_int_t)n, "combinations", combos, "pinned",
-	                  pinned, "mode", so.slurm ? "slurm" : "local");
-	json_t *av = json_array();
-	for (char **a = spec->argv; *a; a++)
-		json_array_append_new(av, json_string(*a));
-	json_object_set_new(desc, "argv", av);
-	_cleanup_free_ char *text = json_dumps_shortest(desc, JSON_INDENT(2));
-	r = write_file_atomic(dir, "grid.json", text, strlen(text), 0644, true);
+	r = sweep_describe(&so, spec, n, id, pinned, dir);
 	if (r < 0) {
 		log_error_errno(r, "cannot write '%s/grid.json': %m", dir);
 		return 125;

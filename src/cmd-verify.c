@@ -63,6 +63,211 @@ bool warn_if_edited(const Record *rec)
 	return true;
 }
 
+/* One verify, as its steps fill it in. */
+typedef struct Verify {
+	Store *s;
+	bool all;
+	RefSet *set;
+	char **edited; /* the paths of records edited after sealing */
+	size_t bad_records, n_runs, bad_sigs;
+	/* The objects hashed: digest, state (0 or -errno), referenced by */
+	unsigned char (*mds)[SHA256_LEN];
+	int *states;
+	ObjectRef **who;
+	size_t n;
+	uint64_t bytes;
+	size_t missing, corrupt;
+} Verify;
+
+static void verify_done(Verify *v)
+{
+	ref_set_free(v->set);
+	strv_free(v->edited);
+	free(v->mds);
+	free(v->states);
+	free(v->who);
+}
+
+/* The records to verify (every one, or RUN's), their references, the
+ * edited ones, their signatures: CMD_GO_ON or an exit status. */
+static int verify_records(Verify *v, Context *ctx, const char *run,
+                          const char *key)
+{
+	Store *s = v->s;
+	if (v->all) {
+		Record **recs;
+		size_t n;
+		int r = store_load_all(s, &recs, &n, &v->bad_records);
+		if (r < 0) {
+			log_error_errno(r, "cannot list runs in '%s': %m",
+			                s->runs);
+			return 2;
+		}
+		for (size_t i = 0; i < n; i++) {
+			ref_set_add_record(v->set, s, recs[i]);
+			if (record_check_digest(recs[i]) == -EBADMSG)
+				v->edited = strv_push(v->edited, recs[i]->path);
+		}
+		v->n_runs = n;
+		v->bad_sigs = verify_signatures(ctx, recs, n, key);
+		records_free(recs, n);
+	} else {
+		_cleanup_record_ Record *rec = NULL;
+		int st = load_run(ctx, run, &rec);
+		if (st)
+			return st;
+		ref_set_add_record(v->set, s, rec);
+		if (record_check_digest(rec) == -EBADMSG)
+			v->edited = strv_push(v->edited, rec->path);
+		v->n_runs = 1;
+		v->bad_sigs = verify_signatures(ctx, &rec, 1, key);
+	}
+	return CMD_GO_ON;
+}
+
+/* Hash every referenced object, and with --all every object there is.
+ * Manifests were hashed when they were read. CMD_GO_ON or 2. */
+static int verify_hash(Verify *v)
+{
+	const RefSet *set = v->set;
+	size_t cap = set->n;
+	StoredObject *stored = NULL;
+	size_t n_stored = 0;
+	if (v->all) {
+		int r = store_list_objects(v->s, &stored, &n_stored);
+		if (r < 0 && r != -ENOENT) {
+			log_error_errno(r,
+			                "cannot list the objects in '%s': %m",
+			                v->s->objects);
+			return 2;
+		}
+		cap += n_stored;
+	}
+	v->mds = xcalloc(cap + 1, SHA256_LEN);
+	v->states = xcalloc(cap + 1, sizeof(int));
+	v->who = xcalloc(cap + 1, sizeof(ObjectRef *));
+	size_t n = 0;
+	for (size_t i = 0; i < set->n; i++) {
+		if (set->refs[i].manifest && set->refs[i].state)
+			continue; /* see verify_print_manifests() */
+		memcpy(v->mds[n], set->refs[i].md, SHA256_LEN);
+		v->who[n++] = &set->refs[i];
+	}
+	for (size_t i = 0; i < n_stored; i++)
+		if (!ref_set_has(set, stored[i].md)) {
+			memcpy(v->mds[n], stored[i].md, SHA256_LEN);
+			v->who[n++] = NULL;
+		}
+	free(stored);
+	v->n = n;
+	objects_verify(v->s, (const unsigned char(*)[SHA256_LEN])v->mds, n,
+	               v->states, &v->bytes);
+	return CMD_GO_ON;
+}
+
+/* A manifest that cannot be read, with every run that needs it
+ * (set->problems names the first only). */
+static void verify_print_manifests(Verify *v)
+{
+	const RefSet *set = v->set;
+	for (size_t i = 0; i < set->n; i++) {
+		const ObjectRef *m = &set->refs[i];
+		if (!m->manifest || !m->state)
+			continue;
+		char d[DIGEST_STR_LEN + 1];
+		digest_format(m->md, d);
+		printf("the manifest %s of '%s' (run%s %s) %s\n", d, m->example,
+		       strchr(m->runs, ',') ? "s" : "", m->runs,
+		       m->state == -ENOENT    ? "is missing"
+		       : m->state == -EBADMSG ? "is corrupt"
+		                              : strerror(-m->state));
+		if (m->state == -ENOENT)
+			v->missing++;
+		else
+			v->corrupt++;
+	}
+}
+
+/* Each object missing or corrupt, with the runs that reference it. */
+static void verify_print_objects(Verify *v)
+{
+	for (size_t i = 0; i < v->n; i++) {
+		int state = v->states[i];
+		if (!state)
+			continue;
+		char d[DIGEST_STR_LEN + 1];
+		digest_format(v->mds[i], d);
+		_cleanup_free_ char *path = store_object_where(v->s, v->mds[i]);
+		const char *what = state == -ENOENT    ? "missing"
+		                   : state == -EBADMSG ? "corrupt"
+		                                       : strerror(-state);
+		if (state == -ENOENT)
+			v->missing++;
+		else
+			v->corrupt++;
+		if (v->who[i]) {
+			_cleanup_free_ char *runs = ref_runs(v->set, v->who[i]);
+			printf("%s object %s ('%s'), referenced by run%s %s "
+			       "for '%s'\n",
+			       what, d, path, strchr(runs, ',') ? "s" : "",
+			       runs, v->who[i]->example);
+		} else
+			printf("%s object %s ('%s'), referenced by no run\n",
+			       what, d, path);
+	}
+	/* A pack's index that no longer matches its own digest: its
+	 * objects were each checked above, but the index is damaged. */
+	_cleanup_strv_free_ char **bad_packs = NULL;
+	if (v->all && store_verify_packs(v->s, &bad_packs) == 0)
+		for (char **p = bad_packs; p && *p; p++) {
+			printf("corrupt pack index '%s/%s.idx': it no longer "
+			       "matches its digest\n",
+			       v->s->packs, *p);
+			v->corrupt++;
+		}
+}
+
+/* The edited and unreadable records, then the summary on stderr: the
+ * exit status. */
+static int verify_summary(const Verify *v)
+{
+	for (char **p = v->edited; p && *p; p++)
+		printf("record '%s' no longer matches its digest: it was "
+		       "edited after it was sealed\n",
+		       *p);
+	size_t n = v->n, n_runs = v->n_runs, bad_records = v->bad_records;
+	size_t missing = v->missing, corrupt = v->corrupt;
+	size_t n_edited = strv_length(v->edited);
+	if (bad_records)
+		printf("%zu record%s cannot be read; see xrun ls\n",
+		       bad_records, bad_records == 1 ? "" : "s");
+	size_t problems =
+	        missing + corrupt + bad_records + n_edited + v->bad_sigs;
+	_cleanup_free_ char *hb = format_bytes(v->bytes);
+	if (log_level >= LOG_NORMAL)
+		fprintf(stderr,
+		        "xrun: verified %zu object%s (%s) of %zu run%s: %s\n",
+		        n, n == 1 ? "" : "s", hb, n_runs,
+		        n_runs == 1 ? "" : "s",
+		        problems == 0 ? "all intact" : "problems found");
+	if (missing + corrupt)
+		fprintf(stderr,
+		        "xrun: %zu missing, %zu corrupt; a run that needs them "
+		        "cannot be replayed; delete the corrupt object files "
+		        "named above, then pin the same files again (xrun run "
+		        "-i PATH) to store them anew\n",
+		        missing, corrupt);
+	if (n_edited)
+		fprintf(stderr,
+		        "xrun: %zu record%s edited by hand: what %s say%s is "
+		        "not what xrun recorded; replay refuses %s without "
+		        "--force\n",
+		        n_edited, n_edited == 1 ? " was" : "s were",
+		        n_edited == 1 ? "it" : "they", n_edited == 1 ? "s" : "",
+		        n_edited == 1 ? "it" : "them");
+	return problems > 0 ? 1 : 0;
+}
+
 int cmd_verify(int argc, char **argv, Context *ctx)
 {
 	bool all = false;
@@ -93,162 +298,15 @@ int cmd_verify(int argc, char **argv, Context *ctx)
 	all = optind == argc;
 	if (context_find_store(ctx, true) < 0)
 		return 2;
-	Store *s = ctx->store;
-	_cleanup_ref_set_ RefSet *set = ref_set_new();
-	size_t bad_records = 0, n_runs = 0, bad_sigs = 0;
-	_cleanup_strv_free_ char **edited = NULL;
-	if (all) {
-		Record **recs;
-		size_t n;
-		int r = store_load_all(s, &recs, &n, &bad_records);
-		if (r < 0) {
-			log_error_errno(r, "cannot list runs in '%s': %m",
-			                s->runs);
-			return 2;
-		}
-		for (size_t i = 0; i < n; i++) {
-			ref_set_add_record(set, s, recs[i]);
-			if (record_check_digest(recs[i]) == -EBADMSG)
-				edited = strv_push(edited, recs[i]->path);
-		}
-		n_runs = n;
-		bad_sigs = verify_signatures(ctx, recs, n, key);
-		records_free(recs, n);
-	} else {
-		_cleanup_record_ Record *rec = NULL;
-		int st = load_run(ctx, argv[optind], &rec);
-		if (st)
-			return st;
-		ref_set_add_record(set, s, rec);
-		if (record_check_digest(rec) == -EBADMSG)
-			edited = strv_push(edited, rec->path);
-		n_runs = 1;
-		bad_sigs = verify_signatures(ctx, &rec, 1, key);
+	Verify v = {.s = ctx->store, .all = all, .set = ref_set_new()};
+	int st = verify_records(&v, ctx, all ? NULL : argv[optind], key);
+	if (st == CMD_GO_ON)
+		st = verify_hash(&v);
+	if (st == CMD_GO_ON) {
+		verify_print_manifests(&v);
+		verify_print_objects(&v);
+		st = finish_stdout(verify_summary(&v));
 	}
-
-	/* What to hash: every referenced object, and with --all every
-	 * object there is. Manifests were hashed when they were read. */
-	size_t cap = set->n;
-	StoredObject *stored = NULL;
-	size_t n_stored = 0;
-	if (all) {
-		int r = store_list_objects(s, &stored, &n_stored);
-		if (r < 0 && r != -ENOENT) {
-			log_error_errno(r,
-			                "cannot list the objects in '%s': %m",
-			                s->objects);
-			return 2;
-		}
-		cap += n_stored;
-	}
-	_cleanup_free_ unsigned char(*mds)[SHA256_LEN] =
-	        xcalloc(cap + 1, SHA256_LEN);
-	_cleanup_free_ int *states = xcalloc(cap + 1, sizeof(int));
-	_cleanup_free_ ObjectRef **who = xcalloc(cap + 1, sizeof(ObjectRef *));
-	size_t n = 0;
-	for (size_t i = 0; i < set->n; i++) {
-		if (set->refs[i].manifest && set->refs[i].state)
-			continue; /* reported below */
-		memcpy(mds[n], set->refs[i].md, SHA256_LEN);
-		who[n++] = &set->refs[i];
-	}
-	for (size_t i = 0; i < n_stored; i++)
-		if (!ref_set_has(set, stored[i].md)) {
-			memcpy(mds[n], stored[i].md, SHA256_LEN);
-			who[n++] = NULL;
-		}
-	free(stored);
-	uint64_t bytes = 0;
-	objects_verify(s, (const unsigned char(*)[SHA256_LEN])mds, n, states,
-	               &bytes);
-
-	size_t missing = 0, corrupt = 0;
-	/* A manifest that cannot be read, with every run that needs it
-	 * (set->problems names the first only). */
-	for (size_t i = 0; i < set->n; i++) {
-		const ObjectRef *m = &set->refs[i];
-		if (!m->manifest || !m->state)
-			continue;
-		char d[DIGEST_STR_LEN + 1];
-		digest_format(m->md, d);
-		printf("the manifest %s of '%s' (run%s %s) %s\n", d, m->example,
-		       strchr(m->runs, ',') ? "s" : "", m->runs,
-		       m->state == -ENOENT    ? "is missing"
-		       : m->state == -EBADMSG ? "is corrupt"
-		                              : strerror(-m->state));
-		if (m->state == -ENOENT)
-			missing++;
-		else
-			corrupt++;
-	}
-	for (size_t i = 0; i < n; i++) {
-		if (!states[i])
-			continue;
-		char d[DIGEST_STR_LEN + 1];
-		digest_format(mds[i], d);
-		_cleanup_free_ char *path = store_object_where(s, mds[i]);
-		const char *what = states[i] == -ENOENT ? "missing"
-		                   : states[i] == -EBADMSG
-		                           ? "corrupt"
-		                           : strerror(-states[i]);
-		if (states[i] == -ENOENT)
-			missing++;
-		else
-			corrupt++;
-		if (who[i]) {
-			_cleanup_free_ char *runs = ref_runs(set, who[i]);
-			printf("%s object %s ('%s'), referenced by run%s %s "
-			       "for '%s'\n",
-			       what, d, path, strchr(runs, ',') ? "s" : "",
-			       runs, who[i]->example);
-		} else
-			printf("%s object %s ('%s'), referenced by no run\n",
-			       what, d, path);
-	}
-	/* A pack's index that no longer matches its own digest: its
-	 * objects were each checked above, but the index is damaged. */
-	_cleanup_strv_free_ char **bad_packs = NULL;
-	if (all && store_verify_packs(s, &bad_packs) == 0)
-		for (char **p = bad_packs; p && *p; p++) {
-			printf("corrupt pack index '%s/%s.idx': it no longer "
-			       "matches its digest\n",
-			       s->packs, *p);
-			corrupt++;
-		}
-	for (char **p = edited; p && *p; p++)
-		printf("record '%s' no longer matches its digest: it was "
-		       "edited after it was sealed\n",
-		       *p);
-	size_t n_edited = strv_length(edited);
-	if (bad_records)
-		printf("%zu record%s cannot be read; see xrun ls\n",
-		       bad_records, bad_records == 1 ? "" : "s");
-	_cleanup_free_ char *hb = format_bytes(bytes);
-	if (log_level >= LOG_NORMAL)
-		fprintf(stderr,
-		        "xrun: verified %zu object%s (%s) of %zu run%s: %s\n",
-		        n, n == 1 ? "" : "s", hb, n_runs,
-		        n_runs == 1 ? "" : "s",
-		        missing + corrupt + bad_records + n_edited + bad_sigs ==
-		                        0
-		                ? "all intact"
-		                : "problems found");
-	if (missing + corrupt)
-		fprintf(stderr,
-		        "xrun: %zu missing, %zu corrupt; a run that needs them "
-		        "cannot be replayed; delete the corrupt object files "
-		        "named above, then pin the same files again (xrun run "
-		        "-i PATH) to store them anew\n",
-		        missing, corrupt);
-	if (n_edited)
-		fprintf(stderr,
-		        "xrun: %zu record%s edited by hand: what %s say%s is "
-		        "not what xrun recorded; replay refuses %s without "
-		        "--force\n",
-		        n_edited, n_edited == 1 ? " was" : "s were",
-		        n_edited == 1 ? "it" : "they", n_edited == 1 ? "s" : "",
-		        n_edited == 1 ? "it" : "them");
-	return finish_stdout(
-	        missing + corrupt + bad_records + n_edited + bad_sigs > 0 ? 1
-	                                                                  : 0);
+	verify_done(&v);
+	return st;
 }

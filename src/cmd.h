@@ -103,6 +103,9 @@ int select_runs(Context *ctx, char **args, size_t n_args, const char *sweep,
                 const char *what, Record ***ret, size_t *ret_n);
 
 /* Shared by the commands */
+/* What one step of a command returns to go on to the next; any other
+ * value is the command's exit status. */
+enum { CMD_GO_ON = -1 };
 bool want_color(const Context *ctx, int fd);
 /* Open ctx->store as the command table's mode says (required: one must
  * exist). Returns 0, with ctx->store left NULL when an optional store does

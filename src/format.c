@@ -136,6 +136,27 @@ char *format_value(const json_t *v)
 	return s ? s : xstrdup("?");
 }
 
+char *format_created_ran(const json_t *rec)
+{
+	_cleanup_free_ char *created = format_local_time(
+	        json_string_value(json_get_path(rec, "times.created")));
+	const json_t *dur = json_get_path(rec, "times.duration");
+	_cleanup_free_ char *d =
+	        json_is_number(dur) ? format_duration(json_number_value(dur))
+	                            : NULL;
+	return xasprintf("%s%s%s", created ? created : "?", d ? ", ran " : "",
+	                 d ? d : "");
+}
+
+const char *format_digest_short(const char *d)
+{
+	static char buf[32];
+	if (!d)
+		return "-";
+	snprintf(buf, sizeof buf, "%.19s", d);
+	return buf;
+}
+
 const char *status_color(const char *status, bool color)
 {
 	if (!color || !status)

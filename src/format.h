@@ -17,8 +17,15 @@ char *format_duration(double seconds);
 char *format_bytes(uint64_t n);
 /* An RFC 3339 UTC time as local "YYYY-MM-DD HH:MM:SS"; NULL if invalid. */
 char *format_local_time(const char *rfc3339);
+/* When a record's run started and how long it ran: "YYYY-MM-DD
+ * HH:MM:SS, ran 3.2s" (local time; "?" without one; no duration
+ * without one). */
+char *format_created_ran(const json_t *rec);
 /* A JSON value for one line: strings bare, numbers short, others compact. */
 char *format_value(const json_t *v);
+/* A digest for people: "sha256:" and its first 12 hex digits ("-" for
+ * NULL), in a static buffer that the next call reuses. */
+const char *format_digest_short(const char *d);
 /* ANSI colour for a status, "" when colour is off. */
 const char *status_color(const char *status, bool color);
 #define COLOR_RESET(c) ((c) ? "\033[0m" : "")

@@ -160,14 +160,14 @@ char *sha256_mem(const void *p, size_t n)
 	return hasher_finish(h);
 }
 
-int sha256_fd(int fd, char **ret, uint64_t *ret_size)
+/* Read in to its end in chunks of chunk bytes, each into h (unless
+ * NULL) and written to out (unless -1); the bytes read in *ret_size. */
+static int pump(int in, int out, size_t chunk, Hasher *h, uint64_t *ret_size)
 {
-	enum { BUFSZ = 1 << 18 };
-	_cleanup_free_ char *buf = xmalloc(BUFSZ);
-	_cleanup_hasher_ Hasher *h = hasher_new();
+	_cleanup_free_ char *buf = xmalloc(chunk);
 	uint64_t total = 0;
 	for (;;) {
-		ssize_t k = read(fd, buf, BUFSZ);
+		ssize_t k = read(in, buf, chunk);
 		if (k < 0) {
 			if (errno == EINTR)
 				continue;
@@ -175,9 +175,26 @@ int sha256_fd(int fd, char **ret, uint64_t *ret_size)
 		}
 		if (k == 0)
 			break;
-		hasher_update(h, buf, (size_t)k);
+		if (h)
+			hasher_update(h, buf, (size_t)k);
+		if (out >= 0) {
+			int r = write_all(out, buf, (size_t)k);
+			if (r < 0)
+				return r;
+		}
 		total += (uint64_t)k;
 	}
+	*ret_size = total;
+	return 0;
+}
+
+int sha256_fd(int fd, char **ret, uint64_t *ret_size)
+{
+	_cleanup_hasher_ Hasher *h = hasher_new();
+	uint64_t total;
+	int r = pump(fd, -1, 1 << 18, h, &total);
+	if (r < 0)
+		return r;
 	*ret = hasher_finish(TAKE_PTR(h));
 	if (ret_size)
 		*ret_size = total;
@@ -205,28 +222,11 @@ int sha256_file(const char *path, char **ret, uint64_t *ret_size)
 int copy_and_hash(int in, int out, unsigned char ret_md[SHA256_LEN],
                   uint64_t *ret_size)
 {
-	enum { CHUNK = 4 << 20 };
-	_cleanup_free_ char *buf = xmalloc(CHUNK);
 	_cleanup_hasher_ Hasher *h = ret_md ? hasher_new() : NULL;
-	uint64_t total = 0;
-	for (;;) {
-		ssize_t k = read(in, buf, CHUNK);
-		if (k < 0) {
-			if (errno == EINTR)
-				continue;
-			return negative_errno();
-		}
-		if (k == 0)
-			break;
-		if (h)
-			hasher_update(h, buf, (size_t)k);
-		if (out >= 0) {
-			int r = write_all(out, buf, (size_t)k);
-			if (r < 0)
-				return r;
-		}
-		total += (uint64_t)k;
-	}
+	uint64_t total;
+	int r = pump(in, out, 4 << 20, h, &total);
+	if (r < 0)
+		return r;
 	if (h)
 		hasher_finish_raw(TAKE_PTR(h), ret_md);
 	if (ret_size)

@@ -94,20 +94,6 @@ typedef struct Site {
 	size_t n;
 } Site;
 
-static char *header_value(const char *line, const char *name)
-{
-	size_t n = strlen(name);
-	if (!strneq(line, name, n))
-		return NULL;
-	line += n;
-	while (*line == ' ' || *line == '\t')
-		line++;
-	size_t len = strcspn(line, "\r\n");
-	while (len && line[len - 1] == ' ')
-		len--;
-	return xstrndup(line, len);
-}
-
 static char *read_small(int dir, const char *name, size_t max)
 {
 	_cleanup_close_ int fd =
@@ -146,18 +132,7 @@ static void dist_read(int dfd, const char *entry, Dist *d)
 		free(text);
 		text = read_small(dfd, entry, 1u << 20); /* egg-info file */
 	}
-	for (char *line = text; line && *line;) {
-		char *next = strchr(line, '\n');
-		if (next)
-			*next++ = 0;
-		if (!*line || streq(line, "\r"))
-			break;
-		if (!d->name)
-			d->name = header_value(line, "Name:");
-		if (!d->version)
-			d->version = header_value(line, "Version:");
-		line = next;
-	}
+	python_metadata_fields(text, &d->name, &d->version);
 	if (!d->name) {
 		const char *dash = strchr(entry, '-');
 		d->name = xstrndup(entry, dash ? (size_t)(dash - entry)

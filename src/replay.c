@@ -204,12 +204,11 @@ json_t *replay_expectation(const Record *rec)
 	                 stdout_j);
 }
 
-int replay_spec(const Record *rec, char *const *env_set, RunSpec **ret,
-                char ***ret_warnings, char **ret_error)
+/* The command, its seed, params, name and tags: 0, or -EBADMSG when the
+ * record lacks what a replay cannot do without. */
+static int spec_command(const Record *rec, RunSpec *spec, char **ret_error)
 {
 	const json_t *root = rec->root;
-	char **warnings = NULL;
-	_cleanup_run_spec_ RunSpec *spec = run_spec_new();
 	json_t *argv = get(root, "command.argv");
 	const char *cwd = get_str(root, "command.cwd");
 	const char *seed = get_str(root, "seed.value");
@@ -217,7 +216,6 @@ int replay_spec(const Record *rec, char *const *env_set, RunSpec **ret,
 	    !seed || parse_u64(seed, &spec->seed) < 0) {
 		*ret_error = xstrdup("the record lacks the command's argv, "
 		                     "its working directory or the seed");
-		strv_free(warnings);
 		return -EBADMSG;
 	}
 	spec->argv = strv_from_json(argv);
@@ -251,12 +249,17 @@ int replay_spec(const Record *rec, char *const *env_set, RunSpec **ret,
 		spec->tags = json_deep_copy(tags);
 	}
 	spec->replay_of = xstrdup(record_id(rec));
+	return 0;
+}
 
-	/* The environment: the recorded one, not the caller's. */
+/* The environment: the recorded one, not the caller's (env_set on
+ * top), and the CPUs the original could use. */
+static void spec_environment(const json_t *root, char *const *env_set,
+                             RunSpec *spec, char ***warnings)
+{
 	json_t *env = json_object_get(root, "environment");
-	spec->env_base = recorded_environment(env, env_set, &warnings);
+	spec->env_base = recorded_environment(env, env_set, warnings);
 	spec->env_set = env_set ? strv_copy(env_set) : NULL;
-	json_t *xvars = get(env, "set_by_xrun");
 	json_t *det = json_object_get(root, "determinism");
 	spec->deterministic =
 	        json_is_true(json_object_get(det, "deterministic"));
@@ -285,28 +288,16 @@ int replay_spec(const Record *rec, char *const *env_set, RunSpec **ret,
 		spec->affinity_count = (int)json_integer_value(count);
 		spec->affinity_list = xstrdup(list);
 	}
+}
 
-	int r = recorded_command(root, &spec->command, &spec->command_json,
-	                         ret_error);
-	if (r < 0) {
-		strv_free(warnings);
-		return r;
-	}
-
-	/* The pinned files, from the store; the git state they were
-	 * pinned in. */
-	json_t *ws = get(root, "source.workspace");
-	json_t *git = get(root, "source.git");
-	spec->source_git = git ? json_deep_copy(git) : json_null();
-	json_t *inputs = json_object_get(root, "inputs");
-	/* "o" takes the reference: a new empty array must not leak. */
-	spec->pinned = json_pack(
-	        "{s:O,s:o}", "workspace", ws ? ws : json_null(), "inputs",
-	        json_is_array(inputs) ? json_incref(inputs) : json_array());
-
-	/* Outputs at their original paths, kept in the replay's run
-	 * directory. XRUN_OUTPUT names the first -o, which an output
-	 * holding it may have pinned. */
+/* Outputs at their original paths, kept in the replay's run
+ * directory. XRUN_OUTPUT names the first -o, which an output holding it
+ * may have pinned. */
+static void spec_outputs(const Record *rec, RunSpec *spec)
+{
+	const json_t *root = rec->root;
+	json_t *xvars =
+	        get(json_object_get(root, "environment"), "set_by_xrun");
 	spec->outputs_redirected = true;
 	json_t *outputs = json_object_get(root, "outputs");
 	size_t n = json_array_size(outputs);
@@ -342,11 +333,14 @@ int replay_spec(const Record *rec, char *const *env_set, RunSpec **ret,
 		json_array_append(spec->output_before,
 		                  json_is_object(b) ? b : json_null());
 	}
+}
 
-	/* The sandbox as the original had it. */
+/* The sandbox as the original had it. */
+static void spec_sandbox(const json_t *root, RunSpec *spec, char ***warnings)
+{
 	json_t *sb = json_object_get(root, "sandbox");
 	if (!json_is_true(json_object_get(sb, "enabled")))
-		warn(&warnings,
+		warn(warnings,
 		     "the original ran without the sandbox (--no-sandbox); "
 		     "the replay runs in it, so that it sees the pinned "
 		     "files and keeps its outputs apart");
@@ -365,7 +359,7 @@ int replay_spec(const Record *rec, char *const *env_set, RunSpec **ret,
 		if (ro && stat(ro, &rst) == 0)
 			spec->ro = strv_push(spec->ro, ro);
 		else if (ro)
-			warn(&warnings,
+			warn(warnings,
 			     "'%s', shown read-only to the original (--ro), "
 			     "is gone from this host",
 			     ro);
@@ -380,11 +374,40 @@ int replay_spec(const Record *rec, char *const *env_set, RunSpec **ret,
 		spec->pids = (uint64_t)json_integer_value(pids);
 	if (json_is_number(tmo))
 		spec->timeout_s = json_number_value(tmo);
+}
 
+int replay_spec(const Record *rec, char *const *env_set, RunSpec **ret,
+                char ***ret_warnings, char **ret_error)
+{
+	const json_t *root = rec->root;
+	_cleanup_strv_free_ char **warnings = NULL;
+	_cleanup_run_spec_ RunSpec *spec = run_spec_new();
+	int r = spec_command(rec, spec, ret_error);
+	if (r < 0)
+		return r;
+	spec_environment(root, env_set, spec, &warnings);
+	r = recorded_command(root, &spec->command, &spec->command_json,
+	                     ret_error);
+	if (r < 0)
+		return r;
+
+	/* The pinned files, from the store; the git state they were
+	 * pinned in. */
+	json_t *ws = get(root, "source.workspace");
+	json_t *git = get(root, "source.git");
+	spec->source_git = git ? json_deep_copy(git) : json_null();
+	json_t *inputs = json_object_get(root, "inputs");
+	/* "o" takes the reference: a new empty array must not leak. */
+	spec->pinned = json_pack(
+	        "{s:O,s:o}", "workspace", ws ? ws : json_null(), "inputs",
+	        json_is_array(inputs) ? json_incref(inputs) : json_array());
+
+	spec_outputs(rec, spec);
+	spec_sandbox(root, spec, &warnings);
 	spec->verify_against = replay_expectation(rec);
 	spec->stages = &replay_stages;
 	*ret = TAKE_PTR(spec);
-	*ret_warnings = warnings;
+	*ret_warnings = TAKE_PTR(warnings);
 	return 0;
 }
 
@@ -1002,6 +1025,25 @@ int replay_check_record(const Record *rec, bool force, char ***warnings,
 	return 0;
 }
 
+const char *replay_loader_variable(const RunSpec *spec, size_t *pos)
+{
+	static const char *const loader_vars[] = {
+	        "LD_PRELOAD", "LD_LIBRARY_PATH", "LD_AUDIT"};
+	while (*pos < ELEMENTSOF(loader_vars)) {
+		const char *name = loader_vars[(*pos)++];
+		const char *v = strv_env_get(spec->env_base, name);
+		if (!v)
+			v = strv_env_get(spec->env_xrun, name);
+		if (!v)
+			continue;
+		const char *here = getenv(name);
+		if (here && streq(here, v))
+			continue;
+		return name;
+	}
+	return NULL;
+}
+
 int replay_check_loader(const Record *rec, const RunSpec *spec, bool force,
                         char ***warnings, char **ret_error)
 {
@@ -1010,29 +1052,21 @@ int replay_check_loader(const Record *rec, const RunSpec *spec, bool force,
 	 * without being asked for, unless this environment has the same
 	 * value (GPU machines often set LD_LIBRARY_PATH for the driver's
 	 * libraries: replaying it loads nothing this shell would not). */
-	static const char *const loader_vars[] = {
-	        "LD_PRELOAD", "LD_LIBRARY_PATH", "LD_AUDIT"};
-	for (size_t i = 0; i < ELEMENTSOF(loader_vars); i++) {
-		const char *v = strv_env_get(spec->env_base, loader_vars[i]);
-		if (!v)
-			v = strv_env_get(spec->env_xrun, loader_vars[i]);
-		if (!v)
-			continue;
-		const char *here = getenv(loader_vars[i]);
-		if (here && streq(here, v))
-			continue;
+	size_t pos = 0;
+	const char *var;
+	while ((var = replay_loader_variable(spec, &pos))) {
 		if (!force) {
 			*ret_error = xasprintf(
 			        "record '%s' sets %s for the program: a "
 			        "replay would load code the record names; "
 			        "check it and pass --force to replay it anyway",
-			        rec->path, loader_vars[i]);
+			        rec->path, var);
 			return -EPERM;
 		}
 		*warnings = strv_pushf(*warnings,
 		                       "record '%s' sets %s for the program; "
 		                       "replaying it anyway (--force)",
-		                       rec->path, loader_vars[i]);
+		                       rec->path, var);
 	}
 	return 0;
 }

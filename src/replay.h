@@ -40,6 +40,10 @@ int replay_check_record(const Record *rec, bool force, char ***warnings,
  * environment lacks) is refused (-EPERM) unless force. */
 int replay_check_loader(const Record *rec, const RunSpec *spec, bool force,
                         char ***warnings, char **ret_error);
+/* The next loader variable (from *pos on, which it advances; start at
+ * 0) that spec sets for the program to a value this environment does
+ * not have, or NULL when none is left. */
+const char *replay_loader_variable(const RunSpec *spec, size_t *pos);
 
 /* Every object the replay needs (the manifests of the workspace and
  * inputs and each file they list) is in s and intact; objects s lacks

@@ -262,9 +262,10 @@ static char **metric_names(const ReportRun *runs, size_t n)
 	return v;
 }
 
-static void chart(FILE *f, const ReportRun *runs, size_t n, size_t chart_i,
-                  const char *metric, char *const *labels, size_t max_points,
-                  json_t *data)
+/* The axes of metric's chart over the n runs: the range of their steps
+ * and values. */
+static void chart_axes(const ReportRun *runs, size_t n, const char *metric,
+                       Axis *ret_x, Axis *ret_y)
 {
 	double x0 = 0, x1 = 0, y0 = 0, y1 = 0;
 	bool any = false, integer_steps = true;
@@ -283,7 +284,99 @@ static void chart(FILE *f, const ReportRun *runs, size_t n, size_t chart_i,
 				integer_steps = false;
 		}
 	}
-	Axis ax = axis_for(x0, x1, integer_steps), ay = axis_for(y0, y1, false);
+	*ret_x = axis_for(x0, x1, integer_steps);
+	*ret_y = axis_for(y0, y1, false);
+}
+
+/* Ticks and grid lines, then the axes; the labels stay inside the
+ * margins. */
+static void chart_grid(FILE *f, const Axis *ax, const Axis *ay)
+{
+	fputs("<g class=\"grid\">\n", f);
+	for (int k = 0; k <= TICKS_MAX; k++) {
+		double v = ay->lo + k * ay->step;
+		if (v > ay->hi + ay->step / 2 || (k && v == ay->lo))
+			break;
+		double y = py(ay, v);
+		fprintf(f,
+		        "<line x1=\"%d\" x2=\"%d\" y1=\"%.1f\" y2=\"%.1f\"/>"
+		        "<text class=\"ytick\" x=\"%d\" y=\"%.1f\">",
+		        ML, CW - MR, y, y, ML - 6, y + 4);
+		tick_label(f, v, ay->step);
+		fputs("</text>\n", f);
+	}
+	for (int k = 0; k <= TICKS_MAX; k++) {
+		double v = ax->lo + k * ax->step;
+		if (v > ax->hi + ax->step / 2 || (k && v == ax->lo))
+			break;
+		double x = px(ax, v);
+		fprintf(f,
+		        "<line x1=\"%.1f\" x2=\"%.1f\" y1=\"%d\" y2=\"%d\"/>"
+		        "<text class=\"xtick\" x=\"%.1f\" y=\"%d\">",
+		        x, x, MT, CH - MB, x, CH - MB + 16);
+		tick_label(f, v, ax->step);
+		fputs("</text>\n", f);
+	}
+	fprintf(f,
+	        "</g>\n<g class=\"axes\"><line x1=\"%d\" x2=\"%d\" y1=\"%d\" "
+	        "y2=\"%d\"/><line x1=\"%d\" x2=\"%d\" y1=\"%d\" y2=\"%d\"/>"
+	        "<text class=\"xlabel\" x=\"%d\" y=\"%d\">step</text></g>\n",
+	        ML, CW - MR, CH - MB, CH - MB, ML, ML, MT, CH - MB,
+	        (ML + CW - MR) / 2, CH - 4);
+}
+
+/* Run i's curve s (at most max_points of it, the last always), and its
+ * points as drawn into series. */
+static void chart_curve(FILE *f, const MetricSeries *s, size_t i,
+                        const char *label, const char *metric, const Axis *ax,
+                        const Axis *ay, size_t max_points, json_t *series)
+{
+	size_t stride = (s->n + max_points - 1) / max_points;
+	json_t *xs = json_array(), *ys = json_array();
+	fprintf(f,
+	        "<g class=\"series\" data-run=\"%zu\">"
+	        "<polyline class=\"curve\" data-run=\"%zu\" "
+	        "data-total=\"%zu\" fill=\"none\" stroke=\"%s\" "
+	        "stroke-dasharray=\"%s\" points=\"",
+	        i, i, s->n, run_color(i), run_dash(i));
+	size_t drawn = 0;
+	for (size_t k = 0; k < s->n; k++) {
+		if (k % stride && k + 1 != s->n)
+			continue;
+		fprintf(f, "%s%.2f,%.2f", drawn ? " " : "", px(ax, s->step[k]),
+		        py(ay, s->value[k]));
+		json_array_append_new(xs, json_real(s->step[k]));
+		json_array_append_new(ys, json_real(s->value[k]));
+		drawn++;
+	}
+	fprintf(f, "\" data-points=\"%zu\"/>\n", drawn);
+	/* Few points: each a dot with its value on hover, also without the
+	 * script (and in print). */
+	if (drawn <= 60)
+		for (size_t k = 0; k < s->n; k++) {
+			_cleanup_free_ char *st = number_text(s->step[k]);
+			_cleanup_free_ char *vt = number_text(s->value[k]);
+			fprintf(f,
+			        "<circle class=\"pt\" cx=\"%.2f\" "
+			        "cy=\"%.2f\" r=\"2.5\" fill=\"%s\">"
+			        "<title>",
+			        px(ax, s->step[k]), py(ay, s->value[k]),
+			        run_color(i));
+			hf(f, "%s · step %s: %s = %s", label, st, metric, vt);
+			fputs("</title></circle>\n", f);
+		}
+	fputs("</g>\n", f);
+	json_array_append_new(series,
+	                      json_pack("{s:I,s:o,s:o}", "run", (json_int_t)i,
+	                                "x", xs, "y", ys));
+}
+
+static void chart(FILE *f, const ReportRun *runs, size_t n, size_t chart_i,
+                  const char *metric, char *const *labels, size_t max_points,
+                  json_t *data)
+{
+	Axis ax, ay;
+	chart_axes(runs, n, metric, &ax, &ay);
 	json_t *series = json_array();
 	json_array_append_new(json_object_get(data, "charts"),
 	                      json_pack("{s:s,s:[f,f,f,f],s:o}", "metric",
@@ -300,83 +393,13 @@ static void chart(FILE *f, const ReportRun *runs, size_t n, size_t chart_i,
 	        "preserveAspectRatio=\"xMidYMid meet\" aria-label=\"",
 	        CW, CH);
 	hf(f, "%s over steps", metric);
-	fputs("\">\n<g class=\"grid\">\n", f);
-	/* Ticks and grid lines; the labels stay inside the margins. */
-	for (int k = 0; k <= TICKS_MAX; k++) {
-		double v = ay.lo + k * ay.step;
-		if (v > ay.hi + ay.step / 2 || (k && v == ay.lo))
-			break;
-		double y = py(&ay, v);
-		fprintf(f,
-		        "<line x1=\"%d\" x2=\"%d\" y1=\"%.1f\" y2=\"%.1f\"/>"
-		        "<text class=\"ytick\" x=\"%d\" y=\"%.1f\">",
-		        ML, CW - MR, y, y, ML - 6, y + 4);
-		tick_label(f, v, ay.step);
-		fputs("</text>\n", f);
-	}
-	for (int k = 0; k <= TICKS_MAX; k++) {
-		double v = ax.lo + k * ax.step;
-		if (v > ax.hi + ax.step / 2 || (k && v == ax.lo))
-			break;
-		double x = px(&ax, v);
-		fprintf(f,
-		        "<line x1=\"%.1f\" x2=\"%.1f\" y1=\"%d\" y2=\"%d\"/>"
-		        "<text class=\"xtick\" x=\"%.1f\" y=\"%d\">",
-		        x, x, MT, CH - MB, x, CH - MB + 16);
-		tick_label(f, v, ax.step);
-		fputs("</text>\n", f);
-	}
-	fprintf(f,
-	        "</g>\n<g class=\"axes\"><line x1=\"%d\" x2=\"%d\" y1=\"%d\" "
-	        "y2=\"%d\"/><line x1=\"%d\" x2=\"%d\" y1=\"%d\" y2=\"%d\"/>"
-	        "<text class=\"xlabel\" x=\"%d\" y=\"%d\">step</text></g>\n",
-	        ML, CW - MR, CH - MB, CH - MB, ML, ML, MT, CH - MB,
-	        (ML + CW - MR) / 2, CH - 4);
+	fputs("\">\n", f);
+	chart_grid(f, &ax, &ay);
 	for (size_t i = 0; i < n; i++) {
 		const MetricSeries *s = metrics_find(runs[i].metrics, metric);
-		if (!s || s->n == 0)
-			continue;
-		size_t stride = (s->n + max_points - 1) / max_points;
-		json_t *xs = json_array(), *ys = json_array();
-		fprintf(f,
-		        "<g class=\"series\" data-run=\"%zu\">"
-		        "<polyline class=\"curve\" data-run=\"%zu\" "
-		        "data-total=\"%zu\" fill=\"none\" stroke=\"%s\" "
-		        "stroke-dasharray=\"%s\" points=\"",
-		        i, i, s->n, run_color(i), run_dash(i));
-		size_t drawn = 0;
-		for (size_t k = 0; k < s->n; k++) {
-			if (k % stride && k + 1 != s->n)
-				continue;
-			fprintf(f, "%s%.2f,%.2f", drawn ? " " : "",
-			        px(&ax, s->step[k]), py(&ay, s->value[k]));
-			json_array_append_new(xs, json_real(s->step[k]));
-			json_array_append_new(ys, json_real(s->value[k]));
-			drawn++;
-		}
-		fprintf(f, "\" data-points=\"%zu\"/>\n", drawn);
-		/* Few points: each a dot with its value on hover, also
-		 * without the script (and in print). */
-		if (drawn <= 60)
-			for (size_t k = 0; k < s->n; k++) {
-				_cleanup_free_ char *st =
-				        number_text(s->step[k]);
-				_cleanup_free_ char *vt =
-				        number_text(s->value[k]);
-				fprintf(f,
-				        "<circle class=\"pt\" cx=\"%.2f\" "
-				        "cy=\"%.2f\" r=\"2.5\" fill=\"%s\">"
-				        "<title>",
-				        px(&ax, s->step[k]),
-				        py(&ay, s->value[k]), run_color(i));
-				hf(f, "%s · step %s: %s = %s", labels[i], st,
-				   metric, vt);
-				fputs("</title></circle>\n", f);
-			}
-		fputs("</g>\n", f);
-		json_array_append_new(series, json_pack("{s:I,s:o,s:o}", "run",
-		                                        (json_int_t)i, "x", xs,
-		                                        "y", ys));
+		if (s && s->n > 0)
+			chart_curve(f, s, i, labels[i], metric, &ax, &ay,
+			            max_points, series);
 	}
 	fprintf(f,
 	        "<line class=\"cursor\" x1=\"0\" x2=\"0\" y1=\"%d\" "
@@ -414,8 +437,8 @@ static void cell_attr_value(FILE *f, const json_t *v)
 	fputs("\"", f);
 }
 
-static void runs_table(FILE *f, const ReportRun *runs, size_t n,
-                       const RunTable *t)
+/* The table's head: the fixed columns, then a param's, a metric's. */
+static void runs_table_head(FILE *f, const RunTable *t)
 {
 	fputs("<div class=\"scroll\"><table id=\"runs-table\" "
 	      "class=\"sortable\">\n<thead><tr>",
@@ -444,11 +467,97 @@ static void runs_table(FILE *f, const ReportRun *runs, size_t n,
 		fputs("</button></th>", f);
 	}
 	fputs("</tr></thead>\n<tbody>\n", f);
+}
+
+/* Run i's status, created, duration and tags cells. */
+static void runs_table_state(FILE *f, const ReportRun *run)
+{
+	const Record *r = run->rec;
+	const char *status = record_status(r);
+	const char *verdict = runtable_verdict(r);
+	fputs("<td", f);
+	json_auto_t *st = json_string(status);
+	cell_attr_value(f, st);
+	fprintf(f, " class=\"status %s\">",
+	        streq(status, "succeeded") ? "ok"
+	        : streq(status, "running") ? "live"
+	                                   : "bad");
+	h(f, status);
+	if (verdict) {
+		fputs(" <span class=\"verdict\">", f);
+		h(f, verdict);
+		fputs("</span>", f);
+	}
+	fputs("</td>", f);
+	const json_t *created = json_get_path(r->root, "times.created");
+	fputs("<td", f);
+	cell_attr_value(f, created);
+	fputs(">", f);
+	_cleanup_free_ char *local =
+	        format_local_time(json_string_value(created));
+	h(f, local ? local : "");
+	fputs("</td>", f);
+	const json_t *dur = json_get_path(r->root, "times.duration");
+	fputs("<td class=\"num\"", f);
+	cell_attr_value(f, json_is_number(dur) ? dur : NULL);
+	fputs(">", f);
+	_cleanup_free_ char *d =
+	        json_is_number(dur) ? format_duration(json_number_value(dur))
+	                            : NULL;
+	h(f, d ? d : "");
+	fputs("</td><td>", f);
+	json_auto_t *tags = annotations_effective_tags(r, run->annotations);
+	const char *k;
+	json_t *v;
+	bool first = true;
+	json_object_foreach (tags, k, v) {
+		if (streq(k, "sweep") || streq(k, "sweep_index"))
+			continue;
+		fputs(first ? "" : " ", f);
+		fputs("<span class=\"tag\">", f);
+		hf(f, "%s=%s", k, json_string_value(v));
+		fputs("</span>", f);
+		first = false;
+	}
+	fputs("</td>", f);
+}
+
+/* Run r's param and metric cells. */
+static void runs_table_values(FILE *f, const Record *r, const RunTable *t)
+{
+	for (size_t j = 0; j < t->nparams; j++) {
+		const json_t *p = runtable_param(r, t->params[j].key);
+		fprintf(f, "<td class=\"%s\"", json_is_number(p) ? "num" : "");
+		cell_attr_value(f, p);
+		fputs(">", f);
+		_cleanup_free_ char *pt =
+		        !p                  ? NULL
+		        : json_is_string(p) ? xstrdup(json_string_value(p))
+		                            : param_json_text(p);
+		h(f, pt ? pt : "");
+		fputs("</td>", f);
+	}
+	for (size_t j = 0; j < t->nmetrics; j++) {
+		const json_t *m = runtable_metric(r, t->metrics[j].key);
+		fputs("<td class=\"num\"", f);
+		cell_attr_value(f, m);
+		fputs(">", f);
+		if (m) {
+			char buf[64];
+			snprintf(buf, sizeof buf, "%.6g", json_number_value(m));
+			h(f, buf);
+		}
+		fputs("</td>", f);
+	}
+}
+
+static void runs_table(FILE *f, const ReportRun *runs, size_t n,
+                       const RunTable *t)
+{
+	runs_table_head(f, t);
 	for (size_t i = 0; i < n; i++) {
 		const Record *r = runs[i].rec;
 		const char *id = record_id(r);
-		const char *status = record_status(r);
-		const char *verdict = runtable_verdict(r);
 		fprintf(f, "<tr data-run=\"%zu\"><td data-v=\"", i);
 		h(f, id);
 		fprintf(f,
@@ -469,80 +578,8 @@ static void runs_table(FILE *f, const ReportRun *runs, size_t n,
 			  json_is_string(name) ? json_string_value(name) : "");
 			fputs("</td>", f);
 		}
-		fputs("<td", f);
-		json_auto_t *st = json_string(status);
-		cell_attr_value(f, st);
-		fprintf(f, " class=\"status %s\">",
-		        streq(status, "succeeded") ? "ok"
-		        : streq(status, "running") ? "live"
-		                                   : "bad");
-		h(f, status);
-		if (verdict) {
-			fputs(" <span class=\"verdict\">", f);
-			h(f, verdict);
-			fputs("</span>", f);
-		}
-		fputs("</td>", f);
-		const json_t *created = json_get_path(r->root, "times.created");
-		fputs("<td", f);
-		cell_attr_value(f, created);
-		fputs(">", f);
-		_cleanup_free_ char *local =
-		        format_local_time(json_string_value(created));
-		h(f, local ? local : "");
-		fputs("</td>", f);
-		const json_t *dur = json_get_path(r->root, "times.duration");
-		fputs("<td class=\"num\"", f);
-		cell_attr_value(f, json_is_number(dur) ? dur : NULL);
-		fputs(">", f);
-		_cleanup_free_ char *d =
-		        json_is_number(dur)
-		                ? format_duration(json_number_value(dur))
-		                : NULL;
-		h(f, d ? d : "");
-		fputs("</td><td>", f);
-		json_auto_t *tags =
-		        annotations_effective_tags(r, runs[i].annotations);
-		const char *k;
-		json_t *v;
-		bool first = true;
-		json_object_foreach (tags, k, v) {
-			if (streq(k, "sweep") || streq(k, "sweep_index"))
-				continue;
-			fputs(first ? "" : " ", f);
-			fputs("<span class=\"tag\">", f);
-			hf(f, "%s=%s", k, json_string_value(v));
-			fputs("</span>", f);
-			first = false;
-		}
-		fputs("</td>", f);
-		for (size_t j = 0; j < t->nparams; j++) {
-			const json_t *p = runtable_param(r, t->params[j].key);
-			fprintf(f, "<td class=\"%s\"",
-			        json_is_number(p) ? "num" : "");
-			cell_attr_value(f, p);
-			fputs(">", f);
-			_cleanup_free_ char *pt =
-			        !p ? NULL
-			        : json_is_string(p)
-			                ? xstrdup(json_string_value(p))
-			                : param_json_text(p);
-			h(f, pt ? pt : "");
-			fputs("</td>", f);
-		}
-		for (size_t j = 0; j < t->nmetrics; j++) {
-			const json_t *m = runtable_metric(r, t->metrics[j].key);
-			fputs("<td class=\"num\"", f);
-			cell_attr_value(f, m);
-			fputs(">", f);
-			if (m) {
-				char buf[64];
-				snprintf(buf, sizeof buf, "%.6g",
-				         json_number_value(m));
-				h(f, buf);
-			}
-			fputs("</td>", f);
-		}
+		runs_table_state(f, &runs[i]);
+		runs_table_values(f, r, t);
 		fputs("</tr>\n", f);
 	}
 	fputs("</tbody></table></div>\n", f);
@@ -555,15 +592,6 @@ static void dt(FILE *f, const char *label)
 	fputs("<dt>", f);
 	h(f, label);
 	fputs("</dt><dd>", f);
-}
-
-static const char *short_digest(const char *d)
-{
-	static char buf[32];
-	if (!d)
-		return "-";
-	snprintf(buf, sizeof buf, "%.19s", d);
-	return buf;
 }
 
 static void pins(FILE *f, const char *label, const json_t *list)
@@ -594,7 +622,7 @@ static void pins(FILE *f, const char *label, const json_t *list)
 		                                                        : "s",
 		   b ? b : "?");
 		fputs("<code class=\"digest\">", f);
-		h(f, short_digest(json_get_string(p, "digest")));
+		h(f, format_digest_short(json_get_string(p, "digest")));
 		fputs("</code>", f);
 		const json_t *ch = json_object_get(p, "changes");
 		if (json_is_object(ch)) {
@@ -664,7 +692,7 @@ static void software(FILE *f, const json_t *rec)
 	if (gets_(sw, "blas.implementation"))
 		hf(f, ", BLAS %s", gets_(sw, "blas.implementation"));
 	fputs(" <code class=\"digest\">", f);
-	h(f, short_digest(json_get_string(sw, "sha256")));
+	h(f, format_digest_short(json_get_string(sw, "sha256")));
 	fputs("</code>", f);
 	if (json_array_size(libs) + json_array_size(dists) > 0) {
 		fputs("<details><summary>list</summary><ul class=\"plain "
@@ -724,7 +752,7 @@ static void source(FILE *f, const json_t *rec)
 		hf(f, "workspace %lld files ",
 		   (long long)json_integer_value(json_object_get(ws, "files")));
 		fputs("<code class=\"digest\">", f);
-		h(f, short_digest(json_get_string(ws, "digest")));
+		h(f, format_digest_short(json_get_string(ws, "digest")));
 		fputs("</code>", f);
 	}
 	fputs("</dd>\n", f);
@@ -783,10 +811,11 @@ static void metric_summary(FILE *f, const json_t *rec)
 	fputs("</tbody></table></dd>\n", f);
 }
 
-static void provenance(FILE *f, const ReportRun *run, size_t i,
-                       const char *label)
+/* The run's heading, id, status (and verdict), what it replays, when it
+ * ran. */
+static void provenance_run(FILE *f, const Record *r, size_t i,
+                           const char *label)
 {
-	const Record *r = run->rec;
 	const json_t *rec = r->root;
 	fprintf(f, "<article class=\"run\" id=\"run-%zu\"><h3>", i);
 	fprintf(f,
@@ -820,15 +849,15 @@ static void provenance(FILE *f, const ReportRun *run, size_t i,
 		h(f, json_get_string(rec, "replay_of"));
 		fputs("</code></dd>\n", f);
 	}
-	_cleanup_free_ char *created =
-	        format_local_time(gets_(rec, "times.created"));
-	const json_t *dur = json_get_path(rec, "times.duration");
-	_cleanup_free_ char *d =
-	        json_is_number(dur) ? format_duration(json_number_value(dur))
-	                            : NULL;
+	_cleanup_free_ char *when = format_created_ran(rec);
 	dt(f, "created");
-	hf(f, "%s%s%s", created ? created : "?", d ? ", ran " : "", d ? d : "");
+	h(f, when);
 	fputs("</dd>\n", f);
+}
+
+/* The command, its program (and script), its seed and params. */
+static void provenance_command(FILE *f, const json_t *rec)
+{
 	_cleanup_free_ char *argv =
 	        format_argv(json_get_path(rec, "command.argv"));
 	_cleanup_free_ char *cwd =
@@ -845,7 +874,7 @@ static void provenance(FILE *f, const ReportRun *run, size_t i,
 	fputs("<code>", f);
 	h(f, exe ? exe : "?");
 	fputs("</code> <code class=\"digest\">", f);
-	h(f, short_digest(gets_(rec, "command.executable.sha256")));
+	h(f, format_digest_short(gets_(rec, "command.executable.sha256")));
 	fputs("</code>", f);
 	if (json_is_object(json_get_path(rec, "command.script"))) {
 		_cleanup_free_ char *sc = json_bytes_decode(
@@ -853,7 +882,7 @@ static void provenance(FILE *f, const ReportRun *run, size_t i,
 		fputs(", script <code>", f);
 		h(f, sc ? sc : "?");
 		fputs("</code> <code class=\"digest\">", f);
-		h(f, short_digest(gets_(rec, "command.script.sha256")));
+		h(f, format_digest_short(gets_(rec, "command.script.sha256")));
 		fputs("</code>", f);
 	}
 	fputs("</dd>\n", f);
@@ -876,10 +905,13 @@ static void provenance(FILE *f, const ReportRun *run, size_t i,
 		}
 		fputs("</ul></dd>\n", f);
 	}
-	source(f, rec);
-	pins(f, "inputs", json_object_get(rec, "inputs"));
-	pins(f, "outputs", json_object_get(rec, "outputs"));
-	software(f, rec);
+}
+
+/* The host, the sandbox, the tags (the record's and those added
+ * since). */
+static void provenance_host(FILE *f, const ReportRun *run)
+{
+	const json_t *rec = run->rec->root;
 	const json_t *host = json_object_get(rec, "host");
 	if (json_is_object(host)) {
 		dt(f, "host");
@@ -900,7 +932,8 @@ static void provenance(FILE *f, const ReportRun *run, size_t i,
 	h(f, json_is_true(json_get_path(rec, "sandbox.enabled")) ? "enabled"
 	                                                         : "disabled");
 	fputs("</dd>\n", f);
-	json_auto_t *tags = annotations_effective_tags(r, run->annotations);
+	json_auto_t *tags =
+	        annotations_effective_tags(run->rec, run->annotations);
 	if (json_object_size(tags)) {
 		dt(f, "tags");
 		const char *k;
@@ -912,6 +945,20 @@ static void provenance(FILE *f, const ReportRun *run, size_t i,
 		}
 		fputs("</dd>\n", f);
 	}
+}
+
+static void provenance(FILE *f, const ReportRun *run, size_t i,
+                       const char *label)
+{
+	const Record *r = run->rec;
+	const json_t *rec = r->root;
+	provenance_run(f, r, i, label);
+	provenance_command(f, rec);
+	source(f, rec);
+	pins(f, "inputs", json_object_get(rec, "inputs"));
+	pins(f, "outputs", json_object_get(rec, "outputs"));
+	software(f, rec);
+	provenance_host(f, run);
 	notes(f, run->annotations);
 	metric_summary(f, rec);
 	dt(f, "record");

@@ -59,14 +59,9 @@ static void warnf(RunOutputs *ro, const char *fmt, ...) _printf_(2, 3);
 static void warnf(RunOutputs *ro, const char *fmt, ...)
 {
 	va_list ap;
-	char *s;
 	va_start(ap, fmt);
-	if (vasprintf(&s, fmt, ap) < 0)
-		s = NULL;
+	ro->warnings = strv_vpushf(ro->warnings, fmt, ap);
 	va_end(ap);
-	if (s)
-		ro->warnings = strv_push(ro->warnings, s);
-	free(s);
 }
 
 static void spaces_remove(RunOutputs *ro)
@@ -990,18 +985,6 @@ static int open_parent_beneath(int dirfd, const char *rel, const char **name)
 	return fd;
 }
 
-static int remove_entry(int pfd, const char *name)
-{
-	if (unlinkat(pfd, name, 0) == 0 || errno == ENOENT)
-		return 0;
-	if (errno != EISDIR && errno != EPERM)
-		return negative_errno();
-	char proc[64];
-	snprintf(proc, sizeof proc, "/proc/self/fd/%d", pfd);
-	_cleanup_free_ char *p = path_join(proc, name);
-	return remove_tree(p);
-}
-
 /* Put a file at pfd/name: src (srcfd/rel) linked where it can be, else
  * copied, then made mode, without file capabilities, and renamed into
  * place. */
@@ -1091,7 +1074,7 @@ static int remove_extra(int dfd, const char *rel, const Manifest *m)
 			continue;
 		const ManifestEntry *e = manifest_find(m, sub);
 		if (!e) {
-			r = remove_entry(dfd, de->d_name);
+			r = remove_tree_at(dfd, de->d_name);
 		} else if (S_ISDIR(st.st_mode) && e->kind == ENTRY_DIR) {
 			_cleanup_close_ int sfd =
 			        openat(dfd, de->d_name,
@@ -1136,7 +1119,7 @@ static int publish_tree(const Output *o, Isolation how, const Manifest *final,
 		bool have = fstatat(pfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0;
 		if (e->kind == ENTRY_DIR) {
 			if (have && !S_ISDIR(st.st_mode)) {
-				r = remove_entry(pfd, name);
+				r = remove_tree_at(pfd, name);
 				have = false;
 			}
 			if (r == 0 && !have && mkdirat(pfd, name, 0700) < 0)
@@ -1152,7 +1135,7 @@ static int publish_tree(const Output *o, Isolation how, const Manifest *final,
 			if (n >= 0 && streq(t, e->target))
 				continue;
 			if (have && S_ISDIR(st.st_mode))
-				r = remove_entry(pfd, name);
+				r = remove_tree_at(pfd, name);
 			(void)unlinkat(pfd, tmp, 0);
 			if (r == 0 && (symlinkat(e->target, pfd, tmp) < 0 ||
 			               renameat(pfd, tmp, pfd, name) < 0))
@@ -1179,7 +1162,7 @@ static int publish_tree(const Output *o, Isolation how, const Manifest *final,
 				r = strip_in_place(pfd, name, &st, e->mode);
 			} else {
 				if (have && S_ISDIR(st.st_mode))
-					r = remove_entry(pfd, name);
+					r = remove_tree_at(pfd, name);
 				if (r == 0)
 					r = place_file(sfd, e->path, pfd, name,
 					               e->mode, tmp);
@@ -1306,6 +1289,136 @@ static void vouch_published(RunOutputs *ro)
 	}
 }
 
+/* Output o's final tree, pinned from where the run wrote it (from):
+ * into *up, with its JSON in *ret_json; returns the final manifest
+ * (up->m, or the overlay's result), or NULL after a warning. */
+static Manifest *output_pin(RunOutputs *ro, Output *o, Store *s,
+                            const char *from, PinProgressFn fn, void *data,
+                            Pinned *up, json_t **ret_json)
+{
+	_cleanup_free_ char *err = NULL;
+	int r = pin_one(s, ro->cache, from, o->path, fn, data, up, &err);
+	if (r < 0) {
+		warnf(ro, "output '%s' is not kept: %s", o->path, err);
+		return NULL;
+	}
+	Manifest *final = up->m;
+	json_t *j = json_incref(up->json);
+	if (ro->how == ISOLATE_OVERLAY && !o->is_file) {
+		final = overlay_result(o->before, up->m, from, up);
+		json_decref(j);
+		j = NULL;
+		if (!final || tree_json(s, final, o->path, &j) < 0) {
+			warnf(ro,
+			      "output '%s' is not kept: its final tree "
+			      "cannot be made from the run's layer "
+			      "'%s'",
+			      o->path, from);
+			manifest_free(final);
+			pinned_clear(up);
+			return NULL;
+		}
+	}
+	*ret_json = j;
+	return final;
+}
+
+/* Output o's record entry j: its before tree, its changes, what was
+ * stripped and skipped (each said too). */
+static void output_describe(RunOutputs *ro, const Output *o,
+                            const Manifest *final, Pinned *up, json_t *j)
+{
+	/* What was stripped from the final tree: the run's own files and
+	 * those it kept from before. */
+	for (size_t k = 0; o->stripped && o->stripped[k]; k++)
+		if (manifest_find(final, o->stripped[k]) &&
+		    !strv_has(up->stripped, o->stripped[k]))
+			notes_add(&up->stripped, &up->stripped_what,
+			          (char *[]){o->stripped[k], NULL},
+			          (char *[]){o->stripped_what[k], NULL});
+	notes_add(&up->skipped, &up->skipped_why, o->skipped, o->skipped_why);
+	json_t *before = json_deep_copy(o->before_json);
+	json_object_del(before, "path");
+	json_object_set_new(j, "before", before);
+	json_object_set_new(j, "changes", changes_json(o->before, final));
+	json_object_set_new(j, "isolation",
+	                    json_string(isolation_names[ro->how]));
+	if (up->stripped)
+		json_object_set_new(
+		        j, "stripped",
+		        notes_json(up->stripped, up->stripped_what, "what"));
+	if (up->skipped)
+		json_object_set_new(
+		        j, "skipped",
+		        notes_json(up->skipped, up->skipped_why, "why"));
+	for (size_t k = 0; up->skipped && up->skipped[k]; k++)
+		warnf(ro, "output '%s': '%s' (%s) is not kept", o->path,
+		      up->skipped[k], up->skipped_why[k]);
+	for (size_t k = 0; up->stripped && up->stripped[k]; k++)
+		warnf(ro,
+		      "output '%s': '%s' had %s: it is kept without "
+		      "(no output leaves a run setuid, setgid or with "
+		      "file capabilities)",
+		      o->path, up->stripped[k], up->stripped_what[k]);
+}
+
+/* Publish output o's final tree: a run's to its path, a replay's to
+ * its run directory. False (after a warning) when it could not be. */
+static bool output_publish(RunOutputs *ro, Output *o, Store *s,
+                           const Manifest *final)
+{
+	const char *target = o->keep ? o->keep : o->path;
+	int lock = o->keep ? -1 : publish_lock(s, o->path);
+	_cleanup_free_ char *bad = NULL;
+	int r;
+	if (o->keep && !o->is_file && mkdir(o->keep, 0755) < 0)
+		r = negative_errno();
+	else if (o->is_file)
+		r = publish_file(o, target, ro->id,
+		                 final->n ? final->entries[0].mode : 0644);
+	else
+		r = publish_tree(o, ro->how, final, target, ro->id, &bad);
+	if (lock >= 0)
+		close(lock);
+	if (r < 0) {
+		warnf(ro,
+		      "cannot put the run's output in "
+		      "'%s'%s%s%s: "
+		      "%s; it is kept in the store: get it "
+		      "with "
+		      "xrun checkout %s",
+		      target, bad ? " (at '" : "", bad ? bad : "",
+		      bad ? "')" : "", strerror(-r), ro->id);
+		return false;
+	}
+	return true;
+}
+
+/* One output at the end of the run: pinned, described into arr,
+ * published. False when its space must be kept. */
+static bool output_finish(RunOutputs *ro, Output *o, Store *s, PinProgressFn fn,
+                          void *data, json_t *arr)
+{
+	_cleanup_free_ char *from =
+	        ro->how == ISOLATE_NONE ? xstrdup(o->path)
+	        : o->is_file            ? path_join(o->space, base_of(o->path))
+	                                : path_join(o->space, "upper");
+	Pinned up = {0};
+	json_t *j = NULL;
+	Manifest *final = output_pin(ro, o, s, from, fn, data, &up, &j);
+	if (!final)
+		return false;
+	output_describe(ro, o, final, &up, j);
+	json_array_append_new(arr, j);
+	bool ok = ro->how == ISOLATE_NONE || output_publish(ro, o, s, final);
+	/* Kept for the stat cache, once the spaces are gone. */
+	o->final = final != up.m ? final : NULL;
+	o->up = TAKE_PTR(up.m);
+	o->up_st = TAKE_PTR(up.st);
+	pinned_clear(&up);
+	return ok;
+}
+
 void run_outputs_finish(RunOutputs *ro, Store *s, PinProgressFn fn, void *data,
                         json_t *rec, char ***warnings)
 {
@@ -1320,111 +1433,8 @@ void run_outputs_finish(RunOutputs *ro, Store *s, PinProgressFn fn, void *data,
 		Output *o = &ro->o[i];
 		if (o->nested || !o->before)
 			continue;
-		_cleanup_free_ char *from =
-		        ro->how == ISOLATE_NONE ? xstrdup(o->path)
-		        : o->is_file ? path_join(o->space, base_of(o->path))
-		                     : path_join(o->space, "upper");
-		Pinned up = {0};
-		_cleanup_free_ char *err = NULL;
-		int r = pin_one(s, ro->cache, from, o->path, fn, data, &up,
-		                &err);
-		if (r < 0) {
-			warnf(ro, "output '%s' is not kept: %s", o->path, err);
+		if (!output_finish(ro, o, s, fn, data, arr))
 			keep_spaces = true;
-			continue;
-		}
-		Manifest *final = up.m;
-		json_t *j = json_incref(up.json);
-		if (ro->how == ISOLATE_OVERLAY && !o->is_file) {
-			final = overlay_result(o->before, up.m, from, &up);
-			json_decref(j);
-			j = NULL;
-			if (!final || tree_json(s, final, o->path, &j) < 0) {
-				warnf(ro,
-				      "output '%s' is not kept: its final tree "
-				      "cannot be made from the run's layer "
-				      "'%s'",
-				      o->path, from);
-				manifest_free(final);
-				pinned_clear(&up);
-				keep_spaces = true;
-				continue;
-			}
-		}
-		/* What was stripped from the final tree: the run's own files
-		 * and those it kept from before. */
-		for (size_t k = 0; o->stripped && o->stripped[k]; k++)
-			if (manifest_find(final, o->stripped[k]) &&
-			    !strv_has(up.stripped, o->stripped[k]))
-				notes_add(
-				        &up.stripped, &up.stripped_what,
-				        (char *[]){o->stripped[k], NULL},
-				        (char *[]){o->stripped_what[k], NULL});
-		notes_add(&up.skipped, &up.skipped_why, o->skipped,
-		          o->skipped_why);
-		json_t *before = json_deep_copy(o->before_json);
-		json_object_del(before, "path");
-		json_object_set_new(j, "before", before);
-		json_object_set_new(j, "changes",
-		                    changes_json(o->before, final));
-		json_object_set_new(j, "isolation",
-		                    json_string(isolation_names[ro->how]));
-		if (up.stripped)
-			json_object_set_new(j, "stripped",
-			                    notes_json(up.stripped,
-			                               up.stripped_what,
-			                               "what"));
-		if (up.skipped)
-			json_object_set_new(
-			        j, "skipped",
-			        notes_json(up.skipped, up.skipped_why, "why"));
-		json_array_append_new(arr, j);
-		for (size_t k = 0; up.skipped && up.skipped[k]; k++)
-			warnf(ro, "output '%s': '%s' (%s) is not kept", o->path,
-			      up.skipped[k], up.skipped_why[k]);
-		for (size_t k = 0; up.stripped && up.stripped[k]; k++)
-			warnf(ro,
-			      "output '%s': '%s' had %s: it is kept without "
-			      "(no output leaves a run setuid, setgid or with "
-			      "file capabilities)",
-			      o->path, up.stripped[k], up.stripped_what[k]);
-
-		/* Publish: a run to its path, a replay to its run
-		 * directory. */
-		if (ro->how != ISOLATE_NONE) {
-			const char *target = o->keep ? o->keep : o->path;
-			int lock = o->keep ? -1 : publish_lock(s, o->path);
-			_cleanup_free_ char *bad = NULL;
-			if (o->keep && !o->is_file && mkdir(o->keep, 0755) < 0)
-				r = negative_errno();
-			else if (o->is_file)
-				r = publish_file(
-				        o, target, ro->id,
-				        final->n ? final->entries[0].mode
-				                 : 0644);
-			else
-				r = publish_tree(o, ro->how, final, target,
-				                 ro->id, &bad);
-			if (lock >= 0)
-				close(lock);
-			if (r < 0) {
-				warnf(ro,
-				      "cannot put the run's output in "
-				      "'%s'%s%s%s: "
-				      "%s; it is kept in the store: get it "
-				      "with "
-				      "xrun checkout %s",
-				      target, bad ? " (at '" : "",
-				      bad ? bad : "", bad ? "')" : "",
-				      strerror(-r), ro->id);
-				keep_spaces = true;
-			}
-		}
-		/* Kept for the stat cache, once the spaces are gone. */
-		o->final = final != up.m ? final : NULL;
-		o->up = TAKE_PTR(up.m);
-		o->up_st = TAKE_PTR(up.st);
-		pinned_clear(&up);
 	}
 	if (ro) {
 		/* Now, not at the end: the record's syncs come next. */

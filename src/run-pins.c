@@ -245,18 +245,12 @@ static int shared_view(Store *s, const PinRoot *root, const char *id, size_t i,
 	return r;
 }
 
-int run_pins_prepare(Store *s, const RunSpec *spec, char *const *outputs,
-                     Sandbox *sb, const char *home, const char *id,
-                     PinProgressFn fn, void *data, RunPins **ret,
-                     char **ret_error)
+/* The inputs by their real paths (a link to the data is mounted where
+ * it points), parents before what they hold; those of --input-ref also
+ * in *ret_refs. */
+static int real_inputs(const RunSpec *spec, char ***ret_inputs,
+                       char ***ret_refs, char **ret_error)
 {
-	RunPins *p = xcalloc(1, sizeof *p);
-	*ret = p;
-	p->cache = stat_cache_new(s->cache);
-	p->pinner = pinner_new(s, p->cache);
-
-	/* Inputs by their real paths (a link to the data is mounted where
-	 * it points), parents before what they hold. */
 	_cleanup_strv_free_ char **inputs = NULL, **refs = NULL;
 	for (int ref = 0; ref < 2; ref++)
 		for (char *const *i = ref ? spec->input_refs : spec->inputs;
@@ -277,81 +271,100 @@ int run_pins_prepare(Store *s, const RunSpec *spec, char *const *outputs,
 	size_t n_inputs = strv_length(inputs);
 	if (n_inputs)
 		sort_v(inputs, n_inputs, sizeof(char *), cmp_len);
+	*ret_inputs = TAKE_PTR(inputs);
+	*ret_refs = TAKE_PTR(refs);
+	return 0;
+}
 
-	/* The workspace: the git work tree, else the working directory;
-	 * nothing when that is / (it cannot be mounted over). */
+/* The files git lists in the work tree top (*ret_files; NULL, with a
+ * warning, when git cannot list them: the whole directory is pinned). */
+static void workspace_files(RunPins *p, const char *top, char ***ret_files)
+{
+	int r = git_workspace_files(top, ret_files);
+	if (r == -EPERM) {
+		char *w = xasprintf("git refuses the work tree '%s': it "
+		                    "belongs to another user (git's "
+		                    "safe.directory check), so its whole "
+		                    "directory is pinned and the record "
+		                    "has "
+		                    "no commit or diff; if you trust it, "
+		                    "run: git "
+		                    "config --global --add safe.directory "
+		                    "'%s'",
+		                    top, top);
+		p->warnings = strv_push(p->warnings, w);
+		free(w);
+	} else if (r < 0) {
+		char *w = xasprintf("cannot list the git work tree '%s' "
+		                    "with git ls-files (%s): its whole "
+		                    "directory is pinned instead",
+		                    top, strerror(-r));
+		p->warnings = strv_push(p->warnings, w);
+		free(w);
+	}
+}
+
+/* The workspace: the git work tree, else the working directory;
+ * nothing when that is / (it cannot be mounted over). Without the
+ * store, the outputs, the inputs and what the sandbox hides. */
+static int add_workspace(RunPins *p, Store *s, const RunSpec *spec,
+                         char *const *outputs, char *const *inputs, Sandbox *sb,
+                         const char *home, char **ret_error)
+{
 	_cleanup_free_ char *top = NULL;
 	bool git = git_find_top(spec->cwd, NULL, &top) > 0;
 	if (!git)
 		top = xstrdup(spec->cwd);
+	if (streq(top, "/"))
+		return 0;
 	_cleanup_strv_free_ char **files = NULL;
-	if (!streq(top, "/")) {
-		if (git) {
-			int r = git_workspace_files(top, &files);
-			if (r == -EPERM) {
-				char *w = xasprintf(
-				        "git refuses the work tree '%s': it "
-				        "belongs to another user (git's "
-				        "safe.directory check), so its whole "
-				        "directory is pinned and the record "
-				        "has "
-				        "no commit or diff; if you trust it, "
-				        "run: git "
-				        "config --global --add safe.directory "
-				        "'%s'",
-				        top, top);
-				p->warnings = strv_push(p->warnings, w);
-				free(w);
-			} else if (r < 0) {
-				char *w = xasprintf(
-				        "cannot list the git work tree '%s' "
-				        "with git ls-files (%s): its whole "
-				        "directory is pinned instead",
-				        top, strerror(-r));
-				p->warnings = strv_push(p->warnings, w);
-				free(w);
-			}
-		}
-		_cleanup_strv_free_ char **exclude = hidden_paths(sb, home);
-		exclude = strv_push(exclude, s->root);
-		for (char *const *o = outputs; o && *o; o++)
-			exclude = strv_push(exclude, *o);
-		for (char **i = inputs; i && *i; i++)
-			exclude = strv_push(exclude, *i);
-		PinAddOptions opt = {
-		        .exclude = exclude,
-		        .only = files,
-		        .skip_dot_git = true,
-		        .limit = spec->workspace_limit
-		                         ? spec->workspace_limit
-		                         : WORKSPACE_LIMIT_DEFAULT,
-		};
-		int r = pinner_add(p->pinner, top, &opt, &p->workspace);
-		if (r == -EFBIG) {
-			_cleanup_free_ char *lim = format_bytes(opt.limit);
-			_cleanup_free_ char *big =
-			        largest_text(top, files, exclude);
-			*ret_error = xasprintf(
-			        "the workspace '%s' holds more than %s, the "
-			        "limit of what a run pins by itself%s; declare "
-			        "big data with --input PATH (it is then left "
-			        "out of the workspace)%s, or raise the limit "
-			        "with --workspace-limit SIZE",
-			        top, lim, big,
-			        git ? ", list what the run does not read in "
-			              ".gitignore"
-			            : "");
-			return r;
-		}
-		if (r < 0) {
-			*ret_error = xstrdup(pinner_error(p->pinner));
-			return r;
-		}
-		p->has_workspace = true;
+	if (git)
+		workspace_files(p, top, &files);
+	_cleanup_strv_free_ char **exclude = hidden_paths(sb, home);
+	exclude = strv_push(exclude, s->root);
+	for (char *const *o = outputs; o && *o; o++)
+		exclude = strv_push(exclude, *o);
+	for (char *const *i = inputs; i && *i; i++)
+		exclude = strv_push(exclude, *i);
+	PinAddOptions opt = {
+	        .exclude = exclude,
+	        .only = files,
+	        .skip_dot_git = true,
+	        .limit = spec->workspace_limit ? spec->workspace_limit
+	                                       : WORKSPACE_LIMIT_DEFAULT,
+	};
+	int r = pinner_add(p->pinner, top, &opt, &p->workspace);
+	if (r == -EFBIG) {
+		_cleanup_free_ char *lim = format_bytes(opt.limit);
+		_cleanup_free_ char *big = largest_text(top, files, exclude);
+		*ret_error = xasprintf(
+		        "the workspace '%s' holds more than %s, the "
+		        "limit of what a run pins by itself%s; declare "
+		        "big data with --input PATH (it is then left "
+		        "out of the workspace)%s, or raise the limit "
+		        "with --workspace-limit SIZE",
+		        top, lim, big,
+		        git ? ", list what the run does not read in "
+		              ".gitignore"
+		            : "");
+		return r;
 	}
+	if (r < 0) {
+		*ret_error = xstrdup(pinner_error(p->pinner));
+		return r;
+	}
+	p->has_workspace = true;
+	return 0;
+}
+
+/* Each input (sorted, parents first), without the store and the
+ * outputs; an input holding another leaves a hole for it. */
+static int add_inputs(RunPins *p, Store *s, char *const *outputs,
+                      char *const *inputs, char *const *refs, char **ret_error)
+{
+	size_t n_inputs = strv_length(inputs);
 	p->inputs = xcalloc(n_inputs + 1, sizeof(size_t));
 	for (size_t k = 0; k < n_inputs; k++) {
-		/* An input holding another leaves a hole for it. */
 		_cleanup_strv_free_ char **exclude = NULL;
 		for (size_t m = k + 1; m < n_inputs; m++)
 			exclude = strv_push(exclude, inputs[m]);
@@ -368,45 +381,38 @@ int run_pins_prepare(Store *s, const RunSpec *spec, char *const *outputs,
 		}
 		p->n_inputs++;
 	}
-	int r = pinner_run(p->pinner, fn, data);
-	for (char *const *w = pinner_warnings(p->pinner); w && *w; w++)
-		p->warnings = strv_push(p->warnings, *w);
-	if (r < 0) {
-		*ret_error = xstrdup(pinner_error(p->pinner));
-		return r;
-	}
-	p->pinned = true;
-	if (!sb)
-		return 0;
+	return 0;
+}
 
-	/* The views: a tree of hard links to the objects per pinned root,
-	 * shared by the runs that pin the same tree (views never change,
-	 * like the objects); else one directory per run. */
+/* The views: a tree of hard links to the objects per pinned root,
+ * shared by the runs that pin the same tree (views never change, like
+ * the objects). False when one cannot be shared. */
+static bool plan_shared_views(RunPins *p, Store *s, Sandbox *sb, const char *id)
+{
 	_cleanup_strv_free_ char **views = NULL, **dests = NULL;
-	bool shared = true;
-	for (size_t i = 0; shared && i < pinner_n_roots(p->pinner); i++) {
+	for (size_t i = 0; i < pinner_n_roots(p->pinner); i++) {
 		const PinRoot *root = pinner_root(p->pinner, i);
 		char *view = NULL;
 		if (root->referenced) /* bound from its place */
 			view = xstrdup(root->path);
-		else if (shared_view(s, root, id, i, &view) < 0) {
-			shared = false;
-			break;
-		}
+		else if (shared_view(s, root, id, i, &view) < 0)
+			return false;
 		views = strv_push(views, view);
 		free(view);
 		dests = strv_push(dests, root->path);
 	}
-	if (shared) {
-		sandbox_plan_pinned(sb, views, dests);
-		return 0;
-	}
-	strv_free(views);
-	strv_free(dests);
-	views = dests = NULL;
+	sandbox_plan_pinned(sb, views, dests);
+	return true;
+}
+
+/* Else one view directory for the run. */
+static int plan_run_views(RunPins *p, Store *s, Sandbox *sb, const char *id,
+                          char **ret_error)
+{
+	_cleanup_strv_free_ char **views = NULL, **dests = NULL;
 	p->view_dir = xasprintf("%s/view-%s", s->tmp, id);
 	if (mkdir(p->view_dir, 0755) < 0) {
-		r = negative_errno();
+		int r = negative_errno();
 		free(p->view_dir);
 		p->view_dir = NULL;
 		*ret_error = xasprintf("cannot make the run's view of its "
@@ -423,8 +429,8 @@ int run_pins_prepare(Store *s, const RunSpec *spec, char *const *outputs,
 		}
 		_cleanup_free_ char *view = xasprintf("%s/%zu", p->view_dir, i);
 		_cleanup_free_ char *bad = NULL;
-		r = materialize(s, root->manifest, !root->is_dir, root, view,
-		                MATERIALIZE_VIEW, false, &bad);
+		int r = materialize(s, root->manifest, !root->is_dir, root,
+		                    view, MATERIALIZE_VIEW, false, &bad);
 		if (r < 0) {
 			*ret_error = xasprintf(
 			        "cannot make the view of '%s' in '%s': %s",
@@ -436,6 +442,39 @@ int run_pins_prepare(Store *s, const RunSpec *spec, char *const *outputs,
 	}
 	sandbox_plan_pinned(sb, views, dests);
 	return 0;
+}
+
+int run_pins_prepare(Store *s, const RunSpec *spec, char *const *outputs,
+                     Sandbox *sb, const char *home, const char *id,
+                     PinProgressFn fn, void *data, RunPins **ret,
+                     char **ret_error)
+{
+	RunPins *p = xcalloc(1, sizeof *p);
+	*ret = p;
+	p->cache = stat_cache_new(s->cache);
+	p->pinner = pinner_new(s, p->cache);
+
+	_cleanup_strv_free_ char **inputs = NULL, **refs = NULL;
+	int r = real_inputs(spec, &inputs, &refs, ret_error);
+	if (r < 0)
+		return r;
+	r = add_workspace(p, s, spec, outputs, inputs, sb, home, ret_error);
+	if (r < 0)
+		return r;
+	r = add_inputs(p, s, outputs, inputs, refs, ret_error);
+	if (r < 0)
+		return r;
+	r = pinner_run(p->pinner, fn, data);
+	for (char *const *w = pinner_warnings(p->pinner); w && *w; w++)
+		p->warnings = strv_push(p->warnings, *w);
+	if (r < 0) {
+		*ret_error = xstrdup(pinner_error(p->pinner));
+		return r;
+	}
+	p->pinned = true;
+	if (!sb || plan_shared_views(p, s, sb, id))
+		return 0;
+	return plan_run_views(p, s, sb, id, ret_error);
 }
 
 json_t *pin_root_json(const PinRoot *r)

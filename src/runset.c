@@ -11,7 +11,7 @@ const char *runset_sweep_of(const Record *r)
 	return json_get_string(json_object_get(r->root, "tags"), "sweep");
 }
 
-static long sweep_index(const Record *r)
+long runset_sweep_index(const Record *r)
 {
 	const char *t = json_get_string(json_object_get(r->root, "tags"),
 	                                "sweep_index");
@@ -27,17 +27,17 @@ typedef struct Indexed {
 static int cmp_sweep_index(const void *x, const void *y)
 {
 	const Indexed *a = x, *b = y;
-	long ia = sweep_index(a->r), ib = sweep_index(b->r);
+	long ia = runset_sweep_index(a->r), ib = runset_sweep_index(b->r);
 	if (ia != ib)
 		return ia < ib ? -1 : 1;
 	return a->pos < b->pos ? -1 : a->pos > b->pos;
 }
 
-static int select_sweep(Record **v, size_t n, const char *prefix, Record ***ret,
-                        size_t *ret_n, char **ret_error)
+int runset_keep_sweep(Record **v, size_t *n, const char *prefix, char **ret_id,
+                      char **ret_error)
 {
 	const char *found = NULL;
-	for (size_t i = 0; i < n; i++) {
+	for (size_t i = 0; i < *n; i++) {
 		const char *id = runset_sweep_of(v[i]);
 		if (!id || !startswith(id, prefix))
 			continue;
@@ -45,23 +45,16 @@ static int select_sweep(Record **v, size_t n, const char *prefix, Record ***ret,
 			*ret_error = xasprintf("sweep '%s' is ambiguous: %s, "
 			                       "%s …; give more of the id",
 			                       prefix, found, id);
-			records_free(v, n);
 			return -ENOTUNIQ;
 		}
 		found = id;
 	}
-	if (!found) {
-		*ret_error = xasprintf(
-		        "no runs of a sweep '%s' in the store; the id is what "
-		        "xrun sweep printed (xrun ls shows the runs)",
-		        prefix);
-		records_free(v, n);
+	if (!found)
 		return -ENOENT;
-	}
 	_cleanup_free_ char *want = xstrdup(found);
-	_cleanup_free_ Indexed *s = xcalloc(n ? n : 1, sizeof *s);
+	_cleanup_free_ Indexed *s = xcalloc(*n ? *n : 1, sizeof *s);
 	size_t k = 0;
-	for (size_t i = 0; i < n; i++) {
+	for (size_t i = 0; i < *n; i++) {
 		const char *id = runset_sweep_of(v[i]);
 		if (id && streq(id, want))
 			s[k] = (Indexed){v[i], k}, k++;
@@ -71,8 +64,27 @@ static int select_sweep(Record **v, size_t n, const char *prefix, Record ***ret,
 	sort_v(s, k, sizeof *s, cmp_sweep_index);
 	for (size_t i = 0; i < k; i++)
 		v[i] = s[i].r;
+	*n = k;
+	*ret_id = TAKE_PTR(want);
+	return 0;
+}
+
+static int select_sweep(Record **v, size_t n, const char *prefix, Record ***ret,
+                        size_t *ret_n, char **ret_error)
+{
+	_cleanup_free_ char *id = NULL;
+	int r = runset_keep_sweep(v, &n, prefix, &id, ret_error);
+	if (r == -ENOENT)
+		*ret_error = xasprintf(
+		        "no runs of a sweep '%s' in the store; the id is what "
+		        "xrun sweep printed (xrun ls shows the runs)",
+		        prefix);
+	if (r < 0) {
+		records_free(v, n);
+		return r;
+	}
 	*ret = v;
-	*ret_n = k;
+	*ret_n = n;
 	return 0;
 }
 

@@ -20,3 +20,12 @@ int runset_select(Store *s, char *const *specs, size_t nspecs,
 
 /* The tag "sweep" of r, or NULL. */
 const char *runset_sweep_of(const Record *r);
+/* The tag "sweep_index" of r, or -1. */
+long runset_sweep_index(const Record *r);
+/* Keep, of the *n records v, the runs of the one sweep whose id starts
+ * with prefix, in the sweep's order (the others freed, *n updated), and
+ * that sweep's id in *ret_id. -ENOENT when no sweep matches (for the
+ * caller to say where to look), -ENOTUNIQ with *ret_error when more than
+ * one does; v is left as it was on either. */
+int runset_keep_sweep(Record **v, size_t *n, const char *prefix, char **ret_id,
+                      char **ret_error);

@@ -297,17 +297,18 @@ static DpkgIndex *ctx_dpkg(Ctx *c)
 	return c->dpkg;
 }
 
+/* A lookup by one path spelling: true when found. */
+typedef bool (*OwnerFindFn)(void *data, const char *path, char **ret_pkg,
+                            char **ret_version);
+
 /* Debian 12 is usr-merged: dpkg may list /lib/x/libc.so.6 or
  * /usr/lib/x/libc.so.6 for the same file, and a symlink's target under
  * yet another name. Try the path, its other spelling, its realpath and
- * that one's other spelling. */
-void package_of(Ctx *c, const char *path, char **ret_pkg, char **ret_version)
+ * that one's other spelling: the path as named first, as realpath()
+ * costs a readlink per component. */
+static bool owner_find(const char *path, OwnerFindFn find, void *data,
+                       char **ret_pkg, char **ret_version)
 {
-	*ret_pkg = *ret_version = NULL;
-	DpkgIndex *x = ctx_dpkg(c);
-	if (!x)
-		return;
-	/* The path as named first: realpath() costs a call per component. */
 	_cleanup_free_ char *real = NULL;
 	const char *bases[] = {path, NULL};
 	for (size_t i = 0; i < ELEMENTSOF(bases); i++) {
@@ -317,15 +318,31 @@ void package_of(Ctx *c, const char *path, char **ret_pkg, char **ret_version)
 		}
 		if (!bases[i])
 			continue;
-		if (dpkg_index_find(x, bases[i], ret_pkg, ret_version))
-			return;
+		if (find(data, bases[i], ret_pkg, ret_version))
+			return true;
 		_cleanup_free_ char *alt =
 		        startswith(bases[i], "/usr/")
 		                ? xstrdup(bases[i] + 4)
 		                : xasprintf("/usr%s", bases[i]);
-		if (dpkg_index_find(x, alt, ret_pkg, ret_version))
-			return;
+		if (find(data, alt, ret_pkg, ret_version))
+			return true;
 	}
+	return false;
+}
+
+static bool dpkg_index_find_fn(void *data, const char *path, char **ret_pkg,
+                               char **ret_version)
+{
+	return dpkg_index_find(data, path, ret_pkg, ret_version);
+}
+
+void package_of(Ctx *c, const char *path, char **ret_pkg, char **ret_version)
+{
+	*ret_pkg = *ret_version = NULL;
+	DpkgIndex *x = ctx_dpkg(c);
+	if (x)
+		(void)owner_find(path, dpkg_index_find_fn, x, ret_pkg,
+		                 ret_version);
 }
 
 void dpkg_state(Ctx *c)
@@ -547,6 +564,12 @@ static bool packages_find(Packages *p, const char *path, char **ret_pkg,
 	return lines_find(p->chunk, end, path, ret_pkg, ret_version);
 }
 
+static bool packages_find_fn(void *data, const char *path, char **ret_pkg,
+                             char **ret_version)
+{
+	return packages_find(data, path, ret_pkg, ret_version);
+}
+
 Packages *packages_open(const char *cache_dir)
 {
 	Packages *p = xcalloc(1, sizeof *p);
@@ -568,27 +591,8 @@ bool packages_owner(Packages *p, const char *path, char **ret_pkg,
 		if (!p->body && p->fd < 0)
 			return false;
 	}
-	/* As package_of(): the path, its usr-merged spelling, then its
-	 * real path (a readlink per component: last). */
-	_cleanup_free_ char *real = NULL;
-	const char *bases[] = {path, NULL};
-	for (size_t i = 0; i < ELEMENTSOF(bases); i++) {
-		if (i == 1) {
-			real = realpath(path, NULL);
-			bases[i] = real;
-		}
-		if (!bases[i])
-			continue;
-		if (packages_find(p, bases[i], ret_pkg, ret_version))
-			return true;
-		_cleanup_free_ char *alt =
-		        startswith(bases[i], "/usr/")
-		                ? xstrdup(bases[i] + 4)
-		                : xasprintf("/usr%s", bases[i]);
-		if (packages_find(p, alt, ret_pkg, ret_version))
-			return true;
-	}
-	return false;
+	/* As package_of(). */
+	return owner_find(path, packages_find_fn, p, ret_pkg, ret_version);
 }
 
 Packages *packages_free(Packages *p)

@@ -136,10 +136,25 @@ static char *header_value(const char *line, const char *name)
 	line += n;
 	while (*line == ' ' || *line == '\t')
 		line++;
-	size_t len = strlen(line);
-	while (len && (line[len - 1] == ' ' || line[len - 1] == '\r'))
+	size_t len = strcspn(line, "\r\n");
+	while (len && line[len - 1] == ' ')
 		len--;
 	return xstrndup(line, len);
+}
+
+void python_metadata_fields(char *text, char **name, char **version)
+{
+	for (char *line = text, *next; line && *line; line = next) {
+		next = strchr(line, '\n');
+		if (next)
+			*next++ = 0;
+		if (!*line || streq(line, "\r"))
+			break;
+		if (!*name)
+			*name = header_value(line, "Name:");
+		if (!*version)
+			*version = header_value(line, "Version:");
+	}
 }
 
 /* Name: and Version: from the RFC 822 headers of METADATA or PKG-INFO;
@@ -162,17 +177,7 @@ static void read_metadata(int dirfd_, const char *path, char **name,
 		len += (size_t)k;
 	}
 	buf[len] = 0;
-	for (char *line = buf, *next; line && *line; line = next) {
-		next = strchr(line, '\n');
-		if (next)
-			*next++ = 0;
-		if (!*line || streq(line, "\r"))
-			break;
-		if (!*name)
-			*name = header_value(line, "Name:");
-		if (!*version)
-			*version = header_value(line, "Version:");
-	}
+	python_metadata_fields(buf, name, version);
 }
 
 /* "numpy-1.24.2.dist-info", "foo-1.0-py3.11.egg-info" */

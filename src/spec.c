@@ -105,7 +105,7 @@ bool param_key_valid(const char *key)
 	return true;
 }
 
-int run_spec_add_param(RunSpec *s, const char *kv)
+int param_assignment(const char *kv, char **ret_key, const char **ret_value)
 {
 	const char *eq = strchr(kv, '=');
 	if (!eq)
@@ -113,10 +113,21 @@ int run_spec_add_param(RunSpec *s, const char *kv)
 	_cleanup_free_ char *key = xstrndup(kv, (size_t)(eq - kv));
 	if (!param_key_valid(key))
 		return -EINVAL;
+	*ret_key = TAKE_PTR(key);
+	*ret_value = eq + 1;
+	return 0;
+}
+
+int run_spec_add_param(RunSpec *s, const char *kv)
+{
+	_cleanup_free_ char *key = NULL;
+	const char *value;
+	if (param_assignment(kv, &key, &value) < 0)
+		return -EINVAL;
 	if (json_object_get(s->param_keys, key))
 		return -EEXIST;
 	json_object_set_new(s->param_keys, key, json_true());
-	json_object_set_new(s->params, key, param_value_parse(eq + 1));
+	json_object_set_new(s->params, key, param_value_parse(value));
 	return 0;
 }
 

@@ -137,6 +137,9 @@ int run_spec_add_param(RunSpec *s, const char *kv);
  * says which; -errno when it cannot be read. */
 int run_spec_load_params(RunSpec *s, const char *path, char **ret_error);
 bool param_key_valid(const char *key);
+/* KEY=VALUE with a valid KEY: the key (allocated) and where the value
+ * starts in kv; -EINVAL for anything else. */
+int param_assignment(const char *kv, char **ret_key, const char **ret_value);
 /* KEY=VALUE for -e and --tag */
 int run_spec_add_env(RunSpec *s, const char *kv);
 int run_spec_add_tag(RunSpec *s, const char *kv);

@@ -27,19 +27,17 @@ Grid *grid_free(Grid *g)
 
 int grid_add_list(Grid *g, const char *kv)
 {
-	const char *eq = strchr(kv, '=');
-	if (!eq)
-		return -EINVAL;
-	_cleanup_free_ char *key = xstrndup(kv, (size_t)(eq - kv));
-	if (!param_key_valid(key))
+	_cleanup_free_ char *key = NULL;
+	const char *value;
+	if (param_assignment(kv, &key, &value) < 0)
 		return -EINVAL;
 	if (json_object_get(g->axes, key))
 		return -EEXIST;
 	json_auto_t *values = json_array();
-	size_t n = strlen(eq + 1);
+	size_t n = strlen(value);
 	_cleanup_free_ char *buf = xmalloc(n + 1);
 	size_t k = 0;
-	for (const char *p = eq + 1;; p++) {
+	for (const char *p = value;; p++) {
 		if (*p == '\\' && (p[1] == ',' || p[1] == '\\')) {
 			buf[k++] = *++p;
 			continue;

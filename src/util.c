@@ -175,18 +175,22 @@ char **strv_push(char **v, const char *s)
 	return v;
 }
 
-char **strv_pushf(char **v, const char *fmt, ...)
+char **strv_vpushf(char **v, const char *fmt, va_list ap)
 {
-	va_list ap;
 	char *s;
-	va_start(ap, fmt);
 	if (vasprintf(&s, fmt, ap) < 0)
-		s = NULL;
-	va_end(ap);
-	if (!s)
 		return v;
 	v = strv_push(v, s);
 	free(s);
+	return v;
+}
+
+char **strv_pushf(char **v, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	v = strv_vpushf(v, fmt, ap);
+	va_end(ap);
 	return v;
 }
 

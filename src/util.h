@@ -137,6 +137,7 @@ char **strv_push(char **v, const char *s) _nonnull_return_;
 /* strv_push of a formatted string */
 char **strv_pushf(char **v, const char *fmt, ...)
         _printf_(2, 3) _nonnull_return_;
+char **strv_vpushf(char **v, const char *fmt, va_list ap) _printf_(2, 0);
 /* The value of NAME in an environment vector (NAME=VALUE entries), or
  * NULL; the first entry wins, as for getenv(3). */
 const char *strv_env_get(char *const *envp, const char *name);

@@ -114,7 +114,8 @@ struct dirent *readdir(DIR *d)
 	return (struct dirent *)readdir64(d);
 }
 
-void rewinddir(DIR *d)
+/* Drop d's shuffled listing, if it has one. */
+static void forget(DIR *d)
 {
 	resolve();
 	pthread_mutex_lock(&lock);
@@ -122,16 +123,16 @@ void rewinddir(DIR *d)
 	pthread_mutex_unlock(&lock);
 	if (l)
 		listing_free(l);
+}
+
+void rewinddir(DIR *d)
+{
+	forget(d);
 	real_rewinddir(d);
 }
 
 int closedir(DIR *d)
 {
-	resolve();
-	pthread_mutex_lock(&lock);
-	Listing *l = take(d);
-	pthread_mutex_unlock(&lock);
-	if (l)
-		listing_free(l);
+	forget(d);
 	return real_closedir(d);
 }

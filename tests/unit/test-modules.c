@@ -1,10 +1,12 @@
 /* Unit tests of modules the integration tests reach only through whole
  * runs: the stat cache (statcache.c), a sweep's grid (sweep.c), the
- * object references of records (refs.c) and the run's cgroup
- * (cgroup.c, where this machine lets us make one). */
+ * object references of records (refs.c), the run's cgroup (cgroup.c,
+ * where this machine lets us make one), the runs of one sweep
+ * (runset.c) and the text show and report share (format.c). */
 #include "config.h"
 #include "tap.h"
 
+#include <ctype.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -12,7 +14,10 @@
 #include "cgroup.h"
 #include "hash.h"
 #include "record.h"
+#include "format.h"
 #include "refs.h"
+#include "runset.h"
+#include "spec.h"
 #include "statcache.h"
 #include "store.h"
 #include "sweep.h"
@@ -82,6 +87,86 @@ static void test_grid(void)
 	       "grid: the last fastest, the escape undone");
 	json_decref(c);
 	grid_free(g);
+}
+
+static void test_param_assignment(void)
+{
+	char *key = NULL;
+	const char *value = NULL;
+	is_int(param_assignment("lr=0.1=x", &key, &value), 0,
+	       "params: KEY=VALUE");
+	ok(key && streq(key, "lr") && streq(value, "0.1=x"),
+	   "params: ... split at the first '='");
+	free(key);
+	key = NULL;
+	is_int(param_assignment("=1", &key, &value), -EINVAL, "params: no key");
+	is_int(param_assignment("a b=1", &key, &value), -EINVAL,
+	       "params: a key with a space");
+	is_int(param_assignment("lr", &key, &value), -EINVAL, "params: no '='");
+	ok(!key, "params: nothing allocated on refusal");
+}
+
+static Record *sweep_run(const char *sweep, const char *index)
+{
+	json_t *root = json_pack("{s:s,s:{s:s,s:s}}", "id", index, "tags",
+	                         "sweep", sweep, "sweep_index", index);
+	return record_new(root, "/tmp");
+}
+
+static void test_runset_sweep(void)
+{
+	/* Two sweeps and a run of none, the sweep's runs out of order. */
+	Record **v = xcalloc(5, sizeof *v);
+	v[0] = sweep_run("aaaa1111", "2");
+	v[1] = sweep_run("bbbb2222", "0");
+	v[2] = sweep_run("aaaa1111", "0");
+	v[3] = record_new(json_pack("{s:s}", "id", "solo"), "/tmp");
+	v[4] = sweep_run("aaaa1111", "1");
+	size_t n = 5;
+	char *id = NULL, *err = NULL;
+	is_int(runset_keep_sweep(v, &n, "", &id, &err), -ENOTUNIQ,
+	       "sweep: a prefix of two sweeps");
+	ok(err && strstr(err, "ambiguous") && strstr(err, "give more"),
+	   "sweep: ... said, with what to do");
+	is_int(n, 5, "sweep: ... and the runs left as they were");
+	free(err);
+	err = NULL;
+	is_int(runset_keep_sweep(v, &n, "cccc", &id, &err), -ENOENT,
+	       "sweep: no such sweep");
+	ok(!err && n == 5, "sweep: ... the caller says where to look");
+	is_int(runset_keep_sweep(v, &n, "aaaa", &id, &err), 0,
+	       "sweep: one sweep by a prefix");
+	is_str(id, "aaaa1111", "sweep: ... its whole id");
+	ok(n == 3 && runset_sweep_index(v[0]) == 0 &&
+	           runset_sweep_index(v[1]) == 1 &&
+	           runset_sweep_index(v[2]) == 2,
+	   "sweep: its runs, in the sweep's order");
+	records_free(v, n);
+	Record *solo = record_new(json_pack("{s:s}", "id", "solo"), "/tmp");
+	is_int(runset_sweep_index(solo), -1, "sweep: no index: -1");
+	record_free(solo);
+	free(id);
+}
+
+static void test_format(void)
+{
+	json_t *rec = json_pack("{s:{s:s,s:f}}", "times", "created",
+	                        "2026-01-02T03:04:05Z", "duration", 3.25);
+	_cleanup_free_ char *when = format_created_ran(rec);
+	ok(when && strstr(when, ", ran ") && isdigit(when[0]),
+	   "format: created, and how long it ran");
+	json_object_del(json_object_get(rec, "times"), "duration");
+	_cleanup_free_ char *started = format_created_ran(rec);
+	ok(started && !strstr(started, "ran"),
+	   "format: no duration, nothing about it");
+	json_decref(rec);
+	json_t *none = json_object();
+	_cleanup_free_ char *unknown = format_created_ran(none);
+	is_str(unknown, "?", "format: no time: '?'");
+	json_decref(none);
+	is_str(format_digest_short("sha256:0123456789abcdef0123"),
+	       "sha256:0123456789ab", "format: a digest, short");
+	is_str(format_digest_short(NULL), "-", "format: no digest: '-'");
 }
 
 static void test_refs(const char *dir)
@@ -161,6 +246,9 @@ int main(void)
 	test_grid();
 	test_refs(dir);
 	test_cgroup();
+	test_param_assignment();
+	test_runset_sweep();
+	test_format();
 	char *cmd = xasprintf("rm -rf '%s'", dir);
 	ok(system(cmd) == 0, "cleaned up");
 	free(cmd);
