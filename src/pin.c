@@ -1411,13 +1411,11 @@ static int run_pool(Pinner *p, PinProgressFn fn, void *data)
 	return 0;
 }
 
-static int commit_pending(Pinner *p)
+/* The loose objects and the pack: one syncfs for the whole batch
+ * instead of an fsync per file; then the renames (the pack's index last
+ * of all), then once more for the names. */
+static int commit_batch(Pinner *p)
 {
-	if (p->n_pending == 0 && (!p->pack || pack_writer_count(p->pack) == 0))
-		return 0;
-	/* One syncfs for the whole batch instead of an fsync per file;
-	 * then the renames (the pack's index last of all), then once more
-	 * for the names. */
 	int r = store_sync(p->store);
 	for (size_t i = 0; r == 0 && i < p->n_pending; i++) {
 		r = store_object_commit(p->store, p->pending[i].tmp,
@@ -1431,6 +1429,17 @@ static int commit_pending(Pinner *p)
 		r = pack_writer_commit(p->pack, false);
 	if (r == 0)
 		r = store_sync(p->store);
+	return r;
+}
+
+static int commit_pending(Pinner *p)
+{
+	if (p->n_pending == 0 && (!p->pack || pack_writer_count(p->pack) == 0))
+		return 0;
+	/* A pack alone: its own fsyncs, not a syncfs, which waits for
+	 * whatever else is being written on the file system. */
+	int r = p->n_pending == 0 ? pack_writer_commit(p->pack, true)
+	                          : commit_batch(p);
 	if (r < 0)
 		return set_error(p, r, "cannot store objects in '%s': %s%s",
 		                 p->store->root, strerror(-r),

@@ -394,8 +394,14 @@ struct PackWriter {
 	/* open addressing on the digest: what this pack holds already */
 	uint32_t *slots; /* index + 1; 0: empty */
 	size_t n_slots;
+	uint64_t kicked; /* writeback started up to here */
 	int err;
 };
+
+/* A pack's bytes are handed to writeback every so often as they are
+ * written, so that the fsync at its commit waits for the last few
+ * megabytes only. */
+#define PACK_KICK ((uint64_t)8 << 20)
 
 static void writer_rehash(PackWriter *w)
 {
@@ -508,6 +514,18 @@ int pack_writer_add(PackWriter *w, const unsigned char md[SHA256_LEN],
 		}
 		done += (size_t)k;
 	}
+	/* Past the next kick: start writeback of what lies before this
+	 * range (ranges below it may still be being written by others;
+	 * the fsync at the commit covers whatever this leaves). */
+	pthread_mutex_lock(&w->lock);
+	uint64_t from = w->kicked;
+	bool kick = off >= from + PACK_KICK;
+	if (kick)
+		w->kicked = off;
+	pthread_mutex_unlock(&w->lock);
+	if (kick)
+		(void)sync_file_range(w->fd, (off_t)from, (off_t)(off - from),
+		                      SYNC_FILE_RANGE_WRITE);
 	return 0;
 }
 
@@ -553,9 +571,12 @@ static char *format_index(PackEntry *entries, size_t n, uint64_t pack_size,
 	return (char *)b;
 }
 
-static int make_packs_dir(const Store *s)
+/* objects/packs, made at the first pack (with sync: durably). */
+static int make_packs_dir(const Store *s, bool sync)
 {
-	if (mkdir(s->packs, 0755) < 0 && errno != EEXIST)
+	if (mkdir(s->packs, 0755) == 0)
+		return sync ? fsync_dir(s->objects) : 0;
+	if (errno != EEXIST)
 		return negative_errno();
 	return 0;
 }
@@ -570,8 +591,9 @@ static int new_pack_id(char id[33])
 	return 0;
 }
 
-/* Put a complete pack (its data in tmp, made durable by the caller or
- * here) and then its index into place. */
+/* Put a complete pack (its data in tmp) and then its index into place;
+ * with sync durably (the pack, its index and their names), else the
+ * caller syncs before and after. */
 static int install_pack(const Store *s, const char *tmp, int fd,
                         PackEntry *entries, size_t n, uint64_t end, bool sync,
                         char ret_id[33])
@@ -587,7 +609,7 @@ static int install_pack(const Store *s, const char *tmp, int fd,
 	if (r == 0 && sync && (fsync(fd) < 0 || fsync(ifd) < 0))
 		r = negative_errno();
 	if (r == 0)
-		r = make_packs_dir(s);
+		r = make_packs_dir(s, sync);
 	char id[33];
 	if (r == 0)
 		r = new_pack_id(id);
@@ -615,7 +637,7 @@ static int install_pack(const Store *s, const char *tmp, int fd,
 		return r;
 	}
 	memcpy(ret_id, id, 33);
-	return 0;
+	return sync ? fsync_dir(s->packs) : 0;
 }
 
 /* Load a pack this process just wrote (its readers need it now). */
@@ -877,7 +899,6 @@ int store_repack(const Store *s, bool (*keep)(void *, const StoredObject *),
 		if (r == 0) {
 			free(out.tmp);
 			out.tmp = NULL;
-			r = fsync_dir(s->packs);
 		}
 	}
 	if (out.fd >= 0)

@@ -125,7 +125,9 @@ int store_object_hash(const Store *s, const unsigned char md[SHA256_LEN],
  * with pack_writer_add() (an object added twice is stored once), then
  * pack_writer_commit() puts the pack and then its index in place (the
  * caller syncs the file system before the commit, and after it, as for
- * loose objects; with sync the commit fsyncs both itself). Freed
+ * loose objects; with sync the commit fsyncs the pack, its index and
+ * their directory itself). The pack's bytes are handed to writeback as
+ * they are written (sync_file_range), so that its fsync is short. Freed
  * uncommitted, it leaves nothing. */
 typedef struct PackWriter PackWriter;
 typedef struct PackSet PackSet;

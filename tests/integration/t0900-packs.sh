@@ -92,6 +92,24 @@ scenario() {
 	is "$(tail -n 1 changed.out)" changed "$who: a changed file is pinned anew"
 	is "$(grep -E 'f[0-9]{5}"' "$w/trace.txt" | grep -vc 'f00010"')" 0 "$who: ... and the next re-pin opens no file of the tree but what the program reads"
 
+	#    a first pin of small files alone makes its pack durable with
+	#    fsyncs of its own, never a syncfs (which waits for every other
+	#    writer on the file system)
+	if command -v strace >/dev/null; then
+		run_as "$who" bash -c "$(declare -f make_tree); PYTHON3=$PYTHON3 make_tree $w/smalls 60 $who"
+		sleep 3
+		(cd "$w/empty" && run_as "$who" strace -f -o "$w/sync.txt" -e trace=syncfs,fsync "$XRUN" -q --store "$w/fresh" run -i "$w/smalls" --no-sandbox true)
+		is "$(grep -c 'syncfs(' "$w/sync.txt") $(find "$w/fresh/objects/packs" -name '*.idx' | wc -l)" "0 1" "$who: a first pin of small files alone syncs its pack, not the file system"
+		grep -q 'fsync(' "$w/sync.txt"
+		ok $? "$who: ... with fsync"
+		run_as "$who" "$XRUN" -q --store "$w/fresh" verify --all
+		is "$?" 0 "$who: ... and the store verifies"
+	else
+		ok 0 "# SKIP strace is not installed"
+		ok 0 "# SKIP strace is not installed"
+		ok 0 "# SKIP strace is not installed"
+	fi
+
 	# 3. checkout of outputs that were packed
 	run_as "$who" "$XRUN" -q run -o out -- sh -c 'for i in $(seq 1 40); do echo "out $i" >out/o$i; done'
 	is "$?" 0 "$who: a run writes 40 small outputs"
