@@ -15,13 +15,33 @@ Manifest *manifest_free(Manifest *m)
 {
 	if (!m)
 		return NULL;
-	for (size_t i = 0; i < m->n; i++) {
-		free(m->entries[i].path);
-		free(m->entries[i].target);
-	}
+	for (size_t i = 0; i < m->n_chunks; i++)
+		free(m->chunks[i]);
+	free(m->chunks);
 	free(m->entries);
 	free(m);
 	return NULL;
+}
+
+/* A copy of s in m's chunks: each chunk twice the last, up to 1 MiB. */
+static char *manifest_strdup(Manifest *m, const char *s)
+{
+	size_t len = strlen(s) + 1;
+	if (len > m->chunk_left) {
+		if (m->chunk_size < ((size_t)1 << 20))
+			m->chunk_size =
+			        m->chunk_size ? m->chunk_size * 2 : 4096;
+		size_t size = len > m->chunk_size ? len : m->chunk_size;
+		m->chunks = xrealloc(m->chunks,
+		                     (m->n_chunks + 1) * sizeof *m->chunks);
+		m->chunk_at = m->chunks[m->n_chunks++] = xmalloc(size);
+		m->chunk_left = size;
+	}
+	char *p = m->chunk_at;
+	memcpy(p, s, len);
+	m->chunk_at += len;
+	m->chunk_left -= len;
+	return p;
 }
 
 ManifestEntry *manifest_add(Manifest *m, EntryKind kind, const char *path,
@@ -33,8 +53,8 @@ ManifestEntry *manifest_add(Manifest *m, EntryKind kind, const char *path,
 	}
 	ManifestEntry *e = &m->entries[m->n++];
 	*e = (ManifestEntry){
-	        .path = xstrdup(path),
-	        .target = target ? xstrdup(target) : NULL,
+	        .path = manifest_strdup(m, path),
+	        .target = target ? manifest_strdup(m, target) : NULL,
 	        .kind = kind,
 	        .mode = mode & 07777,
 	        .size = size,

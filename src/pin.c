@@ -30,13 +30,16 @@ extern char **environ;
 #define GIT_LIST_MAX ((size_t)512 << 20)
 
 /* What the walk saw of a file, no more: a million jobs are 48 MB, not
- * the 160 MB of a struct stat each. */
+ * the 160 MB of a struct stat each. Once hashed, the stat the file had
+ * while it was hashed, and whether the pin table may remember it: the
+ * table gets the jobs' entries after the hashing (remember_jobs), so
+ * that a million stat keys are not held twice. */
 typedef struct Job {
 	uint32_t root;
 	uint32_t entry_hi; /* entry = entry_hi << 32 | entry_lo */
 	uint32_t entry_lo;
 	uint32_t mtime_nsec, ctime_nsec;
-	uint32_t pad;
+	uint32_t remember; /* 1: as stored, 2: as hashed only */
 	uint64_t dev, ino;
 	int64_t size, mtime_sec, ctime_sec;
 } Job;
@@ -1125,9 +1128,25 @@ static int job_fail(Pinner *p, const Job *j, FailKind kind, int r)
 	return set_error(p, r, "cannot read '%s': %s", path, strerror(-r));
 }
 
+/* The file was hashed between the stat calls before and after: its
+ * job keeps after, to be remembered once the pool is done, when it was
+ * stable (stat_cache_stable). */
+static void job_hashed(Job *j, const struct stat *before,
+                       const struct stat *after, bool storing)
+{
+	if (!stat_cache_stable(before, after))
+		return;
+	j->size = (int64_t)after->st_size;
+	j->mtime_sec = (int64_t)after->st_mtim.tv_sec;
+	j->mtime_nsec = (uint32_t)after->st_mtim.tv_nsec;
+	j->ctime_sec = (int64_t)after->st_ctim.tv_sec;
+	j->ctime_nsec = (uint32_t)after->st_ctim.tv_nsec;
+	j->remember = storing ? 1 : 2;
+}
+
 /* A file of a referenced root: its digest, from the stat cache or read
  * (never stored). */
-static int hash_job(Pinner *p, const Job *j, ManifestEntry *e, const char *rel,
+static int hash_job(Pinner *p, Job *j, ManifestEntry *e, const char *rel,
                     char *buf)
 {
 	unsigned char md[SHA256_LEN];
@@ -1156,7 +1175,7 @@ static int hash_job(Pinner *p, const Job *j, ManifestEntry *e, const char *rel,
 	if (r < 0)
 		return job_fail(p, j, FAIL_READ, r);
 	if (fstat(fd, &after) == 0)
-		stat_cache_remember(p->cache, &before, &after, md, false);
+		job_hashed(j, &before, &after, false);
 	memcpy(e->digest, md, SHA256_LEN);
 	e->size = size;
 	count(p, 0, 1);
@@ -1174,7 +1193,7 @@ static int pack_of(Pinner *p)
 	return r;
 }
 
-static int do_job(Pinner *p, const Job *j, char *buf)
+static int do_job(Pinner *p, Job *j, char *buf)
 {
 	ManifestEntry *e = &p->roots[j->root].manifest->entries[job_entry(j)];
 	const char *rel =
@@ -1288,7 +1307,7 @@ static int do_job(Pinner *p, const Job *j, char *buf)
 			add_pending(p, tmp, md);
 	}
 	if (fstat(fd, &after) == 0)
-		stat_cache_remember(p->cache, &before, &after, md, true);
+		job_hashed(j, &before, &after, true);
 	memcpy(e->digest, md, SHA256_LEN);
 	e->size = size;
 	count(p, 0, 1);
@@ -1540,6 +1559,32 @@ static void discard_pending(Pinner *p)
 	p->n_pending = 0;
 }
 
+/* The pin table gets what the jobs learned (job_hashed), the jobs going
+ * from the end as their entries come: a million files' stat keys are
+ * never held twice. */
+static void remember_jobs(Pinner *p)
+{
+	enum { SHRINK = 64 * 1024 };
+	for (size_t i = p->n_jobs; i-- > 0;) {
+		const Job *j = &p->jobs[i];
+		if (j->remember) {
+			struct stat st = job_stat(j);
+			stat_cache_add(p->cache, &st,
+			               p->roots[j->root]
+			                       .manifest->entries[job_entry(j)]
+			                       .digest,
+			               j->remember == 1);
+		}
+		if (i % SHRINK == 0 && i > 0) {
+			p->jobs = xrealloc(p->jobs, i * sizeof *p->jobs);
+			p->n_jobs = p->cap_jobs = i;
+		}
+	}
+	free(p->jobs);
+	p->jobs = NULL;
+	p->n_jobs = p->cap_jobs = 0;
+}
+
 int pinner_run(Pinner *p, PinProgressFn fn, void *data)
 {
 	if (p->failed)
@@ -1554,13 +1599,12 @@ int pinner_run(Pinner *p, PinProgressFn fn, void *data)
 		discard_pending(p);
 		return r;
 	}
-	/* What a million files need no longer: the jobs, the pack's list,
-	 * the table's new entries (saved now) before the manifests are
+	/* What a million files need no longer, as soon as they are not:
+	 * the pack's list, the jobs (as the table gets their entries), the
+	 * table's new entries (saved now) before the manifests are
 	 * written. */
-	free(p->jobs);
-	p->jobs = NULL;
-	p->n_jobs = p->cap_jobs = 0;
 	p->pack = pack_writer_free(p->pack);
+	remember_jobs(p);
 	stat_cache_stored(p->cache);
 	(void)stat_cache_save(p->cache);
 	for (size_t i = 0; i < p->n_roots; i++) {

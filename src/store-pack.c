@@ -534,19 +534,27 @@ size_t pack_writer_count(const PackWriter *w)
 	return w->n;
 }
 
-static int cmp_entry(const void *a, const void *b)
+static int cmp_order(const void *a, const void *b, void *data)
 {
-	return memcmp(((const PackEntry *)a)->md, ((const PackEntry *)b)->md,
+	const PackEntry *e = data;
+	return memcmp(e[*(const uint32_t *)a].md, e[*(const uint32_t *)b].md,
 	              SHA256_LEN);
 }
 
-/* The index of entries[0..n) (sorted here), with its trailing digest. */
-static char *format_index(PackEntry *entries, size_t n, uint64_t pack_size,
-                          size_t *ret_len)
+/* Write the index of entries[0..n) to fd, in digest order, with its
+ * trailing digest, a piece at a time: a million entries' index (48 MB)
+ * is never held whole, nor a sorted copy of the entries (the sort is of
+ * their numbers). */
+static int write_index(int fd, const PackEntry *entries, size_t n,
+                       uint64_t pack_size)
 {
-	sort_v(entries, n, sizeof *entries, cmp_entry);
-	size_t len = IDX_HEAD + n * IDX_ENTRY + SHA256_LEN;
-	uint8_t *b = xcalloc(1, len);
+	enum { PIECE = 64 * 1024 };
+	_cleanup_free_ uint32_t *order = xmalloc((n + 1) * sizeof *order);
+	for (size_t i = 0; i < n; i++)
+		order[i] = (uint32_t)i;
+	if (n > 1)
+		qsort_r(order, n, sizeof *order, cmp_order, (void *)entries);
+	_cleanup_free_ uint8_t *b = xcalloc(1, PIECE + SHA256_LEN);
 	memcpy(b, IDX_MAGIC, 8);
 	put_le64(b + 8, n);
 	put_le64(b + 16, pack_size);
@@ -558,20 +566,28 @@ static char *format_index(PackEntry *entries, size_t n, uint64_t pack_size,
 		sum += count[i];
 		put_le32(b + 32 + i * 4, sum);
 	}
-	for (size_t i = 0; i < n; i++) {
-		uint8_t *e = b + IDX_HEAD + i * IDX_ENTRY;
-		memcpy(e, entries[i].md, SHA256_LEN);
-		put_le64(e + SHA256_LEN, entries[i].offset);
-		put_le64(e + SHA256_LEN + 8, entries[i].size);
+	_cleanup_hasher_ Hasher *h = hasher_new();
+	size_t len = IDX_HEAD;
+	int r = 0;
+	for (size_t i = 0; i < n && r == 0; i++) {
+		if (len + IDX_ENTRY > PIECE) {
+			hasher_update(h, b, len);
+			r = write_all(fd, b, len);
+			len = 0;
+		}
+		const PackEntry *pe = &entries[order[i]];
+		memcpy(b + len, pe->md, SHA256_LEN);
+		put_le64(b + len + SHA256_LEN, pe->offset);
+		put_le64(b + len + SHA256_LEN + 8, pe->size);
+		len += IDX_ENTRY;
 	}
-	Hasher *h = hasher_new();
-	hasher_update(h, b, len - SHA256_LEN);
-	hasher_finish_raw(h, b + len - SHA256_LEN);
-	*ret_len = len;
-	return (char *)b;
+	if (r < 0)
+		return r;
+	hasher_update(h, b, len);
+	hasher_finish_raw(TAKE_PTR(h), b + len);
+	return write_all(fd, b, len + SHA256_LEN);
 }
 
-/* objects/packs, made at the first pack (with sync: durably). */
 static int make_packs_dir(const Store *s, bool sync)
 {
 	if (mkdir(s->packs, 0755) == 0)
@@ -595,17 +611,15 @@ static int new_pack_id(char id[33])
  * with sync durably (the pack, its index and their names), else the
  * caller syncs before and after. */
 static int install_pack(const Store *s, const char *tmp, int fd,
-                        PackEntry *entries, size_t n, uint64_t end, bool sync,
-                        char ret_id[33])
+                        const PackEntry *entries, size_t n, uint64_t end,
+                        bool sync, char ret_id[33])
 {
-	size_t ilen;
-	_cleanup_free_ char *idx = format_index(entries, n, end, &ilen);
 	_cleanup_free_ char *itmp = NULL;
 	_cleanup_close_ int ifd = -1;
 	int r = store_temp_create(s, &itmp, &ifd);
 	if (r < 0)
 		return r;
-	r = write_all(ifd, idx, ilen);
+	r = write_index(ifd, entries, n, end);
 	if (r == 0 && sync && (fsync(fd) < 0 || fsync(ifd) < 0))
 		r = negative_errno();
 	if (r == 0)
@@ -663,6 +677,10 @@ int pack_writer_commit(PackWriter *w, bool sync)
 		(void)unlink(w->tmp);
 		return 0;
 	}
+	/* no more adds: what they looked up goes before the index is made */
+	free(w->slots);
+	w->slots = NULL;
+	w->n_slots = 0;
 	char id[33];
 	int r = install_pack(w->s, w->tmp, w->fd, w->entries, w->n, w->end,
 	                     sync, id);
