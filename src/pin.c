@@ -1128,6 +1128,29 @@ static int job_fail(Pinner *p, const Job *j, FailKind kind, int r)
 	return set_error(p, r, "cannot read '%s': %s", path, strerror(-r));
 }
 
+/* The job's file, opened beneath its root: its fd, and its stat in
+ * *before, or job_fail()'s error (-EAGAIN, to be walked again, when it
+ * is no longer the regular file the walk saw). */
+static int open_job(Pinner *p, const Job *j, const char *rel,
+                    struct stat *before)
+{
+	int fd = open_beneath(p->root_fds[j->root], rel);
+	if (fd < 0)
+		return job_fail(p, j, FAIL_READ,
+		                errno == ELOOP || errno == EXDEV ? -EAGAIN
+		                                                 : -errno);
+	int r = fstat(fd, before) < 0 ? -errno : 0;
+	if (r == 0 &&
+	    (!S_ISREG(before->st_mode) || (uint64_t)before->st_dev != j->dev ||
+	     (uint64_t)before->st_ino != j->ino))
+		r = -EAGAIN;
+	if (r < 0) {
+		close(fd);
+		return job_fail(p, j, FAIL_READ, r);
+	}
+	return fd;
+}
+
 /* The file was hashed between the stat calls before and after: its
  * job keeps after, to be remembered once the pool is done, when it was
  * stable (stat_cache_stable). */
@@ -1157,17 +1180,10 @@ static int hash_job(Pinner *p, Job *j, ManifestEntry *e, const char *rel,
 		count(p, (uint64_t)j->size, 1);
 		return 0;
 	}
-	_cleanup_close_ int fd = open_beneath(p->root_fds[j->root], rel);
-	if (fd < 0)
-		return job_fail(p, j, FAIL_READ,
-		                errno == ELOOP || errno == EXDEV ? -EAGAIN
-		                                                 : -errno);
 	struct stat before, after;
-	if (fstat(fd, &before) < 0)
-		return job_fail(p, j, FAIL_READ, -errno);
-	if (!S_ISREG(before.st_mode) || (uint64_t)before.st_dev != j->dev ||
-	    (uint64_t)before.st_ino != j->ino)
-		return job_fail(p, j, FAIL_READ, -EAGAIN);
+	_cleanup_close_ int fd = open_job(p, j, rel, &before);
+	if (fd < 0)
+		return fd;
 	(void)posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
 	uint64_t size = 0;
 	int r = copy_counting(p, fd, -1, buf, (uint64_t)before.st_size, md,
@@ -1216,17 +1232,10 @@ static int do_job(Pinner *p, Job *j, char *buf)
 			return 0;
 		}
 	}
-	_cleanup_close_ int fd = open_beneath(p->root_fds[j->root], rel);
-	if (fd < 0)
-		return job_fail(p, j, FAIL_READ,
-		                errno == ELOOP || errno == EXDEV ? -EAGAIN
-		                                                 : -errno);
 	struct stat before, after;
-	if (fstat(fd, &before) < 0)
-		return job_fail(p, j, FAIL_READ, -errno);
-	if (!S_ISREG(before.st_mode) || (uint64_t)before.st_dev != j->dev ||
-	    (uint64_t)before.st_ino != j->ino)
-		return job_fail(p, j, FAIL_READ, -EAGAIN);
+	_cleanup_close_ int fd = open_job(p, j, rel, &before);
+	if (fd < 0)
+		return fd;
 	uint64_t size = 0;
 	if (before.st_size <= SMALL_FILE) {
 		/* Small: read whole, write only what the store lacks. */
@@ -1482,6 +1491,11 @@ static int write_piece(void *data, const char *piece, size_t n)
 	return write_all(*(int *)data, piece, n);
 }
 
+static int write_manifest_text(void *data, int fd)
+{
+	return manifest_format_each(data, write_piece, &fd);
+}
+
 /* Store m's text as an object, made a piece at a time: hashed first,
  * then written only where the store lacks it (a manifest of a million
  * files is a hundred megabytes, never held whole). */
@@ -1500,23 +1514,7 @@ static int put_manifest(const Store *s, const Manifest *m,
 	if (r < 0)
 		return r;
 	if (r == 0) {
-		_cleanup_free_ char *tmp = NULL;
-		_cleanup_close_ int tfd = -1;
-		r = store_temp_create(s, &tmp, &tfd);
-		if (r < 0)
-			return r;
-		r = manifest_format_each(m, write_piece, &tfd);
-		if (r == 0 && fsync(tfd) < 0)
-			r = negative_errno();
-		if (r == 0)
-			r = store_object_commit(s, tmp, md);
-		if (r < 0) {
-			(void)unlink(tmp);
-			return r;
-		}
-		_cleanup_free_ char *dst = store_object_path(s, md);
-		*strrchr(dst, '/') = 0;
-		r = fsync_dir(dst);
+		r = store_object_write(s, md, write_manifest_text, (void *)m);
 		if (r < 0)
 			return r;
 	}
@@ -1725,29 +1723,6 @@ static int place_file(const Store *s, const ManifestEntry *e, int dirfd,
 	return copy_object(s, e->digest, dirfd, name, e->mode);
 }
 
-/* Open dest's directory for path rel, made as we go. */
-static int open_parent(int rootfd, const char *rel, char **ret_name)
-{
-	const char *slash = strrchr(rel, '/');
-	if (!slash) {
-		*ret_name = xstrdup(rel);
-		return fcntl(rootfd, F_DUPFD_CLOEXEC, 3);
-	}
-	_cleanup_free_ char *dir = xstrndup(rel, (size_t)(slash - rel));
-	struct open_how how = {
-	        .flags = O_RDONLY | O_DIRECTORY | O_CLOEXEC,
-	        .resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS,
-	};
-	int fd = (int)syscall(SYS_openat2, rootfd, dir, &how, sizeof how);
-	if (fd < 0 && errno == ENOSYS)
-		fd = openat(rootfd, dir,
-		            O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0)
-		return -1;
-	*ret_name = xstrdup(slash + 1);
-	return fd;
-}
-
 /* From a previous view: a hard link to its file at the same path when
  * the previous tree had the same file there (same digest and mode): 1
  * when linked, 0 when not (the caller makes the file), -errno. */
@@ -1777,8 +1752,8 @@ static int link_prev(Prev *pv, const ManifestEntry *e, int dfd,
 	size_t dlen = slash ? (size_t)(slash - e->path) : 0;
 	if (pv->cur_fd < 0 || strlen(pv->cur) != dlen ||
 	    !strneq(pv->cur, e->path, dlen)) {
-		_cleanup_free_ char *ignored = NULL;
-		int fd = open_parent(pv->rootfd, e->path, &ignored);
+		const char *ignored;
+		int fd = open_parent_beneath(pv->rootfd, e->path, &ignored);
 		if (fd < 0)
 			return 0;
 		if (pv->cur_fd >= 0)
@@ -1865,16 +1840,15 @@ static int materialize_impl(const Store *s, const Manifest *m, bool single_file,
 	_cleanup_close_ int cur_fd = -1;
 	for (size_t i = 0; i < m->n && r == 0; i++) {
 		const ManifestEntry *e = &m->entries[i];
-		_cleanup_free_ char *name = NULL;
 		const char *slash = strrchr(e->path, '/');
+		const char *name = slash ? slash + 1 : e->path;
 		size_t dlen = slash ? (size_t)(slash - e->path) : 0;
 		int dfd;
 		if (cur_fd >= 0 && strlen(cur) == dlen &&
-		    strneq(cur, e->path, dlen)) {
+		    strneq(cur, e->path, dlen))
 			dfd = cur_fd;
-			name = xstrdup(slash ? slash + 1 : e->path);
-		} else {
-			dfd = open_parent(rootfd, e->path, &name);
+		else {
+			dfd = open_parent_beneath(rootfd, e->path, &name);
 			if (dfd >= 0) {
 				if (cur_fd >= 0)
 					close(cur_fd);
@@ -1884,7 +1858,7 @@ static int materialize_impl(const Store *s, const Manifest *m, bool single_file,
 			}
 		}
 		if (dfd < 0) {
-			r = negative_errno();
+			r = dfd;
 		} else if (e->kind == ENTRY_DIR) {
 			if (mkdirat(dfd, name, 0700) < 0) {
 				struct stat st;
@@ -1915,9 +1889,9 @@ static int materialize_impl(const Store *s, const Manifest *m, bool single_file,
 			(void)mkdirat(rootfd, up, 0755);
 			*sl = '/';
 		}
-		_cleanup_free_ char *name = NULL;
+		const char *name;
 		_cleanup_close_ int dfd =
-		        open_parent(rootfd, holes->holes[i], &name);
+		        open_parent_beneath(rootfd, holes->holes[i], &name);
 		if (dfd < 0)
 			continue; /* below a link: cannot be a mount point */
 		if (holes->hole_is_dir[i])

@@ -703,6 +703,17 @@ static int all_packs(const Store *s)
 	return r;
 }
 
+/* Object k of pack p, as a listing gives it. */
+static StoredObject pack_object(const Pack *p, uint64_t k)
+{
+	const uint8_t *e = p->map + IDX_HEAD + k * IDX_ENTRY;
+	StoredObject o = {.size = get_le64(e + SHA256_LEN + 8),
+	                  .mtime_ns = p->mtime_ns,
+	                  .packed = true};
+	memcpy(o.md, e, SHA256_LEN);
+	return o;
+}
+
 int store_list_packed(const Store *s, StoredObject **v, size_t *n, size_t *cap)
 {
 	int r = all_packs(s);
@@ -713,16 +724,11 @@ int store_list_packed(const Store *s, StoredObject **v, size_t *n, size_t *cap)
 	for (size_t i = 0; i < ps->n; i++) {
 		const Pack *p = &ps->packs[i];
 		for (uint64_t k = 0; k < p->n; k++) {
-			const uint8_t *e = p->map + IDX_HEAD + k * IDX_ENTRY;
 			if (*n == *cap) {
 				*cap = *cap ? *cap * 2 : 1024;
 				*v = xrealloc(*v, *cap * sizeof **v);
 			}
-			StoredObject *o = &(*v)[(*n)++];
-			memcpy(o->md, e, SHA256_LEN);
-			o->size = get_le64(e + SHA256_LEN + 8);
-			o->mtime_ns = p->mtime_ns;
-			o->packed = true;
+			(*v)[(*n)++] = pack_object(p, k);
 		}
 	}
 	pthread_rwlock_unlock(&ps->lock);
@@ -805,33 +811,20 @@ static void free_keeps(bool **keeps, size_t n)
 	free(keeps);
 }
 
-int store_repack(const Store *s, bool (*keep)(void *, const StoredObject *),
-                 void *data, bool dry_run, size_t *ret_removed,
-                 uint64_t *ret_freed, size_t *ret_packs)
+/* keep()'s answer for each object of each pack, asked once, into
+ * keeps[pack][object]; the packs that lose one are marked in redo.
+ * Returns how many are. */
+static size_t ask_keep(const PackSet *ps,
+                       bool (*keep)(void *, const StoredObject *), void *data,
+                       bool *redo, bool **keeps, size_t *ret_removed,
+                       uint64_t *ret_freed)
 {
-	*ret_removed = 0;
-	*ret_freed = 0;
-	*ret_packs = 0;
-	int r = all_packs(s);
-	if (r < 0)
-		return r;
-	PackSet *ps = s->packset;
-	/* gc is the only one that removes packs; this process loads no
-	 * new ones meanwhile (the write lock is held throughout). */
-	pthread_rwlock_wrlock(&ps->lock);
-	bool *redo = xcalloc(ps->n + 1, sizeof(bool));
-	/* keep()'s answer for each object of each pack, asked once */
-	bool **keeps = xcalloc(ps->n + 1, sizeof(bool *));
 	size_t n_redo = 0;
 	for (size_t i = 0; i < ps->n; i++) {
 		const Pack *p = &ps->packs[i];
 		keeps[i] = xcalloc(p->n + 1, sizeof(bool));
 		for (uint64_t k = 0; k < p->n; k++) {
-			const uint8_t *e = p->map + IDX_HEAD + k * IDX_ENTRY;
-			StoredObject o = {.size = get_le64(e + SHA256_LEN + 8),
-			                  .mtime_ns = p->mtime_ns,
-			                  .packed = true};
-			memcpy(o.md, e, SHA256_LEN);
+			StoredObject o = pack_object(p, k);
 			keeps[i][k] = keep(data, &o);
 			if (!keeps[i][k]) {
 				if (!redo[i])
@@ -842,74 +835,60 @@ int store_repack(const Store *s, bool (*keep)(void *, const StoredObject *),
 			}
 		}
 	}
-	/* Packs that hold the same object (writers at once pinned the same
-	 * files: each wrote its own) are folded into one. */
-	mark_duplicates(ps, redo, &n_redo);
-	/* Many packs (one per pin) are folded into one as well: readers
-	 * look in each. */
-	bool fold = ps->n > 32;
-	for (size_t i = 0; fold && i < ps->n; i++)
-		if (!redo[i]) {
-			redo[i] = true;
-			n_redo++;
-		}
-	if (dry_run || n_redo == 0) {
-		pthread_rwlock_unlock(&ps->lock);
-		free_keeps(keeps, ps->n);
-		free(redo);
-		return 0;
+	return n_redo;
+}
+
+/* Object k of pack p into out, re-hashed on the way: what is copied
+ * must still be the object. */
+static int copy_packed_object(PackWriter *out, const Pack *p, uint64_t k,
+                              char **buf, size_t *buf_len)
+{
+	const uint8_t *e = p->map + IDX_HEAD + k * IDX_ENTRY;
+	StoredObject o = pack_object(p, k);
+	StoreLoc loc = {.fd = p->fd,
+	                .offset = get_le64(e + SHA256_LEN),
+	                .size = o.size};
+	if (loc.offset < 8 || loc.offset > p->pack_size ||
+	    loc.size > p->pack_size - loc.offset)
+		return -EBADMSG;
+	if (o.size > *buf_len || !*buf) {
+		free(*buf);
+		*buf_len = o.size;
+		*buf = xmalloc(*buf_len + 1);
 	}
-	/* The survivors of the packs to redo, into one new pack (the same
-	 * object in two packs is written once). */
+	int r = store_pack_read(&loc, *buf);
+	if (r < 0)
+		return r;
+	unsigned char got[SHA256_LEN];
+	Hasher *h = hasher_new();
+	hasher_update(h, *buf, o.size);
+	hasher_finish_raw(h, got);
+	if (memcmp(got, o.md, SHA256_LEN) != 0)
+		return -EBADMSG;
+	uint64_t off;
+	if (writer_claim(out, o.md, o.size, &off))
+		r = write_all(out->fd, *buf, o.size);
+	return r;
+}
+
+/* The survivors of the packs to redo, into one new pack, durable (the
+ * same object in two packs is written once). */
+static int write_survivors(const Store *s, const PackSet *ps, const bool *redo,
+                           bool *const *keeps)
+{
 	PackWriter out = {.s = s, .fd = -1, .end = 8};
 	writer_rehash(&out);
-	r = store_temp_create(s, &out.tmp, &out.fd);
+	int r = store_temp_create(s, &out.tmp, &out.fd);
 	_cleanup_free_ char *buf = NULL;
 	size_t buf_len = 0;
 	if (r == 0)
 		r = write_all(out.fd, PACK_MAGIC, 8);
-	for (size_t i = 0; r == 0 && i < ps->n; i++) {
-		if (!redo[i])
-			continue;
-		const Pack *p = &ps->packs[i];
-		for (uint64_t k = 0; r == 0 && k < p->n; k++) {
-			const uint8_t *e = p->map + IDX_HEAD + k * IDX_ENTRY;
-			StoredObject o = {.size = get_le64(e + SHA256_LEN + 8),
-			                  .mtime_ns = p->mtime_ns,
-			                  .packed = true};
-			memcpy(o.md, e, SHA256_LEN);
-			if (!keeps[i][k])
-				continue;
-			StoreLoc loc = {.fd = p->fd,
-			                .offset = get_le64(e + SHA256_LEN),
-			                .size = o.size};
-			if (loc.offset < 8 || loc.offset > p->pack_size ||
-			    loc.size > p->pack_size - loc.offset) {
-				r = -EBADMSG;
-				break;
-			}
-			if (o.size > buf_len || !buf) {
-				free(buf);
-				buf_len = o.size;
-				buf = xmalloc(buf_len + 1);
-			}
-			r = store_pack_read(&loc, buf);
-			if (r < 0)
-				break;
-			/* what is copied must still be the object */
-			unsigned char got[SHA256_LEN];
-			Hasher *h = hasher_new();
-			hasher_update(h, buf, o.size);
-			hasher_finish_raw(h, got);
-			if (memcmp(got, o.md, SHA256_LEN) != 0) {
-				r = -EBADMSG;
-				break;
-			}
-			uint64_t off;
-			if (writer_claim(&out, o.md, o.size, &off))
-				r = write_all(out.fd, buf, o.size);
-		}
-	}
+	for (size_t i = 0; r == 0 && i < ps->n; i++)
+		for (uint64_t k = 0; redo[i] && r == 0 && k < ps->packs[i].n;
+		     k++)
+			if (keeps[i][k])
+				r = copy_packed_object(&out, &ps->packs[i], k,
+				                       &buf, &buf_len);
 	if (r == 0 && out.n > 0) {
 		char id[33] = "";
 		r = install_pack(s, out.tmp, out.fd, out.entries, out.n,
@@ -926,14 +905,13 @@ int store_repack(const Store *s, bool (*keep)(void *, const StoredObject *),
 	free(out.tmp);
 	free(out.entries);
 	free(out.slots);
-	if (r < 0) {
-		pthread_rwlock_unlock(&ps->lock);
-		free_keeps(keeps, ps->n);
-		free(redo);
-		return r;
-	}
-	/* Only now, with the survivors durable elsewhere: the old ones go,
-	 * each index before its pack. */
+	return r;
+}
+
+/* The packs redone go, each index before its pack. Returns how many. */
+static size_t remove_redone(const Store *s, const PackSet *ps, const bool *redo)
+{
+	size_t n = 0;
 	for (size_t i = 0; i < ps->n; i++) {
 		if (!redo[i])
 			continue;
@@ -944,12 +922,52 @@ int store_repack(const Store *s, bool (*keep)(void *, const StoredObject *),
 		if (unlink(ip) < 0 && errno != ENOENT)
 			continue;
 		(void)unlink(pp);
-		(*ret_packs)++;
+		n++;
 	}
 	(void)fsync_dir(s->packs);
+	return n;
+}
+
+int store_repack(const Store *s, bool (*keep)(void *, const StoredObject *),
+                 void *data, bool dry_run, size_t *ret_removed,
+                 uint64_t *ret_freed, size_t *ret_packs)
+{
+	*ret_removed = 0;
+	*ret_freed = 0;
+	*ret_packs = 0;
+	int r = all_packs(s);
+	if (r < 0)
+		return r;
+	PackSet *ps = s->packset;
+	/* gc is the only one that removes packs; this process loads no
+	 * new ones meanwhile (the write lock is held throughout). */
+	pthread_rwlock_wrlock(&ps->lock);
+	bool *redo = xcalloc(ps->n + 1, sizeof(bool));
+	bool **keeps = xcalloc(ps->n + 1, sizeof(bool *));
+	size_t n_redo =
+	        ask_keep(ps, keep, data, redo, keeps, ret_removed, ret_freed);
+	/* Packs that hold the same object (writers at once pinned the same
+	 * files: each wrote its own) are folded into one. */
+	mark_duplicates(ps, redo, &n_redo);
+	/* Many packs (one per pin) are folded into one as well: readers
+	 * look in each. */
+	bool fold = ps->n > 32;
+	for (size_t i = 0; fold && i < ps->n; i++)
+		if (!redo[i]) {
+			redo[i] = true;
+			n_redo++;
+		}
+	/* Only with the survivors durable elsewhere do the old ones go. */
+	if (!dry_run && n_redo > 0) {
+		r = write_survivors(s, ps, redo, keeps);
+		if (r == 0)
+			*ret_packs = remove_redone(s, ps, redo);
+	}
 	free_keeps(keeps, ps->n);
-	pthread_rwlock_unlock(&ps->lock);
 	free(redo);
+	pthread_rwlock_unlock(&ps->lock);
+	if (r < 0 || dry_run || n_redo == 0)
+		return r;
 	/* the set is read again at the next lookup */
 	pthread_rwlock_wrlock(&ps->lock);
 	r = scan_locked(s, ps);

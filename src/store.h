@@ -161,6 +161,11 @@ int store_put_fd(const Store *s, int fd, unsigned char ret_md[SHA256_LEN],
                  uint64_t *ret_size);
 int store_put_mem(const Store *s, const void *p, size_t n,
                   unsigned char ret_md[SHA256_LEN]);
+/* Object md, which the store lacks, made durably from what write_fn
+ * writes into a temp file's fd: fsync, rename into place, fsync of the
+ * fan-out directory. The caller hashed the bytes (md) beforehand. */
+int store_object_write(const Store *s, const unsigned char md[SHA256_LEN],
+                       int (*write_fn)(void *data, int fd), void *data);
 /* Read a whole object of at most max bytes and check that its bytes
  * hash to its name: -EBADMSG when they do not. */
 int store_object_read(const Store *s, const unsigned char md[SHA256_LEN],
