@@ -444,8 +444,8 @@ int manifest_parse(const char *text, size_t len, Manifest **ret,
 		return -EBADMSG;
 	_cleanup_manifest_ Manifest *m = manifest_new();
 	const char *p = text + hl, *end = text + len;
-	_cleanup_free_ char *buf = NULL;
-	size_t cap = 0;
+	size_t cap = 4096;
+	_cleanup_free_ char *buf = xmalloc(cap);
 	while (p < end) {
 		line++;
 		const char *nl = memchr(p, '\n', (size_t)(end - p));

@@ -1134,6 +1134,7 @@ static int job_fail(Pinner *p, const Job *j, FailKind kind, int r)
 static int open_job(Pinner *p, const Job *j, const char *rel,
                     struct stat *before)
 {
+	memset(before, 0, sizeof *before);
 	int fd = open_beneath(p->root_fds[j->root], rel);
 	if (fd < 0)
 		return job_fail(p, j, FAIL_READ,
