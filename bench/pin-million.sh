@@ -15,6 +15,9 @@
 #   gc               with a run removed (its one changed object goes)
 #   stat floor       bench/stat-floor.c: the walk's stat calls alone, on
 #                    the same threads (the least a re-pin can cost)
+#   pack floor       bench/pin-floor.c pack: read, SHA-256 and append
+#                    every file to one file, fsynced (the least a first
+#                    pin can cost)
 #
 # and the store's size against the data's, and the launcher's peak RSS
 # (GNU time's maximum resident set size) for each xrun step.
@@ -36,6 +39,7 @@ store=$BASE/store-$N-$SIZE
 work=$BASE/work
 mkdir -p "$work"
 cc -O2 -pthread -o "$BASE/stat-floor" "$here/stat-floor.c"
+cc -O2 -pthread -o "$BASE/pin-floor" "$here/pin-floor.c" -lcrypto
 if [ ! -e "$data.done" ]; then
 	echo "== generating $N files of $SIZE bytes in $data" >&2
 	rm -rf "$data"
@@ -72,6 +76,9 @@ read -r files data_bytes data_du <"$data.size"
 echo "== data: $files files, $data_bytes bytes (du: $data_du on disk)"
 sync
 step "first pin" "$XRUN" -q --store "$store" run -i "$data" --no-sandbox true
+rm -f "$BASE/floor.pack"
+step "pack floor" "$BASE/pin-floor" pack "$data" "$BASE/floor.pack"
+rm -f "$BASE/floor.pack"
 before=$(du -sb "$store/objects" | cut -f1)
 step "re-pin" "$XRUN" -q --store "$store" run -i "$data" --no-sandbox true
 step "re-pin" "$XRUN" -q --store "$store" run -i "$data" --no-sandbox true

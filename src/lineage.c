@@ -26,6 +26,11 @@ typedef struct Collect {
 	Lineage *l;
 	json_t *reads, *writes; /* this run's */
 	bool outputs_only;
+	/* Only the reads of these digests (keys), no writes: a run's
+	 * parents are found among what other runs wrote, and a million
+	 * input files are not each made a JSON object to learn that none
+	 * is. NULL: everything. */
+	const json_t *only;
 } Collect;
 
 static int collect_file(const PinInfo *pin, const char *path,
@@ -38,6 +43,8 @@ static int collect_file(const PinInfo *pin, const char *path,
 	if (streq(d, EMPTY_SHA256))
 		return 0;
 	bool out = pin->role == PIN_OUTPUT;
+	if (c->only && !json_object_get(c->only, d))
+		return 0;
 	json_array_append_new(
 	        out ? c->writes : c->reads,
 	        json_pack("{s:s,s:s}", "digest", d, "path", path));
@@ -48,6 +55,8 @@ static int collect_pin(const PinInfo *pin, void *data)
 {
 	Collect *c = data;
 	if (c->outputs_only && pin->role != PIN_OUTPUT)
+		return 0;
+	if (c->only && (pin->role == PIN_OUTPUT || !json_object_size(c->only)))
 		return 0;
 	_cleanup_manifest_ Manifest *m = NULL;
 	if (manifest_load(c->l->s, pin->manifest, &m) < 0)
@@ -78,12 +87,13 @@ static void set_reads_at(Lineage *l, json_t *info)
 }
 
 static void collect(Lineage *l, const Record *rec, bool outputs_only,
-                    json_t **ret_reads, json_t **ret_writes)
+                    const json_t *only, json_t **ret_reads, json_t **ret_writes)
 {
 	Collect c = {.l = l,
 	             .reads = json_array(),
 	             .writes = json_array(),
-	             .outputs_only = outputs_only};
+	             .outputs_only = outputs_only,
+	             .only = only};
 	(void)pins_walk(rec, false, collect_pin, &c);
 	/* Files the tracer saw the run read outside its pins (DESIGN.md
 	 * §8), where the record has them: read all the same. */
@@ -95,7 +105,8 @@ static void collect(Lineage *l, const Record *rec, bool outputs_only,
 		const char *path = json_get_string(f, "path");
 		unsigned char md[SHA256_LEN];
 		if (outputs_only || !path || digest_parse(d, md) < 0 ||
-		    streq(d, EMPTY_SHA256))
+		    streq(d, EMPTY_SHA256) ||
+		    (only && !json_object_get(only, d)))
 			continue;
 		json_array_append_new(c.reads, json_pack("{s:s,s:s}", "digest",
 		                                         d, "path", path));
@@ -134,7 +145,7 @@ static void index_run(Lineage *l, const char *id, json_t *info)
 static json_t *info_of(Lineage *l, const Record *rec, bool outputs_only)
 {
 	json_t *reads, *writes;
-	collect(l, rec, outputs_only, &reads, &writes);
+	collect(l, rec, outputs_only, NULL, &reads, &writes);
 	json_t *info = run_info(rec);
 	json_object_set_new(info, "reads", reads);
 	json_object_set_new(info, "writes", writes);
@@ -387,7 +398,8 @@ static void children_edges(Lineage *l, const char *id, const json_t *info,
 json_t *lineage_parents(Lineage *l, const Record *rec)
 {
 	json_t *reads, *writes;
-	collect(l, rec, false, &reads, &writes);
+	/* the reads that some run wrote: no others make an edge */
+	collect(l, rec, false, l->written, &reads, &writes);
 	json_t *info = run_info(rec);
 	json_object_set_new(info, "reads", reads);
 	json_object_set_new(info, "writes", writes);

@@ -15,13 +15,33 @@ Manifest *manifest_free(Manifest *m)
 {
 	if (!m)
 		return NULL;
-	for (size_t i = 0; i < m->n; i++) {
-		free(m->entries[i].path);
-		free(m->entries[i].target);
-	}
+	for (size_t i = 0; i < m->n_chunks; i++)
+		free(m->chunks[i]);
+	free(m->chunks);
 	free(m->entries);
 	free(m);
 	return NULL;
+}
+
+/* A copy of s in m's chunks: each chunk twice the last, up to 1 MiB. */
+static char *manifest_strdup(Manifest *m, const char *s)
+{
+	size_t len = strlen(s) + 1;
+	if (len > m->chunk_left) {
+		if (m->chunk_size < ((size_t)1 << 20))
+			m->chunk_size =
+			        m->chunk_size ? m->chunk_size * 2 : 4096;
+		size_t size = len > m->chunk_size ? len : m->chunk_size;
+		m->chunks = xrealloc(m->chunks,
+		                     (m->n_chunks + 1) * sizeof *m->chunks);
+		m->chunk_at = m->chunks[m->n_chunks++] = xmalloc(size);
+		m->chunk_left = size;
+	}
+	char *p = m->chunk_at;
+	memcpy(p, s, len);
+	m->chunk_at += len;
+	m->chunk_left -= len;
+	return p;
 }
 
 ManifestEntry *manifest_add(Manifest *m, EntryKind kind, const char *path,
@@ -33,8 +53,8 @@ ManifestEntry *manifest_add(Manifest *m, EntryKind kind, const char *path,
 	}
 	ManifestEntry *e = &m->entries[m->n++];
 	*e = (ManifestEntry){
-	        .path = xstrdup(path),
-	        .target = target ? xstrdup(target) : NULL,
+	        .path = manifest_strdup(m, path),
+	        .target = target ? manifest_strdup(m, target) : NULL,
 	        .kind = kind,
 	        .mode = mode & 07777,
 	        .size = size,
@@ -258,22 +278,22 @@ static int unhex(char c)
 	return -1;
 }
 
-/* Decode one escaped field [s, end): NULL on a raw control byte, an
- * unknown escape or an escaped NUL. */
-static char *unescape(const char *s, const char *end)
+/* Decode one escaped field [s, end) into out (room for end - s + 1
+ * bytes): false on a raw control byte, an unknown escape or an escaped
+ * NUL. */
+static bool unescape(const char *s, const char *end, char *out)
 {
-	_cleanup_free_ char *out = xmalloc((size_t)(end - s) + 1);
 	char *w = out;
 	for (const char *p = s; p < end; p++) {
 		unsigned char c = (unsigned char)*p;
 		if (c < 0x20 || c == 0x7f)
-			return NULL;
+			return false;
 		if (c != '\\') {
 			*w++ = (char)c;
 			continue;
 		}
 		if (++p >= end)
-			return NULL;
+			return false;
 		if (*p == '\\')
 			*w++ = '\\';
 		else if (*p == 't')
@@ -287,14 +307,59 @@ static char *unescape(const char *s, const char *end)
 			 * spelling per byte keeps the text canonical. */
 			if (v == 0 || (v >= 0x20 && v != 0x7f) || v == '\t' ||
 			    v == '\n')
-				return NULL;
+				return false;
 			*w++ = (char)v;
 			p += 2;
 		} else
-			return NULL;
+			return false;
 	}
 	*w = 0;
-	return TAKE_PTR(out);
+	return true;
+}
+
+/* A size field: decimal, no sign, no leading zero, no overflow. */
+static bool parse_size_field(const char *s, const char *end, uint64_t *ret)
+{
+	size_t sl = (size_t)(end - s);
+	if (sl == 0 || sl > 20 || (sl > 1 && s[0] == '0'))
+		return false;
+	uint64_t v = 0;
+	for (const char *p = s; p < end; p++) {
+		if (*p < '0' || *p > '9')
+			return false;
+		uint64_t d = (uint64_t)(*p - '0');
+		if (v > (UINT64_MAX - d) / 10)
+			return false;
+		v = v * 10 + d;
+	}
+	*ret = v;
+	return true;
+}
+
+/* Lowercase hex digits' values plus one, 0 for every other byte: a
+ * table, not branches, which random digits mispredict half the time. */
+static const unsigned char hex_table[256] = {
+        ['0'] = 1,  ['1'] = 2,  ['2'] = 3,  ['3'] = 4,  ['4'] = 5,  ['5'] = 6,
+        ['6'] = 7,  ['7'] = 8,  ['8'] = 9,  ['9'] = 10, ['a'] = 11, ['b'] = 12,
+        ['c'] = 13, ['d'] = 14, ['e'] = 15, ['f'] = 16,
+};
+
+/* A file's digest field: "sha256:" and 64 lowercase hex digits. */
+static bool parse_digest_field(const char *s, const char *end,
+                               unsigned char md[SHA256_LEN])
+{
+	if (end - s != DIGEST_STR_LEN || memcmp(s, "sha256:", 7) != 0)
+		return false;
+	const unsigned char *h = (const unsigned char *)s + 7;
+	unsigned bad = 0;
+	for (size_t i = 0; i < SHA256_LEN; i++) {
+		/* an invalid digit: 0 - 1, all ones */
+		unsigned hi = hex_table[h[2 * i]] - 1u,
+		         lo = hex_table[h[2 * i + 1]] - 1u;
+		bad |= hi | lo;
+		md[i] = (unsigned char)(hi << 4 | (lo & 15));
+	}
+	return bad < 16;
 }
 
 /* Split [s, end) at TABs into at most max fields. */
@@ -316,7 +381,8 @@ static size_t split_tabs(const char *s, const char *end, const char **f,
 	}
 }
 
-static int parse_line(Manifest *m, const char *s, const char *end)
+/* One line [s, end); buf: room for twice its length and 2 bytes. */
+static int parse_line(Manifest *m, const char *s, const char *end, char *buf)
 {
 	const char *f[6], *fe[6];
 	/* A NUL is never in a canonical line (bytes below 0x20 are escaped),
@@ -341,30 +407,25 @@ static int parse_line(Manifest *m, const char *s, const char *end)
 			return -EBADMSG;
 		mode = mode * 8 + (mode_t)(*p - '0');
 	}
-	/* size: decimal, no sign, no leading zero */
-	size_t sl = (size_t)(fe[2] - f[2]);
-	if (sl == 0 || sl > 20 || (sl > 1 && f[2][0] == '0'))
-		return -EBADMSG;
-	_cleanup_free_ char *sizes = xstrndup(f[2], sl);
 	uint64_t size;
-	if (parse_u64(sizes, &size) < 0)
+	if (!parse_size_field(f[2], fe[2], &size))
 		return -EBADMSG;
 	if (kind == ENTRY_DIR && size != 0)
 		return -EBADMSG;
 	unsigned char md[SHA256_LEN];
-	_cleanup_free_ char *digest = xstrndup(f[3], (size_t)(fe[3] - f[3]));
 	if (kind == ENTRY_FILE) {
-		if (digest_parse(digest, md) < 0)
+		if (!parse_digest_field(f[3], fe[3], md))
 			return -EBADMSG;
-	} else if (!streq(digest, "-"))
+	} else if (fe[3] - f[3] != 1 || f[3][0] != '-')
 		return -EBADMSG;
-	_cleanup_free_ char *path = unescape(f[4], fe[4]);
-	if (!path || !manifest_path_valid(path))
+	char *path = buf;
+	if (!unescape(f[4], fe[4], path) || !manifest_path_valid(path))
 		return -EBADMSG;
-	_cleanup_free_ char *target = NULL;
+	char *target = NULL;
 	if (kind == ENTRY_LINK) {
-		target = unescape(f[5], fe[5]);
-		if (!target || !*target || strlen(target) != size)
+		target = path + (fe[4] - f[4]) + 1;
+		if (!unescape(f[5], fe[5], target) || !*target ||
+		    strlen(target) != size)
 			return -EBADMSG;
 	}
 	ManifestEntry *e = manifest_add(m, kind, path, mode, size, target);
@@ -383,10 +444,18 @@ int manifest_parse(const char *text, size_t len, Manifest **ret,
 		return -EBADMSG;
 	_cleanup_manifest_ Manifest *m = manifest_new();
 	const char *p = text + hl, *end = text + len;
+	size_t cap = 4096;
+	_cleanup_free_ char *buf = xmalloc(cap);
 	while (p < end) {
 		line++;
 		const char *nl = memchr(p, '\n', (size_t)(end - p));
-		int r = nl ? parse_line(m, p, nl) : -EBADMSG;
+		size_t need = nl ? 2 * (size_t)(nl - p) + 2 : 0;
+		if (need > cap) {
+			cap = need > 2 * cap ? need : 2 * cap;
+			free(buf);
+			buf = xmalloc(cap);
+		}
+		int r = nl ? parse_line(m, p, nl, buf) : -EBADMSG;
 		if (r < 0) {
 			if (ret_line)
 				*ret_line = line;

@@ -50,6 +50,13 @@ typedef struct ManifestEntry {
 typedef struct Manifest {
 	ManifestEntry *entries;
 	size_t n, cap;
+	/* the entries' paths and targets, packed end to end in chunks (a
+	 * million paths cost their bytes, not a malloc each): owned by the
+	 * manifest, never freed one by one */
+	char **chunks;
+	size_t n_chunks;
+	char *chunk_at;
+	size_t chunk_left, chunk_size;
 } Manifest;
 
 Manifest *manifest_new(void);

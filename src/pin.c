@@ -30,13 +30,16 @@ extern char **environ;
 #define GIT_LIST_MAX ((size_t)512 << 20)
 
 /* What the walk saw of a file, no more: a million jobs are 48 MB, not
- * the 160 MB of a struct stat each. */
+ * the 160 MB of a struct stat each. Once hashed, the stat the file had
+ * while it was hashed, and whether the pin table may remember it: the
+ * table gets the jobs' entries after the hashing (remember_jobs), so
+ * that a million stat keys are not held twice. */
 typedef struct Job {
 	uint32_t root;
 	uint32_t entry_hi; /* entry = entry_hi << 32 | entry_lo */
 	uint32_t entry_lo;
 	uint32_t mtime_nsec, ctime_nsec;
-	uint32_t pad;
+	uint32_t remember; /* 1: as stored, 2: as hashed only */
 	uint64_t dev, ino;
 	int64_t size, mtime_sec, ctime_sec;
 } Job;
@@ -1125,9 +1128,49 @@ static int job_fail(Pinner *p, const Job *j, FailKind kind, int r)
 	return set_error(p, r, "cannot read '%s': %s", path, strerror(-r));
 }
 
+/* The job's file, opened beneath its root: its fd, and its stat in
+ * *before, or job_fail()'s error (-EAGAIN, to be walked again, when it
+ * is no longer the regular file the walk saw). */
+static int open_job(Pinner *p, const Job *j, const char *rel,
+                    struct stat *before)
+{
+	memset(before, 0, sizeof *before);
+	int fd = open_beneath(p->root_fds[j->root], rel);
+	if (fd < 0)
+		return job_fail(p, j, FAIL_READ,
+		                errno == ELOOP || errno == EXDEV ? -EAGAIN
+		                                                 : -errno);
+	int r = fstat(fd, before) < 0 ? -errno : 0;
+	if (r == 0 &&
+	    (!S_ISREG(before->st_mode) || (uint64_t)before->st_dev != j->dev ||
+	     (uint64_t)before->st_ino != j->ino))
+		r = -EAGAIN;
+	if (r < 0) {
+		close(fd);
+		return job_fail(p, j, FAIL_READ, r);
+	}
+	return fd;
+}
+
+/* The file was hashed between the stat calls before and after: its
+ * job keeps after, to be remembered once the pool is done, when it was
+ * stable (stat_cache_stable). */
+static void job_hashed(Job *j, const struct stat *before,
+                       const struct stat *after, bool storing)
+{
+	if (!stat_cache_stable(before, after))
+		return;
+	j->size = (int64_t)after->st_size;
+	j->mtime_sec = (int64_t)after->st_mtim.tv_sec;
+	j->mtime_nsec = (uint32_t)after->st_mtim.tv_nsec;
+	j->ctime_sec = (int64_t)after->st_ctim.tv_sec;
+	j->ctime_nsec = (uint32_t)after->st_ctim.tv_nsec;
+	j->remember = storing ? 1 : 2;
+}
+
 /* A file of a referenced root: its digest, from the stat cache or read
  * (never stored). */
-static int hash_job(Pinner *p, const Job *j, ManifestEntry *e, const char *rel,
+static int hash_job(Pinner *p, Job *j, ManifestEntry *e, const char *rel,
                     char *buf)
 {
 	unsigned char md[SHA256_LEN];
@@ -1138,17 +1181,10 @@ static int hash_job(Pinner *p, const Job *j, ManifestEntry *e, const char *rel,
 		count(p, (uint64_t)j->size, 1);
 		return 0;
 	}
-	_cleanup_close_ int fd = open_beneath(p->root_fds[j->root], rel);
-	if (fd < 0)
-		return job_fail(p, j, FAIL_READ,
-		                errno == ELOOP || errno == EXDEV ? -EAGAIN
-		                                                 : -errno);
 	struct stat before, after;
-	if (fstat(fd, &before) < 0)
-		return job_fail(p, j, FAIL_READ, -errno);
-	if (!S_ISREG(before.st_mode) || (uint64_t)before.st_dev != j->dev ||
-	    (uint64_t)before.st_ino != j->ino)
-		return job_fail(p, j, FAIL_READ, -EAGAIN);
+	_cleanup_close_ int fd = open_job(p, j, rel, &before);
+	if (fd < 0)
+		return fd;
 	(void)posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
 	uint64_t size = 0;
 	int r = copy_counting(p, fd, -1, buf, (uint64_t)before.st_size, md,
@@ -1156,7 +1192,7 @@ static int hash_job(Pinner *p, const Job *j, ManifestEntry *e, const char *rel,
 	if (r < 0)
 		return job_fail(p, j, FAIL_READ, r);
 	if (fstat(fd, &after) == 0)
-		stat_cache_remember(p->cache, &before, &after, md, false);
+		job_hashed(j, &before, &after, false);
 	memcpy(e->digest, md, SHA256_LEN);
 	e->size = size;
 	count(p, 0, 1);
@@ -1174,7 +1210,7 @@ static int pack_of(Pinner *p)
 	return r;
 }
 
-static int do_job(Pinner *p, const Job *j, char *buf)
+static int do_job(Pinner *p, Job *j, char *buf)
 {
 	ManifestEntry *e = &p->roots[j->root].manifest->entries[job_entry(j)];
 	const char *rel =
@@ -1197,17 +1233,10 @@ static int do_job(Pinner *p, const Job *j, char *buf)
 			return 0;
 		}
 	}
-	_cleanup_close_ int fd = open_beneath(p->root_fds[j->root], rel);
-	if (fd < 0)
-		return job_fail(p, j, FAIL_READ,
-		                errno == ELOOP || errno == EXDEV ? -EAGAIN
-		                                                 : -errno);
 	struct stat before, after;
-	if (fstat(fd, &before) < 0)
-		return job_fail(p, j, FAIL_READ, -errno);
-	if (!S_ISREG(before.st_mode) || (uint64_t)before.st_dev != j->dev ||
-	    (uint64_t)before.st_ino != j->ino)
-		return job_fail(p, j, FAIL_READ, -EAGAIN);
+	_cleanup_close_ int fd = open_job(p, j, rel, &before);
+	if (fd < 0)
+		return fd;
 	uint64_t size = 0;
 	if (before.st_size <= SMALL_FILE) {
 		/* Small: read whole, write only what the store lacks. */
@@ -1288,7 +1317,7 @@ static int do_job(Pinner *p, const Job *j, char *buf)
 			add_pending(p, tmp, md);
 	}
 	if (fstat(fd, &after) == 0)
-		stat_cache_remember(p->cache, &before, &after, md, true);
+		job_hashed(j, &before, &after, true);
 	memcpy(e->digest, md, SHA256_LEN);
 	e->size = size;
 	count(p, 0, 1);
@@ -1411,13 +1440,11 @@ static int run_pool(Pinner *p, PinProgressFn fn, void *data)
 	return 0;
 }
 
-static int commit_pending(Pinner *p)
+/* The loose objects and the pack: one syncfs for the whole batch
+ * instead of an fsync per file; then the renames (the pack's index last
+ * of all), then once more for the names. */
+static int commit_batch(Pinner *p)
 {
-	if (p->n_pending == 0 && (!p->pack || pack_writer_count(p->pack) == 0))
-		return 0;
-	/* One syncfs for the whole batch instead of an fsync per file;
-	 * then the renames (the pack's index last of all), then once more
-	 * for the names. */
 	int r = store_sync(p->store);
 	for (size_t i = 0; r == 0 && i < p->n_pending; i++) {
 		r = store_object_commit(p->store, p->pending[i].tmp,
@@ -1431,6 +1458,17 @@ static int commit_pending(Pinner *p)
 		r = pack_writer_commit(p->pack, false);
 	if (r == 0)
 		r = store_sync(p->store);
+	return r;
+}
+
+static int commit_pending(Pinner *p)
+{
+	if (p->n_pending == 0 && (!p->pack || pack_writer_count(p->pack) == 0))
+		return 0;
+	/* A pack alone: its own fsyncs, not a syncfs, which waits for
+	 * whatever else is being written on the file system. */
+	int r = p->n_pending == 0 ? pack_writer_commit(p->pack, true)
+	                          : commit_batch(p);
 	if (r < 0)
 		return set_error(p, r, "cannot store objects in '%s': %s%s",
 		                 p->store->root, strerror(-r),
@@ -1454,6 +1492,11 @@ static int write_piece(void *data, const char *piece, size_t n)
 	return write_all(*(int *)data, piece, n);
 }
 
+static int write_manifest_text(void *data, int fd)
+{
+	return manifest_format_each(data, write_piece, &fd);
+}
+
 /* Store m's text as an object, made a piece at a time: hashed first,
  * then written only where the store lacks it (a manifest of a million
  * files is a hundred megabytes, never held whole). */
@@ -1472,23 +1515,7 @@ static int put_manifest(const Store *s, const Manifest *m,
 	if (r < 0)
 		return r;
 	if (r == 0) {
-		_cleanup_free_ char *tmp = NULL;
-		_cleanup_close_ int tfd = -1;
-		r = store_temp_create(s, &tmp, &tfd);
-		if (r < 0)
-			return r;
-		r = manifest_format_each(m, write_piece, &tfd);
-		if (r == 0 && fsync(tfd) < 0)
-			r = negative_errno();
-		if (r == 0)
-			r = store_object_commit(s, tmp, md);
-		if (r < 0) {
-			(void)unlink(tmp);
-			return r;
-		}
-		_cleanup_free_ char *dst = store_object_path(s, md);
-		*strrchr(dst, '/') = 0;
-		r = fsync_dir(dst);
+		r = store_object_write(s, md, write_manifest_text, (void *)m);
 		if (r < 0)
 			return r;
 	}
@@ -1531,6 +1558,32 @@ static void discard_pending(Pinner *p)
 	p->n_pending = 0;
 }
 
+/* The pin table gets what the jobs learned (job_hashed), the jobs going
+ * from the end as their entries come: a million files' stat keys are
+ * never held twice. */
+static void remember_jobs(Pinner *p)
+{
+	enum { SHRINK = 64 * 1024 };
+	for (size_t i = p->n_jobs; i-- > 0;) {
+		const Job *j = &p->jobs[i];
+		if (j->remember) {
+			struct stat st = job_stat(j);
+			stat_cache_add(p->cache, &st,
+			               p->roots[j->root]
+			                       .manifest->entries[job_entry(j)]
+			                       .digest,
+			               j->remember == 1);
+		}
+		if (i % SHRINK == 0 && i > 0) {
+			p->jobs = xrealloc(p->jobs, i * sizeof *p->jobs);
+			p->n_jobs = p->cap_jobs = i;
+		}
+	}
+	free(p->jobs);
+	p->jobs = NULL;
+	p->n_jobs = p->cap_jobs = 0;
+}
+
 int pinner_run(Pinner *p, PinProgressFn fn, void *data)
 {
 	if (p->failed)
@@ -1545,13 +1598,12 @@ int pinner_run(Pinner *p, PinProgressFn fn, void *data)
 		discard_pending(p);
 		return r;
 	}
-	/* What a million files need no longer: the jobs, the pack's list,
-	 * the table's new entries (saved now) before the manifests are
+	/* What a million files need no longer, as soon as they are not:
+	 * the pack's list, the jobs (as the table gets their entries), the
+	 * table's new entries (saved now) before the manifests are
 	 * written. */
-	free(p->jobs);
-	p->jobs = NULL;
-	p->n_jobs = p->cap_jobs = 0;
 	p->pack = pack_writer_free(p->pack);
+	remember_jobs(p);
 	stat_cache_stored(p->cache);
 	(void)stat_cache_save(p->cache);
 	for (size_t i = 0; i < p->n_roots; i++) {
@@ -1672,29 +1724,6 @@ static int place_file(const Store *s, const ManifestEntry *e, int dirfd,
 	return copy_object(s, e->digest, dirfd, name, e->mode);
 }
 
-/* Open dest's directory for path rel, made as we go. */
-static int open_parent(int rootfd, const char *rel, char **ret_name)
-{
-	const char *slash = strrchr(rel, '/');
-	if (!slash) {
-		*ret_name = xstrdup(rel);
-		return fcntl(rootfd, F_DUPFD_CLOEXEC, 3);
-	}
-	_cleanup_free_ char *dir = xstrndup(rel, (size_t)(slash - rel));
-	struct open_how how = {
-	        .flags = O_RDONLY | O_DIRECTORY | O_CLOEXEC,
-	        .resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS,
-	};
-	int fd = (int)syscall(SYS_openat2, rootfd, dir, &how, sizeof how);
-	if (fd < 0 && errno == ENOSYS)
-		fd = openat(rootfd, dir,
-		            O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0)
-		return -1;
-	*ret_name = xstrdup(slash + 1);
-	return fd;
-}
-
 /* From a previous view: a hard link to its file at the same path when
  * the previous tree had the same file there (same digest and mode): 1
  * when linked, 0 when not (the caller makes the file), -errno. */
@@ -1724,8 +1753,8 @@ static int link_prev(Prev *pv, const ManifestEntry *e, int dfd,
 	size_t dlen = slash ? (size_t)(slash - e->path) : 0;
 	if (pv->cur_fd < 0 || strlen(pv->cur) != dlen ||
 	    !strneq(pv->cur, e->path, dlen)) {
-		_cleanup_free_ char *ignored = NULL;
-		int fd = open_parent(pv->rootfd, e->path, &ignored);
+		const char *ignored;
+		int fd = open_parent_beneath(pv->rootfd, e->path, &ignored);
 		if (fd < 0)
 			return 0;
 		if (pv->cur_fd >= 0)
@@ -1812,16 +1841,15 @@ static int materialize_impl(const Store *s, const Manifest *m, bool single_file,
 	_cleanup_close_ int cur_fd = -1;
 	for (size_t i = 0; i < m->n && r == 0; i++) {
 		const ManifestEntry *e = &m->entries[i];
-		_cleanup_free_ char *name = NULL;
 		const char *slash = strrchr(e->path, '/');
+		const char *name = slash ? slash + 1 : e->path;
 		size_t dlen = slash ? (size_t)(slash - e->path) : 0;
 		int dfd;
 		if (cur_fd >= 0 && strlen(cur) == dlen &&
-		    strneq(cur, e->path, dlen)) {
+		    strneq(cur, e->path, dlen))
 			dfd = cur_fd;
-			name = xstrdup(slash ? slash + 1 : e->path);
-		} else {
-			dfd = open_parent(rootfd, e->path, &name);
+		else {
+			dfd = open_parent_beneath(rootfd, e->path, &name);
 			if (dfd >= 0) {
 				if (cur_fd >= 0)
 					close(cur_fd);
@@ -1831,7 +1859,7 @@ static int materialize_impl(const Store *s, const Manifest *m, bool single_file,
 			}
 		}
 		if (dfd < 0) {
-			r = negative_errno();
+			r = dfd;
 		} else if (e->kind == ENTRY_DIR) {
 			if (mkdirat(dfd, name, 0700) < 0) {
 				struct stat st;
@@ -1862,9 +1890,9 @@ static int materialize_impl(const Store *s, const Manifest *m, bool single_file,
 			(void)mkdirat(rootfd, up, 0755);
 			*sl = '/';
 		}
-		_cleanup_free_ char *name = NULL;
+		const char *name;
 		_cleanup_close_ int dfd =
-		        open_parent(rootfd, holes->holes[i], &name);
+		        open_parent_beneath(rootfd, holes->holes[i], &name);
 		if (dfd < 0)
 			continue; /* below a link: cannot be a mount point */
 		if (holes->hole_is_dir[i])

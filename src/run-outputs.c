@@ -961,30 +961,6 @@ static json_t *notes_json(char *const *paths, char *const *what,
 
 /* ---- after the run: publishing ---- */
 
-/* dirfd/rel's parent directory, beneath dirfd and through no link. */
-static int open_parent_beneath(int dirfd, const char *rel, const char **name)
-{
-	const char *slash = strrchr(rel, '/');
-	if (!slash) {
-		*name = rel;
-		int fd = fcntl(dirfd, F_DUPFD_CLOEXEC, 3);
-		return fd < 0 ? negative_errno() : fd;
-	}
-	_cleanup_free_ char *dir = xstrndup(rel, (size_t)(slash - rel));
-	struct open_how how = {
-	        .flags = O_RDONLY | O_DIRECTORY | O_CLOEXEC,
-	        .resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS,
-	};
-	int fd = (int)syscall(SYS_openat2, dirfd, dir, &how, sizeof how);
-	if (fd < 0 && errno == ENOSYS)
-		fd = openat(dirfd, dir,
-		            O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0)
-		return negative_errno();
-	*name = slash + 1;
-	return fd;
-}
-
 /* Put a file at pfd/name: src (srcfd/rel) linked where it can be, else
  * copied, then made mode, without file capabilities, and renamed into
  * place. */

@@ -432,25 +432,35 @@ int stat_cache_new_gc_token(const char *cache_dir)
 	return r < 0 ? r : write_gc_token(cache_dir, true);
 }
 
+bool stat_cache_stable(const struct stat *before, const struct stat *after)
+{
+	return before->st_dev == after->st_dev &&
+	       before->st_ino == after->st_ino &&
+	       before->st_size == after->st_size &&
+	       ts_ns(before->st_mtim) == ts_ns(after->st_mtim) &&
+	       ts_ns(before->st_ctim) == ts_ns(after->st_ctim) &&
+	       now_ns() - ts_ns(after->st_ctim) > 2 * (int64_t)1000000000;
+}
+
 void stat_cache_remember(StatCache *c, const struct stat *before,
                          const struct stat *after,
                          const unsigned char md[SHA256_LEN], bool storing)
 {
+	if (c && c->dir && stat_cache_stable(before, after))
+		stat_cache_add(c, after, md, storing);
+}
+
+void stat_cache_add(StatCache *c, const struct stat *st,
+                    const unsigned char md[SHA256_LEN], bool storing)
+{
 	if (!c || !c->dir)
 		return;
-	if (before->st_dev != after->st_dev ||
-	    before->st_ino != after->st_ino ||
-	    before->st_size != after->st_size ||
-	    ts_ns(before->st_mtim) != ts_ns(after->st_mtim) ||
-	    ts_ns(before->st_ctim) != ts_ns(after->st_ctim) ||
-	    now_ns() - ts_ns(after->st_ctim) <= 2 * (int64_t)1000000000)
-		return;
 	PinKey k = {
-	        .dev = (uint64_t)after->st_dev,
-	        .ino = (uint64_t)after->st_ino,
-	        .size = (uint64_t)after->st_size,
-	        .mtime_ns = ts_ns(after->st_mtim),
-	        .ctime_ns = ts_ns(after->st_ctim),
+	        .dev = (uint64_t)st->st_dev,
+	        .ino = (uint64_t)st->st_ino,
+	        .size = (uint64_t)st->st_size,
+	        .mtime_ns = ts_ns(st->st_mtim),
+	        .ctime_ns = ts_ns(st->st_ctim),
 	};
 	memcpy(k.md, md, SHA256_LEN);
 	pthread_mutex_lock(&c->lock);

@@ -42,6 +42,14 @@ bool stat_cache_lookup(StatCache *c, const struct stat *st,
 void stat_cache_remember(StatCache *c, const struct stat *before,
                          const struct stat *after,
                          const unsigned char md[SHA256_LEN], bool storing);
+/* stat_cache_remember() in two steps, for a caller that keeps the stat
+ * until later (a pin notes its million files after their hashing, from
+ * its jobs, rather than hold each twice): whether a file hashed between
+ * the stat calls before and after may be remembered, decided when it
+ * was hashed; then, any time later, remember it under st (after). */
+bool stat_cache_stable(const struct stat *before, const struct stat *after);
+void stat_cache_add(StatCache *c, const struct stat *st,
+                    const unsigned char md[SHA256_LEN], bool storing);
 /* The objects of the entries remembered with storing are in the store
  * now (the pin committed them): noted as seen, as stat_cache_seen()
  * would, so that the next pin needs no look for them either. */

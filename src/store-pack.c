@@ -394,8 +394,14 @@ struct PackWriter {
 	/* open addressing on the digest: what this pack holds already */
 	uint32_t *slots; /* index + 1; 0: empty */
 	size_t n_slots;
+	uint64_t kicked; /* writeback started up to here */
 	int err;
 };
+
+/* A pack's bytes are handed to writeback every so often as they are
+ * written, so that the fsync at its commit waits for the last few
+ * megabytes only. */
+#define PACK_KICK ((uint64_t)8 << 20)
 
 static void writer_rehash(PackWriter *w)
 {
@@ -508,6 +514,18 @@ int pack_writer_add(PackWriter *w, const unsigned char md[SHA256_LEN],
 		}
 		done += (size_t)k;
 	}
+	/* Past the next kick: start writeback of what lies before this
+	 * range (ranges below it may still be being written by others;
+	 * the fsync at the commit covers whatever this leaves). */
+	pthread_mutex_lock(&w->lock);
+	uint64_t from = w->kicked;
+	bool kick = off >= from + PACK_KICK;
+	if (kick)
+		w->kicked = off;
+	pthread_mutex_unlock(&w->lock);
+	if (kick)
+		(void)sync_file_range(w->fd, (off_t)from, (off_t)(off - from),
+		                      SYNC_FILE_RANGE_WRITE);
 	return 0;
 }
 
@@ -516,19 +534,27 @@ size_t pack_writer_count(const PackWriter *w)
 	return w->n;
 }
 
-static int cmp_entry(const void *a, const void *b)
+static int cmp_order(const void *a, const void *b, void *data)
 {
-	return memcmp(((const PackEntry *)a)->md, ((const PackEntry *)b)->md,
+	const PackEntry *e = data;
+	return memcmp(e[*(const uint32_t *)a].md, e[*(const uint32_t *)b].md,
 	              SHA256_LEN);
 }
 
-/* The index of entries[0..n) (sorted here), with its trailing digest. */
-static char *format_index(PackEntry *entries, size_t n, uint64_t pack_size,
-                          size_t *ret_len)
+/* Write the index of entries[0..n) to fd, in digest order, with its
+ * trailing digest, a piece at a time: a million entries' index (48 MB)
+ * is never held whole, nor a sorted copy of the entries (the sort is of
+ * their numbers). */
+static int write_index(int fd, const PackEntry *entries, size_t n,
+                       uint64_t pack_size)
 {
-	sort_v(entries, n, sizeof *entries, cmp_entry);
-	size_t len = IDX_HEAD + n * IDX_ENTRY + SHA256_LEN;
-	uint8_t *b = xcalloc(1, len);
+	enum { PIECE = 64 * 1024 };
+	_cleanup_free_ uint32_t *order = xmalloc((n + 1) * sizeof *order);
+	for (size_t i = 0; i < n; i++)
+		order[i] = (uint32_t)i;
+	if (n > 1)
+		qsort_r(order, n, sizeof *order, cmp_order, (void *)entries);
+	_cleanup_free_ uint8_t *b = xcalloc(1, PIECE + SHA256_LEN);
 	memcpy(b, IDX_MAGIC, 8);
 	put_le64(b + 8, n);
 	put_le64(b + 16, pack_size);
@@ -540,22 +566,33 @@ static char *format_index(PackEntry *entries, size_t n, uint64_t pack_size,
 		sum += count[i];
 		put_le32(b + 32 + i * 4, sum);
 	}
-	for (size_t i = 0; i < n; i++) {
-		uint8_t *e = b + IDX_HEAD + i * IDX_ENTRY;
-		memcpy(e, entries[i].md, SHA256_LEN);
-		put_le64(e + SHA256_LEN, entries[i].offset);
-		put_le64(e + SHA256_LEN + 8, entries[i].size);
+	_cleanup_hasher_ Hasher *h = hasher_new();
+	size_t len = IDX_HEAD;
+	int r = 0;
+	for (size_t i = 0; i < n && r == 0; i++) {
+		if (len + IDX_ENTRY > PIECE) {
+			hasher_update(h, b, len);
+			r = write_all(fd, b, len);
+			len = 0;
+		}
+		const PackEntry *pe = &entries[order[i]];
+		memcpy(b + len, pe->md, SHA256_LEN);
+		put_le64(b + len + SHA256_LEN, pe->offset);
+		put_le64(b + len + SHA256_LEN + 8, pe->size);
+		len += IDX_ENTRY;
 	}
-	Hasher *h = hasher_new();
-	hasher_update(h, b, len - SHA256_LEN);
-	hasher_finish_raw(h, b + len - SHA256_LEN);
-	*ret_len = len;
-	return (char *)b;
+	if (r < 0)
+		return r;
+	hasher_update(h, b, len);
+	hasher_finish_raw(TAKE_PTR(h), b + len);
+	return write_all(fd, b, len + SHA256_LEN);
 }
 
-static int make_packs_dir(const Store *s)
+static int make_packs_dir(const Store *s, bool sync)
 {
-	if (mkdir(s->packs, 0755) < 0 && errno != EEXIST)
+	if (mkdir(s->packs, 0755) == 0)
+		return sync ? fsync_dir(s->objects) : 0;
+	if (errno != EEXIST)
 		return negative_errno();
 	return 0;
 }
@@ -570,24 +607,23 @@ static int new_pack_id(char id[33])
 	return 0;
 }
 
-/* Put a complete pack (its data in tmp, made durable by the caller or
- * here) and then its index into place. */
+/* Put a complete pack (its data in tmp) and then its index into place;
+ * with sync durably (the pack, its index and their names), else the
+ * caller syncs before and after. */
 static int install_pack(const Store *s, const char *tmp, int fd,
-                        PackEntry *entries, size_t n, uint64_t end, bool sync,
-                        char ret_id[33])
+                        const PackEntry *entries, size_t n, uint64_t end,
+                        bool sync, char ret_id[33])
 {
-	size_t ilen;
-	_cleanup_free_ char *idx = format_index(entries, n, end, &ilen);
 	_cleanup_free_ char *itmp = NULL;
 	_cleanup_close_ int ifd = -1;
 	int r = store_temp_create(s, &itmp, &ifd);
 	if (r < 0)
 		return r;
-	r = write_all(ifd, idx, ilen);
+	r = write_index(ifd, entries, n, end);
 	if (r == 0 && sync && (fsync(fd) < 0 || fsync(ifd) < 0))
 		r = negative_errno();
 	if (r == 0)
-		r = make_packs_dir(s);
+		r = make_packs_dir(s, sync);
 	char id[33];
 	if (r == 0)
 		r = new_pack_id(id);
@@ -615,7 +651,7 @@ static int install_pack(const Store *s, const char *tmp, int fd,
 		return r;
 	}
 	memcpy(ret_id, id, 33);
-	return 0;
+	return sync ? fsync_dir(s->packs) : 0;
 }
 
 /* Load a pack this process just wrote (its readers need it now). */
@@ -641,6 +677,10 @@ int pack_writer_commit(PackWriter *w, bool sync)
 		(void)unlink(w->tmp);
 		return 0;
 	}
+	/* no more adds: what they looked up goes before the index is made */
+	free(w->slots);
+	w->slots = NULL;
+	w->n_slots = 0;
 	char id[33];
 	int r = install_pack(w->s, w->tmp, w->fd, w->entries, w->n, w->end,
 	                     sync, id);
@@ -663,6 +703,17 @@ static int all_packs(const Store *s)
 	return r;
 }
 
+/* Object k of pack p, as a listing gives it. */
+static StoredObject pack_object(const Pack *p, uint64_t k)
+{
+	const uint8_t *e = p->map + IDX_HEAD + k * IDX_ENTRY;
+	StoredObject o = {.size = get_le64(e + SHA256_LEN + 8),
+	                  .mtime_ns = p->mtime_ns,
+	                  .packed = true};
+	memcpy(o.md, e, SHA256_LEN);
+	return o;
+}
+
 int store_list_packed(const Store *s, StoredObject **v, size_t *n, size_t *cap)
 {
 	int r = all_packs(s);
@@ -673,16 +724,11 @@ int store_list_packed(const Store *s, StoredObject **v, size_t *n, size_t *cap)
 	for (size_t i = 0; i < ps->n; i++) {
 		const Pack *p = &ps->packs[i];
 		for (uint64_t k = 0; k < p->n; k++) {
-			const uint8_t *e = p->map + IDX_HEAD + k * IDX_ENTRY;
 			if (*n == *cap) {
 				*cap = *cap ? *cap * 2 : 1024;
 				*v = xrealloc(*v, *cap * sizeof **v);
 			}
-			StoredObject *o = &(*v)[(*n)++];
-			memcpy(o->md, e, SHA256_LEN);
-			o->size = get_le64(e + SHA256_LEN + 8);
-			o->mtime_ns = p->mtime_ns;
-			o->packed = true;
+			(*v)[(*n)++] = pack_object(p, k);
 		}
 	}
 	pthread_rwlock_unlock(&ps->lock);
@@ -765,6 +811,123 @@ static void free_keeps(bool **keeps, size_t n)
 	free(keeps);
 }
 
+/* keep()'s answer for each object of each pack, asked once, into
+ * keeps[pack][object]; the packs that lose one are marked in redo.
+ * Returns how many are. */
+static size_t ask_keep(const PackSet *ps,
+                       bool (*keep)(void *, const StoredObject *), void *data,
+                       bool *redo, bool **keeps, size_t *ret_removed,
+                       uint64_t *ret_freed)
+{
+	size_t n_redo = 0;
+	for (size_t i = 0; i < ps->n; i++) {
+		const Pack *p = &ps->packs[i];
+		keeps[i] = xcalloc(p->n + 1, sizeof(bool));
+		for (uint64_t k = 0; k < p->n; k++) {
+			StoredObject o = pack_object(p, k);
+			keeps[i][k] = keep(data, &o);
+			if (!keeps[i][k]) {
+				if (!redo[i])
+					n_redo++;
+				redo[i] = true;
+				(*ret_removed)++;
+				*ret_freed += o.size;
+			}
+		}
+	}
+	return n_redo;
+}
+
+/* Object k of pack p into out, re-hashed on the way: what is copied
+ * must still be the object. */
+static int copy_packed_object(PackWriter *out, const Pack *p, uint64_t k,
+                              char **buf, size_t *buf_len)
+{
+	const uint8_t *e = p->map + IDX_HEAD + k * IDX_ENTRY;
+	StoredObject o = pack_object(p, k);
+	StoreLoc loc = {.fd = p->fd,
+	                .offset = get_le64(e + SHA256_LEN),
+	                .size = o.size};
+	if (loc.offset < 8 || loc.offset > p->pack_size ||
+	    loc.size > p->pack_size - loc.offset)
+		return -EBADMSG;
+	if (o.size > *buf_len || !*buf) {
+		free(*buf);
+		*buf_len = o.size;
+		*buf = xmalloc(*buf_len + 1);
+	}
+	int r = store_pack_read(&loc, *buf);
+	if (r < 0)
+		return r;
+	unsigned char got[SHA256_LEN];
+	Hasher *h = hasher_new();
+	hasher_update(h, *buf, o.size);
+	hasher_finish_raw(h, got);
+	if (memcmp(got, o.md, SHA256_LEN) != 0)
+		return -EBADMSG;
+	uint64_t off;
+	if (writer_claim(out, o.md, o.size, &off))
+		r = write_all(out->fd, *buf, o.size);
+	return r;
+}
+
+/* The survivors of the packs to redo, into one new pack, durable (the
+ * same object in two packs is written once). */
+static int write_survivors(const Store *s, const PackSet *ps, const bool *redo,
+                           bool *const *keeps)
+{
+	PackWriter out = {.s = s, .fd = -1, .end = 8};
+	writer_rehash(&out);
+	int r = store_temp_create(s, &out.tmp, &out.fd);
+	_cleanup_free_ char *buf = NULL;
+	size_t buf_len = 0;
+	if (r == 0)
+		r = write_all(out.fd, PACK_MAGIC, 8);
+	for (size_t i = 0; r == 0 && i < ps->n; i++)
+		for (uint64_t k = 0; redo[i] && r == 0 && k < ps->packs[i].n;
+		     k++)
+			if (keeps[i][k])
+				r = copy_packed_object(&out, &ps->packs[i], k,
+				                       &buf, &buf_len);
+	if (r == 0 && out.n > 0) {
+		char id[33] = "";
+		r = install_pack(s, out.tmp, out.fd, out.entries, out.n,
+		                 out.end, true, id);
+		if (r == 0) {
+			free(out.tmp);
+			out.tmp = NULL;
+		}
+	}
+	if (out.fd >= 0)
+		close(out.fd);
+	if (out.tmp)
+		(void)unlink(out.tmp);
+	free(out.tmp);
+	free(out.entries);
+	free(out.slots);
+	return r;
+}
+
+/* The packs redone go, each index before its pack. Returns how many. */
+static size_t remove_redone(const Store *s, const PackSet *ps, const bool *redo)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < ps->n; i++) {
+		if (!redo[i])
+			continue;
+		_cleanup_free_ char *ip =
+		        xasprintf("%s/%s.idx", s->packs, ps->packs[i].id);
+		_cleanup_free_ char *pp =
+		        xasprintf("%s/%s.pack", s->packs, ps->packs[i].id);
+		if (unlink(ip) < 0 && errno != ENOENT)
+			continue;
+		(void)unlink(pp);
+		n++;
+	}
+	(void)fsync_dir(s->packs);
+	return n;
+}
+
 int store_repack(const Store *s, bool (*keep)(void *, const StoredObject *),
                  void *data, bool dry_run, size_t *ret_removed,
                  uint64_t *ret_freed, size_t *ret_packs)
@@ -780,28 +943,9 @@ int store_repack(const Store *s, bool (*keep)(void *, const StoredObject *),
 	 * new ones meanwhile (the write lock is held throughout). */
 	pthread_rwlock_wrlock(&ps->lock);
 	bool *redo = xcalloc(ps->n + 1, sizeof(bool));
-	/* keep()'s answer for each object of each pack, asked once */
 	bool **keeps = xcalloc(ps->n + 1, sizeof(bool *));
-	size_t n_redo = 0;
-	for (size_t i = 0; i < ps->n; i++) {
-		const Pack *p = &ps->packs[i];
-		keeps[i] = xcalloc(p->n + 1, sizeof(bool));
-		for (uint64_t k = 0; k < p->n; k++) {
-			const uint8_t *e = p->map + IDX_HEAD + k * IDX_ENTRY;
-			StoredObject o = {.size = get_le64(e + SHA256_LEN + 8),
-			                  .mtime_ns = p->mtime_ns,
-			                  .packed = true};
-			memcpy(o.md, e, SHA256_LEN);
-			keeps[i][k] = keep(data, &o);
-			if (!keeps[i][k]) {
-				if (!redo[i])
-					n_redo++;
-				redo[i] = true;
-				(*ret_removed)++;
-				*ret_freed += o.size;
-			}
-		}
-	}
+	size_t n_redo =
+	        ask_keep(ps, keep, data, redo, keeps, ret_removed, ret_freed);
 	/* Packs that hold the same object (writers at once pinned the same
 	 * files: each wrote its own) are folded into one. */
 	mark_duplicates(ps, redo, &n_redo);
@@ -813,104 +957,17 @@ int store_repack(const Store *s, bool (*keep)(void *, const StoredObject *),
 			redo[i] = true;
 			n_redo++;
 		}
-	if (dry_run || n_redo == 0) {
-		pthread_rwlock_unlock(&ps->lock);
-		free_keeps(keeps, ps->n);
-		free(redo);
-		return 0;
+	/* Only with the survivors durable elsewhere do the old ones go. */
+	if (!dry_run && n_redo > 0) {
+		r = write_survivors(s, ps, redo, keeps);
+		if (r == 0)
+			*ret_packs = remove_redone(s, ps, redo);
 	}
-	/* The survivors of the packs to redo, into one new pack (the same
-	 * object in two packs is written once). */
-	PackWriter out = {.s = s, .fd = -1, .end = 8};
-	writer_rehash(&out);
-	r = store_temp_create(s, &out.tmp, &out.fd);
-	_cleanup_free_ char *buf = NULL;
-	size_t buf_len = 0;
-	if (r == 0)
-		r = write_all(out.fd, PACK_MAGIC, 8);
-	for (size_t i = 0; r == 0 && i < ps->n; i++) {
-		if (!redo[i])
-			continue;
-		const Pack *p = &ps->packs[i];
-		for (uint64_t k = 0; r == 0 && k < p->n; k++) {
-			const uint8_t *e = p->map + IDX_HEAD + k * IDX_ENTRY;
-			StoredObject o = {.size = get_le64(e + SHA256_LEN + 8),
-			                  .mtime_ns = p->mtime_ns,
-			                  .packed = true};
-			memcpy(o.md, e, SHA256_LEN);
-			if (!keeps[i][k])
-				continue;
-			StoreLoc loc = {.fd = p->fd,
-			                .offset = get_le64(e + SHA256_LEN),
-			                .size = o.size};
-			if (loc.offset < 8 || loc.offset > p->pack_size ||
-			    loc.size > p->pack_size - loc.offset) {
-				r = -EBADMSG;
-				break;
-			}
-			if (o.size > buf_len || !buf) {
-				free(buf);
-				buf_len = o.size;
-				buf = xmalloc(buf_len + 1);
-			}
-			r = store_pack_read(&loc, buf);
-			if (r < 0)
-				break;
-			/* what is copied must still be the object */
-			unsigned char got[SHA256_LEN];
-			Hasher *h = hasher_new();
-			hasher_update(h, buf, o.size);
-			hasher_finish_raw(h, got);
-			if (memcmp(got, o.md, SHA256_LEN) != 0) {
-				r = -EBADMSG;
-				break;
-			}
-			uint64_t off;
-			if (writer_claim(&out, o.md, o.size, &off))
-				r = write_all(out.fd, buf, o.size);
-		}
-	}
-	if (r == 0 && out.n > 0) {
-		char id[33] = "";
-		r = install_pack(s, out.tmp, out.fd, out.entries, out.n,
-		                 out.end, true, id);
-		if (r == 0) {
-			free(out.tmp);
-			out.tmp = NULL;
-			r = fsync_dir(s->packs);
-		}
-	}
-	if (out.fd >= 0)
-		close(out.fd);
-	if (out.tmp)
-		(void)unlink(out.tmp);
-	free(out.tmp);
-	free(out.entries);
-	free(out.slots);
-	if (r < 0) {
-		pthread_rwlock_unlock(&ps->lock);
-		free_keeps(keeps, ps->n);
-		free(redo);
-		return r;
-	}
-	/* Only now, with the survivors durable elsewhere: the old ones go,
-	 * each index before its pack. */
-	for (size_t i = 0; i < ps->n; i++) {
-		if (!redo[i])
-			continue;
-		_cleanup_free_ char *ip =
-		        xasprintf("%s/%s.idx", s->packs, ps->packs[i].id);
-		_cleanup_free_ char *pp =
-		        xasprintf("%s/%s.pack", s->packs, ps->packs[i].id);
-		if (unlink(ip) < 0 && errno != ENOENT)
-			continue;
-		(void)unlink(pp);
-		(*ret_packs)++;
-	}
-	(void)fsync_dir(s->packs);
 	free_keeps(keeps, ps->n);
-	pthread_rwlock_unlock(&ps->lock);
 	free(redo);
+	pthread_rwlock_unlock(&ps->lock);
+	if (r < 0 || dry_run || n_redo == 0)
+		return r;
 	/* the set is read again at the next lookup */
 	pthread_rwlock_wrlock(&ps->lock);
 	r = scan_locked(s, ps);

@@ -662,6 +662,38 @@ int store_put_fd(const Store *s, int fd, unsigned char ret_md[SHA256_LEN],
 	return 0;
 }
 
+int store_object_write(const Store *s, const unsigned char md[SHA256_LEN],
+                       int (*write_fn)(void *data, int fd), void *data)
+{
+	_cleanup_free_ char *tmp = NULL;
+	_cleanup_close_ int tfd = -1;
+	int r = store_temp_create(s, &tmp, &tfd);
+	if (r < 0)
+		return r;
+	r = write_fn(data, tfd);
+	if (r == 0 && fsync(tfd) < 0)
+		r = negative_errno();
+	if (r == 0)
+		r = store_object_commit(s, tmp, md);
+	if (r < 0) {
+		(void)unlink(tmp);
+		return r;
+	}
+	_cleanup_free_ char *dst = store_object_path(s, md);
+	return fsync_parent(dst);
+}
+
+typedef struct Bytes {
+	const void *p;
+	size_t n;
+} Bytes;
+
+static int write_bytes(void *data, int fd)
+{
+	const Bytes *b = data;
+	return write_all(fd, b->p, b->n);
+}
+
 int store_put_mem(const Store *s, const void *p, size_t n,
                   unsigned char ret_md[SHA256_LEN])
 {
@@ -673,22 +705,8 @@ int store_put_mem(const Store *s, const void *p, size_t n,
 	if (r < 0)
 		return r;
 	if (r == 0) {
-		_cleanup_free_ char *tmp = NULL;
-		_cleanup_close_ int tfd = -1;
-		r = store_temp_create(s, &tmp, &tfd);
-		if (r < 0)
-			return r;
-		r = write_all(tfd, p, n);
-		if (r == 0 && fsync(tfd) < 0)
-			r = negative_errno();
-		if (r == 0)
-			r = store_object_commit(s, tmp, md);
-		if (r < 0) {
-			(void)unlink(tmp);
-			return r;
-		}
-		_cleanup_free_ char *dst = store_object_path(s, md);
-		r = fsync_parent(dst);
+		Bytes b = {p, n};
+		r = store_object_write(s, md, write_bytes, &b);
 		if (r < 0)
 			return r;
 	}

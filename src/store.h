@@ -125,7 +125,9 @@ int store_object_hash(const Store *s, const unsigned char md[SHA256_LEN],
  * with pack_writer_add() (an object added twice is stored once), then
  * pack_writer_commit() puts the pack and then its index in place (the
  * caller syncs the file system before the commit, and after it, as for
- * loose objects; with sync the commit fsyncs both itself). Freed
+ * loose objects; with sync the commit fsyncs the pack, its index and
+ * their directory itself). The pack's bytes are handed to writeback as
+ * they are written (sync_file_range), so that its fsync is short. Freed
  * uncommitted, it leaves nothing. */
 typedef struct PackWriter PackWriter;
 typedef struct PackSet PackSet;
@@ -159,6 +161,11 @@ int store_put_fd(const Store *s, int fd, unsigned char ret_md[SHA256_LEN],
                  uint64_t *ret_size);
 int store_put_mem(const Store *s, const void *p, size_t n,
                   unsigned char ret_md[SHA256_LEN]);
+/* Object md, which the store lacks, made durably from what write_fn
+ * writes into a temp file's fd: fsync, rename into place, fsync of the
+ * fan-out directory. The caller hashed the bytes (md) beforehand. */
+int store_object_write(const Store *s, const unsigned char md[SHA256_LEN],
+                       int (*write_fn)(void *data, int fd), void *data);
 /* Read a whole object of at most max bytes and check that its bytes
  * hash to its name: -EBADMSG when they do not. */
 int store_object_read(const Store *s, const unsigned char md[SHA256_LEN],

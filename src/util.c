@@ -4,11 +4,13 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <linux/openat2.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 
@@ -1029,4 +1031,27 @@ int remove_tree(const char *path)
 int remove_tree_at(int dirfd, const char *name)
 {
 	return remove_at(dirfd, name);
+}
+
+int open_parent_beneath(int dirfd, const char *rel, const char **name)
+{
+	const char *slash = strrchr(rel, '/');
+	if (!slash) {
+		*name = rel;
+		int fd = fcntl(dirfd, F_DUPFD_CLOEXEC, 3);
+		return fd < 0 ? negative_errno() : fd;
+	}
+	_cleanup_free_ char *dir = xstrndup(rel, (size_t)(slash - rel));
+	struct open_how how = {
+	        .flags = O_RDONLY | O_DIRECTORY | O_CLOEXEC,
+	        .resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS,
+	};
+	int fd = (int)syscall(SYS_openat2, dirfd, dir, &how, sizeof how);
+	if (fd < 0 && errno == ENOSYS)
+		fd = openat(dirfd, dir,
+		            O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return negative_errno();
+	*name = slash + 1;
+	return fd;
 }

@@ -188,6 +188,9 @@ int open_unnamed(const char *dir, mode_t mode);
 int write_file_replace(const char *dir, const char *name, const void *p,
                        size_t n, mode_t mode);
 int fsync_dir(const char *dir);
+/* dirfd/rel's parent directory, beneath dirfd and through no link (an
+ * fd, or -errno); *name: rel's last component (in rel). */
+int open_parent_beneath(int dirfd, const char *rel, const char **name);
 
 /* Time */
 /* A helper thread with every signal blocked, so that signals (and a
