@@ -172,13 +172,17 @@ is "$(obs '[f["path"] for f in d["observed"]["files_read"] if "/.pyenv/" in f["p
 # an administrator or a tool dropped there) is the Python environment's
 # configuration, read by site.py at every start: recorded with the
 # system's files, not called out as a read outside the pins.
+# The site directory is the host's: t0140 and t0141 take turns (make -j).
 site=$(/usr/bin/python3 -c 'import site; print(site.getsitepackages()[0])')
-made_site=false
-[ -d "$site" ] || { mkdir -p "$site" && made_site=true; }
-echo '# xrun test' >"$site/xrun-test-probe.pth"
-$RUN "$XRUN" run /usr/bin/python3 -c 'print(1)' >/dev/null 2>"$T/err"
-rm -f "$site/xrun-test-probe.pth"
-$made_site && rmdir "$site"
+{
+	flock 9
+	made_site=false
+	[ -d "$site" ] || { mkdir -p "$site" && made_site=true; }
+	echo '# xrun test' >"$site/xrun-test-probe.pth"
+	$RUN "$XRUN" run /usr/bin/python3 -c 'print(1)' >/dev/null 2>"$T/err"
+	rm -f "$site/xrun-test-probe.pth"
+	$made_site && rmdir "$site"
+} 9>/run/xrun-test-site.lock
 is "$(obs '[f["path"] for f in d["observed"]["files_read"] if f["path"].endswith(".pth")]')" "[]" \
 	"$WHO: a stray .pth file in $site is not an unpinned read"
 is "$(obs '[f["path"] for f in d["observed"]["system_files_read"] if f["path"].endswith("xrun-test-probe.pth")]')" \
