@@ -9,7 +9,13 @@
 #   view, first      xrun run -i DATA true with the sandbox: the shared
 #                    view of the tree made (packed files written into it)
 #   view, reused     the same again: the view is taken as it is
-#   view, 1 change   one file changed: a new view of the new tree
+#   view, 1 change   one file changed: a new view of the new tree (a
+#                    delta over the previous one: what changed, mounted
+#                    as an overlay over it)
+#   view, 1 change, whole
+#                    the same with XRUN_VIEW_DELTA=off: the view made
+#                    whole, linked from the previous one (as before
+#                    delta views)
 #   diff             xrun diff of the two sandboxed runs
 #   verify --all     every object re-hashed
 #   gc               with a run removed (its one changed object goes)
@@ -101,6 +107,9 @@ step "view, reused" "$XRUN" -q --store "$store" run -i "$data" -- test -r "$one"
 printf 'changed again %s\n' "$(date +%s%N)" >>"$one"
 sleep 3
 step "view, 1 changed" "$XRUN" -q --store "$store" run -i "$data" -- test -r "$one"
+printf 'changed once more %s\n' "$(date +%s%N)" >>"$one"
+sleep 3
+step "view, 1 changed, whole" env XRUN_VIEW_DELTA=off "$XRUN" -q --store "$store" run -i "$data" -- test -r "$one"
 a=$("$XRUN" --store "$store" ls --json --limit 2 | /usr/bin/python3 -c 'import json,sys; print(" ".join(r["id"] for r in json.load(sys.stdin)))')
 step "xrun diff" sh -c "'$XRUN' --store '$store' diff $a; [ \$? -le 1 ]"
 step "verify --all" "$XRUN" -q --store "$store" verify --all

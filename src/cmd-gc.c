@@ -218,11 +218,49 @@ static int token_alive(const char *t, const struct stat *st, int64_t cutoff)
 	return alive >= 0 ? alive : aged_state(st, cutoff);
 }
 
+static bool listed(char *const *v, const char *s)
+{
+	for (; v && *v; v++)
+		if (streq(*v, s))
+			return true;
+	return false;
+}
+
+/* The views that the views taken within the grace period are layered
+ * on (tmp/views/KEY/base, and its base's...): kept with them. */
+static char **layered_bases(DIR *d, const char *views, int64_t cutoff)
+{
+	char **keep = NULL;
+	struct dirent *de;
+	while ((de = readdir(d))) {
+		struct stat st;
+		if (strlen(de->d_name) != 64 ||
+		    fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) <
+		            0 ||
+		    mtime_ns(&st) < cutoff)
+			continue;
+		_cleanup_free_ char *cur = xstrdup(de->d_name);
+		for (int depth = 0; depth < 8; depth++) {
+			_cleanup_free_ char *dir = path_join(views, cur);
+			_cleanup_free_ char *bp = path_join(dir, "base");
+			char *base = NULL;
+			if (read_one_line(bp, &base) < 0)
+				break;
+			keep = strv_push(keep, base);
+			free(cur);
+			cur = base;
+		}
+	}
+	rewinddir(d);
+	return keep;
+}
+
 /* tmp/views/: the views runs share. One is removed when no run is live
  * (a live run's view is its program's file system) and none took it
  * within the grace period; it is renamed out of the way first and looked
  * at again, so that a run taking it meanwhile (which touches it first)
- * keeps it. Views half made by launchers that died (.new-<id>-<i>) or
+ * keeps it, and so are the views a kept one is layered on. Views half
+ * made by launchers that died (.new-<id>-<i>) or
  * half removed by a gc that died (.del-<key>-<token>) go at once. */
 static void sweep_views(const Owners *o, bool any_live, bool dry_run,
                         size_t *ret_n)
@@ -235,11 +273,14 @@ static void sweep_views(const Owners *o, bool any_live, bool dry_run,
 	_cleanup_free_ char *token = NULL;
 	if (launcher_token(&token) < 0)
 		token = xasprintf("%d", (int)getpid());
+	_cleanup_strv_free_ char **bases =
+	        any_live ? NULL : layered_bases(d, views, o->cutoff);
 	struct dirent *de;
 	while ((de = readdir(d))) {
 		const char *n = de->d_name;
 		bool partial = startswith(n, ".new-") || startswith(n, ".del-");
-		if (!partial && (strlen(n) != 64 || any_live))
+		if (!partial &&
+		    (strlen(n) != 64 || any_live || listed(bases, n)))
 			continue;
 		struct stat st;
 		if (fstatat(dirfd(d), n, &st, AT_SYMLINK_NOFOLLOW) < 0)

@@ -6,6 +6,7 @@
 #include "format.h"
 #include "git.h"
 #include "hash.h"
+#include "view-delta.h"
 
 #include <fcntl.h>
 #include <inttypes.h>
@@ -140,6 +141,10 @@ static int take_view(const char *dir)
 	return 0;
 }
 
+/* The most deltas a view is layered on (its overlayfs has one more
+ * layer); past it the next view is made whole. */
+#define VIEW_MAX_DEPTH 4
+
 /* cache/view-last-HASH: the key of the view last made for a root (by
  * this user, at this path), whose files the next one links to. */
 static char *last_name(const PinRoot *root)
@@ -156,23 +161,165 @@ static char *last_name(const PinRoot *root)
 	return xasprintf("view-last-%s", hex);
 }
 
-/* Make the view of root at v: from the view last made for the same
- * root where there is one (its unchanged files linked: a change costs
- * what changed, and links), else from the store. */
-static int make_view(Store *s, const PinRoot *root, const char *views,
-                     const char *v)
+/* A view's key as a file names it: 64 hex digits, nothing else. */
+static int read_key(const char *dir, const char *name, char **ret)
+{
+	_cleanup_free_ char *p = path_join(dir, name);
+	_cleanup_free_ char *key = NULL;
+	int r = read_one_line(p, &key);
+	if (r < 0)
+		return r;
+	if (strlen(key) != 64 || strspn(key, "0123456789abcdef") != 64)
+		return -EBADMSG;
+	*ret = TAKE_PTR(key);
+	return 0;
+}
+
+/* The layers of the view KEY in views, top first ("KEY/v:BASE/v:..."),
+ * each below the top taken (gc leaves them while it is used): a delta
+ * view names its base in tmp/views/KEY/base. *ret_depth: how many
+ * deltas (0: a plain view, *ret_layers NULL); *ret_bottom: the plain
+ * view at the bottom. -errno when a base is gone or the chain is too
+ * long. */
+static int view_layers(const char *views, const char *key, char **ret_layers,
+                       size_t *ret_depth, char **ret_bottom)
+{
+	_cleanup_free_ char *layers = xasprintf("%s/v", key);
+	_cleanup_free_ char *cur = xstrdup(key);
+	size_t depth = 0;
+	for (;;) {
+		_cleanup_free_ char *dir = path_join(views, cur);
+		_cleanup_free_ char *base = NULL;
+		int r = read_key(dir, "base", &base);
+		if (r == -ENOENT)
+			break;
+		if (r < 0)
+			return r;
+		if (++depth > VIEW_MAX_DEPTH)
+			return -ELOOP;
+		_cleanup_free_ char *bdir = path_join(views, base);
+		r = take_view(bdir);
+		if (r < 0)
+			return r == -ENOENT ? -ESTALE : r;
+		char *l = xasprintf("%s:%s/v", layers, base);
+		free(layers);
+		layers = l;
+		free(cur);
+		cur = TAKE_PTR(base);
+	}
+	*ret_depth = depth;
+	if (ret_layers)
+		*ret_layers = depth ? TAKE_PTR(layers) : NULL;
+	if (ret_bottom)
+		*ret_bottom = TAKE_PTR(cur);
+	return 0;
+}
+
+/* Whether delta views can be mounted here: not where XRUN_VIEW_DELTA
+ * is "off"; else as found once per boot and user (cache/layers-UID-v1
+ * keeps the answer), and a warning the first time it is refused. */
+static bool deltas_usable(RunPins *p, Store *s)
+{
+	const char *env = getenv("XRUN_VIEW_DELTA");
+	if (env && streq(env, "off"))
+		return false;
+	_cleanup_free_ char *boot = NULL, *text = NULL;
+	_cleanup_free_ char *name =
+	        xasprintf("layers-%u-v1", (unsigned)getuid());
+	_cleanup_free_ char *path = s->cache ? path_join(s->cache, name) : NULL;
+	size_t len = 0;
+	int r = 1;
+	if (path && read_boot_id(&boot) == 0 &&
+	    read_full_file(path, 256, &text, &len) == 0) {
+		size_t n = strlen(boot);
+		if (len > n + 1 && strneq(text, boot, n) && text[n] == ' ')
+			r = -(int)strtol(text + n + 1, NULL, 10);
+	}
+	bool probed = r > 0;
+	if (probed) {
+		_cleanup_free_ char *probe =
+		        xasprintf("%s/views/.probe-%d", s->tmp, (int)getpid());
+		(void)remove_tree(probe);
+		r = mkdir(probe, 0700) < 0 ? negative_errno()
+		                           : sandbox_probe_layers(probe);
+		(void)remove_tree(probe);
+	}
+	if (path && boot && probed) {
+		_cleanup_free_ char *line = xasprintf("%s %d\n", boot, -r);
+		(void)write_file_replace(s->cache, name, line, strlen(line),
+		                         0644);
+	}
+	if (r < 0 && p)
+		p->warnings = strv_pushf(
+		        p->warnings,
+		        "overlayfs cannot layer a view over another here (%s): "
+		        "a changed tree's view is made whole, by links",
+		        strerror(-r));
+	return r == 0;
+}
+
+/* The view KEY, taken: its path (*ret) and, for a delta view, its
+ * layers (each taken too). */
+static int taken_view(RunPins *p, Store *s, const char *views, const char *key,
+                      char **ret, char **ret_layers)
+{
+	size_t depth = 0;
+	_cleanup_free_ char *layers = NULL;
+	int r = view_layers(views, key, &layers, &depth, NULL);
+	if (r < 0)
+		return r;
+	if (layers && !deltas_usable(p, s))
+		return -EXDEV;
+	_cleanup_free_ char *dir = path_join(views, key);
+	*ret = path_join(dir, "v");
+	*ret_layers = TAKE_PTR(layers);
+	return 0;
+}
+
+/* A delta view of root at v over the view KEY (whose tree is pm), when
+ * few entries differ and the chain below it is short: 0 and
+ * *ret_base, or -errno (the caller makes a whole view). */
+static int delta_view(RunPins *p, Store *s, const PinRoot *root,
+                      const char *views, const char *key, const Manifest *pm,
+                      const unsigned char *pmd, const char *v, char **ret_base)
+{
+	/* Neither view may have mount points left in it (the key of the
+	 * one below says it has none): a run would see them as entries. */
+	PinRoot plain = {.is_dir = true};
+	memcpy(plain.manifest_digest, pmd, SHA256_LEN);
+	_cleanup_free_ char *plain_key = view_key(&plain);
+	size_t depth = 0;
+	if (root->n_holes > 0 || !streq(plain_key, key) ||
+	    view_layers(views, key, NULL, &depth, NULL) < 0 ||
+	    depth >= VIEW_MAX_DEPTH || !deltas_usable(p, s))
+		return -EXDEV;
+	int r = view_delta_make(s, root->manifest, pm, v, NULL);
+	if (r < 0) {
+		(void)remove_tree(v);
+		return r;
+	}
+	*ret_base = xstrdup(key);
+	return 0;
+}
+
+/* Make the view of root at v: a delta over the view last made for the
+ * same root where few entries differ (*ret_base names it); else a whole
+ * one, its files that the last one's tree has linked from it (from the
+ * plain view at the bottom of its layers): a change costs what changed,
+ * and links. Else from the store. */
+static int make_view(RunPins *p, Store *s, const PinRoot *root,
+                     const char *views, const char *v, char **ret_base)
 {
 	if (!root->is_dir || !root->path) /* a file; a replay's */
 		return materialize(s, root->manifest, !root->is_dir, root, v,
 		                   MATERIALIZE_VIEW, false, NULL);
 	_cleanup_free_ char *last = last_name(root);
-	_cleanup_free_ char *lp = path_join(s->cache, last);
-	_cleanup_free_ char *key = NULL, *digest = NULL;
+	_cleanup_free_ char *key = NULL, *digest = NULL, *bottom = NULL;
 	_cleanup_free_ char *prev = NULL, *mp = NULL;
 	unsigned char md[SHA256_LEN];
 	Manifest *pm = NULL;
-	if (read_one_line(lp, &key) == 0 && strlen(key) == 64 &&
-	    !strchr(key, '/') && !strchr(key, '.')) {
+	size_t depth = 0;
+	if (read_key(s->cache, last, &key) == 0) {
 		prev = path_join(views, key);
 		mp = path_join(prev, "manifest");
 	}
@@ -181,9 +328,30 @@ static int make_view(Store *s, const PinRoot *root, const char *views,
 	    digest_parse(digest, md) == 0 && manifest_load(s, md, &pm) == 0) {
 		/* cppcheck-suppress unreadVariable */
 		_cleanup_manifest_ Manifest *owned = pm;
-		_cleanup_free_ char *pv = path_join(prev, "v");
-		return materialize_view_from(s, root->manifest, root, v, pm, pv,
-		                             NULL);
+		if (delta_view(p, s, root, views, key, pm, md, v, ret_base) ==
+		    0)
+			return 0;
+		if (view_layers(views, key, NULL, &depth, &bottom) == 0 &&
+		    depth == 0) {
+			_cleanup_free_ char *pv = path_join(prev, "v");
+			return materialize_view_from(s, root->manifest, root, v,
+			                             pm, pv, NULL);
+		}
+	}
+	if (bottom) {
+		/* the files unchanged since the plain view below */
+		_cleanup_free_ char *bdir = path_join(views, bottom);
+		_cleanup_free_ char *bp = path_join(bdir, "v");
+		_cleanup_free_ char *bm = path_join(bdir, "manifest");
+		_cleanup_free_ char *bd = NULL;
+		Manifest *m = NULL;
+		if (read_one_line(bm, &bd) == 0 && digest_parse(bd, md) == 0 &&
+		    manifest_load(s, md, &m) == 0) {
+			/* cppcheck-suppress unreadVariable */
+			_cleanup_manifest_ Manifest *owned = m;
+			return materialize_view_from(s, root->manifest, root, v,
+			                             m, bp, NULL);
+		}
 	}
 	return materialize(s, root->manifest, false, root, v, MATERIALIZE_VIEW,
 	                   false, NULL);
@@ -192,19 +360,21 @@ static int make_view(Store *s, const PinRoot *root, const char *views,
 /* tmp/views/KEY/v: made once (in tmp/views/.new-ID-I, then renamed into
  * place, so that a view under its name is whole), then reused by every
  * run of the same tree. Its directory's mtime says when a run last took
- * it (gc keeps the views used within its grace period, and all of them
- * while any run is live). */
-static int shared_view(Store *s, const PinRoot *root, const char *id, size_t i,
-                       char **ret)
+ * it (gc keeps the views used within its grace period, those they are
+ * layered on, and all of them while any run is live). *ret_layers: NULL
+ * for a plain view, else the layers to mount (view_layers); a delta
+ * view where deltas cannot be mounted is -EXDEV (the caller makes a
+ * view of its own). */
+static int shared_view(RunPins *p, Store *s, const PinRoot *root,
+                       const char *id, size_t i, char **ret, char **ret_layers)
 {
 	_cleanup_free_ char *views = path_join(s->tmp, "views");
 	_cleanup_free_ char *key = view_key(root);
 	_cleanup_free_ char *dir = path_join(views, key);
+	*ret_layers = NULL;
 	int r = take_view(dir);
-	if (r == 0) {
-		*ret = path_join(dir, "v");
-		return 0;
-	}
+	if (r == 0)
+		return taken_view(p, s, views, key, ret, ret_layers);
 	if (r != -ENOENT)
 		return r;
 	if (mkdir(views, 0755) < 0 && errno != EEXIST)
@@ -213,13 +383,16 @@ static int shared_view(Store *s, const PinRoot *root, const char *id, size_t i,
 	if (mkdir(tmp, 0755) < 0)
 		return negative_errno();
 	_cleanup_free_ char *v = path_join(tmp, "v");
-	r = make_view(s, root, views, v);
+	_cleanup_free_ char *base = NULL;
+	r = make_view(p, s, root, views, v, &base);
 	if (r == 0) {
 		/* what it holds, for the next view of this root */
 		char d[DIGEST_STR_LEN + 1];
 		digest_format(root->manifest_digest, d);
 		r = write_file_replace(tmp, "manifest", d, strlen(d), 0644);
 	}
+	if (r == 0 && base)
+		r = write_file_replace(tmp, "base", base, strlen(base), 0644);
 	if (r == 0 &&
 	    renameat2(AT_FDCWD, tmp, AT_FDCWD, dir, RENAME_NOREPLACE) < 0) {
 		r = negative_errno();
@@ -234,15 +407,12 @@ static int shared_view(Store *s, const PinRoot *root, const char *id, size_t i,
 		r = take_view(dir);
 	} else if (r < 0)
 		(void)remove_tree(tmp);
-	if (r == 0) {
-		*ret = path_join(dir, "v");
-		if (root->is_dir && root->path) {
-			_cleanup_free_ char *last = last_name(root);
-			(void)write_file_replace(s->cache, last, key,
-			                         strlen(key), 0644);
-		}
+	if (r == 0 && root->is_dir && root->path) {
+		_cleanup_free_ char *last = last_name(root);
+		(void)write_file_replace(s->cache, last, key, strlen(key),
+		                         0644);
 	}
-	return r;
+	return r == 0 ? taken_view(p, s, views, key, ret, ret_layers) : r;
 }
 
 /* The inputs by their real paths (a link to the data is mounted where
@@ -390,18 +560,19 @@ static int add_inputs(RunPins *p, Store *s, char *const *outputs,
 static bool plan_shared_views(RunPins *p, Store *s, Sandbox *sb, const char *id)
 {
 	_cleanup_strv_free_ char **views = NULL, **dests = NULL;
+	_cleanup_strv_free_ char **layers = NULL;
 	for (size_t i = 0; i < pinner_n_roots(p->pinner); i++) {
 		const PinRoot *root = pinner_root(p->pinner, i);
-		char *view = NULL;
+		_cleanup_free_ char *view = NULL, *l = NULL;
 		if (root->referenced) /* bound from its place */
 			view = xstrdup(root->path);
-		else if (shared_view(s, root, id, i, &view) < 0)
+		else if (shared_view(p, s, root, id, i, &view, &l) < 0)
 			return false;
 		views = strv_push(views, view);
-		free(view);
+		layers = strv_push(layers, l ? l : "");
 		dests = strv_push(dests, root->path);
 	}
-	sandbox_plan_pinned(sb, views, dests);
+	sandbox_plan_pinned(sb, views, layers, dests);
 	return true;
 }
 
@@ -440,7 +611,7 @@ static int plan_run_views(RunPins *p, Store *s, Sandbox *sb, const char *id,
 		views = strv_push(views, view);
 		dests = strv_push(dests, root->path);
 	}
-	sandbox_plan_pinned(sb, views, dests);
+	sandbox_plan_pinned(sb, views, NULL, dests);
 	return 0;
 }
 
@@ -683,6 +854,7 @@ int run_pins_restore(Store *s, const RunSpec *spec, char *const *outputs,
 		return -EINVAL;
 	}
 	_cleanup_strv_free_ char **views = NULL, **dests = NULL;
+	_cleanup_strv_free_ char **layers = NULL;
 	json_t *root;
 	json_array_foreach (roots, i, root) {
 		const char *path = json_get_string(root, "path");
@@ -724,6 +896,7 @@ int run_pins_restore(Store *s, const RunSpec *spec, char *const *outputs,
 			if (r < 0)
 				return r;
 			views = strv_push(views, path);
+			layers = strv_push(layers, "");
 			dests = strv_push(dests, path);
 			continue;
 		}
@@ -734,8 +907,8 @@ int run_pins_restore(Store *s, const RunSpec *spec, char *const *outputs,
 		h.manifest = m;
 		h.is_dir = !is_file;
 		memcpy(h.manifest_digest, md, SHA256_LEN);
-		_cleanup_free_ char *view = NULL, *bad = NULL;
-		r = shared_view(s, &h, id, i, &view);
+		_cleanup_free_ char *view = NULL, *bad = NULL, *l = NULL;
+		r = shared_view(p, s, &h, id, i, &view, &l);
 		if (r < 0) {
 			r = 0;
 			if (!p->view_dir) {
@@ -763,9 +936,10 @@ int run_pins_restore(Store *s, const RunSpec *spec, char *const *outputs,
 			return r;
 		}
 		views = strv_push(views, view);
+		layers = strv_push(layers, l ? l : "");
 		dests = strv_push(dests, path);
 	}
 	p->pinned = true;
-	sandbox_plan_pinned(sb, views, dests);
+	sandbox_plan_pinned(sb, views, layers, dests);
 	return 0;
 }

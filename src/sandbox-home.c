@@ -348,10 +348,11 @@ static void private_dir(Sandbox *sb, const char *dir, mode_t mode)
 	for (size_t i = 0; i < before; i++) {
 		MountStep m = sb->mounts[i];
 		if (m.kind != MOUNT_RO_BIND && m.kind != MOUNT_RW_BIND &&
-		    m.kind != MOUNT_DEV_BIND && m.kind != MOUNT_HIDE)
+		    m.kind != MOUNT_DEV_BIND && m.kind != MOUNT_HIDE &&
+		    m.kind != MOUNT_RO_LAYERS)
 			continue;
 		if (below_or_at(m.dest, dir))
-			sandbox_add_mount(sb, m.kind, m.source, m.dest, m.mode);
+			sandbox_add_step(sb, &m);
 	}
 }
 
@@ -482,7 +483,8 @@ void sandbox_plan_home_seal(Sandbox *sb, HomePlan *p)
 	 * replay's outputs) that went into a home are shown too. */
 	for (size_t i = 0; i < sb->n_mounts; i++) {
 		const MountStep *m = &sb->mounts[i];
-		if ((m->kind == MOUNT_RO_BIND || m->kind == MOUNT_RW_BIND) &&
+		if ((m->kind == MOUNT_RO_BIND || m->kind == MOUNT_RW_BIND ||
+		     m->kind == MOUNT_RO_LAYERS) &&
 		    m->source && !streq(m->source, m->dest) &&
 		    home_of(p->homes, m->dest) &&
 		    !below_or_at(m->dest, "/proc"))

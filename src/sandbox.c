@@ -21,6 +21,7 @@
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/syscall.h>
+#include <sys/sysmacros.h>
 #include <sys/wait.h>
 
 #include "pin.h"
@@ -62,6 +63,7 @@ Sandbox *sandbox_free(Sandbox *sb)
 	for (size_t i = 0; i < sb->n_mounts; i++) {
 		free(sb->mounts[i].source);
 		free(sb->mounts[i].dest);
+		free(sb->mounts[i].layers);
 	}
 	free(sb->mounts);
 	if (sb->seccomp)
@@ -88,6 +90,13 @@ void sandbox_add_mount(Sandbox *sb, MountKind kind, const char *source,
 	        .dest = xstrdup(dest),
 	        .mode = mode,
 	};
+}
+
+void sandbox_add_step(Sandbox *sb, const MountStep *m)
+{
+	sandbox_add_mount(sb, m->kind, m->source, m->dest, m->mode);
+	if (m->layers)
+		sb->mounts[sb->n_mounts - 1].layers = xstrdup(m->layers);
 }
 
 /* Files and directories in a home directory that hold credentials: a
@@ -247,11 +256,18 @@ static bool path_below(const char *path, const char *top)
 	return strneq(path, top, n) && (path[n] == '/' || path[n] == 0);
 }
 
-void sandbox_plan_pinned(Sandbox *sb, char *const *views, char *const *dests)
+void sandbox_plan_pinned(Sandbox *sb, char *const *views, char *const *layers,
+                         char *const *dests)
 {
 	size_t before = sb->n_mounts;
-	for (size_t i = 0; views && views[i]; i++)
-		sandbox_add_mount(sb, MOUNT_RO_BIND, views[i], dests[i], 0);
+	for (size_t i = 0; views && views[i]; i++) {
+		bool over = layers && layers[i] && layers[i][0];
+		sandbox_add_mount(sb, over ? MOUNT_RO_LAYERS : MOUNT_RO_BIND,
+		                  views[i], dests[i], 0);
+		if (over)
+			sb->mounts[sb->n_mounts - 1].layers =
+			        xstrdup(layers[i]);
+	}
 	for (size_t i = 0; i < before; i++) {
 		MountStep m = sb->mounts[i];
 		if (m.kind != MOUNT_RW_BIND && m.kind != MOUNT_HIDE &&
@@ -458,6 +474,8 @@ static const char *mount_kind_name(MountKind k)
 		return "net-sysfs";
 	case MOUNT_OVERLAY:
 		return "overlay";
+	case MOUNT_RO_LAYERS:
+		return "ro-overlay";
 	}
 	return "unknown";
 }
@@ -772,14 +790,29 @@ static int mount_overlay(const char *dir, const char *dest)
 	return r;
 }
 
-int sandbox_probe_overlay(const char *scratch)
+/* A delta view at dest: a read-only overlayfs of layers, named
+ * relative to views (tmp/views), so that no path needs escaping in the
+ * options. */
+static int mount_layers(const char *views, const char *layers, const char *dest)
 {
-	static const char *const sub[] = {"before", "upper", "work", "m"};
-	for (size_t i = 0; i < ELEMENTSOF(sub); i++) {
-		_cleanup_free_ char *p = path_join(scratch, sub[i]);
-		if (mkdir(p, 0700) < 0)
-			return negative_errno();
-	}
+	_cleanup_close_ int here =
+	        open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (here < 0 || chdir(views) < 0)
+		return negative_errno();
+	_cleanup_free_ char *opts = xasprintf("lowerdir=%s,userxattr", layers);
+	int r = mount("overlay", dest, "overlay",
+	              MS_RDONLY | MS_NOSUID | MS_NODEV, opts) < 0
+	                ? negative_errno()
+	                : 0;
+	if (fchdir(here) < 0 && r == 0)
+		r = negative_errno();
+	return r;
+}
+
+/* In a new user namespace (this user mapped to itself), with the
+ * current directory scratch: fn's -errno, or 0. */
+static int in_user_ns(const char *scratch, int (*fn)(void))
+{
 	uid_t uid = getuid();
 	gid_t gid = getgid();
 	pid_t pid = fork();
@@ -801,17 +834,84 @@ int sandbox_probe_overlay(const char *scratch)
 		if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0 ||
 		    chdir(scratch) < 0)
 			_exit(errno);
-		int r = mount_overlay(".", "m");
+		int r = fn();
 		_exit(r < 0 ? -r : 0);
 	}
 	int st;
 	while (waitpid(pid, &st, 0) < 0)
 		if (errno != EINTR)
 			return negative_errno();
-	(void)remove_tree(scratch);
 	if (!WIFEXITED(st))
 		return -EIO;
 	return WEXITSTATUS(st) ? -WEXITSTATUS(st) : 0;
+}
+
+/* Two layers, the upper one's whiteout hiding the lower one's file. */
+static int probe_layers(void)
+{
+	int r = mount_layers(".", "a/v:b/v", "m");
+	if (r < 0)
+		return r;
+	struct stat st;
+	if (lstat("m/f", &st) == 0 || errno != ENOENT || lstat("m/g", &st) < 0)
+		return -ENOTSUP;
+	return 0;
+}
+
+int sandbox_probe_layers(const char *scratch)
+{
+	static const char *const sub[] = {"a", "a/v", "b", "b/v", "m"};
+	for (size_t i = 0; i < ELEMENTSOF(sub); i++) {
+		_cleanup_free_ char *p = path_join(scratch, sub[i]);
+		if (mkdir(p, 0700) < 0)
+			return negative_errno();
+	}
+	int r = 0;
+	static const char *const files[] = {"b/v/f", "b/v/g"};
+	for (size_t i = 0; i < ELEMENTSOF(files) && r == 0; i++) {
+		_cleanup_free_ char *p = path_join(scratch, files[i]);
+		int fd = open(p, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+		if (fd < 0)
+			r = negative_errno();
+		else
+			close(fd);
+	}
+	_cleanup_free_ char *w = path_join(scratch, "a/v/f");
+	if (r == 0 && mknod(w, S_IFCHR, makedev(0, 0)) < 0)
+		r = negative_errno();
+	if (r == 0)
+		r = in_user_ns(scratch, probe_layers);
+	(void)remove_tree(scratch);
+	return r;
+}
+
+static int probe_overlay(void)
+{
+	return mount_overlay(".", "m");
+}
+
+int sandbox_probe_overlay(const char *scratch)
+{
+	static const char *const sub[] = {"before", "upper", "work", "m"};
+	for (size_t i = 0; i < ELEMENTSOF(sub); i++) {
+		_cleanup_free_ char *p = path_join(scratch, sub[i]);
+		if (mkdir(p, 0700) < 0)
+			return negative_errno();
+	}
+	int r = in_user_ns(scratch, probe_overlay);
+	(void)remove_tree(scratch);
+	return r;
+}
+
+/* tmp/views of a view's top layer (tmp/views/KEY/v), in place. */
+static char *views_of(char *top)
+{
+	for (int k = 0; k < 2; k++) {
+		char *sl = strrchr(top, '/');
+		if (sl && sl != top)
+			*sl = 0;
+	}
+	return top;
 }
 
 static void apply_step(const Child *c, const MountStep *m)
@@ -903,6 +1003,15 @@ static void apply_step(const Child *c, const MountStep *m)
 		r = mount_overlay(src, dest);
 		if (r < 0)
 			child_fail(c, -r, "mounting an overlay on %s", m->dest);
+		break;
+	case MOUNT_RO_LAYERS:
+		r = make_mount_point(dest, NULL);
+		if (r < 0)
+			child_fail(c, -r, "creating mount point %s", m->dest);
+		r = mount_layers(views_of(src), m->layers ? m->layers : "",
+		                 dest);
+		if (r < 0)
+			child_fail(c, -r, "mounting the view of %s", m->dest);
 		break;
 	case MOUNT_REMOUNT_RO:
 		if (mount(NULL, dest, NULL,

@@ -34,6 +34,9 @@ typedef enum {
 	                     source/before, its writes in source/upper
 	                     (source/work is overlayfs's own), all made by
 	                     the caller */
+	MOUNT_RO_LAYERS,  /* a delta view: a read-only overlayfs at dest
+	                     whose lower layers are named by layers,
+	                     relative to source (tmp/views) */
 } MountKind;
 
 typedef struct MountStep {
@@ -41,6 +44,7 @@ typedef struct MountStep {
 	char *source; /* host path, or the symlink's target */
 	char *dest;   /* path inside the sandbox */
 	mode_t mode;  /* tmpfs root mode */
+	char *layers; /* MOUNT_RO_LAYERS: "KEY/v:BASE/v..." */
 } MountStep;
 
 typedef struct Sandbox {
@@ -85,6 +89,8 @@ static inline void sandbox_freep(Sandbox **sb)
 
 void sandbox_add_mount(Sandbox *sb, MountKind kind, const char *source,
                        const char *dest, mode_t mode);
+/* A copy of step m (its layers too) at the end of the plan. */
+void sandbox_add_step(Sandbox *sb, const MountStep *m);
 
 /* The default view: host root read-only, new /proc, minimal /dev, private
  * /tmp, the working directory read-only (none when cwd is NULL: a
@@ -107,7 +113,10 @@ void sandbox_plan_store(Sandbox *sb, const char *store_root, const char *params,
  * --output binds and hidden paths that lie below a pinned path are
  * applied again after the views, so that a view neither covers an output
  * nor uncovers a secret. */
-void sandbox_plan_pinned(Sandbox *sb, char *const *views, char *const *dests);
+/* Each view read-only at its dest: a bind, or where layers[i] is not ""
+ * (layers may be NULL) an overlay of those layers below views[i]. */
+void sandbox_plan_pinned(Sandbox *sb, char *const *views, char *const *layers,
+                         char *const *dests);
 
 /* A replay's pinned trees and outputs go at paths that may be gone
  * from the host (moved, deleted), where the read-only host root has no
@@ -122,6 +131,12 @@ void sandbox_plan_make_room(Sandbox *sb);
  * the store's file system, which is left as it was. 0, or -errno of the
  * refusal. */
 int sandbox_probe_overlay(const char *scratch);
+
+/* Can a delta view be mounted (a read-only overlayfs of two layers,
+ * the upper one's 0/0 character device hiding a file of the lower one)
+ * in a new user namespace here? Tried in scratch (a new directory of
+ * the store's file system, removed after). 0, or -errno. */
+int sandbox_probe_layers(const char *scratch);
 
 /* Compile the seccomp policy into sb (before fork, so the child only
  * issues system calls). */
