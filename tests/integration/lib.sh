@@ -112,7 +112,9 @@ latest_record() {
 
 # wait_for FILE TEXT: until FILE holds TEXT (at most 10 s).
 wait_for() {
-	for _ in $(seq 100); do
+	# wait_for FILE PATTERN: until FILE has PATTERN, at most 60 s (a
+	# loaded machine, make -j, can take seconds to start a sandbox)
+	for _ in $(seq 600); do
 		grep -q "$2" "$1" 2>/dev/null && return 0
 		sleep 0.1
 	done

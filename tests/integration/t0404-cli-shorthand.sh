@@ -124,7 +124,8 @@ EOF
 	$AS "$XRUN" -q run -- sh -c 'echo started; sleep 30' >"$T/live" 2>&1 &
 	live=$!
 	wait_for "$T/live" started
-	id=$($AS "$XRUN" ls --json --limit 1 | "$PYTHON3" -c 'import json,sys; print(json.load(sys.stdin)[0]["id"])')
+	# the running run, not the newest of those that ended
+	id=$($AS "$XRUN" ls --json --status running | "$PYTHON3" -c 'import json,sys; print(json.load(sys.stdin)[0]["id"])')
 	err=$($AS "$XRUN" rm "$id" 2>&1)
 	is "$?" 2 "$who: rm of a run that is still running: refused"
 	like "$err" "run ${id:0:8} is still running" "$who: ... saying so"
