@@ -221,16 +221,6 @@ static bool site_split(const char *path, char **ret_dir, char **ret_top)
 	return true;
 }
 
-/* A file of a site directory that no distribution owns: a ".pth" file
- * or sitecustomize.py that site.py reads at every start of every
- * program (pip's own, or one an administrator dropped there). The
- * Python environment's configuration, not the run's data. */
-static bool site_config(const char *path)
-{
-	_cleanup_free_ char *dir = NULL, *top = NULL;
-	return site_split(path, &dir, &top);
-}
-
 /* ---- the whole ---- */
 
 typedef struct Obs {
@@ -259,10 +249,16 @@ static Site *site_of(Obs *o, const char *dir)
 	return s;
 }
 
-static Dist *dist_of(Obs *o, const char *path)
+/* The distribution a file of a site directory belongs to; NULL for
+ * another file, and for one in a site directory that no distribution
+ * owns (*ret_in_site then says which). */
+static Dist *dist_of(Obs *o, const char *path, bool *ret_in_site)
 {
 	_cleanup_free_ char *dir = NULL, *top = NULL;
-	if (!site_split(path, &dir, &top))
+	bool in_site = site_split(path, &dir, &top);
+	if (ret_in_site)
+		*ret_in_site = in_site;
+	if (!in_site)
 		return NULL;
 	Site *s = site_of(o, dir);
 	for (size_t i = 0; s && i < s->n; i++)
@@ -383,7 +379,7 @@ static void add_shared(Obs *o, const TraceFile *f)
 	_cleanup_free_ char *real = realpath(f->path, NULL);
 	_cleanup_free_ char *pkg = NULL, *ver = NULL;
 	owner(o, f->path, &pkg, &ver);
-	Dist *d = dist_of(o, f->path);
+	Dist *d = dist_of(o, f->path, NULL);
 	dist_use(o, d, f);
 	_cleanup_free_ char *digest = digest_of(o, f->path, NULL);
 	json_array_append_new(
@@ -493,7 +489,8 @@ static void classify(Obs *o, const TraceFile *traced)
 		add_read(o, o->read, f, true);
 		return;
 	}
-	Dist *d = dist_of(o, f->path);
+	bool in_site;
+	Dist *d = dist_of(o, f->path, &in_site);
 	if (d) {
 		dist_use(o, d, f);
 		return;
@@ -503,9 +500,11 @@ static void classify(Obs *o, const TraceFile *traced)
 	_cleanup_free_ char *pkg = NULL, *ver = NULL;
 	if (owner(o, f->path, &pkg, &ver))
 		return;
-	add_read(o,
-	         below(f->path, "/etc") || site_config(f->path) ? o->sys_read
-	                                                        : o->read,
+	/* A file of a site directory that no distribution owns (a ".pth"
+	 * file or sitecustomize.py, which site.py reads at every start) is
+	 * the Python environment's configuration, as /etc is the system's:
+	 * recorded, not the run's data. */
+	add_read(o, below(f->path, "/etc") || in_site ? o->sys_read : o->read,
 	         f, false);
 }
 

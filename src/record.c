@@ -260,38 +260,12 @@ const char *record_created(const Record *r)
 	return json_string_value(record_get_path(r, "times.created"));
 }
 
-/* Field 22 of /proc/PID/stat: start time in clock ticks since boot. The
- * command name before it may hold spaces and ')', so parse from the last
- * ')'. */
-static int proc_start_time(long pid, unsigned long long *ret)
-{
-	char path[64];
-	snprintf(path, sizeof path, "/proc/%ld/stat", pid);
-	_cleanup_free_ char *s = NULL;
-	int r = read_full_file(path, 65536, &s, NULL);
-	if (r < 0)
-		return r;
-	char *p = strrchr(s, ')');
-	if (!p)
-		return -EBADMSG;
-	p++;
-	/* After ')' come fields 3..; start time is field 22. */
-	for (int field = 3; field < 22; field++) {
-		p = strchr(p + 1, ' ');
-		if (!p)
-			return -EBADMSG;
-	}
-	char *end;
-	*ret = strtoull(p + 1, &end, 10);
-	return 0;
-}
-
 /* Whether process pid, started at start (clock ticks after boot), is
  * still there. A /proc that hides it (hidepid) counts as there. */
 static bool process_alive(long pid, unsigned long long start)
 {
 	unsigned long long st;
-	int r = proc_start_time(pid, &st);
+	int r = proc_stat_field(pid, 22, &st); /* start, in clock ticks */
 	if (r == -ENOENT || r == -ESRCH)
 		return false;
 	if (r < 0)
@@ -322,7 +296,7 @@ int launcher_token(char **ret)
 		unsigned long long st = 0;
 		_cleanup_free_ char *boot = NULL;
 		char host[9];
-		r = proc_start_time((long)getpid(), &st);
+		r = proc_stat_field((long)getpid(), 22, &st);
 		if (r == 0)
 			r = read_boot_id(&boot);
 		if (r == 0)
@@ -433,7 +407,7 @@ const char *record_status(const Record *r)
 int launcher_info(json_t **ret)
 {
 	unsigned long long st = 0;
-	int r = proc_start_time((long)getpid(), &st);
+	int r = proc_stat_field((long)getpid(), 22, &st);
 	if (r < 0)
 		return r;
 	_cleanup_free_ char *boot = NULL;

@@ -327,24 +327,11 @@ static char *path_of(int listener, const struct seccomp_notif *req,
 	return trace_clean_path(joined);
 }
 
-/* The parent of pid, from /proc/PID/stat's fourth field (after the
- * command's closing parenthesis: a name may hold one); 0 when gone. */
+/* The parent of pid; 0 when it is gone. */
 static pid_t parent_of(pid_t pid)
 {
-	char at[32], buf[512];
-	snprintf(at, sizeof at, "/proc/%d/stat", (int)pid);
-	_cleanup_close_ int fd = open(at, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return 0;
-	ssize_t n = read(fd, buf, sizeof buf - 1);
-	if (n <= 0)
-		return 0;
-	buf[n] = 0;
-	const char *p = strrchr(buf, ')');
-	int ppid = 0;
-	if (!p || sscanf(p + 1, " %*c %d", &ppid) != 1)
-		return 0;
-	return (pid_t)ppid;
+	unsigned long long ppid;
+	return proc_stat_field(pid, 4, &ppid) == 0 ? (pid_t)ppid : 0;
 }
 
 static void note_exec(Tracer *t, pid_t pid, const TraceFile *f)

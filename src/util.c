@@ -1055,3 +1055,29 @@ int open_parent_beneath(int dirfd, const char *rel, const char **name)
 	*name = slash + 1;
 	return fd;
 }
+
+/* The command name (field 2) may hold spaces and ')': the fields are
+ * counted from the last ')'. */
+int proc_stat_field(long pid, int field, unsigned long long *ret)
+{
+	char path[64];
+	snprintf(path, sizeof path, "/proc/%ld/stat", pid);
+	_cleanup_free_ char *s = NULL;
+	int r = read_full_file(path, 65536, &s, NULL);
+	if (r < 0)
+		return r;
+	char *p = strrchr(s, ')');
+	if (!p || field < 3)
+		return -EBADMSG;
+	p++;
+	/* After ')' come fields 3 and on, each after a space. */
+	for (int f = 3; f < field; f++) {
+		p = strchr(p + 1, ' ');
+		if (!p)
+			return -EBADMSG;
+	}
+	char *end;
+	errno = 0;
+	*ret = strtoull(p + 1, &end, 10);
+	return end == p + 1 || errno ? -EBADMSG : 0;
+}

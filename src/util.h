@@ -156,6 +156,10 @@ int parse_size(const char *s, uint64_t *ret);
  * buffer; ret_len may be NULL. */
 int read_full_fd(int fd, size_t max, char **ret, size_t *ret_len);
 int read_full_file(const char *path, size_t max, char **ret, size_t *ret_len);
+/* Field FIELD (3 or later: 4 is the parent, 22 the start time in clock
+ * ticks after boot) of /proc/PID/stat as a number. -errno (-ENOENT: no
+ * such process). */
+int proc_stat_field(long pid, int field, unsigned long long *ret);
 int read_one_line(const char *path, char **ret);
 /* /proc/sys/kernel/random/boot_id, read once per process */
 int read_boot_id(char **ret);

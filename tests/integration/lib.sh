@@ -138,3 +138,9 @@ as_user() {
 	setpriv --reuid="$TEST_USER" --regid="$TEST_USER" --init-groups \
 		env HOME="$home" USER="$TEST_USER" LOGNAME="$TEST_USER" "$@"
 }
+# run_as root|user COMMAND...: as root, or as the test user.
+run_as() {
+	local who=$1
+	shift
+	if [ "$who" = root ]; then "$@"; else as_user "$@"; fi
+}

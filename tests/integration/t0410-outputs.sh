@@ -11,12 +11,6 @@
 "$PYTHON3" -c 'import sklearn' 2>/dev/null || skip_all "Debian's python3-sklearn is not installed"
 
 # run_as WHO CMD...: CMD as root or as the test user.
-run_as() {
-	local who=$1
-	shift
-	if [ "$who" = root ]; then "$@"; else as_user "$@"; fi
-}
-
 # newest WHO: the newest record of the store in the working directory.
 newest() {
 	run_as "$1" "$XRUN" ls --json --limit 1 |

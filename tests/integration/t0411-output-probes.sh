@@ -7,11 +7,6 @@
 . "$top_srcdir/tests/integration/lib.sh"
 [ "$(id -u)" = 0 ] || skip_all "runs as root (and as $TEST_USER through setpriv)"
 
-run_as() {
-	local who=$1
-	shift
-	if [ "$who" = root ]; then "$@"; else as_user "$@"; fi
-}
 newest() {
 	run_as "$1" "$XRUN" ls --json --limit 1 |
 		"$PYTHON3" -c 'import json,sys; print(json.load(sys.stdin)[0]["record"])'

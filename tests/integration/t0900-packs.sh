@@ -10,12 +10,6 @@
 . "$top_srcdir/tests/integration/lib.sh"
 [ "$(id -u)" = 0 ] || skip_all "runs as root (and as $TEST_USER through setpriv)"
 
-run_as() {
-	local who=$1
-	shift
-	if [ "$who" = root ]; then "$@"; else as_user "$@"; fi
-}
-
 # make_tree DIR N TAG: N small files of distinct bytes (TAG in each),
 # in a few subdirectories.
 make_tree() {

@@ -708,6 +708,17 @@ static void test_parse_duration_size(void)
 	}
 }
 
+static void test_proc_stat_field(void)
+{
+	unsigned long long v = 0;
+	is_int(proc_stat_field(getpid(), 4, &v), 0, "proc_stat_field: reads");
+	ok(v == (unsigned long long)getppid(), "... field 4 is the parent");
+	ok(proc_stat_field(getpid(), 22, &v) == 0 && v > 0,
+	   "... field 22, the start time, after a name that may hold spaces");
+	is_int(proc_stat_field(0x3fffffff, 4, &v), -ENOENT,
+	       "... no such process: -ENOENT");
+}
+
 static void test_json_dumps_shortest(void)
 {
 	/* One dump, one precision in jansson: 0.1+0.2 needs 17 digits, and
@@ -772,6 +783,7 @@ int main(void)
 {
 	test_json_indent();
 	test_json_dumps_shortest();
+	test_proc_stat_field();
 	test_spawn_process();
 	test_utf8();
 	test_base64();
